@@ -1,0 +1,162 @@
+//! Id patterns from `[ids]` in platform.toml: literal text with generators in braces.
+
+use rand::Rng;
+use rand::distributions::Alphanumeric;
+use serde_json::Value;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Piece {
+    Text(String),
+    Alnum(usize),
+    Hex(usize),
+    Digits(usize),
+    Int(u64, u64),
+    Uuid,
+}
+
+/// A parsed pattern such as `call_{alnum:12}` or `{int:1000-99999}`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdPattern(Vec<Piece>);
+
+impl IdPattern {
+    pub fn parse(pattern: &str) -> Result<Self, String> {
+        let mut pieces = Vec::new();
+        let mut rest = pattern;
+        while let Some(open) = rest.find('{') {
+            if open > 0 {
+                pieces.push(Piece::Text(rest[..open].to_string()));
+            }
+            let close = rest[open..]
+                .find('}')
+                .ok_or_else(|| format!("`{pattern}`: a `{{` is not closed"))?
+                + open;
+            pieces.push(parse_generator(&rest[open + 1..close], pattern)?);
+            rest = &rest[close + 1..];
+        }
+        if !rest.is_empty() {
+            pieces.push(Piece::Text(rest.to_string()));
+        }
+        Ok(IdPattern(pieces))
+    }
+
+    pub fn generate(&self, rng: &mut impl Rng) -> Value {
+        if let [Piece::Int(lo, hi)] = self.0.as_slice() {
+            return Value::from(rng.gen_range(*lo..=*hi));
+        }
+        let mut out = String::new();
+        for piece in &self.0 {
+            match piece {
+                Piece::Text(t) => out.push_str(t),
+                Piece::Alnum(n) => out.extend((0..*n).map(|_| rng.sample(Alphanumeric) as char)),
+                Piece::Hex(n) => out.extend((0..*n).map(|_| hex_digit(rng.gen_range(0..16)))),
+                Piece::Digits(n) => {
+                    out.extend((0..*n).map(|_| (b'0' + rng.gen_range(0..10)) as char))
+                }
+                Piece::Int(lo, hi) => out.push_str(&rng.gen_range(*lo..=*hi).to_string()),
+                Piece::Uuid => out.push_str(&uuid_v4(rng)),
+            }
+        }
+        Value::String(out)
+    }
+}
+
+fn hex_digit(n: u8) -> char {
+    char::from_digit(n as u32, 16).unwrap_or('0')
+}
+
+fn uuid_v4(rng: &mut impl Rng) -> String {
+    let mut b: [u8; 16] = rng.r#gen();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}
+
+fn parse_generator(spec: &str, pattern: &str) -> Result<Piece, String> {
+    let bad = || {
+        format!(
+            "`{pattern}`: `{{{spec}}}` is not a generator (alnum:N, hex:N, digits:N, int:A-B, uuid)"
+        )
+    };
+    if spec == "uuid" {
+        return Ok(Piece::Uuid);
+    }
+    let (name, arg) = spec.split_once(':').ok_or_else(bad)?;
+    let count = || {
+        arg.parse::<usize>()
+            .ok()
+            .filter(|n| (1..=256).contains(n))
+            .ok_or_else(bad)
+    };
+    match name {
+        "alnum" => Ok(Piece::Alnum(count()?)),
+        "hex" => Ok(Piece::Hex(count()?)),
+        "digits" => Ok(Piece::Digits(count()?)),
+        "int" => {
+            let (lo, hi) = arg.split_once('-').ok_or_else(bad)?;
+            let lo: u64 = lo.parse().map_err(|_| bad())?;
+            let hi: u64 = hi.parse().map_err(|_| bad())?;
+            if lo > hi {
+                return Err(bad());
+            }
+            Ok(Piece::Int(lo, hi))
+        }
+        _ => Err(bad()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn generates_each_kind() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let id = IdPattern::parse("{alnum:32}").unwrap().generate(&mut rng);
+        let id = id.as_str().unwrap();
+        assert_eq!(id.len(), 32);
+        assert!(id.chars().all(|c| c.is_ascii_alphanumeric()));
+        let hex = IdPattern::parse("{hex:24}").unwrap().generate(&mut rng);
+        assert!(
+            hex.as_str()
+                .unwrap()
+                .chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        );
+        let n = IdPattern::parse("{int:5-9}").unwrap().generate(&mut rng);
+        assert!((5..=9).contains(&n.as_u64().unwrap()));
+        let call = IdPattern::parse("call_{alnum:12}")
+            .unwrap()
+            .generate(&mut rng);
+        assert!(call.as_str().unwrap().starts_with("call_"));
+        let phone = IdPattern::parse("+1{int:201-989}{digits:7}")
+            .unwrap()
+            .generate(&mut rng);
+        assert_eq!(phone.as_str().unwrap().len(), 12);
+        assert_eq!(
+            IdPattern::parse("{uuid}")
+                .unwrap()
+                .generate(&mut rng)
+                .as_str()
+                .unwrap()
+                .len(),
+            36
+        );
+    }
+
+    #[test]
+    fn rejects_bad_patterns() {
+        assert!(IdPattern::parse("{alnum}").is_err());
+        assert!(IdPattern::parse("{int:9-1}").is_err());
+        assert!(IdPattern::parse("{nope:3}").is_err());
+        assert!(IdPattern::parse("abc{hex:3").is_err());
+    }
+}

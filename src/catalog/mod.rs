@@ -1,0 +1,253 @@
+//! The platform catalog: platforms, events, templates and lifecycles, read from `payloads/`.
+//!
+//! The built-in catalog is embedded in the binary; `--payloads DIR` reads a folder of the same
+//! layout on top of it (see payloads/README.md). Nothing here prints.
+
+pub mod ids;
+mod source;
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::policy::{DeliveryPolicy, SuccessRule};
+use crate::signing::Scheme;
+pub use ids::IdPattern;
+
+/// A catalog file that could not be read or does not fit the format.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("{file}: {message}")]
+    File { file: String, message: String },
+    #[error("--payloads {path}: {message}")]
+    Overlay { path: String, message: String },
+}
+
+impl CatalogError {
+    fn file(file: impl Into<String>, message: impl std::fmt::Display) -> Self {
+        CatalogError::File {
+            file: file.into(),
+            message: message.to_string(),
+        }
+    }
+}
+
+/// Everything hookcli knows about the platforms it plays.
+#[derive(Debug)]
+pub struct Catalog {
+    pub platforms: Vec<Platform>,
+    pub people: People,
+    pub conversations: Vec<Conversation>,
+}
+
+/// One webhook-sending platform, validated.
+#[derive(Debug, Clone)]
+pub struct Platform {
+    pub id: String,
+    pub name: String,
+    pub aliases: Vec<String>,
+    pub documents: String,
+    /// JSON pointer to the event name in a body; `None` for one-event platforms.
+    pub event_field: Option<String>,
+    pub call_id_fields: Vec<String>,
+    /// Delivery values the platform's documents do not state.
+    pub assumed: Vec<String>,
+    pub policy: DeliveryPolicy,
+    pub signing: Option<Signing>,
+    pub headers: Vec<(String, String)>,
+    pub ids: Vec<(String, IdPattern)>,
+    pub transcript: TranscriptStyle,
+    pub events: Vec<EventSpec>,
+    pub lifecycles: Vec<Lifecycle>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Signing {
+    pub scheme: Scheme,
+    pub header: String,
+    pub tolerance: Duration,
+    /// Environment variables read for the key after --secret and HOOKCLI_SECRET.
+    pub key_env: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TranscriptStyle {
+    pub agent_role: String,
+    pub user_role: String,
+    pub agent_label: String,
+    pub user_label: String,
+    pub line: String,
+    pub turn: Value,
+}
+
+/// The moment of a call an event describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Moment {
+    Dial,
+    Ring,
+    Start,
+    Turn,
+    Transfer,
+    Bridged,
+    End,
+    Analyzed,
+}
+
+#[derive(Debug, Clone)]
+pub struct EventSpec {
+    pub name: String,
+    pub description: String,
+    pub at: Moment,
+    /// Delivered unless the user filters events (uponai's `webhook_events` defaults).
+    pub default: bool,
+    pub template: Value,
+    /// Where the template came from, for error messages.
+    pub origin: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Lifecycle {
+    pub name: String,
+    pub description: String,
+    pub steps: Vec<Step>,
+    pub connected: bool,
+    pub vars: serde_json::Map<String, Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    pub event: String,
+    /// Sent once per turn of the conversation.
+    pub per_turn: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct People {
+    pub first_names: Vec<String>,
+    pub last_names: Vec<String>,
+    pub places: Vec<Place>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Place {
+    pub city: String,
+    pub state: String,
+    pub country: String,
+    pub language: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Conversation {
+    pub topic: String,
+    pub summary: String,
+    pub sentiment: String,
+    pub outcome: String,
+    pub successful: bool,
+    pub score: u32,
+    pub turns: Vec<(Speaker, String)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Speaker {
+    Agent,
+    User,
+}
+
+impl Catalog {
+    /// The built-in catalog, with `overlay` read on top when given.
+    pub fn load(overlay: Option<&Path>) -> Result<Catalog, CatalogError> {
+        source::assemble(overlay)
+    }
+
+    /// Finds a platform by id or alias, case-insensitively.
+    pub fn platform(&self, name: &str) -> Option<&Platform> {
+        let name = name.to_ascii_lowercase();
+        self.platforms
+            .iter()
+            .find(|p| p.id == name || p.aliases.iter().any(|a| *a == name))
+    }
+
+    pub fn platform_ids(&self) -> Vec<&str> {
+        self.platforms.iter().map(|p| p.id.as_str()).collect()
+    }
+
+    /// Platforms other than `except` that have an event called `event`.
+    pub fn platforms_with_event(&self, event: &str, except: &str) -> Vec<&Platform> {
+        self.platforms
+            .iter()
+            .filter(|p| p.id != except && p.event(event).is_some())
+            .collect()
+    }
+}
+
+impl Platform {
+    pub fn event(&self, name: &str) -> Option<&EventSpec> {
+        self.events.iter().find(|e| e.name == name)
+    }
+
+    pub fn event_names(&self) -> Vec<&str> {
+        self.events.iter().map(|e| e.name.as_str()).collect()
+    }
+
+    pub fn lifecycle(&self, name: &str) -> Option<&Lifecycle> {
+        self.lifecycles.iter().find(|l| l.name == name)
+    }
+
+    /// The closest event name to a misspelled one, if any is close.
+    pub fn closest_event(&self, name: &str) -> Option<&str> {
+        closest(name, self.event_names())
+    }
+
+    /// The event named in a body, by `event_field`; the only event for one-event platforms.
+    pub fn event_of(&self, body: &Value) -> Option<String> {
+        match &self.event_field {
+            Some(pointer) => body
+                .pointer(pointer)
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            None if self.events.len() == 1 => Some(self.events[0].name.clone()),
+            None => None,
+        }
+    }
+
+    /// The call id in a body, by the first of `call_id_fields` present.
+    pub fn call_id_of(&self, body: &Value) -> Option<String> {
+        self.call_id_fields
+            .iter()
+            .find_map(|p| match body.pointer(p)? {
+                Value::String(s) => Some(s.clone()),
+                Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            })
+    }
+
+    /// "signs with x-retell-signature" or "does not sign", for tables.
+    pub fn signing_text(&self) -> String {
+        match &self.signing {
+            Some(s) => s.header.clone(),
+            None => "none".into(),
+        }
+    }
+}
+
+/// The candidate nearest to `name` by edit distance, when it is plausibly a typo.
+pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::damerau_levenshtein(name, c), c))
+        .filter(|(d, c)| *d <= 3.max(c.len() / 3))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+/// A success rule as a TOML string: `2xx`, `200` or a list.
+fn parse_success(text: &str) -> Result<SuccessRule, String> {
+    text.parse()
+}

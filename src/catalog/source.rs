@@ -1,0 +1,527 @@
+//! Reads the catalog files (embedded, then the --payloads overlay), merges them and validates.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use include_dir::{Dir, include_dir};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::*;
+
+static BUILTIN: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/payloads");
+
+/// One file's text and where it came from.
+struct Text {
+    origin: String,
+    text: String,
+}
+
+/// A platform's files, merged across the built-in catalog and the overlay.
+#[derive(Default)]
+struct PlatformFiles {
+    platform: Option<(toml::Table, String)>,
+    lifecycles: Option<(toml::Table, String)>,
+    templates: BTreeMap<String, Text>,
+}
+
+#[derive(Default)]
+struct Files {
+    platforms: BTreeMap<String, PlatformFiles>,
+    people: Option<Text>,
+    conversations: Option<Text>,
+}
+
+pub(super) fn assemble(overlay: Option<&Path>) -> Result<Catalog, CatalogError> {
+    let mut files = Files::default();
+    read_builtin(&mut files)?;
+    if let Some(dir) = overlay {
+        read_overlay(&mut files, dir)?;
+    }
+    build(files)
+}
+
+fn read_builtin(files: &mut Files) -> Result<(), CatalogError> {
+    let text = |file: &include_dir::File| Text {
+        origin: format!("built-in payloads/{}", file.path().display()),
+        text: file.contents_utf8().unwrap_or_default().to_string(),
+    };
+    files.people = BUILTIN.get_file("people.toml").map(text);
+    files.conversations = BUILTIN.get_file("conversations.toml").map(text);
+    for dir in BUILTIN.dirs() {
+        let id = dir.path().display().to_string();
+        let mut found: Vec<(String, Text)> = Vec::new();
+        for file in dir.files() {
+            found.push((file_name(file.path()), text(file)));
+        }
+        if let Some(events) = dir.get_dir(dir.path().join("events")) {
+            for file in events.files() {
+                found.push((format!("events/{}", file_name(file.path())), text(file)));
+            }
+        }
+        add_platform_files(files, &id, found)?;
+    }
+    Ok(())
+}
+
+fn read_overlay(files: &mut Files, dir: &Path) -> Result<(), CatalogError> {
+    let overlay_error = |message: String| CatalogError::Overlay {
+        path: dir.display().to_string(),
+        message,
+    };
+    let entries = std::fs::read_dir(dir).map_err(|e| {
+        overlay_error(format!(
+            "cannot read the folder ({}): give a folder laid out like payloads/",
+            io_reason(&e)
+        ))
+    })?;
+    let read = |path: &Path| -> Result<Text, CatalogError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| CatalogError::file(path.display().to_string(), io_reason(&e)))?;
+        Ok(Text {
+            origin: path.display().to_string(),
+            text,
+        })
+    };
+    let mut entries: Vec<_> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
+    entries.sort();
+    for path in entries {
+        let name = file_name(&path);
+        if path.is_dir() {
+            let mut found = Vec::new();
+            for file in ["platform.toml", "lifecycles.toml"] {
+                if path.join(file).is_file() {
+                    found.push((file.to_string(), read(&path.join(file))?));
+                }
+            }
+            if let Ok(events) = std::fs::read_dir(path.join("events")) {
+                let mut events: Vec<_> = events.filter_map(Result::ok).map(|e| e.path()).collect();
+                events.sort();
+                for event in events
+                    .iter()
+                    .filter(|p| p.extension().is_some_and(|e| e == "json"))
+                {
+                    found.push((format!("events/{}", file_name(event)), read(event)?));
+                }
+            }
+            add_platform_files(files, &name, found)?;
+        } else if name == "people.toml" {
+            files.people = Some(read(&path)?);
+        } else if name == "conversations.toml" {
+            files.conversations = Some(read(&path)?);
+        }
+    }
+    Ok(())
+}
+
+fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file or folder".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => e.to_string(),
+    }
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Merges one folder's files into the platform of that id.
+fn add_platform_files(
+    files: &mut Files,
+    id: &str,
+    found: Vec<(String, Text)>,
+) -> Result<(), CatalogError> {
+    let platform = files.platforms.entry(id.to_string()).or_default();
+    for (name, text) in found {
+        if let Some(event) = name
+            .strip_prefix("events/")
+            .and_then(|n| n.strip_suffix(".json"))
+        {
+            platform.templates.insert(event.to_string(), text);
+            continue;
+        }
+        let slot = match name.as_str() {
+            "platform.toml" => &mut platform.platform,
+            "lifecycles.toml" => &mut platform.lifecycles,
+            _ => continue,
+        };
+        let table: toml::Table = toml::from_str(&text.text)
+            .map_err(|e| CatalogError::file(&text.origin, toml_message(&e)))?;
+        match slot {
+            Some((base, origin)) => {
+                merge(base, table);
+                *origin = format!("{origin} + {}", text.origin);
+            }
+            None => *slot = Some((table, text.origin)),
+        }
+    }
+    Ok(())
+}
+
+/// toml's messages span several lines with a source excerpt; keep them on one line.
+fn toml_message(e: &toml::de::Error) -> String {
+    let mut message = e.message().trim().to_string();
+    if let Some(span) = e.span() {
+        message = format!("at byte {}: {message}", span.start);
+    }
+    message
+}
+
+/// Tables merge key by key; arrays of named tables merge by `name`; anything else replaces.
+fn merge(base: &mut toml::Table, overlay: toml::Table) {
+    for (key, value) in overlay {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (Some(toml::Value::Array(b)), toml::Value::Array(o))
+                if all_named(b) && all_named(&o) =>
+            {
+                for item in o {
+                    let name = item.get("name").cloned();
+                    match b.iter_mut().find(|x| x.get("name") == name.as_ref()) {
+                        Some(toml::Value::Table(existing)) => {
+                            if let toml::Value::Table(t) = item {
+                                merge(existing, t);
+                            }
+                        }
+                        _ => b.push(item),
+                    }
+                }
+            }
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
+fn all_named(items: &[toml::Value]) -> bool {
+    items
+        .iter()
+        .all(|i| i.get("name").is_some_and(toml::Value::is_str))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlatformFile {
+    id: String,
+    name: String,
+    #[serde(default)]
+    aliases: Vec<String>,
+    #[serde(default)]
+    documents: String,
+    event_field: Option<String>,
+    #[serde(default)]
+    call_id_fields: Vec<String>,
+    #[serde(default)]
+    assumed: Vec<String>,
+    delivery: DeliveryFile,
+    signing: Option<SigningFile>,
+    #[serde(default)]
+    headers: toml::Table,
+    #[serde(default)]
+    ids: toml::Table,
+    transcript: TranscriptFile,
+    #[serde(default)]
+    events: Vec<EventFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeliveryFile {
+    timeout: String,
+    retries: u32,
+    backoff: String,
+    success: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SigningFile {
+    scheme: String,
+    header: String,
+    tolerance: String,
+    #[serde(default)]
+    key_env: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TranscriptFile {
+    roles: RolePair,
+    labels: RolePair,
+    line: String,
+    turn: toml::Value,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RolePair {
+    agent: String,
+    user: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventFile {
+    name: String,
+    #[serde(default)]
+    description: String,
+    at: Moment,
+    #[serde(default = "yes")]
+    default: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LifecyclesFile {
+    #[serde(default)]
+    lifecycles: Vec<LifecycleFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LifecycleFile {
+    name: String,
+    #[serde(default)]
+    description: String,
+    steps: Vec<String>,
+    #[serde(default = "yes")]
+    connected: bool,
+    #[serde(default)]
+    vars: toml::Table,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConversationsFile {
+    conversations: Vec<Conversation>,
+}
+
+fn build(files: Files) -> Result<Catalog, CatalogError> {
+    let people: People = parse_toml(files.people.as_ref(), "people.toml")?;
+    let conversations: ConversationsFile =
+        parse_toml(files.conversations.as_ref(), "conversations.toml")?;
+    if people.first_names.is_empty() || people.last_names.is_empty() || people.places.is_empty() {
+        return Err(CatalogError::file(
+            "people.toml",
+            "first_names, last_names and places must each list at least one",
+        ));
+    }
+    if conversations
+        .conversations
+        .iter()
+        .any(|c| c.turns.is_empty())
+        || conversations.conversations.is_empty()
+    {
+        return Err(CatalogError::file(
+            "conversations.toml",
+            "needs at least one conversation, each with turns",
+        ));
+    }
+    let mut platforms = Vec::new();
+    for (dir, parts) in files.platforms {
+        platforms.push(build_platform(&dir, parts)?);
+    }
+    // The documented order: the default platform first, then as the catalog folders sort.
+    platforms.sort_by_key(|p| (p.id != "uponai", p.id.clone()));
+    Ok(Catalog {
+        platforms,
+        people,
+        conversations: conversations.conversations,
+    })
+}
+
+fn parse_toml<T: serde::de::DeserializeOwned>(
+    text: Option<&Text>,
+    name: &str,
+) -> Result<T, CatalogError> {
+    let text = text.ok_or_else(|| CatalogError::file(name, "missing from the catalog"))?;
+    toml::from_str(&text.text).map_err(|e| CatalogError::file(&text.origin, toml_message(&e)))
+}
+
+fn build_platform(dir: &str, parts: PlatformFiles) -> Result<Platform, CatalogError> {
+    let (table, origin) = parts
+        .platform
+        .ok_or_else(|| CatalogError::file(format!("{dir}/"), "has no platform.toml"))?;
+    let err = |message: String| CatalogError::file(&origin, message);
+    let file =
+        PlatformFile::deserialize(toml::Value::Table(table)).map_err(|e| err(toml_message(&e)))?;
+    let duration = |field: &str, text: &str| {
+        crate::duration::parse(text).map_err(|e| err(format!("{field}: {e}")))
+    };
+    let policy = DeliveryPolicy {
+        timeout: duration("delivery.timeout", &file.delivery.timeout)?,
+        retries: file.delivery.retries,
+        backoff: duration("delivery.backoff", &file.delivery.backoff)?,
+        success: parse_success(&file.delivery.success)
+            .map_err(|e| err(format!("delivery.success: {e}")))?,
+    };
+    let signing = match file.signing {
+        Some(s) => Some(Signing {
+            scheme: s
+                .scheme
+                .parse()
+                .map_err(|e: String| err(format!("signing.scheme: {e}")))?,
+            header: s.header.to_ascii_lowercase(),
+            tolerance: duration("signing.tolerance", &s.tolerance)?,
+            key_env: s.key_env,
+        }),
+        None => None,
+    };
+    let mut ids = Vec::new();
+    for (name, pattern) in file.ids {
+        let pattern = pattern
+            .as_str()
+            .ok_or_else(|| err(format!("ids.{name}: must be a string pattern")))?;
+        ids.push((
+            name.clone(),
+            IdPattern::parse(pattern).map_err(|e| err(format!("ids.{name}: {e}")))?,
+        ));
+    }
+    let headers = file
+        .headers
+        .into_iter()
+        .map(|(k, v)| {
+            Ok((
+                k.to_ascii_lowercase(),
+                v.as_str()
+                    .ok_or_else(|| err(format!("headers.{k}: must be a string")))?
+                    .to_string(),
+            ))
+        })
+        .collect::<Result<Vec<_>, CatalogError>>()?;
+    let transcript = TranscriptStyle {
+        agent_role: file.transcript.roles.agent,
+        user_role: file.transcript.roles.user,
+        agent_label: file.transcript.labels.agent,
+        user_label: file.transcript.labels.user,
+        line: file.transcript.line,
+        turn: to_json(file.transcript.turn),
+    };
+    let events = build_events(file.events, parts.templates)?;
+    let lifecycles = match parts.lifecycles {
+        Some((table, origin)) => build_lifecycles(table, &origin, &events)?,
+        None => Vec::new(),
+    };
+    Ok(Platform {
+        id: file.id.to_ascii_lowercase(),
+        name: file.name,
+        aliases: file
+            .aliases
+            .iter()
+            .map(|a| a.to_ascii_lowercase())
+            .collect(),
+        documents: file.documents,
+        event_field: file.event_field,
+        call_id_fields: file.call_id_fields,
+        assumed: file.assumed,
+        policy,
+        signing,
+        headers,
+        ids,
+        transcript,
+        events,
+        lifecycles,
+    })
+}
+
+fn build_events(
+    listed: Vec<EventFile>,
+    mut templates: BTreeMap<String, Text>,
+) -> Result<Vec<EventSpec>, CatalogError> {
+    let mut events = Vec::new();
+    let parse = |text: Text| -> Result<(Value, String), CatalogError> {
+        let value = serde_json::from_str(&text.text).map_err(|e| {
+            CatalogError::file(
+                &text.origin,
+                format!("not JSON at line {}, column {}: {e}", e.line(), e.column()),
+            )
+        })?;
+        Ok((value, text.origin))
+    };
+    for entry in listed {
+        let text = templates.remove(&entry.name).ok_or_else(|| {
+            CatalogError::file(
+                format!("events/{}.json", entry.name),
+                format!(
+                    "event `{}` is listed in platform.toml but has no template",
+                    entry.name
+                ),
+            )
+        })?;
+        let (template, origin) = parse(text)?;
+        events.push(EventSpec {
+            name: entry.name,
+            description: entry.description,
+            at: entry.at,
+            default: entry.default,
+            template,
+            origin,
+        });
+    }
+    // A template with no entry in platform.toml adds a custom event.
+    for (name, text) in templates {
+        let (template, origin) = parse(text)?;
+        events.push(EventSpec {
+            name,
+            description: "custom event".into(),
+            at: Moment::End,
+            default: true,
+            template,
+            origin,
+        });
+    }
+    Ok(events)
+}
+
+fn build_lifecycles(
+    table: toml::Table,
+    origin: &str,
+    events: &[EventSpec],
+) -> Result<Vec<Lifecycle>, CatalogError> {
+    let file = LifecyclesFile::deserialize(toml::Value::Table(table))
+        .map_err(|e| CatalogError::file(origin, toml_message(&e)))?;
+    let mut lifecycles = Vec::new();
+    for l in file.lifecycles {
+        let mut steps = Vec::new();
+        for step in &l.steps {
+            let (event, per_turn) = match step.strip_suffix('*') {
+                Some(e) => (e, true),
+                None => (step.as_str(), false),
+            };
+            if !events.iter().any(|e| e.name == event) {
+                return Err(CatalogError::file(
+                    origin,
+                    format!("lifecycle `{}`: unknown event `{event}`", l.name),
+                ));
+            }
+            steps.push(Step {
+                event: event.to_string(),
+                per_turn,
+            });
+        }
+        let vars = match to_json(toml::Value::Table(l.vars)) {
+            Value::Object(map) => map,
+            _ => serde_json::Map::new(),
+        };
+        lifecycles.push(Lifecycle {
+            name: l.name,
+            description: l.description,
+            steps,
+            connected: l.connected,
+            vars,
+        });
+    }
+    Ok(lifecycles)
+}
+
+fn to_json(value: toml::Value) -> Value {
+    serde_json::to_value(value).unwrap_or(Value::Null)
+}

@@ -1,0 +1,243 @@
+//! The command line, as clap types. Commands turn these into validated settings; nothing past
+//! the command layer sees a clap struct.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::duration::parse_flag as duration;
+use crate::error::EXIT_CODES_HELP;
+use crate::policy::{PolicyOverrides, SuccessRule};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "hookcli",
+    version,
+    about = "Play a voice-AI platform against your webhook receiver: render its events, sign them, \
+             deliver them by its rules, replay whole calls, receive and verify, contract-test.",
+    after_help = EXIT_CODES_HELP,
+    max_term_width = 100
+)]
+pub struct Cli {
+    /// Read a payloads folder on top of the built-in catalog (see payloads/README.md)
+    #[arg(long, global = true, env = "HOOKCLI_PAYLOADS", value_name = "DIR")]
+    pub payloads: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Render one event, sign it and deliver it by the platform's rules
+    #[command(after_help = EXIT_CODES_HELP)]
+    Send(SendArgs),
+    /// Print an event's rendered body (JSON only, on stdout)
+    Show(ShowArgs),
+    /// List the platforms and their delivery rules
+    Platforms(ListArgs),
+    /// List a platform's events
+    Events(EventsArgs),
+    /// Receive webhooks: verify signatures, answer (or misbehave on purpose), record
+    Listen(ListenArgs),
+    /// Print the signature header for a body
+    Sign(SignArgs),
+    /// Check a signature header against a body (exit 0 valid, 1 not)
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct PlatformArg {
+    /// Platform to play: uponai (alias retell), salpre, postcall, callevents
+    #[arg(
+        short = 'p',
+        long = "platform",
+        env = "HOOKCLI_PLATFORM",
+        default_value = "uponai",
+        value_name = "PLATFORM"
+    )]
+    pub platform: String,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct KeyArg {
+    /// Signing key (the platform API key). Also read from HOOKCLI_SECRET, and for uponai from
+    /// UPONAI_API_KEY, then RETELL_API_KEY
+    #[arg(
+        long = "secret",
+        env = "HOOKCLI_SECRET",
+        hide_env_values = true,
+        value_name = "KEY"
+    )]
+    pub secret: Option<String>,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct DeliveryArgs {
+    /// Deadline per attempt, covering connect, headers and body [default: the platform's]
+    #[arg(long, value_parser = duration, value_name = "DUR")]
+    pub timeout: Option<Duration>,
+    /// Retries after the first attempt [default: the platform's]
+    #[arg(long, value_name = "N")]
+    pub retries: Option<u32>,
+    /// First wait between attempts, doubling after; 0 for none [default: the platform's]
+    #[arg(long, value_parser = duration, value_name = "DUR")]
+    pub backoff: Option<Duration>,
+    /// Success rule: 2xx, 200, 204 or a list like 200,201 [default: the platform's]
+    #[arg(long, value_name = "RULE")]
+    pub expect: Option<SuccessRule>,
+    /// Add a header to every request, 'Name: value' (repeatable)
+    #[arg(short = 'H', long = "header", value_name = "'NAME: VALUE'")]
+    pub headers: Vec<String>,
+}
+
+impl DeliveryArgs {
+    pub fn overrides(&self) -> PolicyOverrides {
+        PolicyOverrides {
+            timeout: self.timeout,
+            retries: self.retries,
+            backoff: self.backoff,
+            success: self.expect.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    /// The event to send (`hookcli events` lists them); optional with --data
+    pub event: Option<String>,
+    /// Receiver URL; without it, hookcli starts its own receiver and delivers there
+    #[arg(long, value_name = "URL")]
+    pub to: Option<String>,
+    #[command(flatten)]
+    pub platform: PlatformArg,
+    /// Change the body: PATH=STRING or PATH:=JSON, PATH like call.metadata.tier or a[0].b
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    pub sets: Vec<String>,
+    /// Send this file's bytes as the body instead (- for stdin); it must be JSON
+    #[arg(long, value_name = "FILE", conflicts_with = "sets")]
+    pub data: Option<String>,
+    #[command(flatten)]
+    pub key: KeyArg,
+    #[command(flatten)]
+    pub delivery: DeliveryArgs,
+    /// Print one JSON object per delivery on stdout, nothing else there
+    #[arg(long)]
+    pub json: bool,
+    /// Show request and response headers and bodies
+    #[arg(short, long)]
+    pub verbose: bool,
+    /// Print the signed request and send nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The event to render
+    pub event: String,
+    #[command(flatten)]
+    pub platform: PlatformArg,
+    /// Change the body: PATH=STRING or PATH:=JSON
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    pub sets: Vec<String>,
+    /// One line, exactly the bytes send would put on the wire
+    #[arg(long)]
+    pub compact: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Print JSON instead of a table
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    #[command(flatten)]
+    pub platform: PlatformArg,
+    /// Print JSON instead of a table
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ListenArgs {
+    /// Port to listen on; 0 picks a free one (the ready line shows it)
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+    /// Address to bind
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// The webhook path; other paths get 404
+    #[arg(long, default_value = "/webhook")]
+    pub path: String,
+    #[command(flatten)]
+    pub platform: PlatformArg,
+    #[command(flatten)]
+    pub key: KeyArg,
+    /// Signature tolerance either side of the clock [default: the platform's, 5m for uponai]
+    #[arg(long, value_parser = duration, value_name = "DUR")]
+    pub tolerance: Option<Duration>,
+    /// Answer this status to requests that verify
+    #[arg(long, default_value_t = 204, value_parser = clap::value_parser!(u16).range(100..=599))]
+    pub status: u16,
+    /// Wait this long before every answer
+    #[arg(long, value_parser = duration, value_name = "DUR")]
+    pub delay: Option<Duration>,
+    /// The first N requests fail: 500, or a dropped connection with --drop
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub fail_first: u64,
+    /// Close the connection without answering (every request, or the first N with --fail-first)
+    #[arg(long)]
+    pub drop: bool,
+    /// Largest body accepted; bigger ones get 413
+    #[arg(long, default_value = "25MB", value_parser = crate::command::listen::parse_size, value_name = "SIZE")]
+    pub max_body: u64,
+    /// Append every request (time, headers, exact body) to this NDJSON file
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
+    /// One JSON object per request on stdout
+    #[arg(long)]
+    pub json: bool,
+    /// Also pretty-print each body
+    #[arg(short, long)]
+    pub verbose: bool,
+    /// No line per request; only the summary when stopped
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    #[command(flatten)]
+    pub platform: PlatformArg,
+    #[command(flatten)]
+    pub key: KeyArg,
+    /// Sign at this Unix time in milliseconds [default: now]
+    #[arg(long, value_name = "MS")]
+    pub timestamp: Option<u64>,
+    /// The body file; - or nothing for stdin
+    pub file: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub platform: PlatformArg,
+    #[command(flatten)]
+    pub key: KeyArg,
+    /// The signature header value, e.g. v=1714608475945,d=16c3...
+    #[arg(long, value_name = "VALUE")]
+    pub signature: String,
+    /// Judge staleness against this Unix time in milliseconds [default: now]
+    #[arg(long, value_name = "MS")]
+    pub now: Option<u64>,
+    /// How far the signature's time may be from now [default: the platform's, 5m for uponai]
+    #[arg(long, value_parser = duration, value_name = "DUR")]
+    pub tolerance: Option<Duration>,
+    /// The body file; - or nothing for stdin
+    pub file: Option<String>,
+}

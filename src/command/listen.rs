@@ -1,0 +1,164 @@
+//! `hookcli listen`: receive webhooks, verify them, answer or misbehave, record.
+
+use std::path::Path;
+
+use anyhow::Result;
+use tokio::sync::mpsc;
+
+use super::{find_platform, load_catalog, resolve_key};
+use crate::cli::ListenArgs;
+use crate::error::{exit, usage};
+use crate::output::{self, received};
+use crate::receiver::{DEFAULT_MAX_BODY, Faults, Receiver, ReceiverConfig, Stats};
+
+/// `25MB`, `512KB`, `1GB`, `1048576`: sizes in bytes, with 1024-based units.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let lower = text.trim().to_ascii_lowercase();
+    let split = lower
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(lower.len());
+    let (number, unit) = lower.split_at(split);
+    let unit_size: u64 = match unit.trim() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1024,
+        "m" | "mb" | "mib" => 1024 * 1024,
+        "g" | "gb" | "gib" => 1024 * 1024 * 1024,
+        _ => {
+            return Err(format!(
+                "`{text}` is not a size: write it like 25MB, 512KB or 1048576"
+            ));
+        }
+    };
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size: write it like 25MB, 512KB or 1048576"))?;
+    number
+        .checked_mul(unit_size)
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("`{text}` is not a usable size"))
+}
+
+pub fn run(args: ListenArgs, overlay: Option<&Path>) -> Result<u8> {
+    let catalog = load_catalog(overlay)?;
+    let platform = find_platform(&catalog, &args.platform.platform)?;
+    if !args.path.starts_with('/') {
+        return Err(usage(format!(
+            "--path `{}` must start with /, like /webhook",
+            args.path
+        )));
+    }
+    let key = resolve_key(args.key.secret.as_deref(), platform);
+    let tolerance = args
+        .tolerance
+        .or(platform.signing.as_ref().map(|s| s.tolerance))
+        .unwrap_or(std::time::Duration::from_secs(300));
+    let config = ReceiverConfig {
+        host: args.host.clone(),
+        port: args.port,
+        path: args.path.clone(),
+        platform: platform.clone(),
+        key: key.clone(),
+        tolerance,
+        faults: Faults {
+            status: args.status,
+            delay: args.delay.unwrap_or_default(),
+            fail_first: args.fail_first,
+            drop: args.drop,
+        },
+        max_body: if args.max_body == 0 {
+            DEFAULT_MAX_BODY
+        } else {
+            args.max_body
+        },
+        record: args.record.clone(),
+    };
+    let how = match (&platform.signing, &key) {
+        (Some(s), Some(_)) => format!(
+            "verifying {} ({} tolerance)",
+            s.header,
+            crate::duration::short(tolerance)
+        ),
+        (Some(s), None) => format!(
+            "not verifying: no key for {} ({})",
+            s.header,
+            super::key_sources(platform)
+        ),
+        (None, _) => format!("{} does not sign: every request is `unsigned`", platform.id),
+    };
+    super::runtime()?.block_on(async move {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let receiver = Receiver::start(config, Some(tx)).await?;
+        eprintln!("listening on {}", receiver.url);
+        eprintln!(
+            "{}",
+            output::dim(&format!("{} · {how} · Ctrl-C to stop", platform.id))
+        );
+        let printer = tokio::spawn(print_requests(rx, args.json, args.verbose, args.quiet));
+        wait_for_stop().await;
+        let stats = receiver.stats.clone();
+        receiver.stop().await;
+        printer.abort();
+        eprintln!("{}", summary(&stats));
+        Ok(exit::OK)
+    })
+}
+
+async fn print_requests(
+    mut rx: mpsc::UnboundedReceiver<crate::receiver::Received>,
+    json: bool,
+    verbose: bool,
+    quiet: bool,
+) {
+    while let Some(r) = rx.recv().await {
+        if quiet {
+            continue;
+        }
+        if json {
+            println!("{}", received::json(&r));
+        } else {
+            println!("{}", received::line(&r));
+            if verbose {
+                println!("{}", received::pretty_body(&r));
+            }
+        }
+    }
+}
+
+/// Ctrl-C, or SIGTERM from a CI runner.
+async fn wait_for_stop() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// `stopped after 12 requests: 10 valid, 2 invalid`.
+pub fn summary(stats: &Stats) -> String {
+    let total = stats.requests.load(std::sync::atomic::Ordering::Relaxed);
+    let parts: Vec<String> = stats
+        .by_verdict()
+        .iter()
+        .map(|(w, n)| format!("{n} {w}"))
+        .collect();
+    let dropped = stats.dropped.load(std::sync::atomic::Ordering::Relaxed);
+    let mut line = format!(
+        "stopped after {} request{}",
+        output::thousands(total),
+        if total == 1 { "" } else { "s" }
+    );
+    if !parts.is_empty() {
+        line.push_str(&format!(": {}", parts.join(", ")));
+    }
+    if dropped > 0 {
+        line.push_str(&format!(" ({dropped} dropped on purpose)"));
+    }
+    line
+}

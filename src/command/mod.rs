@@ -1,0 +1,182 @@
+//! One file per subcommand. Each turns its clap args into settings, calls the domain modules
+//! and hands the results to `output`.
+
+pub mod listen;
+pub mod platforms;
+pub mod send;
+pub mod show;
+pub mod sign;
+
+use std::io::{IsTerminal, Read};
+use std::path::Path;
+
+use anyhow::Result;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::catalog::{Catalog, EventSpec, Platform, closest};
+use crate::error::{UserError, usage};
+use crate::overrides::Override;
+use crate::secret::Secret;
+
+pub fn load_catalog(overlay: Option<&Path>) -> Result<Catalog> {
+    Ok(Catalog::load(overlay)?)
+}
+
+/// The platform by id or alias, or an error that lists them.
+pub fn find_platform<'a>(catalog: &'a Catalog, name: &str) -> Result<&'a Platform> {
+    catalog.platform(name).ok_or_else(|| {
+        let ids = catalog.platform_ids();
+        let mut error = UserError::new(format!("unknown platform `{name}`"));
+        error = match closest(name, ids.iter().copied()) {
+            Some(near) => error.hint(format!(
+                "did you mean `-p {near}`? platforms: {}",
+                ids.join(", ")
+            )),
+            None => error.hint(format!(
+                "platforms: {} (retell is an alias of uponai)",
+                ids.join(", ")
+            )),
+        };
+        error.into()
+    })
+}
+
+/// The event, or an error that suggests the closest name and notices another platform's event.
+pub fn find_event<'a>(
+    catalog: &Catalog,
+    platform: &'a Platform,
+    name: &str,
+) -> Result<&'a EventSpec> {
+    if let Some(event) = platform.event(name) {
+        return Ok(event);
+    }
+    let elsewhere = catalog.platforms_with_event(name, &platform.id);
+    let message = format!("unknown event `{name}` for {}", platform.id);
+    let list = platform.event_names().join(", ");
+    let hint = if let Some(other) = elsewhere.first() {
+        format!("{name} is a {} event: add -p {}", other.id, other.id)
+    } else if let Some(near) = platform.closest_event(name) {
+        format!("did you mean {near}? {} events: {list}", platform.id)
+    } else {
+        format!("{} events: {list}", platform.id)
+    };
+    Err(UserError::new(message).hint(hint).into())
+}
+
+/// The signing key: the flag (or HOOKCLI_SECRET, through clap), then the platform's own
+/// environment variables. Empty values count as unset.
+pub fn resolve_key(flag: Option<&str>, platform: &Platform) -> Option<Secret> {
+    if let Some(key) = flag.filter(|k| !k.is_empty()) {
+        return Some(Secret::new(key));
+    }
+    let names = platform
+        .signing
+        .as_ref()
+        .map(|s| s.key_env.as_slice())
+        .unwrap_or_default();
+    names
+        .iter()
+        .find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+        .map(Secret::new)
+}
+
+/// Where a key may come from, for messages.
+pub fn key_sources(platform: &Platform) -> String {
+    let mut sources = vec!["--secret".to_string(), "HOOKCLI_SECRET".to_string()];
+    if let Some(signing) = &platform.signing {
+        sources.extend(signing.key_env.iter().cloned());
+    }
+    sources.join(", ")
+}
+
+/// An http or https URL, or an error that says what is wrong with it.
+pub fn parse_url(text: &str) -> Result<reqwest::Url> {
+    let url = reqwest::Url::parse(text).map_err(|e| {
+        let hint = if !text.contains("://") {
+            format!("write the scheme too: http://{text}")
+        } else {
+            "write it like http://localhost:8080/webhook".into()
+        };
+        UserError::new(format!("--to `{text}` is not a URL ({e})")).hint(hint)
+    })?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(UserError::new(format!(
+            "--to `{text}`: the scheme must be http or https, not {}",
+            url.scheme()
+        ))
+        .hint("webhooks are POSTed over http or https")
+        .into());
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(usage(format!("--to `{text}` has no host")));
+    }
+    Ok(url)
+}
+
+/// `-H 'Name: value'` flags as a header map.
+pub fn parse_headers(list: &[String]) -> Result<HeaderMap> {
+    let mut headers = HeaderMap::new();
+    for raw in list {
+        let bad = |why: &str| {
+            UserError::new(format!("-H `{raw}`: {why}")).hint("write a header as -H 'Name: value'")
+        };
+        let (name, value) = raw
+            .split_once(':')
+            .ok_or_else(|| bad("no `:` between name and value"))?;
+        let name = HeaderName::from_bytes(name.trim().as_bytes())
+            .map_err(|_| bad("not a valid header name"))?;
+        let value = HeaderValue::from_str(value.trim())
+            .map_err(|_| bad("the value has characters a header cannot carry"))?;
+        headers.append(name, value);
+    }
+    Ok(headers)
+}
+
+pub fn parse_sets(list: &[String]) -> Result<Vec<Override>> {
+    list.iter()
+        .map(|s| s.parse::<Override>().map_err(|e| UserError::new(e).into()))
+        .collect()
+}
+
+/// Reads a body from a file, or stdin for `-` or no file. `what` names the flag in errors.
+pub fn read_input(file: Option<&str>, what: &str) -> Result<Vec<u8>> {
+    match file {
+        None | Some("-") => {
+            if file.is_none() && std::io::stdin().is_terminal() {
+                return Err(UserError::new(format!("{what}: no body given"))
+                    .hint("name a file, or pipe the body in: hookcli show call_ended --compact | hookcli ...")
+                    .into());
+            }
+            let mut bytes = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut bytes)
+                .map_err(|e| usage(format!("{what}: cannot read stdin: {e}")))?;
+            Ok(bytes)
+        }
+        Some(path) => std::fs::read(path).map_err(|e| {
+            let reason = match e.kind() {
+                std::io::ErrorKind::NotFound => "no such file".to_string(),
+                std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+                _ if Path::new(path).is_dir() => "it is a folder".to_string(),
+                _ => e.to_string(),
+            };
+            usage(format!("{what} `{path}`: {reason}"))
+        }),
+    }
+}
+
+/// Checks that bytes are JSON, naming the line and column where they are not.
+pub fn check_json(bytes: &[u8], what: &str) -> Result<serde_json::Value> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        UserError::new(format!("{what} is not JSON: {e}"))
+            .hint("the body must be one JSON value; `hookcli show EVENT` prints a valid one")
+            .into()
+    })
+}
+
+/// A multi-threaded runtime for commands that serve or deliver.
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}

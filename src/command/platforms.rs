@@ -1,0 +1,118 @@
+//! `hookcli platforms` and `hookcli events`: what the catalog holds.
+
+use std::path::Path;
+
+use anyhow::Result;
+use serde_json::json;
+use tabled::Tabled;
+
+use super::{find_platform, load_catalog};
+use crate::catalog::{Moment, Platform};
+use crate::cli::{EventsArgs, ListArgs};
+use crate::error::exit;
+use crate::output;
+
+#[derive(Tabled)]
+struct PlatformRow {
+    id: String,
+    events: usize,
+    timeout: String,
+    retries: String,
+    success: String,
+    signing: String,
+}
+
+fn assumed(platform: &Platform, field: &str, text: String) -> String {
+    if platform.assumed.iter().any(|a| a == field) {
+        format!("{text} (assumed)")
+    } else {
+        text
+    }
+}
+
+pub fn platforms(args: ListArgs, overlay: Option<&Path>) -> Result<u8> {
+    let catalog = load_catalog(overlay)?;
+    if args.json {
+        for p in &catalog.platforms {
+            let line = json!({
+                "id": p.id,
+                "name": p.name,
+                "aliases": p.aliases,
+                "events": p.event_names(),
+                "timeout_ms": p.policy.timeout.as_millis() as u64,
+                "retries": p.policy.retries,
+                "backoff_ms": p.policy.backoff.as_millis() as u64,
+                "success": p.policy.success.to_string(),
+                "signing": p.signing.as_ref().map(|s| s.header.clone()),
+                "assumed": p.assumed,
+            });
+            println!("{line}");
+        }
+        return Ok(exit::OK);
+    }
+    let rows = catalog.platforms.iter().map(|p| {
+        let id = if p.aliases.is_empty() {
+            p.id.clone()
+        } else {
+            format!("{} ({})", p.id, p.aliases.join(", "))
+        };
+        PlatformRow {
+            id,
+            events: p.events.len(),
+            timeout: assumed(p, "timeout", crate::duration::short(p.policy.timeout)),
+            retries: assumed(p, "retries", p.policy.retries.to_string()),
+            success: p.policy.success.to_string(),
+            signing: p.signing_text(),
+        }
+    });
+    println!("{}", output::table(rows));
+    println!(
+        "{}",
+        output::dim("(assumed): the platform's documents do not say; hookcli's choice, see README")
+    );
+    Ok(exit::OK)
+}
+
+#[derive(Tabled)]
+struct EventRow {
+    event: String,
+    when: String,
+    #[tabled(rename = "sent by default")]
+    default: String,
+    description: String,
+}
+
+fn moment_word(at: Moment) -> &'static str {
+    match at {
+        Moment::Dial => "dialing",
+        Moment::Ring => "ringing",
+        Moment::Start => "start",
+        Moment::Turn => "each turn",
+        Moment::Transfer => "transfer",
+        Moment::Bridged => "transfer bridged",
+        Moment::End => "end",
+        Moment::Analyzed => "after the call",
+    }
+}
+
+pub fn events(args: EventsArgs, overlay: Option<&Path>) -> Result<u8> {
+    let catalog = load_catalog(overlay)?;
+    let platform = find_platform(&catalog, &args.platform.platform)?;
+    if args.json {
+        for e in &platform.events {
+            println!(
+                "{}",
+                json!({"platform": platform.id, "event": e.name, "at": moment_word(e.at), "default": e.default, "description": e.description})
+            );
+        }
+        return Ok(exit::OK);
+    }
+    let rows = platform.events.iter().map(|e| EventRow {
+        event: e.name.clone(),
+        when: moment_word(e.at).into(),
+        default: if e.default { "yes" } else { "only when listed" }.into(),
+        description: e.description.clone(),
+    });
+    println!("{}", output::table(rows));
+    Ok(exit::OK)
+}

@@ -1,0 +1,271 @@
+//! `hookcli send EVENT --to URL`: one event, signed and delivered by the platform's rules.
+
+use std::path::Path;
+
+use anyhow::Result;
+use bytes::Bytes;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use super::{
+    check_json, find_event, find_platform, key_sources, load_catalog, parse_headers, parse_sets,
+    parse_url, read_input, resolve_key,
+};
+use crate::catalog::{Catalog, Platform};
+use crate::cli::{DeliveryArgs, SendArgs};
+use crate::delivery::{self, Outcome, Request, Signer};
+use crate::error::{UserError, exit, usage};
+use crate::output::delivery::DeliveryReport;
+use crate::output::{self, received};
+use crate::overrides::Applied;
+use crate::policy::DeliveryPolicy;
+use crate::receiver::{Receiver, ReceiverConfig};
+use crate::secret::Secret;
+
+/// Everything a send needs, checked before anything goes out.
+struct Prepared {
+    event: String,
+    body: Bytes,
+    call_id: Option<String>,
+    /// `None`: deliver to the built-in receiver.
+    url: Option<reqwest::Url>,
+    headers: HeaderMap,
+    policy: DeliveryPolicy,
+    rule_owner: String,
+    key: Option<Secret>,
+}
+
+pub fn run(args: SendArgs, overlay: Option<&Path>) -> Result<u8> {
+    let catalog = load_catalog(overlay)?;
+    let platform = find_platform(&catalog, &args.platform.platform)?;
+    let prepared = prepare(&args, &catalog, platform)?;
+    if args.dry_run {
+        print_dry_run(&prepared, platform, args.json)?;
+        return Ok(exit::OK);
+    }
+    super::runtime()?.block_on(execute(prepared, platform, &args))
+}
+
+fn prepare(args: &SendArgs, catalog: &Catalog, platform: &Platform) -> Result<Prepared> {
+    let url = args.to.as_deref().map(parse_url).transpose()?;
+    let headers = platform_headers(platform, &args.delivery)?;
+    let policy = platform
+        .policy
+        .clone()
+        .with_overrides(&args.delivery.overrides());
+    let rule_owner = if args.delivery.expect.is_some() {
+        "--expect".to_string()
+    } else {
+        platform.id.clone()
+    };
+    let (event, body, value) = match &args.data {
+        Some(file) => {
+            let bytes = read_input(Some(file), "--data")?;
+            let shown = if file == "-" {
+                "--data (stdin)".to_string()
+            } else {
+                format!("--data `{file}`")
+            };
+            let value = check_json(&bytes, &shown)?;
+            let event = match &args.event {
+                Some(name) => find_event(catalog, platform, name)?.name.clone(),
+                None => platform.event_of(&value).unwrap_or_else(|| "custom".into()),
+            };
+            (event, Bytes::from(bytes), value)
+        }
+        None => {
+            let name = args.event.as_deref().ok_or_else(|| {
+                UserError::new("which event? name one, or give a body with --data FILE").hint(
+                    format!(
+                        "`hookcli events -p {}` lists them, e.g. hookcli send call_ended",
+                        platform.id
+                    ),
+                )
+            })?;
+            let event = find_event(catalog, platform, name)?;
+            let sets = parse_sets(&args.sets)?;
+            let mut value =
+                crate::call::render_event(catalog, platform, event, &mut crate::call::rng())?;
+            for set in &sets {
+                if let Applied::Added(path) = set.apply(&mut value).map_err(usage)? {
+                    eprintln!(
+                        "note: --set added `{path}`, which the {} template does not have",
+                        event.name
+                    );
+                }
+            }
+            let body = Bytes::from(serde_json::to_vec(&value)?);
+            (event.name.clone(), body, value)
+        }
+    };
+    let key = signing_key(args, platform, url.is_none());
+    Ok(Prepared {
+        call_id: platform.call_id_of(&value),
+        event,
+        body,
+        url,
+        headers,
+        policy,
+        rule_owner,
+        key,
+    })
+}
+
+/// The platform's headers, then the user's -H (which replace same-named ones).
+pub fn platform_headers(platform: &Platform, delivery: &DeliveryArgs) -> Result<HeaderMap> {
+    let mut headers = HeaderMap::new();
+    for (name, value) in &platform.headers {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            headers.insert(name, value);
+        }
+    }
+    for (name, value) in &parse_headers(&delivery.headers)? {
+        headers.insert(name.clone(), value.clone());
+    }
+    Ok(headers)
+}
+
+/// The key to sign with, saying once on stderr when a signing platform goes unsigned.
+fn signing_key(args: &SendArgs, platform: &Platform, built_in: bool) -> Option<Secret> {
+    let key = resolve_key(args.key.secret.as_deref(), platform);
+    match (&platform.signing, key) {
+        (None, Some(_)) => {
+            eprintln!(
+                "note: {} does not sign its webhooks; the key is not used",
+                platform.id
+            );
+            None
+        }
+        (None, None) => None,
+        (Some(_), Some(key)) => Some(key),
+        (Some(_), None) if built_in => Some(Secret::generate()),
+        (Some(signing), None) => {
+            eprintln!(
+                "note: {} signs webhooks with {}, but no key was given ({}): sending unsigned",
+                platform.id,
+                signing.header,
+                key_sources(platform)
+            );
+            None
+        }
+    }
+}
+
+pub fn signer_for(platform: &Platform, key: Option<&Secret>) -> Option<Signer> {
+    let signing = platform.signing.as_ref()?;
+    Some(Signer {
+        scheme: signing.scheme,
+        header: HeaderName::from_bytes(signing.header.as_bytes()).ok()?,
+        key: key?.clone(),
+        fixed_time_ms: None,
+    })
+}
+
+fn print_dry_run(prepared: &Prepared, platform: &Platform, json: bool) -> Result<()> {
+    let url = prepared
+        .url
+        .as_ref()
+        .map(|u| u.to_string())
+        .unwrap_or_else(|| "http://127.0.0.1:<free port>/webhook".into());
+    let request = Request {
+        url: reqwest::Url::parse("http://127.0.0.1/")?,
+        headers: prepared.headers.clone(),
+        body: prepared.body.clone(),
+        signer: signer_for(platform, prepared.key.as_ref()),
+    };
+    let headers = request.attempt_headers();
+    if json {
+        let headers: serde_json::Map<String, serde_json::Value> = headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), json!(String::from_utf8_lossy(v.as_bytes()))))
+            .collect();
+        let body: serde_json::Value = serde_json::from_slice(&prepared.body)?;
+        println!(
+            "{}",
+            json!({"method": "POST", "url": url, "headers": headers, "body": body})
+        );
+        return Ok(());
+    }
+    println!("POST {url}");
+    for (name, value) in &headers {
+        println!("{name}: {}", String::from_utf8_lossy(value.as_bytes()));
+    }
+    println!();
+    println!("{}", String::from_utf8_lossy(&prepared.body));
+    if prepared.url.is_none() {
+        eprintln!(
+            "note: no --to given: a real send would go to hookcli's built-in receiver, signed with a key made for it"
+        );
+    }
+    Ok(())
+}
+
+async fn execute(prepared: Prepared, platform: &Platform, args: &SendArgs) -> Result<u8> {
+    let (events_tx, mut events_rx) = mpsc::unbounded_channel();
+    let receiver = match &prepared.url {
+        Some(_) => None,
+        None => {
+            let config = ReceiverConfig::local(platform.clone(), prepared.key.clone());
+            let receiver = Receiver::start(config, Some(events_tx)).await?;
+            eprintln!(
+                "no --to given: delivering to hookcli's built-in receiver at {}",
+                receiver.url
+            );
+            Some(receiver)
+        }
+    };
+    let url = match (&prepared.url, &receiver) {
+        (Some(url), _) => url.clone(),
+        (None, Some(r)) => reqwest::Url::parse(&r.url)?,
+        (None, None) => unreachable!("a receiver is started when there is no URL"),
+    };
+    let request = Request {
+        url: url.clone(),
+        headers: prepared.headers.clone(),
+        body: prepared.body.clone(),
+        signer: signer_for(platform, prepared.key.as_ref()),
+    };
+    let delivery = delivery::deliver(&delivery::client(), &request, &prepared.policy).await;
+    let url_text = url.to_string();
+    let report = DeliveryReport {
+        platform: &platform.id,
+        event: &prepared.event,
+        url: &url_text,
+        call_id: prepared.call_id.clone(),
+        rule: &prepared.policy.success,
+        rule_owner: prepared.rule_owner.clone(),
+        timeout: prepared.policy.timeout,
+        delivery: &delivery,
+    };
+    let mut seen = Vec::new();
+    if let Some(receiver) = receiver {
+        receiver.stop().await;
+        while let Ok(r) = events_rx.try_recv() {
+            seen.push(r);
+        }
+    }
+    if args.json {
+        let mut object = report.json();
+        if prepared.url.is_none() {
+            object["receiver"] = json!(seen.iter().map(received::json).collect::<Vec<_>>());
+        }
+        println!("{object}");
+    } else {
+        print!("{}", report.text(args.verbose));
+        for r in &seen {
+            println!("{} {}", output::dim("receiver saw:"), received::line(r));
+            if args.verbose {
+                println!("{}", received::pretty_body(r));
+            }
+        }
+    }
+    Ok(match delivery.outcome {
+        Outcome::Delivered => exit::OK,
+        Outcome::Failed => exit::FAILED,
+        Outcome::Unreachable => exit::UNREACHABLE,
+    })
+}

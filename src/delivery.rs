@@ -1,0 +1,326 @@
+//! Delivering one webhook the way a platform does: sign each attempt afresh, POST with a
+//! deadline, judge the status by the success rule, retry with backoff. Nothing here prints.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use serde::Serialize;
+
+use crate::policy::DeliveryPolicy;
+use crate::secret::Secret;
+use crate::signing::{self, Scheme};
+
+/// At most this much of a response body is read; the rest is discarded.
+pub const RESPONSE_BODY_LIMIT: usize = 64 * 1024;
+
+/// How a request is signed: scheme, header and key. Each attempt is signed at its own time.
+#[derive(Clone, Debug)]
+pub struct Signer {
+    pub scheme: Scheme,
+    pub header: HeaderName,
+    pub key: Secret,
+    /// A fixed signing time (Unix ms) instead of the clock, for tests and `--dry-run` replays.
+    pub fixed_time_ms: Option<u64>,
+}
+
+impl Signer {
+    pub fn sign(&self, body: &[u8]) -> String {
+        let at = self.fixed_time_ms.unwrap_or_else(signing::now_ms);
+        signing::sign(self.scheme, &self.key, body, at)
+    }
+}
+
+/// One webhook ready to go: the exact bytes to send and the headers around them.
+#[derive(Clone, Debug)]
+pub struct Request {
+    pub url: reqwest::Url,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    pub signer: Option<Signer>,
+}
+
+impl Request {
+    /// The headers of one attempt, with a fresh signature.
+    pub fn attempt_headers(&self) -> HeaderMap {
+        let mut headers = self.headers.clone();
+        if let Some(signer) = &self.signer {
+            let value = signer.sign(&self.body);
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                headers.insert(signer.header.clone(), value);
+            }
+        }
+        headers
+    }
+}
+
+/// Why an attempt did not produce a status the rule could judge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ErrorKind {
+    /// No complete response within the deadline.
+    Timeout,
+    /// Refused, DNS, TLS: nothing was delivered.
+    Connect,
+    /// The connection was closed or reset before a response.
+    Reset,
+    /// A 3xx that hookcli did not follow.
+    Redirect,
+    /// The response body broke off.
+    Body,
+}
+
+impl ErrorKind {
+    pub fn word(self) -> &'static str {
+        match self {
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Connect => "connect",
+            ErrorKind::Reset => "reset",
+            ErrorKind::Redirect => "redirect",
+            ErrorKind::Body => "body",
+        }
+    }
+}
+
+/// One try: what came back and how long it took.
+#[derive(Clone, Debug)]
+pub struct Attempt {
+    pub n: u32,
+    pub status: Option<u16>,
+    pub latency: Duration,
+    pub error: Option<ErrorKind>,
+    /// A plain-words detail for errors: "connection refused", "timed out after 10s".
+    pub detail: Option<String>,
+    /// Location of a redirect that was not followed.
+    pub location: Option<String>,
+    /// The wait before the next attempt, if there is one.
+    pub wait: Option<Duration>,
+    pub request_headers: HeaderMap,
+    pub response_headers: HeaderMap,
+    /// Up to [`RESPONSE_BODY_LIMIT`] bytes of the response body.
+    pub response_body: Bytes,
+    pub accepted: bool,
+}
+
+/// How a delivery ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Delivered,
+    Failed,
+    /// Every attempt failed to connect.
+    Unreachable,
+}
+
+#[derive(Clone, Debug)]
+pub struct Delivery {
+    pub attempts: Vec<Attempt>,
+    pub outcome: Outcome,
+}
+
+impl Delivery {
+    pub fn delivered(&self) -> bool {
+        self.outcome == Outcome::Delivered
+    }
+
+    pub fn last(&self) -> &Attempt {
+        self.attempts
+            .last()
+            .expect("a delivery has at least one attempt")
+    }
+
+    /// The slowest attempt's latency.
+    pub fn latency(&self) -> Duration {
+        self.last().latency
+    }
+}
+
+/// The HTTP client every delivery uses: no redirects followed, connections kept alive.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("hookcli/", env!("CARGO_PKG_VERSION")))
+        .pool_idle_timeout(Duration::from_secs(30))
+        .tcp_nodelay(true)
+        .build()
+        .expect("the HTTP client builds with static settings")
+}
+
+/// Delivers `request` under `policy`, retrying until the rule is met or attempts run out.
+pub async fn deliver(
+    client: &reqwest::Client,
+    request: &Request,
+    policy: &DeliveryPolicy,
+) -> Delivery {
+    let mut attempts: Vec<Attempt> = Vec::new();
+    for n in 1..=policy.max_attempts() {
+        let mut attempt = attempt(client, request, policy, n).await;
+        let done = attempt.accepted || n == policy.max_attempts();
+        if !done {
+            attempt.wait = Some(policy.wait_after(n));
+        }
+        let wait = attempt.wait;
+        attempts.push(attempt);
+        match wait {
+            Some(wait) if !wait.is_zero() => tokio::time::sleep(wait).await,
+            Some(_) => {}
+            None => break,
+        }
+    }
+    let outcome = if attempts.last().is_some_and(|a| a.accepted) {
+        Outcome::Delivered
+    } else if attempts.iter().all(|a| a.error == Some(ErrorKind::Connect)) {
+        Outcome::Unreachable
+    } else {
+        Outcome::Failed
+    };
+    Delivery { attempts, outcome }
+}
+
+/// One attempt, with the deadline over connect, headers and body together.
+pub async fn attempt(
+    client: &reqwest::Client,
+    request: &Request,
+    policy: &DeliveryPolicy,
+    n: u32,
+) -> Attempt {
+    let headers = request.attempt_headers();
+    let started = Instant::now();
+    let exchange = exchange(client, request, headers.clone());
+    let result = tokio::time::timeout(policy.timeout, exchange).await;
+    let latency = started.elapsed();
+    let mut attempt = Attempt {
+        n,
+        status: None,
+        latency,
+        error: None,
+        detail: None,
+        location: None,
+        wait: None,
+        request_headers: headers,
+        response_headers: HeaderMap::new(),
+        response_body: Bytes::new(),
+        accepted: false,
+    };
+    match result {
+        Err(_) => {
+            attempt.error = Some(ErrorKind::Timeout);
+            attempt.detail = Some(format!(
+                "timed out after {}",
+                crate::duration::short(policy.timeout)
+            ));
+        }
+        Ok(Err((kind, detail, partial))) => {
+            attempt.error = Some(kind);
+            attempt.detail = Some(detail);
+            if let Some((status, headers)) = partial {
+                attempt.status = Some(status);
+                attempt.response_headers = headers;
+            }
+        }
+        Ok(Ok(response)) => {
+            attempt.status = Some(response.status);
+            attempt.accepted = policy.success.accepts(response.status);
+            if (300..400).contains(&response.status) && !attempt.accepted {
+                attempt.error = Some(ErrorKind::Redirect);
+                attempt.location = response
+                    .headers
+                    .get(reqwest::header::LOCATION)
+                    .map(|l| String::from_utf8_lossy(l.as_bytes()).into_owned());
+            }
+            attempt.response_headers = response.headers;
+            attempt.response_body = response.body;
+        }
+    }
+    attempt
+}
+
+struct Response {
+    status: u16,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+type Failure = (ErrorKind, String, Option<(u16, HeaderMap)>);
+
+async fn exchange(
+    client: &reqwest::Client,
+    request: &Request,
+    headers: HeaderMap,
+) -> Result<Response, Failure> {
+    let mut response = client
+        .post(request.url.clone())
+        .headers(headers)
+        .body(request.body.clone())
+        .send()
+        .await
+        .map_err(|e| {
+            let (kind, detail) = classify(&e);
+            (kind, detail, None)
+        })?;
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let mut body = Vec::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                let room = RESPONSE_BODY_LIMIT - body.len();
+                body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                if body.len() >= RESPONSE_BODY_LIMIT {
+                    break; // The rest is discarded with the connection.
+                }
+            }
+            Ok(None) => break,
+            Err(e) => {
+                return Err((
+                    ErrorKind::Body,
+                    format!("the response body broke off: {}", root_cause(&e)),
+                    Some((status, headers)),
+                ));
+            }
+        }
+    }
+    Ok(Response {
+        status,
+        headers,
+        body: Bytes::from(body),
+    })
+}
+
+/// Sorts a client error into the documented kinds, with the innermost cause as the detail.
+fn classify(e: &reqwest::Error) -> (ErrorKind, String) {
+    let cause = root_cause(e);
+    let lower = cause.to_ascii_lowercase();
+    if e.is_timeout() {
+        return (ErrorKind::Timeout, cause);
+    }
+    if e.is_connect() {
+        let detail = if lower.contains("refused") {
+            "connection refused".to_string()
+        } else if lower.contains("dns") || lower.contains("lookup") || lower.contains("resolve") {
+            format!("name not resolved: {cause}")
+        } else {
+            cause
+        };
+        return (ErrorKind::Connect, detail);
+    }
+    if lower.contains("reset")
+        || lower.contains("closed")
+        || lower.contains("incomplete")
+        || lower.contains("broken pipe")
+        || lower.contains("eof")
+    {
+        return (
+            ErrorKind::Reset,
+            "the connection was closed before a response".into(),
+        );
+    }
+    (ErrorKind::Reset, cause)
+}
+
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut current = e;
+    while let Some(next) = current.source() {
+        current = next;
+    }
+    current.to_string()
+}

@@ -1,0 +1,35 @@
+//! hookcli: play a voice-AI platform against a webhook receiver.
+//!
+//! The binary is a thin shell over [`run`]. Domain modules (catalog, call, signing, policy,
+//! delivery, receiver) print nothing; `command` wires them to the CLI and `output` renders.
+
+pub mod call;
+pub mod catalog;
+pub mod cli;
+pub mod command;
+pub mod delivery;
+pub mod duration;
+pub mod error;
+pub mod output;
+pub mod overrides;
+pub mod policy;
+pub mod receiver;
+pub mod secret;
+pub mod signing;
+pub mod template;
+
+use cli::{Cli, Command};
+
+/// Runs one parsed command line and returns its exit code.
+pub fn run(cli: Cli) -> anyhow::Result<u8> {
+    let overlay = cli.payloads.as_deref();
+    match cli.command {
+        Command::Send(args) => command::send::run(args, overlay),
+        Command::Show(args) => command::show::run(args, overlay),
+        Command::Platforms(args) => command::platforms::platforms(args, overlay),
+        Command::Events(args) => command::platforms::events(args, overlay),
+        Command::Listen(args) => command::listen::run(args, overlay),
+        Command::Sign(args) => command::sign::sign(args, overlay),
+        Command::Verify(args) => command::sign::verify(args, overlay),
+    }
+}

@@ -1,0 +1,80 @@
+//! What a receiver saw, as one line, a pretty body, or a JSON object.
+
+use serde_json::{Value, json};
+
+use super::{bad, dim, good, warn};
+use crate::receiver::{Received, human_bytes};
+use crate::signing::Verdict;
+
+/// `10:04:05.123  call_ended  Jabr9TXY…  valid  204  2.1 KB`
+pub fn line(received: &Received) -> String {
+    let time = crate::call::iso_millis(received.at);
+    let time = time.get(11..23).unwrap_or(&time);
+    let event = received.event.as_deref().unwrap_or("-");
+    let call = received.call_id.as_deref().unwrap_or("-");
+    let verdict = verdict_text(&received.verdict);
+    let answered = match received.answered {
+        Some(status) => status.to_string(),
+        None => "dropped".into(),
+    };
+    let answered = match received.answered {
+        Some(s) if (200..300).contains(&s) => good(&answered),
+        _ => bad(&answered),
+    };
+    let route = if received.method != "POST"
+        || received
+            .note
+            .as_deref()
+            .is_some_and(|n| n.starts_with("not the"))
+    {
+        format!("  {} {}", received.method, received.path)
+    } else {
+        String::new()
+    };
+    let note = received
+        .note
+        .as_deref()
+        .map(|n| dim(&format!("  ({n})")))
+        .unwrap_or_default();
+    format!(
+        "{}  {event}  {call}  {verdict}  {answered}  {}{route}{note}",
+        dim(time),
+        dim(&human_bytes(received.body.len() as u64))
+    )
+}
+
+fn verdict_text(verdict: &Verdict) -> String {
+    let text = verdict.to_string();
+    match verdict {
+        Verdict::Valid => good(&text),
+        Verdict::Unsigned => warn(&text),
+        _ => bad(&text),
+    }
+}
+
+/// The body, pretty-printed when it is JSON.
+pub fn pretty_body(received: &Received) -> String {
+    match serde_json::from_slice::<Value>(&received.body) {
+        Ok(value) => serde_json::to_string_pretty(&value).unwrap_or_default(),
+        Err(_) => String::from_utf8_lossy(&received.body).into_owned(),
+    }
+}
+
+/// One JSON object per request (README "listen --json").
+pub fn json(received: &Received) -> Value {
+    json!({
+        "n": received.n,
+        "time": crate::call::iso_millis(received.at),
+        "method": received.method,
+        "path": received.path,
+        "event": received.event,
+        "call_id": received.call_id,
+        "verdict": received.verdict.word(),
+        "reason": match &received.verdict {
+            Verdict::Stale { .. } | Verdict::Malformed(_) => Some(received.verdict.to_string()),
+            _ => received.note.clone(),
+        },
+        "status": received.answered,
+        "bytes": received.body.len(),
+    })
+}
