@@ -41,6 +41,11 @@ pub enum Command {
     Events(EventsArgs),
     /// Receive webhooks: verify signatures, answer (or misbehave on purpose), record
     Listen(ListenArgs),
+    /// Replay whole call lifecycles, many calls at once, or recorded traffic
+    #[command(after_help = EXIT_CODES_HELP)]
+    Replay(ReplayArgs),
+    /// List a platform's lifecycles and their event sequences
+    Lifecycles(EventsArgs),
     /// Print the signature header for a body
     Sign(SignArgs),
     /// Check a signature header against a body (exit 0 valid, 1 not)
@@ -181,9 +186,10 @@ pub struct ListenArgs {
     /// Signature tolerance either side of the clock [default: the platform's, 5m for uponai]
     #[arg(long, value_parser = duration, value_name = "DUR")]
     pub tolerance: Option<Duration>,
-    /// Answer this status to requests that verify
-    #[arg(long, default_value_t = 204, value_parser = clap::value_parser!(u16).range(100..=599))]
-    pub status: u16,
+    /// Answer this status to requests that verify [default: 204, or 200 for platforms that
+    /// require exactly 200]
+    #[arg(long, value_parser = clap::value_parser!(u16).range(100..=599))]
+    pub status: Option<u16>,
     /// Wait this long before every answer
     #[arg(long, value_parser = duration, value_name = "DUR")]
     pub delay: Option<Duration>,
@@ -240,4 +246,56 @@ pub struct VerifyArgs {
     pub tolerance: Option<Duration>,
     /// The body file; - or nothing for stdin
     pub file: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The lifecycle to play (`hookcli lifecycles` lists them) [default: the platform's first]
+    #[arg(conflicts_with = "from")]
+    pub lifecycle: Option<String>,
+    /// Receiver URL; without it, hookcli starts its own receiver and replays into it
+    #[arg(long, value_name = "URL")]
+    pub to: Option<String>,
+    #[command(flatten)]
+    pub platform: PlatformArg,
+    #[command(flatten)]
+    pub key: KeyArg,
+    #[command(flatten)]
+    pub delivery: DeliveryArgs,
+    /// Events the agent subscribes to: `default` (the platform's), `all`, or a comma list
+    #[arg(long, value_name = "EVENTS")]
+    pub events: Option<String>,
+    /// Wait this long between a call's events
+    #[arg(long, value_parser = duration, value_name = "DUR", conflicts_with = "realtime")]
+    pub gap: Option<Duration>,
+    /// Space a call's events by its own timestamps (recorded arrival times with --from)
+    #[arg(long)]
+    pub realtime: bool,
+    /// With --realtime, play N times faster (implies --realtime)
+    #[arg(long, value_name = "N", value_parser = positive_speed)]
+    pub speed: Option<f64>,
+    /// How many independent calls to replay
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=10_000_000), conflicts_with = "from")]
+    pub calls: u64,
+    /// How many calls run at once (each call's events stay in order)
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub concurrency: u64,
+    /// Re-send the bodies of a `listen --record` file (or one JSON body per line), re-signed
+    #[arg(long, value_name = "FILE")]
+    pub from: Option<PathBuf>,
+    /// Replace phone numbers, names, emails and transcript text with stand-ins (shape kept)
+    #[arg(long)]
+    pub redact: bool,
+    /// One JSON object per delivery, then one summary object, on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn positive_speed(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(n) if n > 0.0 && n.is_finite() => Ok(n),
+        _ => Err(format!(
+            "`{text}` is not a speed: give a number above 0, like 10 or 0.5"
+        )),
+    }
 }

@@ -14,6 +14,8 @@ pub mod output;
 pub mod overrides;
 pub mod policy;
 pub mod receiver;
+pub mod redact;
+pub mod replay;
 pub mod secret;
 pub mod signing;
 pub mod template;
@@ -29,6 +31,8 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Platforms(args) => command::platforms::platforms(args, overlay),
         Command::Events(args) => command::platforms::events(args, overlay),
         Command::Listen(args) => command::listen::run(args, overlay),
+        Command::Replay(args) => command::replay::run(args, overlay),
+        Command::Lifecycles(args) => command::platforms::lifecycles(args, overlay),
         Command::Sign(args) => command::sign::sign(args, overlay),
         Command::Verify(args) => command::sign::verify(args, overlay),
     }

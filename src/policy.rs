@@ -27,6 +27,19 @@ impl SuccessRule {
         })
     }
 
+    /// The status a well-behaved receiver answers: 204 where the rule takes it (the uponai
+    /// docs' handler answers 204), else the rule's first code (salpre wants exactly 200).
+    pub fn preferred_status(&self) -> u16 {
+        if self.accepts(204) {
+            return 204;
+        }
+        match self.0.first() {
+            Some(Accepts::Code(code)) => *code,
+            Some(Accepts::Class(c)) => c * 100,
+            None => 204,
+        }
+    }
+
     /// How a verdict names the rule: `a 2xx`, `exactly 200`, `one of 200, 201`.
     pub fn requirement(&self) -> String {
         match self.0.as_slice() {
@@ -144,6 +157,8 @@ mod tests {
         let list: SuccessRule = "200, 202".parse().unwrap();
         assert_eq!(list.to_string(), "200,202");
         assert!(list.accepts(202) && !list.accepts(201));
+        assert_eq!(two.preferred_status(), 204);
+        assert_eq!(exact.preferred_status(), 200);
         assert!("abc".parse::<SuccessRule>().unwrap_err().contains("`abc`"));
         assert!("700".parse::<SuccessRule>().is_err());
         assert!("9xx".parse::<SuccessRule>().is_err());

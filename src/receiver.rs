@@ -33,7 +33,8 @@ pub const DEFAULT_MAX_BODY: u64 = 25 * 1024 * 1024;
 /// How the receiver misbehaves, to test a sender.
 #[derive(Clone, Debug)]
 pub struct Faults {
-    /// The answer to a request that passes verification (default 204).
+    /// The answer to a request that passes verification (default 204, or what the
+    /// platform's rule takes).
     pub status: u16,
     /// A wait before every answer.
     pub delay: Duration,
@@ -76,6 +77,10 @@ impl ReceiverConfig {
             .as_ref()
             .map(|s| s.tolerance)
             .unwrap_or(Duration::from_secs(300));
+        let faults = Faults {
+            status: platform.policy.success.preferred_status(),
+            ..Faults::default()
+        };
         ReceiverConfig {
             host: "127.0.0.1".into(),
             port: 0,
@@ -83,7 +88,7 @@ impl ReceiverConfig {
             platform,
             key,
             tolerance,
-            faults: Faults::default(),
+            faults,
             max_body: DEFAULT_MAX_BODY,
             record: None,
         }

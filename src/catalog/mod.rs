@@ -239,6 +239,12 @@ impl Platform {
 
 /// The candidate nearest to `name` by edit distance, when it is plausibly a typo.
 pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let candidates: Vec<&str> = candidates.into_iter().collect();
+    if name.len() >= 3
+        && let Some(prefixed) = candidates.iter().find(|c| c.starts_with(name))
+    {
+        return Some(prefixed);
+    }
     candidates
         .into_iter()
         .map(|c| (strsim::damerau_levenshtein(name, c), c))

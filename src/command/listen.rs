@@ -60,7 +60,9 @@ pub fn run(args: ListenArgs, overlay: Option<&Path>) -> Result<u8> {
         key: key.clone(),
         tolerance,
         faults: Faults {
-            status: args.status,
+            status: args
+                .status
+                .unwrap_or_else(|| platform.policy.success.preferred_status()),
             delay: args.delay.unwrap_or_default(),
             fail_first: args.fail_first,
             drop: args.drop,

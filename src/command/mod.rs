@@ -3,6 +3,7 @@
 
 pub mod listen;
 pub mod platforms;
+pub mod replay;
 pub mod send;
 pub mod show;
 pub mod sign;
@@ -80,6 +81,33 @@ pub fn resolve_key(flag: Option<&str>, platform: &Platform) -> Option<Secret> {
         .map(Secret::new)
 }
 
+/// The key to sign with. With the built-in receiver and no key, one is made for it; a
+/// signing platform sent to a real receiver without a key goes unsigned, said once on stderr.
+pub fn choose_key(flag: Option<&str>, platform: &Platform, built_in: bool) -> Option<Secret> {
+    let key = resolve_key(flag, platform);
+    match (&platform.signing, key) {
+        (None, Some(_)) => {
+            eprintln!(
+                "note: {} does not sign its webhooks; the key is not used",
+                platform.id
+            );
+            None
+        }
+        (None, None) => None,
+        (Some(_), Some(key)) => Some(key),
+        (Some(_), None) if built_in => Some(Secret::generate()),
+        (Some(signing), None) => {
+            eprintln!(
+                "note: {} signs webhooks with {}, but no key was given ({}): sending unsigned",
+                platform.id,
+                signing.header,
+                key_sources(platform)
+            );
+            None
+        }
+    }
+}
+
 /// Where a key may come from, for messages.
 pub fn key_sources(platform: &Platform) -> String {
     let mut sources = vec!["--secret".to_string(), "HOOKCLI_SECRET".to_string()];
@@ -91,6 +119,11 @@ pub fn key_sources(platform: &Platform) -> String {
 
 /// An http or https URL, or an error that says what is wrong with it.
 pub fn parse_url(text: &str) -> Result<reqwest::Url> {
+    if !text.contains("://") {
+        return Err(UserError::new(format!("--to `{text}` has no scheme"))
+            .hint(format!("write it as http://{text}"))
+            .into());
+    }
     let url = reqwest::Url::parse(text).map_err(|e| {
         let hint = if !text.contains("://") {
             format!("write the scheme too: http://{text}")

@@ -116,3 +116,58 @@ pub fn events(args: EventsArgs, overlay: Option<&Path>) -> Result<u8> {
     println!("{}", output::table(rows));
     Ok(exit::OK)
 }
+
+#[derive(Tabled)]
+struct LifecycleRow {
+    lifecycle: String,
+    events: String,
+    description: String,
+}
+
+/// A step as `hookcli lifecycles` shows it: `transcript_updated × each turn`.
+fn step_text(step: &crate::catalog::Step) -> String {
+    if step.per_turn {
+        format!("{} × each turn", step.event)
+    } else {
+        step.event.clone()
+    }
+}
+
+pub fn lifecycles(args: EventsArgs, overlay: Option<&Path>) -> Result<u8> {
+    let catalog = load_catalog(overlay)?;
+    let platform = find_platform(&catalog, &args.platform.platform)?;
+    if args.json {
+        for l in &platform.lifecycles {
+            let steps: Vec<_> = l
+                .steps
+                .iter()
+                .map(|s| json!({"event": s.event, "per_turn": s.per_turn}))
+                .collect();
+            println!(
+                "{}",
+                json!({"platform": platform.id, "lifecycle": l.name, "description": l.description, "steps": steps})
+            );
+        }
+        return Ok(exit::OK);
+    }
+    let rows = platform
+        .lifecycles
+        .iter()
+        .enumerate()
+        .map(|(i, l)| LifecycleRow {
+            lifecycle: if i == 0 {
+                format!("{} (default)", l.name)
+            } else {
+                l.name.clone()
+            },
+            events: l
+                .steps
+                .iter()
+                .map(step_text)
+                .collect::<Vec<_>>()
+                .join(" → "),
+            description: l.description.clone(),
+        });
+    println!("{}", output::table(rows));
+    Ok(exit::OK)
+}

@@ -9,8 +9,8 @@ use serde_json::json;
 use tokio::sync::mpsc;
 
 use super::{
-    check_json, find_event, find_platform, key_sources, load_catalog, parse_headers, parse_sets,
-    parse_url, read_input, resolve_key,
+    check_json, find_event, find_platform, load_catalog, parse_headers, parse_sets, parse_url,
+    read_input,
 };
 use crate::catalog::{Catalog, Platform};
 use crate::cli::{DeliveryArgs, SendArgs};
@@ -99,7 +99,7 @@ fn prepare(args: &SendArgs, catalog: &Catalog, platform: &Platform) -> Result<Pr
             (event.name.clone(), body, value)
         }
     };
-    let key = signing_key(args, platform, url.is_none());
+    let key = super::choose_key(args.key.secret.as_deref(), platform, url.is_none());
     Ok(Prepared {
         call_id: platform.call_id_of(&value),
         event,
@@ -127,32 +127,6 @@ pub fn platform_headers(platform: &Platform, delivery: &DeliveryArgs) -> Result<
         headers.insert(name.clone(), value.clone());
     }
     Ok(headers)
-}
-
-/// The key to sign with, saying once on stderr when a signing platform goes unsigned.
-fn signing_key(args: &SendArgs, platform: &Platform, built_in: bool) -> Option<Secret> {
-    let key = resolve_key(args.key.secret.as_deref(), platform);
-    match (&platform.signing, key) {
-        (None, Some(_)) => {
-            eprintln!(
-                "note: {} does not sign its webhooks; the key is not used",
-                platform.id
-            );
-            None
-        }
-        (None, None) => None,
-        (Some(_), Some(key)) => Some(key),
-        (Some(_), None) if built_in => Some(Secret::generate()),
-        (Some(signing), None) => {
-            eprintln!(
-                "note: {} signs webhooks with {}, but no key was given ({}): sending unsigned",
-                platform.id,
-                signing.header,
-                key_sources(platform)
-            );
-            None
-        }
-    }
 }
 
 pub fn signer_for(platform: &Platform, key: Option<&Secret>) -> Option<Signer> {

@@ -1,7 +1,9 @@
 //! Turning reports into text, tables and JSON. The only place that decides how things look.
 
 pub mod delivery;
+pub mod progress;
 pub mod received;
+pub mod replay;
 
 use console::Style;
 use tabled::settings::Style as TableStyle;

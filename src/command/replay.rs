@@ -1,0 +1,459 @@
+//! `hookcli replay`: a call's whole story, many calls at once, or recorded traffic.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Result;
+use tokio::sync::mpsc;
+
+use super::{choose_key, find_platform, load_catalog, parse_url};
+use crate::catalog::{Lifecycle, Platform};
+use crate::cli::ReplayArgs;
+use crate::command::send::{platform_headers, signer_for};
+use crate::delivery::{Delivery, ErrorKind, Outcome as DeliveryOutcome, Request};
+use crate::error::{UserError, exit};
+use crate::output::delivery::{DeliveryReport, outcome_word};
+use crate::output::replay::{ByEvent, Row, Totals};
+use crate::output::{self, progress};
+use crate::policy::DeliveryPolicy;
+use crate::receiver::{Receiver, ReceiverConfig};
+use crate::replay::{self, EventFilter, Outcome, Pacing, Settings, Source};
+
+/// Above this many deliveries the table shows one row per event instead of per delivery.
+const MAX_TABLE_ROWS: usize = 60;
+
+pub fn run(args: ReplayArgs, overlay: Option<&Path>) -> Result<u8> {
+    let catalog = Arc::new(load_catalog(overlay)?);
+    let platform = find_platform(&catalog, &args.platform.platform)?;
+    let platform_index = catalog
+        .platforms
+        .iter()
+        .position(|p| p.id == platform.id)
+        .unwrap_or(0);
+    let filter = parse_filter(args.events.as_deref(), platform, args.from.is_some())?;
+    let url = args.to.as_deref().map(parse_url).transpose()?;
+    let headers = platform_headers(platform, &args.delivery)?;
+    let policy = platform
+        .policy
+        .clone()
+        .with_overrides(&args.delivery.overrides());
+    let pacing = match (args.realtime || args.speed.is_some(), args.gap) {
+        (true, _) => Pacing::Realtime {
+            speed: args.speed.unwrap_or(1.0),
+        },
+        (false, Some(gap)) => Pacing::Gap(gap),
+        (false, None) => Pacing::BackToBack,
+    };
+    let (source, sequence) = match &args.from {
+        Some(file) => (
+            Source::Recorded(read_recording(file, platform, &filter, args.redact)?),
+            Vec::new(),
+        ),
+        None => {
+            let lifecycle = find_lifecycle(platform, args.lifecycle.as_deref())?.clone();
+            let sequence = lifecycle.steps.iter().map(|s| s.event.clone()).collect();
+            let source = Source::Lifecycle {
+                catalog: catalog.clone(),
+                platform: platform_index,
+                lifecycle,
+                filter,
+                calls: args.calls as usize,
+            };
+            (source, sequence)
+        }
+    };
+    if args.redact && args.from.is_none() {
+        eprintln!(
+            "note: --redact applies to --from recordings; generated calls hold no real people"
+        );
+    }
+    let key = choose_key(args.key.secret.as_deref(), platform, url.is_none());
+    let plan = Plan {
+        url,
+        headers,
+        policy,
+        pacing,
+        key,
+        sequence,
+        calls: if args.from.is_some() {
+            1
+        } else {
+            args.calls as usize
+        },
+    };
+    super::runtime()?.block_on(execute(source, plan, platform, &args))
+}
+
+struct Plan {
+    url: Option<reqwest::Url>,
+    headers: reqwest::header::HeaderMap,
+    policy: DeliveryPolicy,
+    pacing: Pacing,
+    key: Option<crate::secret::Secret>,
+    /// The lifecycle's event names, to order the per-event table.
+    sequence: Vec<String>,
+    calls: usize,
+}
+
+/// `--events`: `default`, `all`, or names of the platform's events.
+fn parse_filter(arg: Option<&str>, platform: &Platform, recorded: bool) -> Result<EventFilter> {
+    let Some(arg) = arg.map(str::trim) else {
+        // A recording is replayed as it was: the agent that received it was subscribed.
+        return Ok(if recorded {
+            EventFilter::All
+        } else {
+            EventFilter::Defaults
+        });
+    };
+    match arg {
+        "all" => return Ok(EventFilter::All),
+        "default" | "defaults" => return Ok(EventFilter::Defaults),
+        _ => {}
+    }
+    let mut names = BTreeSet::new();
+    for name in arg.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        if platform.event(name).is_none() {
+            let mut error = UserError::new(format!(
+                "--events: unknown event `{name}` for {}",
+                platform.id
+            ));
+            error = match platform.closest_event(name) {
+                Some(near) => error.hint(format!(
+                    "did you mean {near}? events: {}, or `all`",
+                    platform.event_names().join(", ")
+                )),
+                None => error.hint(format!(
+                    "events: {}, or `all`",
+                    platform.event_names().join(", ")
+                )),
+            };
+            return Err(error.into());
+        }
+        names.insert(name.to_string());
+    }
+    if names.is_empty() {
+        return Err(UserError::new("--events is empty")
+            .hint("give `all`, `default`, or a comma list of events")
+            .into());
+    }
+    Ok(EventFilter::Only(names))
+}
+
+fn find_lifecycle<'a>(platform: &'a Platform, name: Option<&str>) -> Result<&'a Lifecycle> {
+    let names: Vec<&str> = platform
+        .lifecycles
+        .iter()
+        .map(|l| l.name.as_str())
+        .collect();
+    let found = match name {
+        Some(name) => platform.lifecycle(name),
+        None => platform.lifecycles.first(),
+    };
+    found.ok_or_else(|| {
+        let message = match name {
+            Some(name) => format!("unknown lifecycle `{name}` for {}", platform.id),
+            None => format!("{} has no lifecycles", platform.id),
+        };
+        let near = name.and_then(|n| crate::catalog::closest(n, names.iter().copied()));
+        let hint = match near {
+            Some(near) => format!(
+                "did you mean {near}? {} lifecycles: {}",
+                platform.id,
+                names.join(", ")
+            ),
+            None => format!(
+                "{} lifecycles: {} (`hookcli lifecycles -p {}` shows their events)",
+                platform.id,
+                names.join(", "),
+                platform.id
+            ),
+        };
+        UserError::new(message).hint(hint).into()
+    })
+}
+
+fn read_recording(
+    file: &Path,
+    platform: &Platform,
+    filter: &EventFilter,
+    redact: bool,
+) -> Result<Vec<replay::Planned>> {
+    let shown = file.display().to_string();
+    let text = std::fs::read_to_string(file).map_err(|e| {
+        let reason = match e.kind() {
+            std::io::ErrorKind::NotFound => "no such file".to_string(),
+            std::io::ErrorKind::InvalidData => "not UTF-8 text".to_string(),
+            _ => e.to_string(),
+        };
+        UserError::new(format!("--from `{shown}`: {reason}")).hint(
+            "give a file written by `hookcli listen --record FILE`, or one JSON body per line",
+        )
+    })?;
+    let mut planned = replay::plan_recording(&text, &shown, platform, filter)
+        .map_err(|e| UserError::new(format!("--from {e}")))?;
+    if redact {
+        let mut rng = crate::call::rng();
+        for item in &mut planned {
+            if let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(&item.body) {
+                crate::redact::redact(&mut value, &mut rng);
+                item.body = serde_json::to_vec(&value)?.into();
+            }
+        }
+    }
+    Ok(planned)
+}
+
+async fn execute(source: Source, plan: Plan, platform: &Platform, args: &ReplayArgs) -> Result<u8> {
+    let (seen_tx, seen_rx) = mpsc::unbounded_channel();
+    let receiver = match &plan.url {
+        Some(_) => None,
+        None => {
+            let receiver = Receiver::start(
+                ReceiverConfig::local(platform.clone(), plan.key.clone()),
+                Some(seen_tx),
+            )
+            .await?;
+            eprintln!(
+                "no --to given: replaying into hookcli's built-in receiver at {}",
+                receiver.url
+            );
+            Some(receiver)
+        }
+    };
+    let url = match (&plan.url, &receiver) {
+        (Some(url), _) => url.clone(),
+        (_, Some(r)) => reqwest::Url::parse(&r.url)?,
+        _ => unreachable!("a receiver is started when there is no URL"),
+    };
+    let (stop_watching, stop_rx) = tokio::sync::oneshot::channel();
+    let watcher = tokio::spawn(watch_receiver(seen_rx, stop_rx));
+    let settings = Settings {
+        request: Request {
+            url: url.clone(),
+            headers: plan.headers.clone(),
+            body: Default::default(),
+            signer: signer_for(platform, plan.key.as_ref()),
+        },
+        policy: plan.policy.clone(),
+        concurrency: args.concurrency as usize,
+        pacing: plan.pacing,
+    };
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let started = Instant::now();
+    let engine = tokio::spawn(replay::run(source, settings, tx));
+    let bar = progress::bar(plan.calls as u64, "calls", !args.json);
+    let url_text = url.to_string();
+    let mut rows = Vec::new();
+    let mut totals = Totals {
+        calls: plan.calls,
+        ..Totals::default()
+    };
+    let mut by_event = ByEvent::default();
+    while let Some(outcome) = rx.recv().await {
+        let row = to_row(&outcome, platform, &plan, &url_text);
+        if args.json {
+            println!(
+                "{}",
+                delivery_json(&outcome, &row, platform, &plan, &url_text)
+            );
+        }
+        totals.add(&row);
+        let order = plan
+            .sequence
+            .iter()
+            .position(|e| *e == row.event)
+            .unwrap_or(usize::MAX);
+        by_event.add(&row, order);
+        if rows.len() <= MAX_TABLE_ROWS {
+            rows.push(row);
+        }
+        if outcome.last {
+            bar.inc(1);
+            bar.set_message(format!(
+                "{} delivered, {} failed",
+                totals.delivered,
+                totals.failed + totals.unreachable
+            ));
+        }
+    }
+    bar.finish_and_clear();
+    engine.await??;
+    totals.elapsed = started.elapsed();
+    let seen = match receiver {
+        Some(receiver) => {
+            receiver.stop().await;
+            let _ = stop_watching.send(());
+            Some(watcher.await.unwrap_or_default())
+        }
+        None => None,
+    };
+    if args.json {
+        println!("{}", totals.json());
+    } else {
+        if let Some(seen) = &seen {
+            for row in rows.iter_mut() {
+                row.receiver = row
+                    .call_id
+                    .as_ref()
+                    .and_then(|c| seen.verdicts.get(&(c.clone(), row.event.clone())))
+                    .cloned();
+            }
+        }
+        if rows.len() > MAX_TABLE_ROWS {
+            println!("{}", by_event.table());
+        } else {
+            println!("{}", output::replay::delivery_table(&rows, plan.calls > 1));
+        }
+        println!("{}", totals.line());
+        if let Some(seen) = &seen {
+            println!("{} {}", output::dim("built-in receiver:"), seen.summary());
+        }
+    }
+    Ok(
+        if totals.unreachable > 0 && totals.delivered == 0 && totals.failed == 0 {
+            exit::UNREACHABLE
+        } else if totals.failed + totals.unreachable > 0 {
+            exit::FAILED
+        } else {
+            exit::OK
+        },
+    )
+}
+
+fn to_row(outcome: &Outcome, platform: &Platform, plan: &Plan, url: &str) -> Row {
+    let mut row = Row {
+        call: outcome.call,
+        seq: outcome.seq,
+        event: outcome.event.clone(),
+        call_id: outcome.call_id.clone(),
+        status: None,
+        attempts: 0,
+        latency: None,
+        outcome: "filtered",
+        reason: String::new(),
+        receiver: None,
+    };
+    if let Some(delivery) = &outcome.delivery {
+        let report = report(outcome, delivery, platform, plan, url);
+        let last = delivery.last();
+        row.status = last.status;
+        row.attempts = delivery.attempts.len();
+        row.latency = Some(last.latency);
+        row.outcome = outcome_word(delivery.outcome);
+        if delivery.outcome != DeliveryOutcome::Delivered {
+            row.reason = match last.error {
+                Some(ErrorKind::Timeout | ErrorKind::Connect | ErrorKind::Reset) => {
+                    last.detail.clone().unwrap_or_default()
+                }
+                _ => report.why(last),
+            };
+        }
+    }
+    row
+}
+
+fn report<'a>(
+    outcome: &'a Outcome,
+    delivery: &'a Delivery,
+    platform: &'a Platform,
+    plan: &'a Plan,
+    url: &'a str,
+) -> DeliveryReport<'a> {
+    DeliveryReport {
+        platform: &platform.id,
+        event: &outcome.event,
+        url,
+        call_id: outcome.call_id.clone(),
+        rule: &plan.policy.success,
+        rule_owner: platform.id.clone(),
+        timeout: plan.policy.timeout,
+        delivery,
+    }
+}
+
+/// The send schema, plus the call index and place in the call; filtered events have no attempts.
+fn delivery_json(
+    outcome: &Outcome,
+    row: &Row,
+    platform: &Platform,
+    plan: &Plan,
+    url: &str,
+) -> serde_json::Value {
+    let mut object = match &outcome.delivery {
+        Some(delivery) => report(outcome, delivery, platform, plan, url).json(),
+        None => serde_json::json!({
+            "platform": platform.id,
+            "event": outcome.event,
+            "url": url,
+            "call_id": outcome.call_id,
+            "expect": plan.policy.success.to_string(),
+            "delivered": false,
+            "outcome": row.outcome,
+            "status": null,
+            "attempts": [],
+        }),
+    };
+    object["call"] = serde_json::json!(outcome.call + 1);
+    object["seq"] = serde_json::json!(outcome.seq + 1);
+    object
+}
+
+/// What the built-in receiver saw: verdict counts and, per (call id, event), the last verdict.
+#[derive(Default)]
+struct Seen {
+    counts: Vec<(String, u64)>,
+    verdicts: HashMap<(String, String), String>,
+    total: u64,
+}
+
+impl Seen {
+    fn summary(&self) -> String {
+        let parts: Vec<String> = self
+            .counts
+            .iter()
+            .map(|(w, n)| format!("{n} {w}"))
+            .collect();
+        format!("{} requests: {}", self.total, parts.join(", "))
+    }
+}
+
+/// Keeps only verdicts, never bodies, so a thousand calls cost little. Runs until told to
+/// stop (every delivery has its answer by then, and the receiver reports a request before
+/// answering it), then takes what is left on the channel.
+async fn watch_receiver(
+    mut rx: mpsc::UnboundedReceiver<crate::receiver::Received>,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) -> Seen {
+    let mut seen = Seen::default();
+    let mut counts: HashMap<&'static str, u64> = HashMap::new();
+    let mut stopped = false;
+    loop {
+        let r = if stopped {
+            match rx.try_recv() {
+                Ok(r) => r,
+                Err(_) => break,
+            }
+        } else {
+            tokio::select! {
+                r = rx.recv() => match r { Some(r) => r, None => break },
+                _ = &mut stop => { stopped = true; continue; }
+            }
+        };
+        seen.total += 1;
+        *counts.entry(r.verdict.word()).or_default() += 1;
+        if seen.verdicts.len() < 10_000
+            && let (Some(call), Some(event)) = (r.call_id, r.event)
+        {
+            seen.verdicts.insert((call, event), r.verdict.to_string());
+        }
+    }
+    let mut counts: Vec<(String, u64)> = counts
+        .into_iter()
+        .map(|(w, n)| (w.to_string(), n))
+        .collect();
+    counts.sort();
+    seen.counts = counts;
+    seen
+}

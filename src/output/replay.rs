@@ -1,0 +1,202 @@
+//! A replay's results: one row per delivery (or per event when there are many calls), totals,
+//! and the JSON lines.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tabled::Tabled;
+
+use super::{bad, good, status_text, table, warn};
+
+/// One delivery, reduced to what the report shows (no bodies kept).
+#[derive(Clone, Debug)]
+pub struct Row {
+    pub call: usize,
+    pub seq: usize,
+    pub event: String,
+    pub call_id: Option<String>,
+    pub status: Option<u16>,
+    pub attempts: usize,
+    pub latency: Option<Duration>,
+    /// delivered, failed, unreachable or filtered.
+    pub outcome: &'static str,
+    pub reason: String,
+    /// What the built-in receiver made of it, when it was the target.
+    pub receiver: Option<String>,
+}
+
+#[derive(Default, Debug)]
+pub struct Totals {
+    pub calls: usize,
+    pub delivered: u64,
+    pub failed: u64,
+    pub unreachable: u64,
+    pub filtered: u64,
+    pub slowest: Option<(Duration, String)>,
+    pub elapsed: Duration,
+}
+
+impl Totals {
+    pub fn add(&mut self, row: &Row) {
+        match row.outcome {
+            "delivered" => self.delivered += 1,
+            "failed" => self.failed += 1,
+            "unreachable" => self.unreachable += 1,
+            _ => self.filtered += 1,
+        }
+        if let Some(latency) = row.latency
+            && self.slowest.as_ref().is_none_or(|(s, _)| latency > *s)
+        {
+            self.slowest = Some((latency, row.event.clone()));
+        }
+    }
+
+    pub fn line(&self) -> String {
+        let mut parts = vec![good(&format!("{} delivered", self.delivered))];
+        let failed = format!("{} failed", self.failed);
+        parts.push(if self.failed > 0 {
+            bad(&failed)
+        } else {
+            failed
+        });
+        if self.unreachable > 0 {
+            parts.push(bad(&format!("{} unreachable", self.unreachable)));
+        }
+        parts.push(format!("{} filtered", self.filtered));
+        if let Some((latency, event)) = &self.slowest {
+            parts.push(format!(
+                "slowest {} ({event})",
+                crate::duration::latency(*latency)
+            ));
+        }
+        let calls = if self.calls == 1 {
+            "1 call".to_string()
+        } else {
+            format!("{} calls", self.calls)
+        };
+        format!(
+            "{} · {calls} in {}",
+            parts.join(", "),
+            crate::duration::short(self.elapsed)
+        )
+    }
+
+    pub fn json(&self) -> Value {
+        json!({"summary": {
+            "calls": self.calls,
+            "deliveries": self.delivered + self.failed + self.unreachable,
+            "delivered": self.delivered,
+            "failed": self.failed,
+            "unreachable": self.unreachable,
+            "filtered": self.filtered,
+            "slowest_ms": self.slowest.as_ref().map(|(d, _)| (d.as_secs_f64() * 10_000.0).round() / 10.0),
+            "elapsed_ms": self.elapsed.as_millis() as u64,
+        }})
+    }
+}
+
+#[derive(Tabled)]
+struct DeliveryRow {
+    #[tabled(rename = "#")]
+    n: String,
+    event: String,
+    status: String,
+    attempts: String,
+    latency: String,
+    verdict: String,
+}
+
+#[derive(Tabled)]
+struct DeliveryRowWithReceiver {
+    #[tabled(inline)]
+    row: DeliveryRow,
+    receiver: String,
+}
+
+fn delivery_row(row: &Row, many_calls: bool) -> DeliveryRow {
+    let n = if many_calls {
+        format!("{}.{}", row.call + 1, row.seq + 1)
+    } else {
+        (row.seq + 1).to_string()
+    };
+    let verdict = match row.outcome {
+        "delivered" => good("delivered"),
+        "filtered" => warn("filtered"),
+        other if row.reason.is_empty() => bad(other),
+        other => bad(&format!("{other}: {}", row.reason)),
+    };
+    DeliveryRow {
+        n,
+        event: row.event.clone(),
+        status: row.status.map(status_text).unwrap_or_else(|| "-".into()),
+        attempts: if row.outcome == "filtered" {
+            "-".into()
+        } else {
+            row.attempts.to_string()
+        },
+        latency: row
+            .latency
+            .map(crate::duration::latency)
+            .unwrap_or_else(|| "-".into()),
+        verdict,
+    }
+}
+
+/// One row per delivery.
+pub fn delivery_table(rows: &[Row], many_calls: bool) -> String {
+    if rows.iter().any(|r| r.receiver.is_some()) {
+        return table(rows.iter().map(|r| DeliveryRowWithReceiver {
+            row: delivery_row(r, many_calls),
+            receiver: r.receiver.clone().unwrap_or_else(|| "-".into()),
+        }));
+    }
+    table(rows.iter().map(|r| delivery_row(r, many_calls)))
+}
+
+#[derive(Tabled)]
+struct EventRow {
+    event: String,
+    sent: u64,
+    delivered: u64,
+    failed: u64,
+    filtered: u64,
+    slowest: String,
+}
+
+/// Per-event sums, for many calls.
+#[derive(Default)]
+pub struct ByEvent(BTreeMap<(usize, String), (u64, u64, u64, u64, Duration)>);
+
+impl ByEvent {
+    /// `order` keeps events in lifecycle order rather than by name.
+    pub fn add(&mut self, row: &Row, order: usize) {
+        let entry = self.0.entry((order, row.event.clone())).or_default();
+        match row.outcome {
+            "delivered" => entry.1 += 1,
+            "filtered" => entry.3 += 1,
+            _ => entry.2 += 1,
+        }
+        if row.outcome != "filtered" {
+            entry.0 += 1;
+        }
+        entry.4 = entry.4.max(row.latency.unwrap_or_default());
+    }
+
+    pub fn table(&self) -> String {
+        table(self.0.iter().map(
+            |((_, event), (sent, delivered, failed, filtered, slowest))| EventRow {
+                event: event.clone(),
+                sent: *sent,
+                delivered: *delivered,
+                failed: *failed,
+                filtered: *filtered,
+                slowest: if *sent > 0 {
+                    crate::duration::latency(*slowest)
+                } else {
+                    "-".into()
+                },
+            },
+        ))
+    }
+}
