@@ -164,39 +164,47 @@ struct EventRow {
     slowest: String,
 }
 
-/// Per-event sums, for many calls.
+/// One event's sums across many calls.
 #[derive(Default)]
-pub struct ByEvent(BTreeMap<(usize, String), (u64, u64, u64, u64, Duration)>);
+struct EventSums {
+    sent: u64,
+    delivered: u64,
+    failed: u64,
+    filtered: u64,
+    slowest: Duration,
+}
+
+/// Per-event sums, for many calls, keyed by (place in the lifecycle, event).
+#[derive(Default)]
+pub struct ByEvent(BTreeMap<(usize, String), EventSums>);
 
 impl ByEvent {
     /// `order` keeps events in lifecycle order rather than by name.
     pub fn add(&mut self, row: &Row, order: usize) {
-        let entry = self.0.entry((order, row.event.clone())).or_default();
+        let sums = self.0.entry((order, row.event.clone())).or_default();
         match row.outcome {
-            "delivered" => entry.1 += 1,
-            "filtered" => entry.3 += 1,
-            _ => entry.2 += 1,
+            "delivered" => sums.delivered += 1,
+            "filtered" => sums.filtered += 1,
+            _ => sums.failed += 1,
         }
         if row.outcome != "filtered" {
-            entry.0 += 1;
+            sums.sent += 1;
         }
-        entry.4 = entry.4.max(row.latency.unwrap_or_default());
+        sums.slowest = sums.slowest.max(row.latency.unwrap_or_default());
     }
 
     pub fn table(&self) -> String {
-        table(self.0.iter().map(
-            |((_, event), (sent, delivered, failed, filtered, slowest))| EventRow {
-                event: event.clone(),
-                sent: *sent,
-                delivered: *delivered,
-                failed: *failed,
-                filtered: *filtered,
-                slowest: if *sent > 0 {
-                    crate::duration::latency(*slowest)
-                } else {
-                    "-".into()
-                },
+        table(self.0.iter().map(|((_, event), sums)| EventRow {
+            event: event.clone(),
+            sent: sums.sent,
+            delivered: sums.delivered,
+            failed: sums.failed,
+            filtered: sums.filtered,
+            slowest: if sums.sent > 0 {
+                crate::duration::latency(sums.slowest)
+            } else {
+                "-".into()
             },
-        ))
+        }))
     }
 }

@@ -1,0 +1,472 @@
+//! `hookcli replay` against hookcli's own receiver on 127.0.0.1:0: order, counts, shared ids,
+//! growing transcripts, non-blocking failures, many calls, recordings and bad input.
+
+use std::process::{Command, Output};
+
+use hookcli::catalog::Catalog;
+use hookcli::receiver::{Faults, Received, Receiver, ReceiverConfig};
+use hookcli::secret::Secret;
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+const KEY: &str = "key_test_replay";
+
+/// A receiver running on its own runtime for the length of a test.
+struct Target {
+    runtime: tokio::runtime::Runtime,
+    receiver: Option<Receiver>,
+    rx: mpsc::UnboundedReceiver<Received>,
+}
+
+impl Target {
+    fn start(platform: &str, configure: impl FnOnce(&mut ReceiverConfig)) -> Target {
+        let catalog = Catalog::load(None).expect("built-in catalog loads");
+        let platform = catalog.platform(platform).expect("platform exists").clone();
+        let mut config = ReceiverConfig::local(platform, Some(Secret::new(KEY)));
+        configure(&mut config);
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let receiver = runtime
+            .block_on(Receiver::start(config, Some(tx)))
+            .expect("receiver starts");
+        Target {
+            runtime,
+            receiver: Some(receiver),
+            rx,
+        }
+    }
+
+    fn url(&self) -> String {
+        self.receiver.as_ref().unwrap().url.clone()
+    }
+
+    /// Everything received so far (the command has exited, so every request was answered).
+    fn received(&mut self) -> Vec<Received> {
+        let mut all = Vec::new();
+        while let Ok(r) = self.rx.try_recv() {
+            all.push(r);
+        }
+        all
+    }
+}
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        if let Some(receiver) = self.receiver.take() {
+            self.runtime.block_on(receiver.stop());
+        }
+    }
+}
+
+fn hookcli(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hookcli"))
+        .args(args)
+        .env("HOOKCLI_SECRET", KEY)
+        .env_remove("HOOKCLI_PLATFORM")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("hookcli runs")
+}
+
+fn replay(target: &Target, args: &[&str]) -> Output {
+    let url = target.url();
+    let mut all = vec!["replay", "--to", url.as_str()];
+    all.extend_from_slice(args);
+    hookcli(&all)
+}
+
+fn events(received: &[Received]) -> Vec<String> {
+    received
+        .iter()
+        .map(|r| r.event.clone().unwrap_or_default())
+        .collect()
+}
+
+fn body(r: &Received) -> Value {
+    serde_json::from_slice(&r.body).expect("bodies are JSON")
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn default_call_sends_only_the_default_events_in_order_and_reports_the_rest_filtered() {
+    let mut target = Target::start("uponai", |_| {});
+    let out = replay(&target, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let got = target.received();
+    assert_eq!(
+        events(&got),
+        ["call_started", "call_ended", "call_analyzed"]
+    );
+    assert!(got.iter().all(|r| r.verdict.word() == "valid"));
+    let text = stdout(&out);
+    assert!(text.contains("filtered"), "{text}");
+    assert!(text.contains("3 delivered, 0 failed"), "{text}");
+}
+
+#[test]
+fn events_all_sends_a_transcript_update_per_turn_with_a_growing_transcript() {
+    let mut target = Target::start("uponai", |_| {});
+    let out = replay(&target, &["--events", "all"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let got = target.received();
+    let names = events(&got);
+    assert_eq!(names.first().map(String::as_str), Some("call_started"));
+    assert_eq!(&names[names.len() - 2..], ["call_ended", "call_analyzed"]);
+    let updates: Vec<&Received> = got
+        .iter()
+        .filter(|r| r.event.as_deref() == Some("transcript_updated"))
+        .collect();
+    assert!(updates.len() >= 4, "one update per turn: {names:?}");
+    assert_eq!(updates.len(), names.len() - 3);
+
+    // One call: every body carries the same call id and agent.
+    let bodies: Vec<Value> = got.iter().map(body).collect();
+    let call_id = &bodies[0]["call"]["call_id"];
+    let agent_id = &bodies[0]["call"]["agent_id"];
+    assert!(
+        bodies
+            .iter()
+            .all(|b| &b["call"]["call_id"] == call_id && &b["call"]["agent_id"] == agent_id)
+    );
+
+    // The transcript grows turn by turn, and call_ended carries all of it.
+    let lengths: Vec<usize> = updates
+        .iter()
+        .map(|r| {
+            body(r)["call"]["transcript_object"]
+                .as_array()
+                .map_or(0, Vec::len)
+        })
+        .collect();
+    assert!(lengths.windows(2).all(|w| w[1] == w[0] + 1), "{lengths:?}");
+    let ended = &bodies[bodies.len() - 2];
+    assert_eq!(
+        ended["call"]["transcript_object"].as_array().unwrap().len(),
+        *lengths.last().unwrap()
+    );
+    assert!(ended["call"].get("call_analysis").is_none());
+    assert!(bodies.last().unwrap()["call"]["call_analysis"].is_object());
+
+    // Timestamps advance: started before ended, ended before analyzed arrives.
+    let start = bodies[0]["call"]["start_timestamp"].as_u64().unwrap();
+    let end = ended["call"]["end_timestamp"].as_u64().unwrap();
+    assert!(start < end);
+    assert_eq!(ended["call"]["duration_ms"].as_u64().unwrap(), end - start);
+}
+
+#[test]
+fn every_uponai_lifecycle_sends_its_sequence() {
+    let cases: [(&str, &[&str]); 4] = [
+        (
+            "transfer",
+            &[
+                "call_started",
+                "transcript_updated",
+                "transfer_started",
+                "transfer_bridged",
+                "transfer_ended",
+                "call_ended",
+                "call_analyzed",
+            ],
+        ),
+        (
+            "transfer-cancelled",
+            &[
+                "call_started",
+                "transcript_updated",
+                "transfer_started",
+                "transfer_cancelled",
+                "call_ended",
+                "call_analyzed",
+            ],
+        ),
+        ("dial-failed", &["call_ended", "call_analyzed"]),
+        ("chat", &["chat_started", "chat_ended", "chat_analyzed"]),
+    ];
+    for (lifecycle, expected) in cases {
+        let mut target = Target::start("uponai", |_| {});
+        let out = replay(&target, &[lifecycle, "--events", "all"]);
+        assert_eq!(out.status.code(), Some(0), "{lifecycle}: {}", stderr(&out));
+        assert_eq!(events(&target.received()), expected, "{lifecycle}");
+    }
+}
+
+#[test]
+fn dial_failed_sends_no_call_started_and_says_why_the_call_ended() {
+    let mut target = Target::start("uponai", |_| {});
+    let out = replay(&target, &["dial-failed"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let got = target.received();
+    assert!(!events(&got).contains(&"call_started".to_string()));
+    let ended = body(&got[0]);
+    assert_eq!(ended["event"], "call_ended");
+    assert_eq!(ended["call"]["disconnection_reason"], "dial_no_answer");
+}
+
+#[test]
+fn a_failed_call_started_does_not_stop_call_ended() {
+    let mut target = Target::start("uponai", |c| {
+        c.faults = Faults {
+            fail_first: 1,
+            ..c.faults.clone()
+        }
+    });
+    let out = replay(&target, &["--retries", "0"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a failed event makes the run fail"
+    );
+    let got = target.received();
+    assert_eq!(
+        events(&got),
+        ["call_started", "call_ended", "call_analyzed"]
+    );
+    assert_eq!(got[0].answered, Some(500));
+    assert_eq!(got[1].answered, Some(204));
+    assert!(
+        stdout(&out).contains("2 delivered, 1 failed"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn many_calls_each_keep_their_own_order() {
+    let mut target = Target::start("uponai", |_| {});
+    let out = replay(
+        &target,
+        &["--calls", "6", "--concurrency", "3", "--events", "all"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let got = target.received();
+    let mut calls: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for r in &got {
+        calls
+            .entry(r.call_id.clone().unwrap())
+            .or_default()
+            .push(r.event.clone().unwrap());
+    }
+    assert_eq!(calls.len(), 6, "six distinct calls");
+    for sequence in calls.values() {
+        assert_eq!(sequence.first().map(String::as_str), Some("call_started"));
+        assert_eq!(
+            &sequence[sequence.len() - 2..],
+            ["call_ended", "call_analyzed"]
+        );
+        assert!(
+            sequence[1..sequence.len() - 2]
+                .iter()
+                .all(|e| e == "transcript_updated")
+        );
+    }
+}
+
+#[test]
+fn salpre_sends_one_transcript_event_per_utterance_and_the_whole_transcript_at_the_end() {
+    let mut target = Target::start("salpre", |_| {});
+    let out = replay(&target, &["-p", "salpre"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let got = target.received();
+    let names = events(&got);
+    assert_eq!(
+        &names[..3],
+        ["call_initiated", "call_ringing", "call_answered"]
+    );
+    assert_eq!(names.last().map(String::as_str), Some("call_ended"));
+    let utterances: Vec<Value> = got
+        .iter()
+        .filter(|r| r.event.as_deref() == Some("transcript"))
+        .map(body)
+        .collect();
+    let ended = body(got.last().unwrap());
+    let whole = ended["payload"]["transcript"].as_array().unwrap();
+    assert_eq!(whole.len(), utterances.len());
+    for (one, line) in utterances.iter().zip(whole) {
+        assert_eq!(one["payload"]["transcript"], line["message"]);
+    }
+    let call_id = ended["payload"]["call_id"].to_string();
+    assert!(
+        got.iter()
+            .all(|r| r.call_id.as_deref() == Some(call_id.as_str())),
+        "one call id throughout"
+    );
+}
+
+#[test]
+fn other_platforms_play_their_call() {
+    for (platform, expected) in [
+        ("postcall", vec!["call_completed"]),
+        (
+            "callevents",
+            vec!["call.start", "call.end", "analytics.completed"],
+        ),
+    ] {
+        let mut target = Target::start(platform, |_| {});
+        let out = replay(&target, &["-p", platform]);
+        assert_eq!(out.status.code(), Some(0), "{platform}: {}", stderr(&out));
+        assert_eq!(events(&target.received()), expected);
+    }
+}
+
+#[test]
+fn a_recording_replays_byte_for_byte_and_is_signed_afresh() {
+    let dir = tempdir();
+    let record = dir.join("traffic.ndjson");
+    let mut first = Target::start("uponai", |c| c.record = Some(record.clone()));
+    assert_eq!(replay(&first, &["--events", "all"]).status.code(), Some(0));
+    let original = first.received();
+    drop(first);
+
+    let mut second = Target::start("uponai", |_| {});
+    let out = replay(&second, &["--from", record.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let again = second.received();
+    assert_eq!(again.len(), original.len());
+    for (a, b) in original.iter().zip(&again) {
+        assert_eq!(a.body, b.body, "the exact bytes go out again");
+        assert_eq!(b.verdict.word(), "valid", "re-signed with the current key");
+    }
+}
+
+#[test]
+fn redact_changes_people_and_text_but_not_the_shape() {
+    let dir = tempdir();
+    let record = dir.join("traffic.ndjson");
+    let mut first = Target::start("uponai", |c| c.record = Some(record.clone()));
+    assert_eq!(replay(&first, &[]).status.code(), Some(0));
+    let original: Vec<Value> = first.received().iter().map(body).collect();
+    drop(first);
+
+    let mut second = Target::start("uponai", |_| {});
+    let out = replay(&second, &["--from", record.to_str().unwrap(), "--redact"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let redacted: Vec<Value> = second.received().iter().map(body).collect();
+    assert_eq!(redacted.len(), original.len());
+    for (a, b) in original.iter().zip(&redacted) {
+        assert_eq!(shape(a), shape(b));
+        assert_eq!(
+            a["call"]["call_id"], b["call"]["call_id"],
+            "ids are not personal data"
+        );
+        assert_ne!(a["call"]["from_number"], b["call"]["from_number"]);
+    }
+    let ended = |v: &Vec<Value>| {
+        v.iter().find(|b| b["event"] == "call_ended").unwrap()["call"]["transcript"].clone()
+    };
+    assert_ne!(ended(&original), ended(&redacted));
+}
+
+/// A body's keys and types, without its values.
+fn shape(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            Value::Object(map.iter().map(|(k, v)| (k.clone(), shape(v))).collect())
+        }
+        Value::Array(items) => Value::Array(items.iter().map(shape).collect()),
+        Value::String(_) => Value::from("string"),
+        Value::Number(_) => Value::from("number"),
+        Value::Bool(_) => Value::from("bool"),
+        Value::Null => Value::Null,
+    }
+}
+
+#[test]
+fn json_prints_one_object_per_delivery_then_a_summary() {
+    let target = Target::start("uponai", |_| {});
+    let out = replay(&target, &["--json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let lines: Vec<Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("every line is JSON"))
+        .collect();
+    let summary = lines.last().unwrap();
+    assert_eq!(summary["summary"]["delivered"], 3);
+    let deliveries = &lines[..lines.len() - 1];
+    assert!(
+        deliveries
+            .iter()
+            .all(|d| d["call"] == 1 && d["seq"].is_u64())
+    );
+    let filtered = deliveries
+        .iter()
+        .filter(|d| d["outcome"] == "filtered")
+        .count();
+    assert_eq!(summary["summary"]["filtered"], filtered);
+    assert!(
+        deliveries
+            .iter()
+            .filter(|d| d["outcome"] == "delivered")
+            .all(|d| d["status"] == 204 && d["attempts"][0]["n"] == 1)
+    );
+}
+
+#[test]
+fn without_to_it_replays_into_the_built_in_receiver() {
+    let out = hookcli(&["replay"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("built-in receiver"));
+    assert!(
+        stdout(&out).contains("built-in receiver: 3 requests: 3 valid"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn bad_input_is_exit_2_and_sends_nothing() {
+    let dir = tempdir();
+    let not_json = dir.join("bad.ndjson");
+    std::fs::write(&not_json, "{\"event\":\"call_ended\"}\nnot json\n").unwrap();
+    let missing = dir.join("missing.ndjson");
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec!["nope".into()], "dial-failed"),
+        (
+            vec!["--events".into(), "call_started,nope".into()],
+            "call_analyzed",
+        ),
+        (
+            vec!["--from".into(), missing.display().to_string()],
+            "no such file",
+        ),
+        (
+            vec!["--from".into(), not_json.display().to_string()],
+            "line 2",
+        ),
+        (vec!["--speed".into(), "0".into()], "speed"),
+        (vec!["--calls".into(), "0".into()], "calls"),
+    ];
+    for (args, needle) in cases {
+        let mut target = Target::start("uponai", |_| {});
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = replay(&target, &args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+        assert!(target.received().is_empty(), "{args:?} sent something");
+    }
+}
+
+fn tempdir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "hookcli-replay-{}-{}",
+        std::process::id(),
+        rand_suffix()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn rand_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
