@@ -149,7 +149,7 @@ fn add_platform_files(
             _ => continue,
         };
         let table: toml::Table = toml::from_str(&text.text)
-            .map_err(|e| CatalogError::file(&text.origin, toml_message(&e)))?;
+            .map_err(|e| CatalogError::file(&text.origin, toml_message(&e, Some(&text.text))))?;
         match slot {
             Some((base, origin)) => {
                 merge(base, table);
@@ -161,13 +161,25 @@ fn add_platform_files(
     Ok(())
 }
 
-/// toml's messages span several lines with a source excerpt; keep them on one line.
-fn toml_message(e: &toml::de::Error) -> String {
-    let mut message = e.message().trim().to_string();
-    if let Some(span) = e.span() {
-        message = format!("at byte {}: {message}", span.start);
+/// toml's messages span several lines with a source excerpt; keep them on one line, with
+/// the line and column when the error points into `text`.
+fn toml_message(e: &toml::de::Error, text: Option<&str>) -> String {
+    let message = e.message().trim().to_string();
+    match (e.span(), text) {
+        (Some(span), Some(text)) => {
+            let (line, column) = line_column(text, span.start);
+            format!("line {line}, column {column}: {message}")
+        }
+        _ => message,
     }
-    message
+}
+
+/// 1-based line and column of a byte offset.
+pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
 }
 
 /// Tables merge key by key; arrays of named tables merge by `name`; anything else replaces.
@@ -343,7 +355,8 @@ fn parse_toml<T: serde::de::DeserializeOwned>(
     name: &str,
 ) -> Result<T, CatalogError> {
     let text = text.ok_or_else(|| CatalogError::file(name, "missing from the catalog"))?;
-    toml::from_str(&text.text).map_err(|e| CatalogError::file(&text.origin, toml_message(&e)))
+    toml::from_str(&text.text)
+        .map_err(|e| CatalogError::file(&text.origin, toml_message(&e, Some(&text.text))))
 }
 
 fn build_platform(dir: &str, parts: PlatformFiles) -> Result<Platform, CatalogError> {
@@ -351,8 +364,8 @@ fn build_platform(dir: &str, parts: PlatformFiles) -> Result<Platform, CatalogEr
         .platform
         .ok_or_else(|| CatalogError::file(format!("{dir}/"), "has no platform.toml"))?;
     let err = |message: String| CatalogError::file(&origin, message);
-    let file =
-        PlatformFile::deserialize(toml::Value::Table(table)).map_err(|e| err(toml_message(&e)))?;
+    let file = PlatformFile::deserialize(toml::Value::Table(table))
+        .map_err(|e| err(toml_message(&e, None)))?;
     let duration = |field: &str, text: &str| {
         crate::duration::parse(text).map_err(|e| err(format!("{field}: {e}")))
     };
@@ -487,7 +500,7 @@ fn build_lifecycles(
     events: &[EventSpec],
 ) -> Result<Vec<Lifecycle>, CatalogError> {
     let file = LifecyclesFile::deserialize(toml::Value::Table(table))
-        .map_err(|e| CatalogError::file(origin, toml_message(&e)))?;
+        .map_err(|e| CatalogError::file(origin, toml_message(&e, None)))?;
     let mut lifecycles = Vec::new();
     for l in file.lifecycles {
         let mut steps = Vec::new();
