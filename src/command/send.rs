@@ -229,12 +229,12 @@ async fn execute(prepared: Prepared, platform: &Platform, args: &SendArgs) -> Re
         }
         println!("{object}");
     } else {
+        if args.verbose {
+            print!("{}", request_body_text(&prepared.body));
+        }
         print!("{}", report.text(args.verbose));
         for r in &seen {
             println!("{} {}", output::dim("receiver saw:"), received::line(r));
-            if args.verbose {
-                println!("{}", received::pretty_body(r));
-            }
         }
     }
     Ok(match delivery.outcome {
@@ -242,4 +242,16 @@ async fn execute(prepared: Prepared, platform: &Platform, args: &SendArgs) -> Re
         Outcome::Failed => exit::FAILED,
         Outcome::Unreachable => exit::UNREACHABLE,
     })
+}
+
+/// `-v`: the body that went out, pretty when it is JSON (the wire bytes stay as they were).
+fn request_body_text(body: &[u8]) -> String {
+    let pretty = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| serde_json::to_string_pretty(&v).ok())
+        .unwrap_or_else(|| String::from_utf8_lossy(body).into_owned());
+    pretty
+        .lines()
+        .map(|line| format!("{} {line}\n", output::dim(">")))
+        .collect()
 }
