@@ -317,18 +317,20 @@ async fn handle(
         answered: None,
         note: None,
     };
-    let status = match body {
+    let decision = match body {
         None => {
             received.note = Some(format!(
                 "body over the {} limit",
                 human_bytes(config.max_body)
             ));
-            StatusCode::PAYLOAD_TOO_LARGE
+            Decision::answer(StatusCode::PAYLOAD_TOO_LARGE)
         }
         Some(body) => judge(&state, &method, &mut received, &body),
     };
-    let drop_it = config.faults.drop
-        && (config.faults.fail_first == 0 || received.note.as_deref() == Some("fail-first"));
+    let status = decision.status;
+    // --drop alone drops everything; with --fail-first it drops the first N instead of a 500.
+    let drop_it =
+        config.faults.drop && (config.faults.fail_first == 0 || decision.failed_on_purpose);
     received.answered = (!drop_it).then_some(status.as_u16());
     if drop_it {
         stats.dropped.fetch_add(1, Ordering::Relaxed);
@@ -386,9 +388,24 @@ async fn read_body(
     Ok((!over).then(|| Bytes::from(buf)))
 }
 
+/// The answer to one request, and whether it is one of the --fail-first failures.
+struct Decision {
+    status: StatusCode,
+    failed_on_purpose: bool,
+}
+
+impl Decision {
+    fn answer(status: StatusCode) -> Self {
+        Decision {
+            status,
+            failed_on_purpose: false,
+        }
+    }
+}
+
 /// Verifies, then decides the answer: 404/405 for the wrong route, the fault's 500 for the
 /// first N, 401/400 for a signature that does not verify, else the configured status.
-fn judge(state: &State, method: &Method, received: &mut Received, body: &Bytes) -> StatusCode {
+fn judge(state: &State, method: &Method, received: &mut Received, body: &Bytes) -> Decision {
     let config = &state.config;
     let platform = &config.platform;
     if let Ok(json) = serde_json::from_slice::<Value>(body) {
@@ -415,11 +432,11 @@ fn judge(state: &State, method: &Method, received: &mut Received, body: &Bytes) 
     };
     if received.path != config.path {
         received.note = Some(format!("not the webhook path {}", config.path));
-        return StatusCode::NOT_FOUND;
+        return Decision::answer(StatusCode::NOT_FOUND);
     }
     if method != Method::POST {
         received.note = Some("webhooks are POSTed".into());
-        return StatusCode::METHOD_NOT_ALLOWED;
+        return Decision::answer(StatusCode::METHOD_NOT_ALLOWED);
     }
     let budget = &state.fail_budget;
     if budget
@@ -429,13 +446,16 @@ fn judge(state: &State, method: &Method, received: &mut Received, body: &Bytes) 
         .is_ok()
     {
         received.note = Some("fail-first".into());
-        return StatusCode::INTERNAL_SERVER_ERROR;
+        return Decision {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            failed_on_purpose: true,
+        };
     }
-    match &received.verdict {
+    Decision::answer(match &received.verdict {
         Verdict::Malformed(_) => StatusCode::BAD_REQUEST,
         v if !v.accepted() => StatusCode::UNAUTHORIZED,
         _ => StatusCode::from_u16(config.faults.status).unwrap_or(StatusCode::NO_CONTENT),
-    }
+    })
 }
 
 /// Appends one NDJSON line: arrival time, method, path, headers and the exact body.
