@@ -1,0 +1,145 @@
+//! `--payloads DIR`: a folder read on top of the built-in catalog adds platforms and events,
+//! merges settings, replaces templates, and fails with the file, line and column when wrong.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use hookcli::catalog::Catalog;
+
+fn folder(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("hookcli-overlay-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn write(path: &Path, text: &str) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+fn hookcli(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hookcli"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env_remove("HOOKCLI_PAYLOADS")
+        .env_remove("HOOKCLI_PLATFORM")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn an_overlay_merges_settings_and_adds_events_and_platforms() {
+    let dir = folder("merge");
+    write(
+        &dir.join("uponai/platform.toml"),
+        "[delivery]\nretries = 5\n",
+    );
+    write(
+        &dir.join("uponai/events/custom_thing.json"),
+        r#"{"event": "custom_thing", "call": {"call_id": "{{call_id}}"}}"#,
+    );
+    let builtin = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("payloads/postcall");
+    for file in [
+        "platform.toml",
+        "lifecycles.toml",
+        "events/call_completed.json",
+    ] {
+        let text = std::fs::read_to_string(builtin.join(file)).unwrap();
+        write(
+            &dir.join("acme").join(file),
+            &text.replace("id = \"postcall\"", "id = \"acme\""),
+        );
+    }
+    let catalog = Catalog::load(Some(&dir)).expect("overlay loads");
+    let uponai = catalog.platform("uponai").unwrap();
+    assert_eq!(uponai.policy.retries, 5, "merged over the built-in value");
+    assert_eq!(uponai.policy.timeout.as_secs(), 10, "untouched values stay");
+    assert!(uponai.event("call_ended").is_some(), "built-in events stay");
+    let custom = uponai
+        .event("custom_thing")
+        .expect("a template adds an event");
+    assert!(custom.default);
+    assert!(
+        catalog.platform("acme").is_some(),
+        "a new folder adds a platform"
+    );
+
+    let out = hookcli(&[
+        "--payloads",
+        dir.to_str().unwrap(),
+        "show",
+        "custom_thing",
+        "--compact",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let body: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(body["event"], "custom_thing");
+    assert_eq!(body["call"]["call_id"].as_str().unwrap().len(), 32);
+}
+
+#[test]
+fn an_overlay_template_replaces_the_built_in_one() {
+    let dir = folder("replace");
+    write(
+        &dir.join("salpre/events/error.json"),
+        r#"{"event_type": "error", "payload": {"call_id": "{{call_id}}", "error_message": "replaced"}}"#,
+    );
+    let catalog = Catalog::load(Some(&dir)).unwrap();
+    let error = catalog.platform("salpre").unwrap().event("error").unwrap();
+    assert_eq!(error.template["payload"]["error_message"], "replaced");
+}
+
+#[test]
+fn a_broken_overlay_names_the_file_line_and_column_and_exits_2() {
+    let dir = folder("broken");
+    write(
+        &dir.join("uponai/platform.toml"),
+        "[delivery]\nretries = \n",
+    );
+    let out = hookcli(&["--payloads", dir.to_str().unwrap(), "platforms"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        err.contains("uponai/platform.toml") && err.contains("line 2, column"),
+        "{err}"
+    );
+
+    write(
+        &dir.join("uponai/platform.toml"),
+        "[delivery]\nretries = 1\n",
+    );
+    write(&dir.join("uponai/events/call_ended.json"), "{\"event\": \n");
+    let out = hookcli(&["--payloads", dir.to_str().unwrap(), "platforms"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        err.contains("call_ended.json") && err.contains("line 2"),
+        "{err}"
+    );
+
+    write(
+        &dir.join("uponai/events/call_ended.json"),
+        r#"{"event": "{{no_such_variable}}"}"#,
+    );
+    let out = hookcli(&["--payloads", dir.to_str().unwrap(), "show", "call_ended"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(err.contains("no_such_variable"), "{err}");
+}
+
+#[test]
+fn a_missing_overlay_folder_is_exit_2() {
+    let out = hookcli(&["--payloads", "/no/such/folder", "platforms"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("/no/such/folder") && !err.contains("panicked"),
+        "{err}"
+    );
+}
