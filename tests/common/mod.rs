@@ -33,7 +33,10 @@ pub fn hookcli() -> Command {
 
 /// Runs `hookcli ARGS` to the end.
 pub fn run(args: &[&str]) -> Output {
-    hookcli().args(args).output().expect("the hookcli binary runs")
+    hookcli()
+        .args(args)
+        .output()
+        .expect("the hookcli binary runs")
 }
 
 pub fn stdout(out: &Output) -> String {
@@ -45,7 +48,9 @@ pub fn stderr(out: &Output) -> String {
 }
 
 pub fn code(out: &Output) -> i32 {
-    out.status.code().expect("hookcli exits, not killed by a signal")
+    out.status
+        .code()
+        .expect("hookcli exits, not killed by a signal")
 }
 
 /// Asserts the exit code, showing both streams when it differs.
@@ -64,7 +69,12 @@ pub fn assert_code(out: &Output, expected: i32) {
 #[track_caller]
 pub fn assert_no_panic(out: &Output) {
     let all = format!("{}{}", stdout(out), stderr(out));
-    for needle in ["panicked", "RUST_BACKTRACE", "stack backtrace", "UserError {"] {
+    for needle in [
+        "panicked",
+        "RUST_BACKTRACE",
+        "stack backtrace",
+        "UserError {",
+    ] {
         assert!(!all.contains(needle), "`{needle}` in output:\n{all}");
     }
 }
