@@ -114,7 +114,12 @@ fn every_event_of_every_platform_renders_to_a_json_object() {
             let body = render(&catalog, platform, &event.name);
             assert!(body.is_object(), "{} {}: {body}", platform.id, event.name);
             let bytes = serde_json::to_vec(&body).unwrap();
-            assert!(bytes.len() > 20, "{} {} is nearly empty", platform.id, event.name);
+            assert!(
+                bytes.len() > 20,
+                "{} {} is nearly empty",
+                platform.id,
+                event.name
+            );
             if platform.event_field.is_some() {
                 assert_eq!(
                     platform.event_of(&body).as_deref(),
@@ -149,7 +154,12 @@ fn every_seed_example_key_is_rendered_with_the_same_json_type() {
         // Several renders: people, conversations and branches vary from call to call.
         for _ in 0..5 {
             let ours = render(&catalog, platform, event);
-            covers(seed, &ours, &format!("{platform_id}/{event}"), &mut problems);
+            covers(
+                seed,
+                &ours,
+                &format!("{platform_id}/{event}"),
+                &mut problems,
+            );
         }
     }
     problems.sort();
@@ -163,7 +173,9 @@ fn call_ids_are_in_each_platform_format() {
     for _ in 0..20 {
         let uponai = catalog.platform("uponai").unwrap();
         let body = render(&catalog, uponai, "call_ended");
-        let id = body["call"]["call_id"].as_str().expect("uponai call_id is a string");
+        let id = body["call"]["call_id"]
+            .as_str()
+            .expect("uponai call_id is a string");
         assert_eq!(id.len(), 32, "{id}");
         assert!(id.chars().all(|c| c.is_ascii_alphanumeric()), "{id}");
 
@@ -173,14 +185,18 @@ fn call_ids_are_in_each_platform_format() {
 
         let postcall = catalog.platform("postcall").unwrap();
         let body = render(&catalog, postcall, "call_completed");
-        let id = body["callId"].as_str().expect("postcall callId is a string");
+        let id = body["callId"]
+            .as_str()
+            .expect("postcall callId is a string");
         assert_eq!(id.len(), 24, "{id}");
         assert!(id.chars().all(|c| c.is_ascii_hexdigit()), "{id}");
 
         let callevents = catalog.platform("callevents").unwrap();
         for event in ["call.start", "call.end", "analytics.completed"] {
             let body = render(&catalog, callevents, event);
-            let id = body["call_id"].as_str().expect("callevents call_id is a string");
+            let id = body["call_id"]
+                .as_str()
+                .expect("callevents call_id is a string");
             assert!(id.starts_with("call_") && id.len() > 5, "{id}");
         }
     }
@@ -219,11 +235,16 @@ fn times_are_consistent_and_in_the_platform_unit() {
     let uponai = catalog.platform("uponai").unwrap();
     let ended = render(&catalog, uponai, "call_ended");
     let start = ended["call"]["start_timestamp"].as_u64().unwrap();
-    assert!(start.abs_diff(now_ms) < day_ms, "uponai times are current Unix ms");
+    assert!(
+        start.abs_diff(now_ms) < day_ms,
+        "uponai times are current Unix ms"
+    );
 
     let salpre = catalog.platform("salpre").unwrap();
     let body = render(&catalog, salpre, "call_ended");
-    let seconds = body["timestamp_utc"].as_u64().expect("timestamp_utc is a number");
+    let seconds = body["timestamp_utc"]
+        .as_u64()
+        .expect("timestamp_utc is a number");
     assert!(
         seconds.abs_diff(now_ms / 1000) < day_ms / 1000,
         "salpre timestamp_utc is current Unix seconds: {seconds}"
@@ -244,9 +265,18 @@ fn times_are_consistent_and_in_the_platform_unit() {
 fn every_lifecycle_step_names_an_event_of_its_platform() {
     let catalog = catalog();
     for platform in &catalog.platforms {
-        assert!(!platform.lifecycles.is_empty(), "{} has lifecycles", platform.id);
+        assert!(
+            !platform.lifecycles.is_empty(),
+            "{} has lifecycles",
+            platform.id
+        );
         for lifecycle in &platform.lifecycles {
-            assert!(!lifecycle.steps.is_empty(), "{} {}", platform.id, lifecycle.name);
+            assert!(
+                !lifecycle.steps.is_empty(),
+                "{} {}",
+                platform.id,
+                lifecycle.name
+            );
             for step in &lifecycle.steps {
                 assert!(
                     platform.event(&step.event).is_some(),

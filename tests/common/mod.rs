@@ -237,3 +237,81 @@ fn rand_suffix() -> u64 {
     use rand::Rng;
     rand::thread_rng().r#gen()
 }
+
+/// A `hookcli listen --port 0 ...` child process, started once its ready line is read.
+pub struct Listener {
+    child: std::process::Child,
+    stderr: BufReader<std::process::ChildStderr>,
+    /// From the ready line: `http://127.0.0.1:PORT/webhook`.
+    pub url: String,
+    pub ready_line: String,
+}
+
+use std::io::BufRead;
+use std::io::BufReader;
+
+impl Listener {
+    pub fn start(args: &[&str]) -> Listener {
+        let mut child = hookcli()
+            .args(["listen", "--port", "0"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("hookcli listen starts");
+        let mut stderr = BufReader::new(child.stderr.take().expect("piped stderr"));
+        let mut ready_line = String::new();
+        // Blocks until the ready line: the socket is bound once it is printed.
+        stderr
+            .read_line(&mut ready_line)
+            .expect("read the ready line");
+        let url = ready_line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("a ready line, got {ready_line:?}"))
+            .to_string();
+        Listener {
+            child,
+            stderr,
+            url,
+            ready_line,
+        }
+    }
+
+    /// Stops it as Ctrl-C would (SIGTERM), returning (stdout, the rest of stderr).
+    pub fn stop(mut self) -> (String, String) {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -TERM {pid}");
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut self.stderr, &mut rest).expect("read stderr");
+        let mut out = String::new();
+        if let Some(mut stdout) = self.child.stdout.take() {
+            std::io::Read::read_to_string(&mut stdout, &mut out).expect("read stdout");
+        }
+        let status = self.child.wait().expect("the listener exits");
+        assert_eq!(status.code(), Some(0), "listen exits 0 when stopped\n{rest}");
+        (out, rest)
+    }
+
+    /// `hookcli send ... --to <this listener>`.
+    pub fn send(&self, args: &[&str]) -> Output {
+        hookcli()
+            .arg("send")
+            .args(args)
+            .args(["--to", &self.url])
+            .output()
+            .expect("the hookcli binary runs")
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        // Only if a test failed before stop(): never leave the child running.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
