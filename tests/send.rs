@@ -447,6 +447,8 @@ fn every_bad_input_is_exit_two_with_one_error_line_and_nothing_sent() {
         ),
         (vec!["call_ended", "--set", "call.x:={bad"], "{bad"),
         (vec!["call_ended", "--timeout", "5parsecs"], "5parsecs"),
+        (vec!["call_ended", "--timeout", "0"], "more than 0"),
+        (vec!["call_ended", "--retries", "-1"], "-1"),
         (vec!["call_ended", "--backoff", "soon"], "soon"),
         (vec!["call_ended", "--expect", "7xx"], "7xx"),
         (vec!["call_ended", "-H", "nocolon"], "nocolon"),
