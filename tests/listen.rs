@@ -41,7 +41,11 @@ fn post(server: &mut Server, body: &[u8], signature: Option<&str>) -> (u16, Rece
 #[test]
 fn a_valid_signature_gets_204() {
     let mut server = Server::uponai();
-    let (status, r) = post(&mut server, BODY, Some(&sign_with(KEY, BODY, signing::now_ms())));
+    let (status, r) = post(
+        &mut server,
+        BODY,
+        Some(&sign_with(KEY, BODY, signing::now_ms())),
+    );
     assert_eq!((status, r.verdict), (204, Verdict::Valid));
     assert_eq!(r.event.as_deref(), Some("call_started"));
     assert_eq!(r.call_id.as_deref(), Some("call_0001"));
@@ -55,10 +59,30 @@ fn signatures_that_do_not_verify_get_401() {
     let mut tampered = BODY.to_vec();
     tampered[30] ^= 1;
     let cases: Vec<(&str, Vec<u8>, Option<String>, &str)> = vec![
-        ("wrong key", BODY.to_vec(), Some(sign_with("another_key", BODY, now)), "invalid"),
-        ("tampered body", tampered, Some(sign_with(KEY, BODY, now)), "invalid"),
-        ("stale", BODY.to_vec(), Some(sign_with(KEY, BODY, now - 6 * MINUTE_MS)), "stale"),
-        ("future", BODY.to_vec(), Some(sign_with(KEY, BODY, now + 6 * MINUTE_MS)), "stale"),
+        (
+            "wrong key",
+            BODY.to_vec(),
+            Some(sign_with("another_key", BODY, now)),
+            "invalid",
+        ),
+        (
+            "tampered body",
+            tampered,
+            Some(sign_with(KEY, BODY, now)),
+            "invalid",
+        ),
+        (
+            "stale",
+            BODY.to_vec(),
+            Some(sign_with(KEY, BODY, now - 6 * MINUTE_MS)),
+            "stale",
+        ),
+        (
+            "future",
+            BODY.to_vec(),
+            Some(sign_with(KEY, BODY, now + 6 * MINUTE_MS)),
+            "stale",
+        ),
         ("missing", BODY.to_vec(), None, "missing"),
     ];
     for (what, body, signature, word) in cases {
@@ -108,19 +132,30 @@ fn malformed_signature_headers_get_400_or_401_and_never_a_5xx() {
         assert_eq!(r.verdict.word(), "malformed", "`{shown}`: {}", r.verdict);
     }
     // The receiver is still serving.
-    let (status, _) = post(&mut server, BODY, Some(&sign_with(KEY, BODY, signing::now_ms())));
+    let (status, _) = post(
+        &mut server,
+        BODY,
+        Some(&sign_with(KEY, BODY, signing::now_ms())),
+    );
     assert_eq!(status, 204);
 }
 
 #[test]
 fn a_body_over_the_limit_gets_413() {
     let mut server = Server::with("uponai", Some(KEY), |c| c.max_body = 1024);
-    let big = format!("{{\"event\":\"call_ended\",\"pad\":\"{}\"}}", "x".repeat(4096));
+    let big = format!(
+        "{{\"event\":\"call_ended\",\"pad\":\"{}\"}}",
+        "x".repeat(4096)
+    );
     let (status, r) = post(&mut server, big.as_bytes(), None);
     assert_eq!(status, 413);
     assert_eq!(r.answered, Some(413));
     // Just under the limit is read and judged.
-    let (status, _) = post(&mut server, BODY, Some(&sign_with(KEY, BODY, signing::now_ms())));
+    let (status, _) = post(
+        &mut server,
+        BODY,
+        Some(&sign_with(KEY, BODY, signing::now_ms())),
+    );
     assert_eq!(status, 204);
 }
 
@@ -253,7 +288,14 @@ fn the_record_file_holds_the_exact_bytes_and_headers_received() {
     let record = data.path.with_file_name("record.ndjson");
     let record_arg = record.to_str().unwrap();
     let listener = Listener::start(&["--secret", KEY, "--record", record_arg]);
-    let out = listener.send(&["--data", data.path_str(), "--secret", KEY, "-H", "X-Trace: t1"]);
+    let out = listener.send(&[
+        "--data",
+        data.path_str(),
+        "--secret",
+        KEY,
+        "-H",
+        "X-Trace: t1",
+    ]);
     assert_code(&out, 0);
     let out = listener.send(&["call_started", "--retries", "0"]);
     assert_code(&out, 1);
@@ -274,7 +316,10 @@ fn the_record_file_holds_the_exact_bytes_and_headers_received() {
     assert!(has("x-retell-signature") && has("content-type"), "{first}");
     assert!(headers.iter().any(|h| h[0] == "x-trace" && h[1] == "t1"));
     // The recorded signature verifies over the recorded body.
-    let sig = headers.iter().find(|h| h[0] == "x-retell-signature").unwrap()[1]
+    let sig = headers
+        .iter()
+        .find(|h| h[0] == "x-retell-signature")
+        .unwrap()[1]
         .as_str()
         .unwrap();
     let verdict = signing::verify(
@@ -297,7 +342,10 @@ fn a_port_in_use_is_exit_2_with_a_clear_message() {
     assert_no_panic(&out);
     let err = stderr(&out);
     assert!(err.starts_with("error:"), "{err}");
-    assert!(err.contains(&port) && err.contains("already in use"), "{err}");
+    assert!(
+        err.contains(&port) && err.contains("already in use"),
+        "{err}"
+    );
     assert!(err.contains("--port"), "{err}");
 }
 
@@ -311,7 +359,10 @@ fn send_without_to_delivers_to_the_built_in_receiver_and_verifies() {
         .lines()
         .find(|l| l.starts_with("receiver saw:"))
         .unwrap_or_else(|| panic!("a receiver line in\n{text}"));
-    assert!(seen.contains("call_ended") && seen.contains(" valid "), "{seen}");
+    assert!(
+        seen.contains("call_ended") && seen.contains(" valid "),
+        "{seen}"
+    );
     let err = stderr(&out);
     assert!(err.contains("no --to given"), "{err}");
     assert!(err.contains("http://127.0.0.1:"), "{err}");
@@ -367,7 +418,12 @@ fn sign_reads_the_body_from_stdin() {
         .spawn()
         .unwrap();
     use std::io::Write;
-    child.stdin.take().unwrap().write_all(body.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert_code(&out, 0);
     assert_eq!(stdout(&out), format!("x-retell-signature: {expected}\n"));

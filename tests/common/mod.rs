@@ -293,7 +293,11 @@ impl Listener {
             std::io::Read::read_to_string(&mut stdout, &mut out).expect("read stdout");
         }
         let status = self.child.wait().expect("the listener exits");
-        assert_eq!(status.code(), Some(0), "listen exits 0 when stopped\n{rest}");
+        assert_eq!(
+            status.code(),
+            Some(0),
+            "listen exits 0 when stopped\n{rest}"
+        );
         (out, rest)
     }
 
