@@ -499,3 +499,18 @@ fn receiver_faults_combine_delay_and_fail_first_in_process() {
     let answered: Vec<_> = server.received().iter().map(|r| r.answered).collect();
     assert_eq!(answered, [Some(500), Some(202)]);
 }
+
+#[test]
+fn quiet_listen_prints_no_lines_but_still_verifies_and_counts() {
+    let listener = Listener::start(&["--secret", KEY, "-q"]);
+    assert_code(&listener.send(&["call_ended", "--secret", KEY]), 0);
+    let out = listener.send(&["call_ended", "--retries", "0"]);
+    assert_code(&out, 1);
+    assert!(stdout(&out).contains("401"), "{}", stdout(&out));
+    let (lines, rest) = listener.stop();
+    assert_eq!(lines, "");
+    assert!(
+        rest.contains("stopped after 2 requests: 1 valid, 1 missing"),
+        "{rest}"
+    );
+}
