@@ -3,6 +3,7 @@
 # same signed call_ended body:
 #   nginx answering a static 204 (the ceiling: no verification, no body handling);
 #   hookcli listen --secret K -q, verifying x-retell-signature on every request;
+#   the same without -q, also parsing each body and printing a line per request;
 #   Express verifying with the official retell-sdk (bench/express, the docs' handler).
 #
 #   bench/listen.sh               # DURATION=10s CONNECTIONS=64 by default
@@ -58,12 +59,18 @@ HOOKCLI_SECRET=$KEY "$BIN" listen --port 0 -q 2>"$WORK/listen.err" &
 PIDS+=($!)
 load hookcli-listen "$(wait_ready "$WORK/listen.err")"
 
+# The same receiver printing its line per request (to a file): the cost of reporting.
+HOOKCLI_SECRET=$KEY "$BIN" listen --port 0 >"$WORK/lines.txt" 2>"$WORK/listen-lines.err" &
+PIDS+=($!)
+load hookcli-listen-lines "$(wait_ready "$WORK/listen-lines.err")"
+
 (cd "$EXPRESS" && HOOKCLI_SECRET=$KEY exec node server.js) 2>"$WORK/express.err" &
 PIDS+=($!)
 load express-retell-sdk "$(wait_ready "$WORK/express.err")"
 
 awk -v n="$(cat "$WORK/nginx.rps")" -v h="$(cat "$WORK/hookcli-listen.rps")" \
-  -v e="$(cat "$WORK/express-retell-sdk.rps")" 'BEGIN {
+  -v e="$(cat "$WORK/express-retell-sdk.rps")" -v l="$(cat "$WORK/hookcli-listen-lines.rps")" 'BEGIN {
   printf "hookcli listen / nginx = %.2f (bar: >= 0.5)\n", h/n
   printf "hookcli listen / express = %.1f (bar: >= 10)\n", h/e
+  printf "hookcli listen with lines / nginx = %.2f, / express = %.1f\n", l/n, l/e
 }'
