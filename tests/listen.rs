@@ -514,3 +514,19 @@ fn quiet_listen_prints_no_lines_but_still_verifies_and_counts() {
         "{rest}"
     );
 }
+
+#[test]
+fn other_paths_get_404_and_other_methods_405_never_5xx() {
+    let mut server = Server::uponai();
+    let base = server.url.trim_end_matches("/webhook").to_string();
+    let (elsewhere, get) = server.block_on(async {
+        let client = reqwest::Client::new();
+        let elsewhere = client.post(format!("{base}/other")).body(BODY).send().await;
+        let get = client.get(format!("{base}/webhook")).send().await;
+        (elsewhere.unwrap(), get.unwrap())
+    });
+    assert_eq!(elsewhere.status(), 404);
+    assert_eq!(get.status(), 405);
+    assert_eq!(get.headers()["allow"], "POST");
+    assert_eq!(server.hits(), 2);
+}

@@ -488,3 +488,36 @@ fn an_unknown_platform_lists_the_platform_ids() {
         assert!(err.contains(id), "{err}");
     }
 }
+
+#[test]
+fn data_from_stdin_goes_on_the_wire_byte_for_byte() {
+    let raw = b"{\"event\":\"call_analyzed\",  \"call\":{\"call_id\":\"stdin_1\"}}";
+    let mut server = Server::uponai();
+    let mut child = hookcli()
+        .args(["send", "--data", "-", "--secret", KEY, "--to", &server.url])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(raw).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_code(&out, 0);
+    let r = &server.received()[0];
+    assert_eq!(&r.body[..], &raw[..]);
+    assert_eq!(r.call_id.as_deref(), Some("stdin_1"));
+    assert_eq!(r.verdict, Verdict::Valid);
+}
+
+#[test]
+fn the_platform_can_come_from_hookcli_platform() {
+    let mut server = Server::start("salpre", None, faults(|f| f.status = 200));
+    let out = hookcli()
+        .args(["send", "call_ringing", "--to", &server.url])
+        .env("HOOKCLI_PLATFORM", "salpre")
+        .output()
+        .unwrap();
+    assert_code(&out, 0);
+    let body: Value = serde_json::from_slice(&server.received()[0].body).unwrap();
+    assert_eq!(body["event_type"], "call_ringing");
+}
