@@ -254,18 +254,21 @@ fn add_person(base: &mut Map<String, Value>, catalog: &Catalog, rng: &mut impl R
     base.insert("language".into(), json!(place.language));
 }
 
-/// Letters for an email address: accents dropped, only a-z and digits kept.
+/// Letters for an email address: accents dropped, only a-z and digits kept. Lowercased
+/// first, so capitals with accents (Ö, Ł, İ) map like their small letters instead of vanishing.
 fn ascii_lower(name: &str) -> String {
     name.chars()
+        .flat_map(char::to_lowercase)
         .filter_map(|c| {
             let c = match c {
                 'á' | 'à' | 'â' | 'ä' | 'ã' | 'å' => 'a',
-                'é' | 'è' | 'ê' | 'ë' => 'e',
+                'é' | 'è' | 'ê' | 'ë' | 'ễ' | 'ế' | 'ệ' => 'e',
                 'í' | 'ì' | 'î' | 'ï' | 'ı' => 'i',
                 'ó' | 'ò' | 'ô' | 'ö' | 'õ' | 'ø' => 'o',
                 'ú' | 'ù' | 'û' | 'ü' => 'u',
                 'ç' => 'c',
                 'ñ' => 'n',
+                'ł' => 'l',
                 'ş' => 's',
                 'ğ' => 'g',
                 other => other.to_ascii_lowercase(),
@@ -424,4 +427,18 @@ pub fn render_event(
 ) -> Result<Value, RenderError> {
     let plan = CallPlan::for_event(event, crate::signing::now_ms());
     Call::generate(catalog, platform, &plan, rng)?.render(event, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ascii_lower;
+
+    #[test]
+    fn email_letters_keep_accented_capitals_and_other_scripts_letters() {
+        assert_eq!(ascii_lower("Öztürk"), "ozturk");
+        assert_eq!(ascii_lower("Łucja"), "lucja");
+        assert_eq!(ascii_lower("Nguyễn"), "nguyen");
+        assert_eq!(ascii_lower("İstanbul"), "istanbul");
+        assert_eq!(ascii_lower("Lefèvre"), "lefevre");
+    }
 }

@@ -81,7 +81,7 @@ pub struct KeyArg {
 #[derive(Debug, Args, Clone, Default)]
 pub struct DeliveryArgs {
     /// Deadline per attempt, covering connect, headers and body [default: the platform's]
-    #[arg(long, value_parser = duration, value_name = "DUR")]
+    #[arg(long, value_parser = crate::duration::parse_deadline_flag, value_name = "DUR")]
     pub timeout: Option<Duration>,
     /// Retries after the first attempt [default: the platform's]
     #[arg(long, value_name = "N")]

@@ -18,6 +18,16 @@ pub fn parse_flag(text: &str) -> Result<Duration, String> {
     parse(text)
 }
 
+/// clap value parser for deadlines: a zero deadline would fail every attempt unseen.
+pub fn parse_deadline_flag(text: &str) -> Result<Duration, String> {
+    match parse(text)? {
+        d if d.is_zero() => Err(format!(
+            "`{text}`: a timeout must be more than 0, like 10s or 500ms"
+        )),
+        d => Ok(d),
+    }
+}
+
 /// Short human form: `850ms`, `1.2s`, `10s`, `7m12s`.
 pub fn short(d: Duration) -> String {
     let ms = d.as_millis();

@@ -107,7 +107,8 @@ pub struct DeliveryPolicy {
 
 impl DeliveryPolicy {
     pub fn max_attempts(&self) -> u32 {
-        self.retries + 1
+        // Saturating: `--retries 4294967295` must not wrap to zero attempts.
+        self.retries.saturating_add(1)
     }
 
     /// The wait after failed attempt `n` (1-based), before attempt `n + 1`.
@@ -175,5 +176,10 @@ mod tests {
         assert_eq!(policy.wait_after(1), Duration::from_secs(1));
         assert_eq!(policy.wait_after(3), Duration::from_secs(4));
         assert_eq!(policy.max_attempts(), 4);
+        let most = DeliveryPolicy {
+            retries: u32::MAX,
+            ..policy
+        };
+        assert_eq!(most.max_attempts(), u32::MAX);
     }
 }

@@ -408,9 +408,13 @@ impl Decision {
 fn judge(state: &State, method: &Method, received: &mut Received, body: &Bytes) -> Decision {
     let config = &state.config;
     let platform = &config.platform;
-    if let Ok(json) = serde_json::from_slice::<Value>(body) {
-        received.event = platform.event_of(&json);
-        received.call_id = platform.call_id_of(&json);
+    // The event and call id are only for the report: with nobody to report to (listen -q),
+    // the body is not parsed, which is most of the allocations per request.
+    if state.events.is_some() {
+        if let Ok(json) = serde_json::from_slice::<Value>(body) {
+            received.event = platform.event_of(&json);
+            received.call_id = platform.call_id_of(&json);
+        }
     }
     received.verdict = match (&platform.signing, &config.key) {
         (Some(signing), Some(key)) => {

@@ -89,7 +89,9 @@ pub fn run(args: ListenArgs, overlay: Option<&Path>) -> Result<u8> {
     };
     super::runtime()?.block_on(async move {
         let (tx, rx) = mpsc::unbounded_channel();
-        let receiver = Receiver::start(config, Some(tx)).await?;
+        // --quiet prints no line per request: nothing listens on the channel, so none is made.
+        let events = (!args.quiet).then_some(tx);
+        let receiver = Receiver::start(config, events).await?;
         eprintln!("listening on {}", receiver.url);
         eprintln!(
             "{}",

@@ -1,0 +1,103 @@
+# Shared by bench/*.sh: tool checks, a scratch folder, readiness and an nginx that answers 204.
+# Nothing here installs anything: a missing tool is named with the command that installs it.
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BIN="$ROOT/target/release/hookcli"
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/hookcli-bench.XXXXXX")
+PIDS=()
+
+cleanup() {
+  local pid
+  for pid in "${PIDS[@]}"; do
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+MISSING=()
+# need TOOL "how to install it"
+need() {
+  command -v "$1" >/dev/null 2>&1 || MISSING+=("$1: $2")
+}
+
+require_tools() {
+  if ((${#MISSING[@]})); then
+    echo "missing tools (this script installs nothing itself):" >&2
+    printf '  %s\n' "${MISSING[@]}" >&2
+    exit 1
+  fi
+}
+
+build_release() {
+  (cd "$ROOT" && cargo build --release --locked --quiet)
+}
+
+# wait_ready FILE: waits for a "listening on URL" line in FILE, prints the URL.
+wait_ready() {
+  local i url
+  for i in $(seq 200); do
+    url=$(sed -n 's/^listening on //p' "$1" | head -n1)
+    if [[ -n "$url" ]]; then
+      echo "$url"
+      return 0
+    fi
+    sleep 0.05
+  done
+  echo "no ready line in $1:" >&2
+  cat "$1" >&2
+  return 1
+}
+
+# free_port: a loopback port nothing listens on.
+free_port() {
+  local port
+  while :; do
+    port=$((20000 + RANDOM % 20000))
+    if ! (: <"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      echo "$port"
+      return 0
+    fi
+  done
+}
+
+# start_nginx PORT: nginx answering a static 204 to every request on 127.0.0.1:PORT.
+start_nginx() {
+  local port=$1 dir="$WORK/nginx"
+  mkdir -p "$dir"
+  cat >"$dir/nginx.conf" <<CONF
+worker_processes auto;
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $dir/body;
+  proxy_temp_path $dir/proxy;
+  fastcgi_temp_path $dir/fastcgi;
+  uwsgi_temp_path $dir/uwsgi;
+  scgi_temp_path $dir/scgi;
+  keepalive_requests 1000000;
+  server {
+    listen 127.0.0.1:$port;
+    location / { return 204; }
+  }
+}
+CONF
+  nginx -p "$dir" -c "$dir/nginx.conf" 2>"$dir/stderr" &
+  PIDS+=($!)
+  local i
+  for i in $(seq 200); do
+    if (: <"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+    sleep 0.05
+  done
+  echo "nginx did not start:" >&2
+  cat "$dir/stderr" "$dir/error.log" >&2 2>/dev/null || true
+  return 1
+}
+
+machine() {
+  echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(uname -sr)"
+}

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# One `hookcli send` to a local receiver that answers 204, against curl posting the same body
+# (hyperfine, side by side), and the peak memory of one send.
+#
+#   bench/send.sh                 # receiver: hookcli listen --port 0 -q (verifying)
+#   RECEIVER=nginx bench/send.sh  # receiver: nginx answering a static 204
+#   RUNS=100 bench/send.sh
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+RUNS=${RUNS:-50}
+RECEIVER=${RECEIVER:-hookcli}
+KEY=bench_key_$RANDOM$RANDOM
+
+need cargo "https://rustup.rs"
+need hyperfine "apt-get install -y hyperfine"
+need curl "apt-get install -y curl"
+[[ -x /usr/bin/time ]] || MISSING+=("/usr/bin/time: apt-get install -y time")
+[[ $RECEIVER != nginx ]] || need nginx "apt-get install -y nginx"
+require_tools
+
+build_release
+machine
+
+if [[ $RECEIVER == nginx ]]; then
+  port=$(free_port)
+  start_nginx "$port"
+  URL="http://127.0.0.1:$port/webhook"
+else
+  HOOKCLI_SECRET=$KEY "$BIN" listen --port 0 -q 2>"$WORK/listen.err" &
+  PIDS+=($!)
+  URL=$(wait_ready "$WORK/listen.err")
+fi
+echo "receiver: $RECEIVER at $URL"
+
+"$BIN" show call_ended --compact >"$WORK/body.json"
+echo "body: $(wc -c <"$WORK/body.json") bytes (hookcli show call_ended --compact)"
+
+# curl sends the same body with a signature made now (valid for the 5 minutes of a run).
+SIG=$("$BIN" sign --secret "$KEY" "$WORK/body.json")
+CURL=(curl -s -o /dev/null -X POST -H 'content-type: application/json' -H "$SIG"
+  --data-binary @"$WORK/body.json" "$URL")
+
+# Both must be accepted, or the timing means nothing.
+HOOKCLI_SECRET=$KEY "$BIN" send call_ended --to "$URL" >/dev/null ||
+  { echo "hookcli send was not delivered" >&2; exit 1; }
+status=$("${CURL[@]}" -w '%{http_code}')
+[[ $status == 204 ]] || { echo "curl got $status, not 204" >&2; exit 1; }
+
+export HOOKCLI_SECRET=$KEY
+hyperfine -N --warmup 5 --runs "$RUNS" --export-json "$WORK/send.json" \
+  -n "hookcli send" "$BIN send call_ended --to $URL" \
+  -n "curl" "curl -s -o /dev/null -X POST -H 'content-type: application/json' -H '$SIG' --data-binary @$WORK/body.json $URL"
+
+median() { grep -o "\"median\": *[0-9.e-]*" "$WORK/send.json" | sed -n "${1}p" | sed 's/.*: *//'; }
+awk -v h="$(median 1)" -v c="$(median 2)" 'BEGIN {
+  printf "median: hookcli send %.2f ms, curl %.2f ms (hookcli/curl = %.2f)\n", h*1000, c*1000, h/c
+}'
+
+rss_kb=$(/usr/bin/time -v "$BIN" send call_ended --to "$URL" 2>&1 >/dev/null |
+  sed -n 's/.*Maximum resident set size (kbytes): //p')
+curl_kb=$(/usr/bin/time -v "${CURL[@]}" 2>&1 | sed -n 's/.*Maximum resident set size (kbytes): //p')
+awk -v h="$rss_kb" -v c="$curl_kb" 'BEGIN {
+  printf "peak RSS: hookcli send %.1f MB, curl %.1f MB\n", h/1024, c/1024
+}'

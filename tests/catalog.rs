@@ -1,0 +1,361 @@
+//! The built-in catalog: every event of every platform renders with the seed examples' keys
+//! and types, ids in each platform's format, consistent times, and the documented delivery
+//! rules, all checked from the data without sending anything.
+
+use std::path::Path;
+use std::time::Duration;
+
+use clap::CommandFactory;
+use hookcli::call::{Call, CallPlan};
+use hookcli::catalog::{Catalog, Platform};
+use hookcli::policy::DeliveryPolicy;
+use serde_json::Value;
+
+const SEEDS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/seeds");
+
+fn catalog() -> Catalog {
+    Catalog::load(None).expect("the built-in catalog loads")
+}
+
+/// Renders `event` of `platform` from a freshly generated call.
+fn render(catalog: &Catalog, platform: &Platform, event: &str) -> Value {
+    let spec = platform.event(event).expect("the event exists");
+    let plan = CallPlan::for_event(spec, hookcli::signing::now_ms());
+    let call = Call::generate(catalog, platform, &plan, &mut hookcli::call::rng())
+        .expect("the call generates");
+    call.render(spec, None).expect("the event renders")
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// Every key of `seed` is in `ours` at the same path with the same JSON type; for arrays,
+/// every one of our elements carries the keys of every seed element. Returns the mismatches.
+fn covers(seed: &Value, ours: &Value, path: &str, problems: &mut Vec<String>) {
+    // A seed's null says nothing about the type the field takes when set.
+    if !seed.is_null() && type_name(seed) != type_name(ours) {
+        problems.push(format!(
+            "{path}: seed has {}, ours has {}",
+            type_name(seed),
+            type_name(ours)
+        ));
+        return;
+    }
+    match (seed, ours) {
+        (Value::Object(s), Value::Object(o)) => {
+            for (key, sv) in s {
+                let at = format!("{path}.{key}");
+                match o.get(key) {
+                    Some(ov) => covers(sv, ov, &at, problems),
+                    None => problems.push(format!("{at}: missing")),
+                }
+            }
+        }
+        (Value::Array(s), Value::Array(o)) => {
+            if !s.is_empty() && o.is_empty() {
+                problems.push(format!("{path}: seed has elements, ours is empty"));
+            }
+            for (i, ov) in o.iter().enumerate() {
+                for sv in s {
+                    covers(sv, ov, &format!("{path}[{i}]"), problems);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// (platform, event, seed JSON) for every seed example under tests/fixtures/seeds.
+fn seeds() -> Vec<(String, String, Value)> {
+    let mut out = Vec::new();
+    for dir in std::fs::read_dir(SEEDS).expect("the seeds folder") {
+        let dir = dir.expect("a folder entry").path();
+        if !dir.is_dir() {
+            continue;
+        }
+        let platform = dir.file_name().unwrap().to_string_lossy().into_owned();
+        for file in std::fs::read_dir(&dir).expect("a platform folder") {
+            let file = file.expect("a file entry").path();
+            let event = file.file_stem().unwrap().to_string_lossy().into_owned();
+            let text = std::fs::read_to_string(&file).expect("a readable seed");
+            let value = serde_json::from_str(&text)
+                .unwrap_or_else(|e| panic!("{} is not JSON: {e}", file.display()));
+            out.push((platform.clone(), event, value));
+        }
+    }
+    out.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    out
+}
+
+#[test]
+fn the_four_platforms_and_their_21_events_are_in_the_catalog() {
+    let catalog = catalog();
+    let mut ids = catalog.platform_ids();
+    ids.sort();
+    assert_eq!(ids, ["callevents", "postcall", "salpre", "uponai"]);
+    let total: usize = catalog.platforms.iter().map(|p| p.events.len()).sum();
+    assert_eq!(total, 21);
+    assert_eq!(catalog.platform("retell").unwrap().id, "uponai");
+}
+
+#[test]
+fn every_event_of_every_platform_renders_to_a_json_object() {
+    let catalog = catalog();
+    for platform in &catalog.platforms {
+        for event in &platform.events {
+            let body = render(&catalog, platform, &event.name);
+            assert!(body.is_object(), "{} {}: {body}", platform.id, event.name);
+            let bytes = serde_json::to_vec(&body).unwrap();
+            assert!(
+                bytes.len() > 20,
+                "{} {} is nearly empty",
+                platform.id,
+                event.name
+            );
+            if platform.event_field.is_some() {
+                assert_eq!(
+                    platform.event_of(&body).as_deref(),
+                    Some(event.name.as_str()),
+                    "{} {} names its event",
+                    platform.id,
+                    event.name
+                );
+            }
+            assert!(
+                platform.call_id_of(&body).is_some(),
+                "{} {} carries a call id",
+                platform.id,
+                event.name
+            );
+        }
+    }
+}
+
+#[test]
+fn every_seed_example_key_is_rendered_with_the_same_json_type() {
+    let catalog = catalog();
+    let seeds = seeds();
+    assert_eq!(seeds.len(), 12, "the seed fixtures are all read");
+    let mut problems = Vec::new();
+    for (platform_id, event, seed) in &seeds {
+        let platform = catalog.platform(platform_id).expect("a seed's platform");
+        assert!(
+            platform.event(event).is_some(),
+            "seed {platform_id}/{event} names a catalog event"
+        );
+        // Several renders: people, conversations and branches vary from call to call.
+        for _ in 0..5 {
+            let ours = render(&catalog, platform, event);
+            covers(
+                seed,
+                &ours,
+                &format!("{platform_id}/{event}"),
+                &mut problems,
+            );
+        }
+    }
+    problems.sort();
+    problems.dedup();
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn call_ids_are_in_each_platform_format() {
+    let catalog = catalog();
+    for _ in 0..20 {
+        let uponai = catalog.platform("uponai").unwrap();
+        let body = render(&catalog, uponai, "call_ended");
+        let id = body["call"]["call_id"]
+            .as_str()
+            .expect("uponai call_id is a string");
+        assert_eq!(id.len(), 32, "{id}");
+        assert!(id.chars().all(|c| c.is_ascii_alphanumeric()), "{id}");
+
+        let salpre = catalog.platform("salpre").unwrap();
+        let body = render(&catalog, salpre, "call_ended");
+        assert!(body["payload"]["call_id"].is_u64(), "{}", body["payload"]);
+
+        let postcall = catalog.platform("postcall").unwrap();
+        let body = render(&catalog, postcall, "call_completed");
+        let id = body["callId"]
+            .as_str()
+            .expect("postcall callId is a string");
+        assert_eq!(id.len(), 24, "{id}");
+        assert!(id.chars().all(|c| c.is_ascii_hexdigit()), "{id}");
+
+        let callevents = catalog.platform("callevents").unwrap();
+        for event in ["call.start", "call.end", "analytics.completed"] {
+            let body = render(&catalog, callevents, event);
+            let id = body["call_id"]
+                .as_str()
+                .expect("callevents call_id is a string");
+            assert!(id.starts_with("call_") && id.len() > 5, "{id}");
+        }
+    }
+}
+
+/// Walks every object in a body and checks start < end and duration = end - start.
+fn check_times(value: &Value, what: &str) {
+    match value {
+        Value::Object(map) => {
+            let start = map.get("start_timestamp").and_then(Value::as_u64);
+            let end = map.get("end_timestamp").and_then(Value::as_u64);
+            if let (Some(start), Some(end)) = (start, end) {
+                assert!(start < end, "{what}: start {start} not before end {end}");
+                if let Some(duration) = map.get("duration_ms") {
+                    assert_eq!(duration.as_u64(), Some(end - start), "{what}: duration_ms");
+                }
+            }
+            map.values().for_each(|v| check_times(v, what));
+        }
+        Value::Array(items) => items.iter().for_each(|v| check_times(v, what)),
+        _ => {}
+    }
+}
+
+#[test]
+fn times_are_consistent_and_in_the_platform_unit() {
+    let catalog = catalog();
+    let now_ms = hookcli::signing::now_ms();
+    let day_ms = 24 * 3600 * 1000;
+    for platform in &catalog.platforms {
+        for event in &platform.events {
+            let body = render(&catalog, platform, &event.name);
+            check_times(&body, &format!("{} {}", platform.id, event.name));
+        }
+    }
+    let uponai = catalog.platform("uponai").unwrap();
+    let ended = render(&catalog, uponai, "call_ended");
+    let start = ended["call"]["start_timestamp"].as_u64().unwrap();
+    assert!(
+        start.abs_diff(now_ms) < day_ms,
+        "uponai times are current Unix ms"
+    );
+
+    let salpre = catalog.platform("salpre").unwrap();
+    let body = render(&catalog, salpre, "call_ended");
+    let seconds = body["timestamp_utc"]
+        .as_u64()
+        .expect("timestamp_utc is a number");
+    assert!(
+        seconds.abs_diff(now_ms / 1000) < day_ms / 1000,
+        "salpre timestamp_utc is current Unix seconds: {seconds}"
+    );
+
+    let callevents = catalog.platform("callevents").unwrap();
+    let body = render(&catalog, callevents, "call.end");
+    let stamp = body["timestamp"].as_str().unwrap();
+    assert!(
+        stamp.len() >= 20 && stamp.as_bytes()[10] == b'T' && stamp.ends_with('Z'),
+        "callevents timestamp is ISO 8601 UTC: {stamp}"
+    );
+    let seconds = &body["duration_seconds"];
+    assert!(seconds.as_f64().is_some_and(|s| s > 0.0), "{seconds}");
+}
+
+#[test]
+fn every_lifecycle_step_names_an_event_of_its_platform() {
+    let catalog = catalog();
+    for platform in &catalog.platforms {
+        assert!(
+            !platform.lifecycles.is_empty(),
+            "{} has lifecycles",
+            platform.id
+        );
+        for lifecycle in &platform.lifecycles {
+            assert!(
+                !lifecycle.steps.is_empty(),
+                "{} {}",
+                platform.id,
+                lifecycle.name
+            );
+            for step in &lifecycle.steps {
+                assert!(
+                    platform.event(&step.event).is_some(),
+                    "{} lifecycle {} names unknown event {}",
+                    platform.id,
+                    lifecycle.name,
+                    step.event
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_call_that_did_not_connect_sends_no_call_started() {
+    let uponai = catalog().platform("uponai").unwrap().clone();
+    let dial_failed = uponai
+        .lifecycle("dial-failed")
+        .expect("uponai has a dial-failed lifecycle");
+    assert!(!dial_failed.connected);
+    assert!(dial_failed.steps.iter().all(|s| s.event != "call_started"));
+}
+
+fn policy(id: &str) -> DeliveryPolicy {
+    catalog().platform(id).unwrap().policy.clone()
+}
+
+#[test]
+fn uponai_times_out_at_10s_retries_3_times_and_accepts_any_2xx() {
+    let p = policy("uponai");
+    assert_eq!(p.timeout, Duration::from_secs(10));
+    assert_eq!(p.retries, 3);
+    assert_eq!(p.max_attempts(), 4);
+    assert!(p.success.accepts(200) && p.success.accepts(204) && p.success.accepts(299));
+    assert!(!p.success.accepts(301) && !p.success.accepts(500));
+}
+
+#[test]
+fn salpre_requires_exactly_200_and_never_retries() {
+    let p = policy("salpre");
+    assert_eq!(p.retries, 0);
+    assert!(p.success.accepts(200));
+    assert!(!p.success.accepts(201) && !p.success.accepts(204));
+    assert_eq!(p.success.requirement(), "exactly 200");
+}
+
+#[test]
+fn postcall_accepts_any_2xx_and_never_retries() {
+    let p = policy("postcall");
+    assert_eq!(p.timeout, Duration::from_secs(10));
+    assert_eq!(p.retries, 0);
+    assert!(p.success.accepts(200) && p.success.accepts(204));
+    assert!(!p.success.accepts(302));
+}
+
+#[test]
+fn only_uponai_signs_and_with_x_retell_signature_and_5_minutes_tolerance() {
+    let catalog = catalog();
+    for platform in &catalog.platforms {
+        match platform.id.as_str() {
+            "uponai" => {
+                let signing = platform.signing.as_ref().expect("uponai signs");
+                assert_eq!(signing.header, "x-retell-signature");
+                assert_eq!(signing.tolerance, Duration::from_secs(300));
+                assert_eq!(signing.key_env, ["UPONAI_API_KEY", "RETELL_API_KEY"]);
+            }
+            other => assert!(platform.signing.is_none(), "{other} does not sign"),
+        }
+    }
+}
+
+#[test]
+fn the_payloads_folder_is_the_same_data_as_the_embedded_catalog() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("payloads");
+    let from_disk = Catalog::load(Some(&dir)).expect("payloads/ loads as an overlay");
+    assert_eq!(from_disk.platforms.len(), catalog().platforms.len());
+}
+
+#[test]
+fn the_command_line_definition_is_consistent() {
+    hookcli::cli::Cli::command().debug_assert();
+}

@@ -1,0 +1,532 @@
+//! The receiving side over real sockets: verdicts, faults (counted against hookcli send's
+//! attempts), the record file, the body limit, the ready line, the built-in receiver of
+//! `send`, and `hookcli sign` / `verify` against the PLATFORMS.md vectors.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use hookcli::receiver::{Faults, Received};
+use hookcli::secret::Secret;
+use hookcli::signing::{self, Scheme, Verdict};
+use serde_json::Value;
+
+const BODY: &[u8] = br#"{"event":"call_started","call":{"call_id":"call_0001"}}"#;
+const MINUTE_MS: u64 = 60_000;
+
+fn sign_with(key: &str, body: &[u8], at_ms: u64) -> String {
+    signing::sign(Scheme::Retell, &Secret::new(key), body, at_ms)
+}
+
+/// POSTs `body` with an optional x-retell-signature to the in-process receiver and returns
+/// what it answered and what it saw.
+fn post(server: &mut Server, body: &[u8], signature: Option<&str>) -> (u16, Received) {
+    let url = server.url.clone();
+    let body = body.to_vec();
+    let signature = signature.map(str::to_string);
+    let status = server.block_on(async move {
+        let mut request = reqwest::Client::new()
+            .post(url)
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(signature) = signature {
+            request = request.header("x-retell-signature", signature);
+        }
+        request.send().await.expect("the receiver answers").status()
+    });
+    (status.as_u16(), server.next())
+}
+
+#[test]
+fn a_valid_signature_gets_204() {
+    let mut server = Server::uponai();
+    let (status, r) = post(
+        &mut server,
+        BODY,
+        Some(&sign_with(KEY, BODY, signing::now_ms())),
+    );
+    assert_eq!((status, r.verdict), (204, Verdict::Valid));
+    assert_eq!(r.event.as_deref(), Some("call_started"));
+    assert_eq!(r.call_id.as_deref(), Some("call_0001"));
+    assert_eq!(&r.body[..], BODY);
+}
+
+#[test]
+fn signatures_that_do_not_verify_get_401() {
+    let mut server = Server::uponai();
+    let now = signing::now_ms();
+    let mut tampered = BODY.to_vec();
+    tampered[30] ^= 1;
+    let cases: Vec<(&str, Vec<u8>, Option<String>, &str)> = vec![
+        (
+            "wrong key",
+            BODY.to_vec(),
+            Some(sign_with("another_key", BODY, now)),
+            "invalid",
+        ),
+        (
+            "tampered body",
+            tampered,
+            Some(sign_with(KEY, BODY, now)),
+            "invalid",
+        ),
+        (
+            "stale",
+            BODY.to_vec(),
+            Some(sign_with(KEY, BODY, now - 6 * MINUTE_MS)),
+            "stale",
+        ),
+        (
+            "future",
+            BODY.to_vec(),
+            Some(sign_with(KEY, BODY, now + 6 * MINUTE_MS)),
+            "stale",
+        ),
+        ("missing", BODY.to_vec(), None, "missing"),
+    ];
+    for (what, body, signature, word) in cases {
+        let (status, r) = post(&mut server, &body, signature.as_deref());
+        assert_eq!(status, 401, "{what}");
+        assert_eq!(r.verdict.word(), word, "{what}: {}", r.verdict);
+        assert_eq!(r.answered, Some(401), "{what}");
+    }
+}
+
+#[test]
+fn a_signature_just_inside_the_tolerance_is_valid() {
+    let mut server = Server::uponai();
+    let at = signing::now_ms() - 4 * MINUTE_MS;
+    let (status, r) = post(&mut server, BODY, Some(&sign_with(KEY, BODY, at)));
+    assert_eq!((status, r.verdict), (204, Verdict::Valid));
+}
+
+#[test]
+fn malformed_signature_headers_get_400_or_401_and_never_a_5xx() {
+    let mut server = Server::uponai();
+    let valid = sign_with(KEY, BODY, signing::now_ms());
+    let (v, d) = valid.split_once(",d=").unwrap();
+    let uppercase = format!("{v},d={}", d.to_ascii_uppercase());
+    let huge = "v".repeat(16 * 1024);
+    let huge_shaped = format!("v=1,d={}", "a".repeat(16 * 1024));
+    let headers = [
+        "garbage",
+        "v=",
+        "v=1,d=zz",
+        &uppercase,
+        &huge,
+        &huge_shaped,
+        ",",
+        "v=,d=",
+        "d=abc,v=1",
+        "v=99999999999999999999999,d=00",
+        "v=1,d=",
+    ];
+    for header in headers {
+        let (status, r) = post(&mut server, BODY, Some(header));
+        let shown = &header[..header.len().min(40)];
+        assert!(
+            status == 400 || status == 401,
+            "`{shown}` got {status}, not 400/401"
+        );
+        assert_eq!(r.verdict.word(), "malformed", "`{shown}`: {}", r.verdict);
+    }
+    // The receiver is still serving.
+    let (status, _) = post(
+        &mut server,
+        BODY,
+        Some(&sign_with(KEY, BODY, signing::now_ms())),
+    );
+    assert_eq!(status, 204);
+}
+
+#[test]
+fn a_body_over_the_limit_gets_413() {
+    let mut server = Server::with("uponai", Some(KEY), |c| c.max_body = 1024);
+    let big = format!(
+        "{{\"event\":\"call_ended\",\"pad\":\"{}\"}}",
+        "x".repeat(4096)
+    );
+    let (status, r) = post(&mut server, big.as_bytes(), None);
+    assert_eq!(status, 413);
+    assert_eq!(r.answered, Some(413));
+    // Just under the limit is read and judged.
+    let (status, _) = post(
+        &mut server,
+        BODY,
+        Some(&sign_with(KEY, BODY, signing::now_ms())),
+    );
+    assert_eq!(status, 204);
+}
+
+#[test]
+fn a_body_over_the_max_body_flag_gets_413_and_send_fails() {
+    let listener = Listener::start(&["--secret", KEY, "--max-body", "1KB"]);
+    let out = listener.send(&["call_ended", "--secret", KEY, "--retries", "0"]);
+    assert_code(&out, 1);
+    assert!(stdout(&out).contains("413"), "{}", stdout(&out));
+    let (lines, _) = listener.stop();
+    assert!(lines.contains("413"), "{lines}");
+}
+
+#[test]
+fn listen_prints_its_ready_line_and_a_line_per_request() {
+    let listener = Listener::start(&["--secret", KEY]);
+    let port: u16 = listener
+        .url
+        .strip_prefix("http://127.0.0.1:")
+        .and_then(|rest| rest.strip_suffix("/webhook"))
+        .and_then(|port| port.parse().ok())
+        .unwrap_or_else(|| panic!("ready line: {}", listener.ready_line));
+    assert_ne!(port, 0, "the ready line shows the port it got");
+    let out = listener.send(&["call_ended", "--secret", KEY]);
+    assert_code(&out, 0);
+    let (lines, rest) = listener.stop();
+    assert_eq!(lines.lines().count(), 1, "{lines}");
+    assert!(lines.contains("call_ended"), "{lines}");
+    assert!(lines.contains("valid"), "{lines}");
+    assert!(lines.contains("204"), "{lines}");
+    assert!(rest.contains("stopped after 1 request: 1 valid"), "{rest}");
+}
+
+#[test]
+fn listen_json_prints_one_object_per_request() {
+    let listener = Listener::start(&["--secret", KEY, "--json"]);
+    let out = listener.send(&["call_ended", "--retries", "0"]);
+    assert_code(&out, 1);
+    let (lines, _) = listener.stop();
+    let first: Value = serde_json::from_str(lines.lines().next().unwrap()).unwrap();
+    assert_eq!(first["verdict"], "missing");
+    assert_eq!(first["status"], 401);
+    assert_eq!(first["event"], "call_ended");
+}
+
+#[test]
+fn the_status_fault_answers_that_status() {
+    let listener = Listener::start(&["--secret", KEY, "--status", "503"]);
+    let out = listener.send(&["call_ended", "--secret", KEY, "--backoff", "0", "--json"]);
+    assert_code(&out, 1);
+    let (lines, _) = listener.stop();
+    assert_eq!(lines.lines().count(), 4, "{lines}");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["status"], 503);
+}
+
+#[test]
+fn the_delay_fault_makes_a_short_client_timeout_fire() {
+    let listener = Listener::start(&["--secret", KEY, "--delay", "30s"]);
+    let out = listener.send(&[
+        "call_ended",
+        "--secret",
+        KEY,
+        "--timeout",
+        "200ms",
+        "--retries",
+        "1",
+        "--backoff",
+        "0",
+        "--json",
+    ]);
+    assert_code(&out, 1);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let errors: Vec<&Value> = report["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| &a["error"])
+        .collect();
+    assert_eq!(errors, ["timeout", "timeout"]);
+    let (lines, _) = listener.stop();
+    assert_eq!(lines.lines().count(), 2, "{lines}");
+}
+
+#[test]
+fn fail_first_2_then_send_succeeds_on_attempt_3() {
+    let listener = Listener::start(&["--secret", KEY, "--fail-first", "2"]);
+    let out = listener.send(&["call_ended", "--secret", KEY, "--backoff", "0", "--json"]);
+    assert_code(&out, 0);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let statuses: Vec<&Value> = report["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| &a["status"])
+        .collect();
+    assert_eq!(statuses, [500, 500, 204]);
+    let (lines, _) = listener.stop();
+    assert_eq!(lines.lines().count(), 3, "{lines}");
+}
+
+#[test]
+fn the_drop_fault_is_reported_as_a_reset() {
+    let listener = Listener::start(&["--secret", KEY, "--drop"]);
+    let out = listener.send(&["call_ended", "--secret", KEY, "--retries", "0", "--json"]);
+    assert_code(&out, 1);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["attempts"][0]["error"], "reset", "{report}");
+    assert!(report["status"].is_null());
+    let (lines, rest) = listener.stop();
+    assert!(lines.contains("dropped"), "{lines}");
+    assert!(rest.contains("1 dropped on purpose"), "{rest}");
+}
+
+#[test]
+fn drop_with_fail_first_drops_only_the_first_requests() {
+    let listener = Listener::start(&["--secret", KEY, "--drop", "--fail-first", "1"]);
+    let out = listener.send(&["call_ended", "--secret", KEY, "--backoff", "0", "--json"]);
+    assert_code(&out, 0);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["attempts"][0]["error"], "reset", "{report}");
+    assert_eq!(report["attempts"][1]["status"], 204, "{report}");
+    listener.stop();
+}
+
+#[test]
+fn the_record_file_holds_the_exact_bytes_and_headers_received() {
+    let raw = b"{\"event\":  \"call_ended\",\n \"call\": {\"call_id\": \"rec_1\", \"note\": \"caf\xc3\xa9 \xf0\x9f\x91\x8b\"}}\n";
+    let data = TempFile::new("body.json", raw);
+    let record = data.path.with_file_name("record.ndjson");
+    let record_arg = record.to_str().unwrap();
+    let listener = Listener::start(&["--secret", KEY, "--record", record_arg]);
+    let out = listener.send(&[
+        "--data",
+        data.path_str(),
+        "--secret",
+        KEY,
+        "-H",
+        "X-Trace: t1",
+    ]);
+    assert_code(&out, 0);
+    let out = listener.send(&["call_started", "--retries", "0"]);
+    assert_code(&out, 1);
+    listener.stop();
+    let text = std::fs::read_to_string(&record).expect("the record file");
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("NDJSON"))
+        .collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    let first = &lines[0];
+    assert_eq!(first["body"].as_str().unwrap().as_bytes(), raw);
+    assert_eq!(first["method"], "POST");
+    assert_eq!(first["path"], "/webhook");
+    assert!(first["time"].is_string() && first["time_ms"].is_u64());
+    let headers = first["headers"].as_array().unwrap();
+    let has = |name: &str| headers.iter().any(|h| h[0] == name);
+    assert!(has("x-retell-signature") && has("content-type"), "{first}");
+    assert!(headers.iter().any(|h| h[0] == "x-trace" && h[1] == "t1"));
+    // The recorded signature verifies over the recorded body.
+    let sig = headers
+        .iter()
+        .find(|h| h[0] == "x-retell-signature")
+        .unwrap()[1]
+        .as_str()
+        .unwrap();
+    let verdict = signing::verify(
+        Scheme::Retell,
+        &Secret::new(KEY),
+        raw,
+        Some(sig),
+        signing::now_ms(),
+        Duration::from_secs(300),
+    );
+    assert_eq!(verdict, Verdict::Valid);
+}
+
+#[test]
+fn a_port_in_use_is_exit_2_with_a_clear_message() {
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = held.local_addr().unwrap().port().to_string();
+    let out = run(&["listen", "--port", &port]);
+    assert_code(&out, 2);
+    assert_no_panic(&out);
+    let err = stderr(&out);
+    assert!(err.starts_with("error:"), "{err}");
+    assert!(
+        err.contains(&port) && err.contains("already in use"),
+        "{err}"
+    );
+    assert!(err.contains("--port"), "{err}");
+}
+
+#[test]
+fn send_without_to_delivers_to_the_built_in_receiver_and_verifies() {
+    let out = run(&["send", "call_ended"]);
+    assert_code(&out, 0);
+    let text = stdout(&out);
+    assert!(text.contains("delivered: 204"), "{text}");
+    let seen = text
+        .lines()
+        .find(|l| l.starts_with("receiver saw:"))
+        .unwrap_or_else(|| panic!("a receiver line in\n{text}"));
+    assert!(
+        seen.contains("call_ended") && seen.contains(" valid "),
+        "{seen}"
+    );
+    let err = stderr(&out);
+    assert!(err.contains("no --to given"), "{err}");
+    assert!(err.contains("http://127.0.0.1:"), "{err}");
+}
+
+#[test]
+fn send_without_to_json_includes_what_the_receiver_saw() {
+    let out = run(&["send", "call_analyzed", "--json"]);
+    assert_code(&out, 0);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["delivered"], true);
+    assert_eq!(report["receiver"][0]["verdict"], "valid");
+    assert_eq!(report["receiver"][0]["event"], "call_analyzed");
+}
+
+const VECTOR_KEY: &str = "key_test_hookcli";
+const VECTOR_T: &str = "1714608475945";
+const VECTORS: [(&str, &str); 2] = [
+    (
+        r#"{"event":"call_started","call":{"call_id":"call_0001"}}"#,
+        "v=1714608475945,d=16c3115b3e1b12e7df79c663476918f535042d3c1d82ddd725aeaaf0878d883e",
+    ),
+    (
+        r#"{"event":"call_ended","call":{"call_id":"Jabr9TXYYJHfvl6Syypi88rdAHYHmcq6","transcript":"Agent: Merhaba! 👋 Café?"}}"#,
+        "v=1714608475945,d=99385dae52a3ab95a3b04ae38bccebc903345a40a12d5daf3a68d01fcc46e039",
+    ),
+];
+
+#[test]
+fn sign_reproduces_the_platforms_md_vectors() {
+    for (body, expected) in VECTORS {
+        let file = TempFile::new("vector.json", body.as_bytes());
+        let out = run(&[
+            "sign",
+            "--secret",
+            VECTOR_KEY,
+            "--timestamp",
+            VECTOR_T,
+            file.path_str(),
+        ]);
+        assert_code(&out, 0);
+        assert_eq!(stdout(&out), format!("x-retell-signature: {expected}\n"));
+    }
+}
+
+#[test]
+fn sign_reads_the_body_from_stdin() {
+    let (body, expected) = VECTORS[1];
+    let mut child = hookcli()
+        .args(["sign", "--secret", VECTOR_KEY, "--timestamp", VECTOR_T, "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_code(&out, 0);
+    assert_eq!(stdout(&out), format!("x-retell-signature: {expected}\n"));
+}
+
+#[test]
+fn verify_accepts_the_vectors_and_says_how_stale_an_old_one_is() {
+    for (body, signature) in VECTORS {
+        let file = TempFile::new("vector.json", body.as_bytes());
+        let verify = |now: &str| {
+            run(&[
+                "verify",
+                "--secret",
+                VECTOR_KEY,
+                "--signature",
+                signature,
+                "--now",
+                now,
+                file.path_str(),
+            ])
+        };
+        let out = verify(VECTOR_T);
+        assert_code(&out, 0);
+        assert_eq!(stdout(&out).trim(), "valid");
+
+        let later = (1714608475945u64 + 7 * 60_000 + 12_000).to_string();
+        let out = verify(&later);
+        assert_code(&out, 1);
+        assert_eq!(stdout(&out).trim(), "stale by 7m12s");
+    }
+}
+
+#[test]
+fn verify_says_invalid_or_malformed_with_exit_1() {
+    let (body, signature) = VECTORS[0];
+    let file = TempFile::new("vector.json", body.as_bytes());
+    let verify = |key: &str, signature: &str| {
+        run(&[
+            "verify",
+            "--secret",
+            key,
+            "--signature",
+            signature,
+            "--now",
+            VECTOR_T,
+            file.path_str(),
+        ])
+    };
+    let out = verify("wrong_key", signature);
+    assert_code(&out, 1);
+    assert_eq!(stdout(&out).trim(), "invalid");
+    let out = verify(VECTOR_KEY, "garbage");
+    assert_code(&out, 1);
+    assert!(stdout(&out).starts_with("malformed: "), "{}", stdout(&out));
+    // The whole header line, as `sign` prints it, is accepted too.
+    let out = verify(VECTOR_KEY, &format!("x-retell-signature: {signature}"));
+    assert_code(&out, 0);
+}
+
+#[test]
+fn receiver_faults_combine_delay_and_fail_first_in_process() {
+    let mut server = Server::start(
+        "uponai",
+        Some(KEY),
+        Faults {
+            fail_first: 1,
+            status: 202,
+            ..Faults::default()
+        },
+    );
+    let out = server.send(&["call_ended", "--secret", KEY, "--backoff", "0"]);
+    assert_code(&out, 0);
+    let answered: Vec<_> = server.received().iter().map(|r| r.answered).collect();
+    assert_eq!(answered, [Some(500), Some(202)]);
+}
+
+#[test]
+fn quiet_listen_prints_no_lines_but_still_verifies_and_counts() {
+    let listener = Listener::start(&["--secret", KEY, "-q"]);
+    assert_code(&listener.send(&["call_ended", "--secret", KEY]), 0);
+    let out = listener.send(&["call_ended", "--retries", "0"]);
+    assert_code(&out, 1);
+    assert!(stdout(&out).contains("401"), "{}", stdout(&out));
+    let (lines, rest) = listener.stop();
+    assert_eq!(lines, "");
+    assert!(
+        rest.contains("stopped after 2 requests: 1 valid, 1 missing"),
+        "{rest}"
+    );
+}
+
+#[test]
+fn other_paths_get_404_and_other_methods_405_never_5xx() {
+    let mut server = Server::uponai();
+    let base = server.url.trim_end_matches("/webhook").to_string();
+    let (elsewhere, get) = server.block_on(async {
+        let client = reqwest::Client::new();
+        let elsewhere = client.post(format!("{base}/other")).body(BODY).send().await;
+        let get = client.get(format!("{base}/webhook")).send().await;
+        (elsewhere.unwrap(), get.unwrap())
+    });
+    assert_eq!(elsewhere.status(), 404);
+    assert_eq!(get.status(), 405);
+    assert_eq!(get.headers()["allow"], "POST");
+    assert_eq!(server.hits(), 2);
+}

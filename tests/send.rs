@@ -1,0 +1,523 @@
+//! `hookcli send` against real receivers on 127.0.0.1:0: what arrives (hits, bytes, headers),
+//! the platforms' retry and success rules, the exit codes and the bad-input errors.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::time::Duration;
+
+use common::*;
+use hookcli::receiver::Faults;
+use hookcli::secret::Secret;
+use hookcli::signing::{self, Scheme, Verdict};
+use serde_json::Value;
+
+fn json_of(out: &std::process::Output) -> Value {
+    let text = stdout(out);
+    assert_eq!(text.lines().count(), 1, "one JSON line on stdout:\n{text}");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{text}"))
+}
+
+fn faults(change: impl FnOnce(&mut Faults)) -> Faults {
+    let mut f = Faults::default();
+    change(&mut f);
+    f
+}
+
+#[test]
+fn a_signed_request_verifies_over_the_exact_bytes_the_receiver_got() {
+    let mut server = Server::uponai();
+    let out = server.send(&["call_ended", "--secret", KEY]);
+    assert_code(&out, 0);
+    assert!(
+        stdout(&out).contains("delivered: 204 No Content (2xx)"),
+        "{}",
+        stdout(&out)
+    );
+    let got = server.received().to_vec();
+    assert_eq!(got.len(), 1);
+    let r = &got[0];
+    assert_eq!(r.verdict, Verdict::Valid);
+    assert_eq!(r.event.as_deref(), Some("call_ended"));
+    assert_eq!(header(r, "content-type"), Some("application/json"));
+
+    // Independently of the receiver: the digest over the bytes on the wire.
+    let sig = header(r, "x-retell-signature").expect("a signature header");
+    let verdict = signing::verify(
+        Scheme::Retell,
+        &Secret::new(KEY),
+        &r.body,
+        Some(sig),
+        signing::now_ms(),
+        Duration::from_secs(300),
+    );
+    assert_eq!(verdict, Verdict::Valid);
+
+    // And with `hookcli verify` over the same bytes.
+    let body = TempFile::new("body.json", &r.body);
+    let out = run(&[
+        "verify",
+        "--secret",
+        KEY,
+        "--signature",
+        sig,
+        body.path_str(),
+    ]);
+    assert_code(&out, 0);
+    assert_eq!(stdout(&out).trim(), "valid");
+}
+
+#[test]
+fn fails_twice_then_succeeds_on_the_third_attempt_and_exits_zero() {
+    let mut server = Server::start("uponai", Some(KEY), faults(|f| f.fail_first = 2));
+    let out = server.send(&["call_ended", "--secret", KEY, "--backoff", "0"]);
+    assert_code(&out, 0);
+    let got = server.received().to_vec();
+    assert_eq!(got.len(), 3);
+    let answered: Vec<_> = got.iter().map(|r| r.answered).collect();
+    assert_eq!(answered, [Some(500), Some(500), Some(204)]);
+    // Each retry is signed afresh, and each verifies.
+    assert!(got.iter().all(|r| r.verdict == Verdict::Valid));
+    assert!(got.windows(2).all(|w| w[0].body == w[1].body));
+    assert!(stdout(&out).contains("on attempt 3"), "{}", stdout(&out));
+}
+
+#[test]
+fn always_500_is_four_attempts_then_exit_one() {
+    let mut server = Server::start("uponai", Some(KEY), faults(|f| f.status = 500));
+    let out = server.send(&["call_ended", "--secret", KEY, "--backoff", "0", "--json"]);
+    assert_code(&out, 1);
+    assert_eq!(server.hits(), 4);
+    let report = json_of(&out);
+    assert_eq!(report["delivered"], false);
+    let attempts = report["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 4);
+    assert!(
+        attempts
+            .iter()
+            .all(|a| a["status"] == 500 && a["error"].is_null())
+    );
+}
+
+#[test]
+fn a_receiver_that_never_answers_times_out_on_every_attempt() {
+    let mut server = Server::start(
+        "uponai",
+        Some(KEY),
+        faults(|f| f.delay = Duration::from_secs(60)),
+    );
+    let out = server.send(&[
+        "call_ended",
+        "--secret",
+        KEY,
+        "--timeout",
+        "200ms",
+        "--backoff",
+        "0",
+        "--json",
+    ]);
+    assert_code(&out, 1);
+    assert_eq!(server.hits(), 4);
+    let report = json_of(&out);
+    let attempts = report["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 4);
+    for a in attempts {
+        assert_eq!(a["error"], "timeout", "{a}");
+        assert!(a["status"].is_null());
+    }
+    let out = server.send(&[
+        "call_ended",
+        "--secret",
+        KEY,
+        "--timeout",
+        "200ms",
+        "--retries",
+        "0",
+    ]);
+    assert_code(&out, 1);
+    assert!(
+        stdout(&out).contains("failed: timed out after 200ms"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn salpre_answered_204_is_a_failed_delivery() {
+    let mut server = Server::start("salpre", None, Faults::default());
+    let out = server.send(&["call_ended", "-p", "salpre"]);
+    assert_code(&out, 1);
+    assert_eq!(server.hits(), 1, "salpre does not retry");
+    assert!(
+        stdout(&out).contains("failed: 204 No Content, salpre requires exactly 200"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn salpre_answered_200_is_delivered() {
+    let mut server = Server::start("salpre", None, faults(|f| f.status = 200));
+    let out = server.send(&["call_answered", "-p", "salpre"]);
+    assert_code(&out, 0);
+    assert_eq!(server.hits(), 1);
+}
+
+#[test]
+fn postcall_never_retries_a_500() {
+    let mut server = Server::start("postcall", None, faults(|f| f.status = 500));
+    let out = server.send(&["call_completed", "-p", "postcall"]);
+    assert_code(&out, 1);
+    assert_eq!(server.hits(), 1);
+}
+
+#[test]
+fn a_302_from_the_receiver_is_a_failure_not_followed() {
+    let mut server = Server::start("uponai", Some(KEY), faults(|f| f.status = 302));
+    let out = server.send(&["call_ended", "--secret", KEY, "--retries", "0", "--json"]);
+    assert_code(&out, 1);
+    assert_eq!(server.hits(), 1);
+    let report = json_of(&out);
+    assert_eq!(report["attempts"][0]["status"], 302);
+    assert_eq!(report["attempts"][0]["error"], "redirect");
+}
+
+/// A one-shot server that answers 302 with a Location, the one thing hookcli's receiver
+/// cannot do. Returns its URL and a handle that yields the request line it read.
+fn redirecting_server(location: String) -> (String, std::thread::JoinHandle<String>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/webhook", listener.local_addr().unwrap());
+    let handle = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut request_line = String::new();
+        reader.read_line(&mut request_line).unwrap();
+        let mut length = 0usize;
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            if line == "\r\n" || line.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':') {
+                if name.eq_ignore_ascii_case("content-length") {
+                    length = value.trim().parse().unwrap();
+                }
+            }
+        }
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body).unwrap();
+        let mut stream = stream;
+        write!(
+            stream,
+            "HTTP/1.1 302 Found\r\nlocation: {location}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+        )
+        .unwrap();
+        request_line
+    });
+    (url, handle)
+}
+
+#[test]
+fn a_redirect_is_not_followed_and_the_report_shows_its_location() {
+    let mut target = Server::uponai();
+    let (url, handle) = redirecting_server(target.url.clone());
+    let out = hookcli()
+        .args(["send", "call_ended", "--secret", KEY, "--retries", "0"])
+        .args(["--to", &url])
+        .output()
+        .unwrap();
+    assert_code(&out, 1);
+    assert!(handle.join().unwrap().starts_with("POST /webhook"));
+    assert_eq!(target.hits(), 0, "the Location was not followed");
+    let text = stdout(&out);
+    assert!(text.contains("302 Found"), "{text}");
+    assert!(
+        text.contains(&format!("Location: {}", target.url)),
+        "{text}"
+    );
+}
+
+#[test]
+fn nothing_listening_is_unreachable_exit_three() {
+    let url = format!("http://127.0.0.1:{}/webhook", closed_port());
+    let out = run(&[
+        "send",
+        "call_ended",
+        "--secret",
+        KEY,
+        "--backoff",
+        "0",
+        "--to",
+        &url,
+    ]);
+    assert_code(&out, 3);
+    assert!(stdout(&out).contains("unreachable"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("connection refused"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn json_output_is_one_documented_object_and_nothing_else_on_stdout() {
+    let mut server = Server::uponai();
+    let out = server.send(&["call_ended", "--secret", KEY, "--json"]);
+    assert_code(&out, 0);
+    let report = json_of(&out);
+    let keys: Vec<&str> = report
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    for key in [
+        "platform",
+        "event",
+        "url",
+        "call_id",
+        "expect",
+        "delivered",
+        "status",
+        "attempts",
+    ] {
+        assert!(keys.contains(&key), "`{key}` in {report}");
+    }
+    assert_eq!(report["platform"], "uponai");
+    assert_eq!(report["event"], "call_ended");
+    assert_eq!(report["url"], server.url.as_str());
+    assert_eq!(report["expect"], "2xx");
+    assert_eq!(report["delivered"], true);
+    assert_eq!(report["status"], 204);
+    let r = &server.received()[0];
+    assert_eq!(report["call_id"].as_str(), r.call_id.as_deref());
+    let attempt = &report["attempts"][0];
+    assert_eq!(attempt["n"], 1);
+    assert_eq!(attempt["status"], 204);
+    assert!(attempt["ms"].is_number());
+    assert!(attempt["error"].is_null());
+}
+
+#[test]
+fn dry_run_prints_the_signed_request_and_sends_nothing() {
+    let mut server = Server::uponai();
+    let out = server.send(&["call_ended", "--secret", KEY, "--dry-run"]);
+    assert_code(&out, 0);
+    assert_eq!(server.hits(), 0);
+    let text = stdout(&out);
+    assert!(text.starts_with(&format!("POST {}", server.url)), "{text}");
+    assert!(text.contains("x-retell-signature: v="), "{text}");
+}
+
+#[test]
+fn a_data_file_goes_on_the_wire_byte_for_byte() {
+    let raw =
+        b"{ \"event\" :\t\"call_ended\",\n  \"call\": {\"call_id\": \"abc\", \"n\": 1.50}   }\n\n";
+    let file = TempFile::new("odd.json", raw);
+    let mut server = Server::uponai();
+    let out = server.send(&["--data", file.path_str(), "--secret", KEY]);
+    assert_code(&out, 0);
+    let r = &server.received()[0];
+    assert_eq!(&r.body[..], &raw[..]);
+    assert_eq!(r.verdict, Verdict::Valid);
+    assert_eq!(r.event.as_deref(), Some("call_ended"));
+}
+
+#[test]
+fn set_changes_strings_by_path_and_json_after_colon_equals() {
+    let mut server = Server::uponai();
+    let out = server.send(&[
+        "call_ended",
+        "--secret",
+        KEY,
+        "--set",
+        "call.retell_llm_dynamic_variables.customer_name=Ana",
+        "--set",
+        "call.start_timestamp:=1714608475945",
+        "--set",
+        "call.transcript_object[0].content=hi",
+        "--set",
+        "call.metadata:={\"tier\": \"gold\"}",
+    ]);
+    assert_code(&out, 0);
+    let body: Value = serde_json::from_slice(&server.received()[0].body).unwrap();
+    let call = &body["call"];
+    assert_eq!(call["retell_llm_dynamic_variables"]["customer_name"], "Ana");
+    assert_eq!(call["start_timestamp"], 1714608475945u64);
+    assert_eq!(call["transcript_object"][0]["content"], "hi");
+    assert_eq!(call["metadata"]["tier"], "gold");
+}
+
+#[test]
+fn an_extra_header_arrives_at_the_receiver() {
+    let mut server = Server::start("salpre", None, faults(|f| f.status = 200));
+    let out = server.send(&[
+        "call_ended",
+        "-p",
+        "salpre",
+        "-H",
+        "Authorization: Bearer t0k3n",
+        "-H",
+        "X-Extra:  two words ",
+    ]);
+    assert_code(&out, 0);
+    let r = &server.received()[0];
+    assert_eq!(header(r, "authorization"), Some("Bearer t0k3n"));
+    assert_eq!(header(r, "x-extra"), Some("two words"));
+}
+
+#[test]
+fn without_a_key_a_signing_platform_sends_unsigned_and_says_so_once() {
+    let mut server = Server::start("uponai", None, faults(|f| f.fail_first = 1));
+    let out = server.send(&["call_ended", "--backoff", "0"]);
+    assert_code(&out, 0);
+    let got = server.received().to_vec();
+    assert_eq!(got.len(), 2);
+    assert!(
+        got.iter()
+            .all(|r| header(r, "x-retell-signature").is_none())
+    );
+    assert!(got.iter().all(|r| r.verdict == Verdict::Unsigned));
+    let err = stderr(&out);
+    assert_eq!(err.matches("unsigned").count(), 1, "{err}");
+    assert!(err.contains("x-retell-signature"), "{err}");
+}
+
+#[test]
+fn the_key_never_appears_in_any_output() {
+    let mut server = Server::start("uponai", Some(KEY), faults(|f| f.fail_first = 1));
+    let runs = [
+        server.send(&["call_ended", "--secret", KEY, "-v", "--backoff", "0"]),
+        server.send(&["call_ended", "--secret", KEY, "--json"]),
+        server.send(&["call_ended", "--secret", KEY, "--dry-run", "-v"]),
+        hookcli()
+            .args(["send", "--help"])
+            .env("HOOKCLI_SECRET", KEY)
+            .output()
+            .unwrap(),
+        hookcli()
+            .args(["listen", "--help"])
+            .env("HOOKCLI_SECRET", KEY)
+            .output()
+            .unwrap(),
+        hookcli()
+            .args(["send", "call_ended", "--to", &server.url, "-v"])
+            .env("UPONAI_API_KEY", KEY)
+            .output()
+            .unwrap(),
+    ];
+    for out in &runs {
+        let all = format!("{}{}", stdout(out), stderr(out));
+        assert!(!all.contains(KEY), "the key leaked:\n{all}");
+    }
+    // The env key was used: the last send verified.
+    assert!(
+        server
+            .received()
+            .iter()
+            .all(|r| r.verdict == Verdict::Valid)
+    );
+}
+
+#[test]
+fn every_bad_input_is_exit_two_with_one_error_line_and_nothing_sent() {
+    let mut server = Server::uponai();
+    let bad_json = TempFile::new(
+        "bad.json",
+        b"{\"event\": \"call_ended\",\n  \"call\": {,}\n}",
+    );
+    let missing = format!("{}/missing.json", std::env::temp_dir().display());
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["-p", "nope", "call_ended"], "`nope`"),
+        (
+            vec!["call.start"],
+            "call.start is a callevents event: add -p callevents",
+        ),
+        (vec!["call_endd"], "did you mean call_ended?"),
+        (vec!["call_ended", "--to", "ht tp://x"], "`ht tp://x`"),
+        (vec!["call_ended", "--to", "localhost:8080/webhook"], "http"),
+        (vec!["call_ended", "--to", "ftp://example.com/hook"], "ftp"),
+        (vec!["--data", &missing], "missing.json"),
+        (vec!["--data", bad_json.path_str()], "line 2 column"),
+        (
+            vec!["call_ended", "--set", "call.nope.deeper=1"],
+            "call.nope",
+        ),
+        (vec!["call_ended", "--set", "call.x:={bad"], "{bad"),
+        (vec!["call_ended", "--timeout", "5parsecs"], "5parsecs"),
+        (vec!["call_ended", "--timeout", "0"], "more than 0"),
+        (vec!["call_ended", "--retries", "-1"], "-1"),
+        (vec!["call_ended", "--backoff", "soon"], "soon"),
+        (vec!["call_ended", "--expect", "7xx"], "7xx"),
+        (vec!["call_ended", "-H", "nocolon"], "nocolon"),
+        (vec!["call_ended", "-H", "bad name: x"], "bad name"),
+    ];
+    for (args, needle) in cases {
+        let mut cmd = hookcli();
+        cmd.arg("send").args(&args).args(["--secret", KEY]);
+        if !args.contains(&"--to") {
+            cmd.args(["--to", &server.url]);
+        }
+        let out = cmd.output().unwrap();
+        let err = stderr(&out);
+        assert_eq!(code(&out), 2, "{args:?}: exit 2\n{err}");
+        assert_no_panic(&out);
+        let errors = err.lines().filter(|l| l.starts_with("error:")).count();
+        assert_eq!(errors, 1, "{args:?}: one error line\n{err}");
+        assert!(err.contains(needle), "{args:?}: `{needle}` in\n{err}");
+        assert!(stdout(&out).is_empty(), "{args:?}: nothing on stdout");
+    }
+    assert_eq!(server.hits(), 0, "nothing was sent");
+}
+
+#[test]
+fn an_unknown_platform_lists_the_platform_ids() {
+    let out = run(&[
+        "send",
+        "call_ended",
+        "-p",
+        "nope",
+        "--to",
+        "http://127.0.0.1:9/",
+    ]);
+    assert_code(&out, 2);
+    let err = stderr(&out);
+    for id in ["uponai", "salpre", "postcall", "callevents"] {
+        assert!(err.contains(id), "{err}");
+    }
+}
+
+#[test]
+fn data_from_stdin_goes_on_the_wire_byte_for_byte() {
+    let raw = b"{\"event\":\"call_analyzed\",  \"call\":{\"call_id\":\"stdin_1\"}}";
+    let mut server = Server::uponai();
+    let mut child = hookcli()
+        .args(["send", "--data", "-", "--secret", KEY, "--to", &server.url])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(raw).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_code(&out, 0);
+    let r = &server.received()[0];
+    assert_eq!(&r.body[..], &raw[..]);
+    assert_eq!(r.call_id.as_deref(), Some("stdin_1"));
+    assert_eq!(r.verdict, Verdict::Valid);
+}
+
+#[test]
+fn the_platform_can_come_from_hookcli_platform() {
+    let mut server = Server::start("salpre", None, faults(|f| f.status = 200));
+    let out = hookcli()
+        .args(["send", "call_ringing", "--to", &server.url])
+        .env("HOOKCLI_PLATFORM", "salpre")
+        .output()
+        .unwrap();
+    assert_code(&out, 0);
+    let body: Value = serde_json::from_slice(&server.received()[0].body).unwrap();
+    assert_eq!(body["event_type"], "call_ringing");
+}
