@@ -5,6 +5,7 @@
 
 pub mod call;
 pub mod catalog;
+pub mod check;
 pub mod cli;
 pub mod command;
 pub mod delivery;
@@ -31,5 +32,6 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Listen(args) => command::listen::run(args, overlay),
         Command::Sign(args) => command::sign::sign(args, overlay),
         Command::Verify(args) => command::sign::verify(args, overlay),
+        Command::Check(args) => command::check::run(args, overlay),
     }
 }

@@ -382,13 +382,15 @@ async fn read_body(
 }
 
 /// Verifies, then decides the answer: 404/405 for the wrong route, the fault's 500 for the
-/// first N, 401/400 for a signature that does not verify, else the configured status.
+/// first N, 401/400 for a signature that does not verify, 400 for a body that is not JSON,
+/// else the configured status.
 fn judge(state: &State, method: &Method, received: &mut Received, body: &Bytes) -> StatusCode {
     let config = &state.config;
     let platform = &config.platform;
-    if let Ok(json) = serde_json::from_slice::<Value>(body) {
-        received.event = platform.event_of(&json);
-        received.call_id = platform.call_id_of(&json);
+    let json = serde_json::from_slice::<Value>(body).ok();
+    if let Some(json) = &json {
+        received.event = platform.event_of(json);
+        received.call_id = platform.call_id_of(json);
     }
     received.verdict = match (&platform.signing, &config.key) {
         (Some(signing), Some(key)) => {
@@ -429,6 +431,11 @@ fn judge(state: &State, method: &Method, received: &mut Received, body: &Bytes) 
     match &received.verdict {
         Verdict::Malformed(_) => StatusCode::BAD_REQUEST,
         v if !v.accepted() => StatusCode::UNAUTHORIZED,
+        // A careful receiver says 400 to a body it cannot read, so the platform drops it.
+        _ if json.is_none() => {
+            received.note = Some("the body is not JSON".into());
+            StatusCode::BAD_REQUEST
+        }
         _ => StatusCode::from_u16(config.faults.status).unwrap_or(StatusCode::NO_CONTENT),
     }
 }
