@@ -87,7 +87,7 @@ pub(super) fn all(platform: &Platform) -> Vec<Case> {
             format!("lifecycle/{}", lifecycle.name),
             Error,
             format!(
-                "every event of a `{}` call, in order, is accepted",
+                "every event of the `{}` lifecycle, in order, is accepted",
                 lifecycle.name
             ),
             Kind::Lifecycle(lifecycle.name.clone()),

@@ -114,7 +114,17 @@ fn select_cases(args: &CheckArgs, suite: Option<&Suite>, platform: &Platform) ->
     let unknown = |pattern: &str, origin: String| -> anyhow::Error {
         let mut error = UserError::new(format!("{origin}: no case is called `{pattern}`"));
         let list = names.join(", ");
-        error = match closest(pattern, names.iter().copied()) {
+        // Groups too, so `signatur/` suggests `signature/`.
+        let mut candidates: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        for name in &names {
+            if let Some((group, _)) = name.split_once('/') {
+                let group = format!("{group}/");
+                if !candidates.contains(&group) {
+                    candidates.push(group);
+                }
+            }
+        }
+        error = match closest(pattern, candidates.iter().map(String::as_str)) {
             Some(near) => error.hint(format!("did you mean {near}? cases: {list}")),
             None => error.hint(format!(
                 "cases (a prefix like signature/ picks a group): {list}"
@@ -324,7 +334,14 @@ async fn execute(
             None
         }
         Target::BuiltIn => {
-            let local = ReceiverConfig::local(config.platform.clone(), config.key.clone());
+            let mut local = ReceiverConfig::local(config.platform.clone(), config.key.clone());
+            // Answer what the rule wants: salpre accepts exactly 200, not the default 204.
+            if let Some(status) = [204, 200, 201, 202]
+                .into_iter()
+                .find(|s| config.policy.success.accepts(*s))
+            {
+                local.faults.status = status;
+            }
             let receiver = Receiver::start(local, None).await?;
             eprintln!(
                 "no --to given (and no `to` in hookcli.toml): checking hookcli's built-in receiver at {}, \
