@@ -142,7 +142,11 @@ fn key_at(text: &str, offset: usize) -> Option<String> {
         .into_iter()
         .rev()
         .find_map(|l| {
-            let (key, _) = l.split_once('=')?;
+            // A table header: `[name]` is the key of everything under it.
+            let key = match l.trim().strip_prefix('[').and_then(|t| t.strip_suffix(']')) {
+                Some(table) => table,
+                None => l.split_once('=')?.0,
+            };
             let key = key.trim().trim_matches(['"', '\'']);
             let bare = !key.is_empty()
                 && key
@@ -204,5 +208,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("line 3, key `skip`"), "{e}");
+        let e = parse("[extra]\na = 1\n").unwrap_err().to_string();
+        assert!(
+            e.contains("line 1, key `extra`: unknown field `extra`"),
+            "{e}"
+        );
     }
 }

@@ -188,16 +188,17 @@ fn pick_target(args: &CheckArgs, suite: Option<&Suite>) -> Result<Target> {
     }
     match suite.and_then(|s| s.to.as_ref().map(|to| (s, to))) {
         Some((suite, to)) => parse_url(to.get_ref()).map(Target::Url).map_err(|e| {
-            let why = e
-                .to_string()
-                .replace(&format!("--to `{}` ", to.get_ref()), "");
-            UserError::new(
-                suite
-                    .error(to.span(), "to", format!("`{}` {why}", to.get_ref()))
-                    .to_string(),
-            )
-            .hint("write it like to = \"http://127.0.0.1:3000/webhook\"")
-            .into()
+            // parse_url speaks of the flag; the file's line and key say more here.
+            let text = e.to_string();
+            let why = text
+                .strip_prefix(&format!("--to `{}`", to.get_ref()))
+                .unwrap_or(&text)
+                .trim_start_matches([':', ' ']);
+            let joint = if why.starts_with("is ") { " " } else { ": " };
+            let message = format!("`{}`{joint}{why}", to.get_ref());
+            UserError::new(suite.error(to.span(), "to", message).to_string())
+                .hint("write it like to = \"http://127.0.0.1:3000/webhook\"")
+                .into()
         }),
         None => Ok(Target::BuiltIn),
     }
@@ -257,7 +258,7 @@ fn headers(
                 super::parse_headers(std::slice::from_ref(header.get_ref())).map_err(|e| {
                     UserError::new(
                         suite
-                            .error(header.span(), "headers", e.to_string())
+                            .error(header.span(), "headers", e.to_string().replace("-H ", ""))
                             .to_string(),
                     )
                     .hint("write a header as \"Name: value\"")
