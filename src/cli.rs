@@ -50,6 +50,9 @@ pub enum Command {
     Sign(SignArgs),
     /// Check a signature header against a body (exit 0 valid, 1 not)
     Verify(VerifyArgs),
+    /// Contract-test a webhook receiver: what the platform sends, and what it must reject
+    #[command(after_help = CHECK_HELP)]
+    Check(CheckArgs),
 }
 
 #[derive(Debug, Args, Clone)]
@@ -298,4 +301,59 @@ fn positive_speed(text: &str) -> Result<f64, String> {
             "`{text}` is not a speed: give a number above 0, like 10 or 0.5"
         )),
     }
+}
+
+/// `hookcli check --help` epilogue: the suite file and the exit codes.
+pub const CHECK_HELP: &str =
+    "Reads ./hookcli.toml when present (or --config FILE); flags override it.
+`hookcli check --list` prints the cases.
+
+Exit codes:
+  0  no error-level case failed (warnings do not fail the run)
+  1  an error-level case failed
+  2  bad usage or config (nothing was sent)
+  3  the receiver was unreachable (did not accept connections)";
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Receiver URL; without it (and without `to` in hookcli.toml), hookcli checks its own
+    /// built-in receiver
+    #[arg(long, value_name = "URL")]
+    pub to: Option<String>,
+    /// Platform to play: uponai (alias retell), salpre, postcall, callevents [default: uponai]
+    #[arg(
+        short = 'p',
+        long = "platform",
+        env = "HOOKCLI_PLATFORM",
+        value_name = "PLATFORM"
+    )]
+    pub platform: Option<String>,
+    #[command(flatten)]
+    pub key: KeyArg,
+    #[command(flatten)]
+    pub delivery: DeliveryArgs,
+    /// Suite file to read [default: ./hookcli.toml when present]
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Run only these cases: names or prefixes like signature/ (comma-separated, repeatable)
+    #[arg(long, value_delimiter = ',', value_name = "CASES")]
+    pub only: Vec<String>,
+    /// Skip these cases: names or prefixes like signature/ (comma-separated, repeatable)
+    #[arg(long, value_delimiter = ',', value_name = "CASES")]
+    pub skip: Vec<String>,
+    /// Print the cases and exit
+    #[arg(long)]
+    pub list: bool,
+    /// Wait up to this long for the receiver to accept connections (CI readiness)
+    #[arg(long, value_parser = duration, value_name = "DUR")]
+    pub wait_for: Option<Duration>,
+    /// Calls whose events load/burst sends at once [default: 20]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub burst: Option<u16>,
+    /// Print one JSON object per case and a summary on stdout, nothing else there
+    #[arg(long)]
+    pub json: bool,
+    /// Write a JUnit XML report to FILE
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
 }

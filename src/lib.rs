@@ -5,6 +5,7 @@
 
 pub mod call;
 pub mod catalog;
+pub mod check;
 pub mod cli;
 pub mod command;
 pub mod delivery;
@@ -35,5 +36,6 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Lifecycles(args) => command::platforms::lifecycles(args, overlay),
         Command::Sign(args) => command::sign::sign(args, overlay),
         Command::Verify(args) => command::sign::verify(args, overlay),
+        Command::Check(args) => command::check::run(args, overlay),
     }
 }

@@ -404,18 +404,23 @@ impl Decision {
 }
 
 /// Verifies, then decides the answer: 404/405 for the wrong route, the fault's 500 for the
-/// first N, 401/400 for a signature that does not verify, else the configured status.
+/// first N, 401/400 for a signature that does not verify, 400 for a body that is not JSON,
+/// else the configured status.
 fn judge(state: &State, method: &Method, received: &mut Received, body: &Bytes) -> Decision {
     let config = &state.config;
     let platform = &config.platform;
     // The event and call id are only for the report: with nobody to report to (listen -q),
-    // the body is not parsed, which is most of the allocations per request.
-    if state.events.is_some() {
-        if let Ok(json) = serde_json::from_slice::<Value>(body) {
-            received.event = platform.event_of(&json);
-            received.call_id = platform.call_id_of(&json);
+    // the body is only validated, without building a tree, which saves most allocations.
+    let is_json = if state.events.is_some() {
+        let json = serde_json::from_slice::<Value>(body).ok();
+        if let Some(json) = &json {
+            received.event = platform.event_of(json);
+            received.call_id = platform.call_id_of(json);
         }
-    }
+        json.is_some()
+    } else {
+        serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok()
+    };
     received.verdict = match (&platform.signing, &config.key) {
         (Some(signing), Some(key)) => {
             let header = received
@@ -458,6 +463,11 @@ fn judge(state: &State, method: &Method, received: &mut Received, body: &Bytes) 
     Decision::answer(match &received.verdict {
         Verdict::Malformed(_) => StatusCode::BAD_REQUEST,
         v if !v.accepted() => StatusCode::UNAUTHORIZED,
+        // A careful receiver says 400 to a body it cannot read, so the platform drops it.
+        _ if !is_json => {
+            received.note = Some("the body is not JSON".into());
+            StatusCode::BAD_REQUEST
+        }
         _ => StatusCode::from_u16(config.faults.status).unwrap_or(StatusCode::NO_CONTENT),
     })
 }

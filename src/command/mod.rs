@@ -1,6 +1,7 @@
 //! One file per subcommand. Each turns its clap args into settings, calls the domain modules
 //! and hands the results to `output`.
 
+pub mod check;
 pub mod listen;
 pub mod platforms;
 pub mod replay;

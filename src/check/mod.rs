@@ -1,0 +1,244 @@
+//! `hookcli check`: a contract test of a webhook receiver. The case list, the runner and the
+//! report it returns. Nothing here prints: `output::check` renders the report.
+
+pub mod cases;
+pub mod suite;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rand::{Rng, SeedableRng};
+use reqwest::header::HeaderMap;
+
+use crate::catalog::{Catalog, Platform};
+use crate::policy::DeliveryPolicy;
+use crate::secret::Secret;
+
+/// How much a failed case matters: errors fail the run (exit 1), warnings do not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    Warning,
+    Error,
+}
+
+impl Severity {
+    pub fn word(self) -> &'static str {
+        match self {
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        }
+    }
+}
+
+/// One case: its name, how much it matters and what it checks.
+#[derive(Clone, Debug)]
+pub struct Case {
+    pub name: String,
+    pub severity: Severity,
+    pub about: String,
+    kind: cases::Kind,
+}
+
+/// How a case ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum CaseOutcome {
+    Passed,
+    Skipped,
+    /// Failed at warning level (a warning case, or the milder failure of an error case).
+    Warning,
+    /// Failed at error level: the run exits 1.
+    Failed,
+}
+
+impl CaseOutcome {
+    pub fn word(self) -> &'static str {
+        match self {
+            CaseOutcome::Passed => "passed",
+            CaseOutcome::Skipped => "skipped",
+            CaseOutcome::Warning => "warning",
+            CaseOutcome::Failed => "failed",
+        }
+    }
+}
+
+/// What one case found.
+#[derive(Clone, Debug)]
+pub struct CaseResult {
+    pub name: String,
+    pub severity: Severity,
+    pub result: CaseOutcome,
+    /// The HTTP statuses answered, in the order the requests were sent (deduplicated).
+    pub statuses: Vec<u16>,
+    /// The slowest answer (or timeout) among the case's requests.
+    pub latency: Option<Duration>,
+    /// Why it did not pass (or why it was skipped), in plain words.
+    pub reason: Option<String>,
+    /// Requests sent, retries included.
+    pub requests: usize,
+    /// Wall time of the whole case.
+    pub elapsed: Duration,
+}
+
+/// Everything a run needs, validated by the command layer.
+pub struct CheckConfig {
+    pub catalog: Arc<Catalog>,
+    pub platform: Platform,
+    pub url: reqwest::Url,
+    /// The platform's headers plus the user's -H.
+    pub headers: HeaderMap,
+    pub policy: DeliveryPolicy,
+    /// Whose success rule it is, for reasons: the platform id or `--expect`.
+    pub rule_owner: String,
+    /// The receiver's key; `None` skips the signature cases and sends unsigned.
+    pub key: Option<Secret>,
+    /// Why there is no key, for the skip reason of the signature cases.
+    pub no_key_reason: String,
+    /// Calls sent at once by load/burst.
+    pub burst: usize,
+}
+
+/// The whole run, computed first and rendered after.
+#[derive(Debug)]
+pub struct CheckReport {
+    pub url: String,
+    pub platform: String,
+    pub results: Vec<CaseResult>,
+    pub elapsed: Duration,
+}
+
+impl CheckReport {
+    pub fn count(&self, result: CaseOutcome) -> usize {
+        self.results.iter().filter(|r| r.result == result).count()
+    }
+
+    /// Whether an error-level case failed.
+    pub fn failed(&self) -> bool {
+        self.count(CaseOutcome::Failed) > 0
+    }
+}
+
+/// Every case for `platform`, in the order they run and are reported.
+pub fn case_list(platform: &Platform) -> Vec<Case> {
+    cases::all(platform)
+}
+
+/// Whether `name` is picked by `pattern`: the exact name, or a prefix such as `signature/`
+/// (also written without the slash).
+pub fn matches(pattern: &str, name: &str) -> bool {
+    let prefix = pattern.trim_end_matches('/');
+    name == pattern
+        || name
+            .strip_prefix(prefix)
+            .is_some_and(|r| r.starts_with('/'))
+}
+
+/// Keeps the cases picked by `only` (all when empty) and not by `skip`. Returns the first
+/// pattern that picks no case at all, as an error.
+pub fn select(cases: Vec<Case>, only: &[String], skip: &[String]) -> Result<Vec<Case>, String> {
+    for pattern in only.iter().chain(skip) {
+        if !cases.iter().any(|c| matches(pattern, &c.name)) {
+            return Err(pattern.clone());
+        }
+    }
+    Ok(cases
+        .into_iter()
+        .filter(|c| only.is_empty() || only.iter().any(|p| matches(p, &c.name)))
+        .filter(|c| !skip.iter().any(|p| matches(p, &c.name)))
+        .collect())
+}
+
+/// Runs `cases` against the receiver. Independent cases run concurrently; `load/burst` runs
+/// alone afterwards, so its 60-odd simultaneous requests do not slow the latency of others.
+pub async fn run(config: CheckConfig, cases: Vec<Case>) -> CheckReport {
+    let started = Instant::now();
+    let url = config.url.to_string();
+    let platform = config.platform.id.clone();
+    let context = Arc::new(cases::Context::new(config));
+    // One seed per case: reproducible under HOOKCLI_SEED, yet no two cases share call ids
+    // (a receiver that deduplicates would otherwise see false duplicates).
+    let mut master = crate::call::rng();
+    let seeded: Vec<(Case, u64)> = cases.into_iter().map(|c| (c, master.r#gen())).collect();
+    let (alone, together): (Vec<_>, Vec<_>) = seeded
+        .into_iter()
+        .enumerate()
+        .partition(|(_, (c, _))| c.kind.runs_alone());
+    let mut results: Vec<(usize, CaseResult)> = Vec::new();
+    results.extend(run_concurrently(&context, together).await);
+    results.extend(run_concurrently(&context, alone).await);
+    results.sort_by_key(|(i, _)| *i);
+    CheckReport {
+        url,
+        platform,
+        results: results.into_iter().map(|(_, r)| r).collect(),
+        elapsed: started.elapsed(),
+    }
+}
+
+async fn run_concurrently(
+    context: &Arc<cases::Context>,
+    cases: Vec<(usize, (Case, u64))>,
+) -> Vec<(usize, CaseResult)> {
+    let mut set = tokio::task::JoinSet::new();
+    for (i, (case, seed)) in cases {
+        let context = context.clone();
+        set.spawn(async move {
+            let rng = rand::rngs::StdRng::seed_from_u64(seed);
+            (i, cases::run_case(&context, &case, rng).await)
+        });
+    }
+    let mut done = Vec::new();
+    while let Some(joined) = set.join_next().await {
+        // A case task only ends in a panic on a bug; the rest of the report still stands.
+        if let Ok(result) = joined {
+            done.push(result);
+        }
+    }
+    done
+}
+
+/// Waits until a TCP connection to the URL's host and port succeeds, trying every 100 ms,
+/// for at most `deadline` (zero: one try). The error is the last reason it failed.
+pub async fn wait_for(url: &reqwest::Url, deadline: Duration) -> Result<(), String> {
+    let host = url
+        .host_str()
+        .unwrap_or("localhost")
+        .trim_matches(['[', ']'])
+        .to_string();
+    let port = url.port_or_known_default().unwrap_or(80);
+    let until = Instant::now() + deadline;
+    loop {
+        let left = until.saturating_duration_since(Instant::now());
+        let budget = left.clamp(Duration::from_millis(200), Duration::from_secs(2));
+        let reason = match tokio::time::timeout(
+            budget,
+            tokio::net::TcpStream::connect((host.as_str(), port)),
+        )
+        .await
+        {
+            Ok(Ok(_)) => return Ok(()),
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                "connection refused".to_string()
+            }
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => format!("no answer within {}", crate::duration::short(budget)),
+        };
+        if Instant::now() + Duration::from_millis(100) > until {
+            return Err(reason);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_match_names_and_prefixes() {
+        assert!(matches("signature/", "signature/stale"));
+        assert!(matches("signature", "signature/stale"));
+        assert!(matches("body/large", "body/large"));
+        assert!(!matches("body/lar", "body/large"));
+        assert!(!matches("sig", "signature/stale"));
+    }
+}

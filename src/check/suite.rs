@@ -1,0 +1,217 @@
+//! The suite file, `hookcli.toml`: the settings a team keeps next to its receiver so CI runs
+//! `hookcli check` with no flags. Every key is optional; flags override them.
+//!
+//! Errors name the file, the line and the key: toml's error carries a byte span, turned into
+//! a line number here, and values hookcli checks itself keep their spans (`toml::Spanned`).
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+use toml::Spanned;
+
+use crate::policy::SuccessRule;
+
+/// The keys of hookcli.toml (README "Use in CI" documents each).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Suite {
+    /// The receiver's URL.
+    pub to: Option<Spanned<String>>,
+    /// The platform to play.
+    pub platform: Option<Spanned<String>>,
+    /// The name of the environment variable that holds the receiver's key.
+    pub secret_env: Option<Spanned<String>>,
+    /// Cases to run, by name or prefix (all when empty).
+    #[serde(default)]
+    pub only: Vec<Spanned<String>>,
+    /// Cases not to run, by name or prefix.
+    #[serde(default)]
+    pub skip: Vec<Spanned<String>>,
+    /// The success rule instead of the platform's.
+    #[serde(default, deserialize_with = "rule")]
+    pub expect: Option<SuccessRule>,
+    /// The per-attempt deadline instead of the platform's.
+    #[serde(default, deserialize_with = "duration")]
+    pub timeout: Option<Duration>,
+    /// Retries after the first attempt instead of the platform's.
+    pub retries: Option<u32>,
+    /// The first wait between attempts instead of the platform's.
+    #[serde(default, deserialize_with = "duration")]
+    pub backoff: Option<Duration>,
+    /// Extra headers, `Name: value`, on every request.
+    #[serde(default)]
+    pub headers: Vec<Spanned<String>>,
+    /// Calls sent at once by load/burst.
+    pub burst: Option<Spanned<usize>>,
+    /// How long to wait for the receiver to accept connections.
+    #[serde(default, deserialize_with = "duration")]
+    pub wait_for: Option<Duration>,
+    #[serde(skip)]
+    file: PathBuf,
+    #[serde(skip)]
+    text: String,
+}
+
+/// A suite file that cannot be used, located in it.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}{at}: {message}", at = location(*line, key.as_deref()))]
+pub struct SuiteError {
+    pub file: String,
+    pub line: Option<usize>,
+    pub key: Option<String>,
+    pub message: String,
+}
+
+fn location(line: Option<usize>, key: Option<&str>) -> String {
+    match (line, key) {
+        (Some(line), Some(key)) => format!(" line {line}, key `{key}`"),
+        (Some(line), None) => format!(" line {line}"),
+        (None, Some(key)) => format!(" key `{key}`"),
+        (None, None) => String::new(),
+    }
+}
+
+/// The file hookcli reads when no --config is given.
+pub const DEFAULT_FILE: &str = "hookcli.toml";
+
+impl Suite {
+    /// Reads and parses a suite file.
+    pub fn load(path: &Path) -> Result<Suite, SuiteError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| SuiteError {
+            file: file.clone(),
+            line: None,
+            key: None,
+            message: match e.kind() {
+                std::io::ErrorKind::NotFound => "no such file".into(),
+                _ => format!("cannot read it: {e}"),
+            },
+        })?;
+        Suite::parse(&text, path)
+    }
+
+    pub fn parse(text: &str, path: &Path) -> Result<Suite, SuiteError> {
+        let mut suite: Suite = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|s| line_of(text, s.start));
+            SuiteError {
+                file: path.display().to_string(),
+                line,
+                key: e.span().and_then(|s| key_at(text, s.start)),
+                message: e.message().trim().to_string(),
+            }
+        })?;
+        suite.file = path.to_path_buf();
+        suite.text = text.to_string();
+        Ok(suite)
+    }
+
+    /// An error about a value of this file, at the value's line.
+    pub fn error(&self, span: Range<usize>, key: &str, message: impl Into<String>) -> SuiteError {
+        SuiteError {
+            file: self.file.display().to_string(),
+            line: Some(line_of(&self.text, span.start)),
+            key: Some(key.into()),
+            message: message.into(),
+        }
+    }
+
+    pub fn file(&self) -> &Path {
+        &self.file
+    }
+}
+
+/// The 1-based line of a byte offset.
+fn line_of(text: &str, offset: usize) -> usize {
+    let offset = offset.min(text.len());
+    text.as_bytes()[..offset]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1
+}
+
+/// The key an error offset belongs to: the `key =` on its line, or on the nearest line above
+/// (an element of a multi-line array).
+fn key_at(text: &str, offset: usize) -> Option<String> {
+    let line = line_of(text, offset);
+    text.lines()
+        .take(line)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .find_map(|l| {
+            // A table header: `[name]` is the key of everything under it.
+            let key = match l.trim().strip_prefix('[').and_then(|t| t.strip_suffix(']')) {
+                Some(table) => table,
+                None => l.split_once('=')?.0,
+            };
+            let key = key.trim().trim_matches(['"', '\'']);
+            let bare = !key.is_empty()
+                && key
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+            bare.then(|| key.to_string())
+        })
+}
+
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    let text = String::deserialize(d)?;
+    crate::duration::parse(&text)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
+}
+
+fn rule<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SuccessRule>, D::Error> {
+    let text = String::deserialize(d)?;
+    text.parse().map(Some).map_err(serde::de::Error::custom)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Suite, SuiteError> {
+        Suite::parse(text, Path::new("hookcli.toml"))
+    }
+
+    #[test]
+    fn reads_every_key() {
+        let suite = parse(
+            "to = \"http://127.0.0.1:3000/webhook\"\nplatform = \"uponai\"\nsecret_env = \"KEY\"\n\
+             only = [\"delivers/\"]\nskip = [\"signature/future\"]\nexpect = \"200\"\ntimeout = \"5s\"\n\
+             retries = 0\nbackoff = \"0\"\nheaders = [\"Authorization: Bearer x\"]\nburst = 5\nwait_for = \"30s\"\n",
+        )
+        .unwrap();
+        assert_eq!(suite.timeout, Some(Duration::from_secs(5)));
+        assert_eq!(suite.expect.unwrap().to_string(), "200");
+        assert_eq!(suite.burst.unwrap().into_inner(), 5);
+        assert_eq!(suite.skip[0].get_ref(), "signature/future");
+    }
+
+    #[test]
+    fn errors_name_the_line_and_key() {
+        let text = "platform = \"uponai\"\n\ntimeout = 5\n";
+        let e = parse(text).unwrap_err().to_string();
+        assert!(e.starts_with("hookcli.toml line 3, key `timeout`:"), "{e}");
+        let e = parse("retries = 1\ntmeout = \"5s\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 2") && e.contains("tmeout"), "{e}");
+        let e = parse("timeout = \"soon\"\n").unwrap_err().to_string();
+        assert!(
+            e.contains("line 1, key `timeout`") && e.contains("`soon`"),
+            "{e}"
+        );
+        let e = parse("skip = [\n  \"a\",\n  3,\n]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 3, key `skip`"), "{e}");
+        let e = parse("[extra]\na = 1\n").unwrap_err().to_string();
+        assert!(
+            e.contains("line 1, key `extra`: unknown field `extra`"),
+            "{e}"
+        );
+    }
+}

@@ -1,0 +1,410 @@
+//! `hookcli check`: flags and hookcli.toml → a validated config → the run → the report → the
+//! exit code. Everything the user can get wrong is caught before a request goes out.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Result;
+use toml::Spanned;
+
+use super::{find_platform, key_sources, load_catalog, parse_url, resolve_key};
+use crate::catalog::{Catalog, Platform, closest};
+use crate::check::suite::{DEFAULT_FILE, Suite};
+use crate::check::{self, Case, CheckConfig};
+use crate::cli::CheckArgs;
+use crate::error::{UserError, exit};
+use crate::output;
+use crate::policy::PolicyOverrides;
+use crate::receiver::{Receiver, ReceiverConfig};
+use crate::secret::Secret;
+
+const DEFAULT_BURST: usize = 20;
+
+/// Where the run goes: a URL, or hookcli's own receiver started for it.
+enum Target {
+    Url(reqwest::Url),
+    BuiltIn,
+}
+
+pub fn run(args: CheckArgs, overlay: Option<&Path>) -> Result<u8> {
+    let suite = load_suite(args.config.as_deref())?;
+    let catalog = Arc::new(load_catalog(overlay)?);
+    let platform = pick_platform(&args, suite.as_ref(), &catalog)?.clone();
+    let cases = select_cases(&args, suite.as_ref(), &platform)?;
+    if args.list {
+        print_list(&cases, args.json);
+        return Ok(exit::OK);
+    }
+    let target = pick_target(&args, suite.as_ref())?;
+    let (key, no_key_reason) = pick_key(&args, suite.as_ref(), &platform, &target);
+    let config = CheckConfig {
+        headers: headers(&args, suite.as_ref(), &platform)?,
+        policy: platform
+            .policy
+            .clone()
+            .with_overrides(&overrides(&args, suite.as_ref())),
+        rule_owner: rule_owner(&args, suite.as_ref(), &platform),
+        burst: burst(&args, suite.as_ref()),
+        catalog,
+        // Replaced by the built-in receiver's URL when there is no target.
+        url: reqwest::Url::parse("http://127.0.0.1/").expect("a static URL parses"),
+        platform,
+        key,
+        no_key_reason,
+    };
+    if let Some(path) = &args.junit {
+        check_writable(path)?;
+    }
+    let wait = args
+        .wait_for
+        .or(suite.as_ref().and_then(|s| s.wait_for))
+        .unwrap_or(Duration::ZERO);
+    super::runtime()?.block_on(execute(config, cases, target, wait, &args))
+}
+
+/// --config FILE, else ./hookcli.toml when it exists.
+fn load_suite(flag: Option<&Path>) -> Result<Option<Suite>> {
+    let path = match flag {
+        Some(path) => path.to_path_buf(),
+        None if Path::new(DEFAULT_FILE).is_file() => PathBuf::from(DEFAULT_FILE),
+        None => return Ok(None),
+    };
+    let suite = Suite::load(&path).map_err(|e| {
+        UserError::new(e.to_string()).hint("README \"Use in CI\" lists every hookcli.toml key")
+    })?;
+    if flag.is_none() {
+        eprintln!("reading {DEFAULT_FILE}");
+    }
+    Ok(Some(suite))
+}
+
+fn pick_platform<'a>(
+    args: &CheckArgs,
+    suite: Option<&Suite>,
+    catalog: &'a Catalog,
+) -> Result<&'a Platform> {
+    if let Some(name) = &args.platform {
+        return find_platform(catalog, name);
+    }
+    match suite.and_then(|s| s.platform.as_ref().map(|p| (s, p))) {
+        Some((suite, name)) => find_platform(catalog, name.get_ref()).map_err(|_| {
+            let ids = catalog.platform_ids().join(", ");
+            UserError::new(
+                suite
+                    .error(
+                        name.span(),
+                        "platform",
+                        format!("unknown platform `{}`", name.get_ref()),
+                    )
+                    .to_string(),
+            )
+            .hint(format!("platforms: {ids}"))
+            .into()
+        }),
+        None => find_platform(catalog, "uponai"),
+    }
+}
+
+/// The cases to run: the flags' --only/--skip when given, else the file's. A name or prefix
+/// that picks no case is an error that lists the cases.
+fn select_cases(args: &CheckArgs, suite: Option<&Suite>, platform: &Platform) -> Result<Vec<Case>> {
+    let all = check::case_list(platform);
+    let names: Vec<&str> = all.iter().map(|c| c.name.as_str()).collect();
+    let unknown = |pattern: &str, origin: String| -> anyhow::Error {
+        let mut error = UserError::new(format!("{origin}: no case is called `{pattern}`"));
+        let list = names.join(", ");
+        // Groups too, so `signatur/` suggests `signature/`.
+        let mut candidates: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        for name in &names {
+            if let Some((group, _)) = name.split_once('/') {
+                let group = format!("{group}/");
+                if !candidates.contains(&group) {
+                    candidates.push(group);
+                }
+            }
+        }
+        error = match closest(pattern, candidates.iter().map(String::as_str)) {
+            Some(near) => error.hint(format!("did you mean {near}? cases: {list}")),
+            None => error.hint(format!(
+                "cases (a prefix like signature/ picks a group): {list}"
+            )),
+        };
+        error.into()
+    };
+    let from_file = |list: &[Spanned<String>], key: &str| -> Result<Vec<String>> {
+        let suite = suite.expect("a list from the file means there is a file");
+        for item in list {
+            if !all.iter().any(|c| check::matches(item.get_ref(), &c.name)) {
+                let at = suite.error(item.span(), key, "").to_string();
+                return Err(unknown(
+                    item.get_ref(),
+                    at.trim_end_matches([':', ' ']).to_string(),
+                ));
+            }
+        }
+        Ok(list.iter().map(|s| s.get_ref().clone()).collect())
+    };
+    let pick = |flag: &[String], name: &str| -> Result<Vec<String>> {
+        if !flag.is_empty() {
+            if let Some(bad) = flag
+                .iter()
+                .find(|p| !all.iter().any(|c| check::matches(p, &c.name)))
+            {
+                return Err(unknown(bad, format!("--{name} {bad}")));
+            }
+            return Ok(flag.to_vec());
+        }
+        match suite {
+            Some(s) => from_file(if name == "only" { &s.only } else { &s.skip }, name),
+            None => Ok(Vec::new()),
+        }
+    };
+    let only = pick(&args.only, "only")?;
+    let skip = pick(&args.skip, "skip")?;
+    let selected =
+        check::select(all.clone(), &only, &skip).map_err(|p| unknown(&p, "case".into()))?;
+    if selected.is_empty() {
+        return Err(UserError::new("--only and --skip leave no case to run")
+            .hint("`hookcli check --list` prints the cases")
+            .into());
+    }
+    Ok(selected)
+}
+
+fn print_list(cases: &[Case], json: bool) {
+    if json {
+        for case in cases {
+            println!("{}", output::check::list_json(case));
+        }
+    } else {
+        println!("{}", output::check::list(cases));
+    }
+}
+
+fn pick_target(args: &CheckArgs, suite: Option<&Suite>) -> Result<Target> {
+    if let Some(to) = &args.to {
+        return Ok(Target::Url(parse_url(to)?));
+    }
+    match suite.and_then(|s| s.to.as_ref().map(|to| (s, to))) {
+        Some((suite, to)) => parse_url(to.get_ref()).map(Target::Url).map_err(|e| {
+            // parse_url speaks of the flag; the file's line and key say more here.
+            let text = e.to_string();
+            let why = text
+                .strip_prefix(&format!("--to `{}`", to.get_ref()))
+                .unwrap_or(&text)
+                .trim_start_matches([':', ' ']);
+            let joint = if why.starts_with("is ") { " " } else { ": " };
+            let message = format!("`{}`{joint}{why}", to.get_ref());
+            UserError::new(suite.error(to.span(), "to", message).to_string())
+                .hint("write it like to = \"http://127.0.0.1:3000/webhook\"")
+                .into()
+        }),
+        None => Ok(Target::BuiltIn),
+    }
+}
+
+/// The receiver's key: --secret (or HOOKCLI_SECRET), the file's `secret_env` variable, then
+/// the platform's own variables. The built-in receiver gets a fresh key when none is given.
+fn pick_key(
+    args: &CheckArgs,
+    suite: Option<&Suite>,
+    platform: &Platform,
+    target: &Target,
+) -> (Option<Secret>, String) {
+    let flag = args.key.secret.clone().filter(|k| !k.is_empty());
+    let from_file = suite.and_then(|s| s.secret_env.as_ref()).map(|name| {
+        let name = name.get_ref().clone();
+        let value = std::env::var(&name).ok().filter(|v| !v.is_empty());
+        (name, value)
+    });
+    let mut reason = format!(
+        "no key given ({}): the receiver's verification cannot be tested",
+        key_sources(platform)
+    );
+    let key = match (flag, &from_file) {
+        (Some(key), _) => Some(Secret::new(key)),
+        (None, Some((_, Some(value)))) => Some(Secret::new(value.clone())),
+        (None, Some((name, None))) => {
+            reason = format!(
+                "{name} (secret_env in the suite file) is not set: the receiver's verification cannot be tested"
+            );
+            None
+        }
+        (None, None) => resolve_key(None, platform),
+    };
+    if platform.signing.is_none() {
+        return (None, reason);
+    }
+    match (key, target) {
+        (Some(key), _) => (Some(key), reason),
+        (None, Target::BuiltIn) => (Some(Secret::generate()), reason),
+        (None, Target::Url(_)) => {
+            eprintln!("note: {reason}; the signature cases are skipped and events go unsigned");
+            (None, reason)
+        }
+    }
+}
+
+fn headers(
+    args: &CheckArgs,
+    suite: Option<&Suite>,
+    platform: &Platform,
+) -> Result<reqwest::header::HeaderMap> {
+    let mut delivery = args.delivery.clone();
+    if delivery.headers.is_empty() {
+        if let Some(suite) = suite {
+            for header in &suite.headers {
+                super::parse_headers(std::slice::from_ref(header.get_ref())).map_err(|e| {
+                    UserError::new(
+                        suite
+                            .error(header.span(), "headers", e.to_string().replace("-H ", ""))
+                            .to_string(),
+                    )
+                    .hint("write a header as \"Name: value\"")
+                })?;
+            }
+            delivery.headers = suite.headers.iter().map(|h| h.get_ref().clone()).collect();
+        }
+    }
+    super::send::platform_headers(platform, &delivery)
+}
+
+/// The flags over the file over the platform.
+fn overrides(args: &CheckArgs, suite: Option<&Suite>) -> PolicyOverrides {
+    let flags = args.delivery.overrides();
+    let Some(suite) = suite else { return flags };
+    PolicyOverrides {
+        timeout: flags.timeout.or(suite.timeout),
+        retries: flags.retries.or(suite.retries),
+        backoff: flags.backoff.or(suite.backoff),
+        success: flags.success.or(suite.expect.clone()),
+    }
+}
+
+fn rule_owner(args: &CheckArgs, suite: Option<&Suite>, platform: &Platform) -> String {
+    if args.delivery.expect.is_some() {
+        "--expect".into()
+    } else if suite.is_some_and(|s| s.expect.is_some()) {
+        "expect in the suite file".into()
+    } else {
+        platform.id.clone()
+    }
+}
+
+fn burst(args: &CheckArgs, suite: Option<&Suite>) -> usize {
+    args.burst
+        .map(usize::from)
+        .or(suite.and_then(|s| s.burst.as_ref()).map(|b| *b.get_ref()))
+        .unwrap_or(DEFAULT_BURST)
+        .clamp(1, 1000)
+}
+
+/// The report file's folder must exist before anything is sent.
+fn check_writable(path: &Path) -> Result<()> {
+    let folder = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if path.is_dir() || !folder.is_dir() {
+        return Err(UserError::new(format!(
+            "--junit {}: {}",
+            path.display(),
+            if path.is_dir() {
+                "it is a folder"
+            } else {
+                "its folder does not exist"
+            }
+        ))
+        .hint("name a file in an existing folder, like --junit report.xml")
+        .into());
+    }
+    Ok(())
+}
+
+async fn execute(
+    mut config: CheckConfig,
+    cases: Vec<Case>,
+    target: Target,
+    wait: Duration,
+    args: &CheckArgs,
+) -> Result<u8> {
+    let receiver = match target {
+        Target::Url(url) => {
+            config.url = url;
+            None
+        }
+        Target::BuiltIn => {
+            let mut local = ReceiverConfig::local(config.platform.clone(), config.key.clone());
+            // Answer what the rule wants: salpre accepts exactly 200, not the default 204.
+            if let Some(status) = [204, 200, 201, 202]
+                .into_iter()
+                .find(|s| config.policy.success.accepts(*s))
+            {
+                local.faults.status = status;
+            }
+            let receiver = Receiver::start(local, None).await?;
+            eprintln!(
+                "no --to given (and no `to` in hookcli.toml): checking hookcli's built-in receiver at {}, \
+                 to show what a passing receiver looks like",
+                receiver.url
+            );
+            config.url = reqwest::Url::parse(&receiver.url)?;
+            Some(receiver)
+        }
+    };
+    if !wait.is_zero() {
+        eprintln!(
+            "waiting up to {} for {} to accept connections",
+            crate::duration::short(wait),
+            config.url
+        );
+    }
+    if let Err(reason) = check::wait_for(&config.url, wait).await {
+        let within = if wait.is_zero() {
+            String::new()
+        } else {
+            format!(" within {}", crate::duration::short(wait))
+        };
+        return Err(UserError::new(format!(
+            "the receiver at {} did not accept a connection{within}: {reason}",
+            config.url
+        ))
+        .hint("start it first, or give --wait-for 30s so hookcli waits for it")
+        .code(exit::UNREACHABLE)
+        .into());
+    }
+    eprintln!(
+        "checking {} as {}: {} cases",
+        config.url,
+        config.platform.id,
+        cases.len()
+    );
+    let report = check::run(config, cases).await;
+    if let Some(receiver) = receiver {
+        receiver.stop().await;
+    }
+    let code = if report.failed() {
+        exit::FAILED
+    } else {
+        exit::OK
+    };
+    if args.json {
+        for result in &report.results {
+            println!("{}", output::check::case_json(result));
+        }
+        println!("{}", output::check::summary_json(&report, code));
+    } else {
+        println!("{}", output::check::table(&report));
+        println!("{}", output::check::summary(&report));
+    }
+    if let Some(path) = &args.junit {
+        let xml = output::check::junit(&report)?;
+        std::fs::write(path, xml).map_err(|e| {
+            UserError::new(format!("--junit {}: cannot write it: {e}", path.display()))
+                .code(exit::FAILED)
+        })?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(code)
+}

@@ -1,0 +1,187 @@
+//! `hookcli check` reports: the table and summary line, JSON lines, JUnit XML, and the case
+//! list. JUnit goes through quick-junit (nextest's writer): escaping and the attribute set the
+//! common CI viewers read are its job, not ours.
+
+use std::time::Duration;
+
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+use serde_json::{Value, json};
+use tabled::Tabled;
+use tabled::settings::object::Columns;
+use tabled::settings::{Modify, Width};
+
+use super::{bad, good, warn};
+use crate::check::{Case, CaseOutcome, CaseResult, CheckReport};
+
+#[derive(Tabled)]
+struct Row {
+    case: String,
+    result: &'static str,
+    status: String,
+    latency: String,
+    reason: String,
+}
+
+/// The reason column wraps here, so a long reason does not push the table off the screen.
+const REASON_WIDTH: usize = 64;
+
+fn statuses(result: &CaseResult) -> String {
+    if result.statuses.is_empty() {
+        return "-".into();
+    }
+    result
+        .statuses
+        .iter()
+        .map(u16::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn latency(result: &CaseResult) -> String {
+    result
+        .latency
+        .map(crate::duration::latency)
+        .unwrap_or_else(|| "-".into())
+}
+
+/// One row per case.
+pub fn table(report: &CheckReport) -> String {
+    let rows = report.results.iter().map(|r| Row {
+        case: r.name.clone(),
+        result: r.result.word(),
+        status: statuses(r),
+        latency: latency(r),
+        reason: r.reason.clone().unwrap_or_default(),
+    });
+    let mut table = tabled::Table::new(rows);
+    table.with(tabled::settings::Style::sharp());
+    table.with(Modify::new(Columns::one(4)).with(Width::wrap(REASON_WIDTH).keep_words(true)));
+    table.to_string()
+}
+
+/// `uponai · http://127.0.0.1:3000/webhook: 31 passed, 1 failed, 2 warnings, 0 skipped in 1.2s`
+pub fn summary(report: &CheckReport) -> String {
+    let failed = report.count(CaseOutcome::Failed);
+    let warnings = report.count(CaseOutcome::Warning);
+    let counts = format!(
+        "{} passed, {} failed, {} warning{}, {} skipped",
+        report.count(CaseOutcome::Passed),
+        failed,
+        warnings,
+        if warnings == 1 { "" } else { "s" },
+        report.count(CaseOutcome::Skipped),
+    );
+    let counts = if failed > 0 {
+        bad(&counts)
+    } else if warnings > 0 {
+        warn(&counts)
+    } else {
+        good(&counts)
+    };
+    format!(
+        "{} · {}: {counts} in {}",
+        report.platform,
+        report.url,
+        crate::duration::short(report.elapsed)
+    )
+}
+
+fn ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 10_000.0).round() / 10.0
+}
+
+/// The documented JSON object for one case (README "Use in CI").
+pub fn case_json(result: &CaseResult) -> Value {
+    json!({
+        "type": "case",
+        "case": result.name,
+        "severity": result.severity.word(),
+        "result": result.result.word(),
+        "statuses": result.statuses,
+        "latency_ms": result.latency.map(ms),
+        "reason": result.reason,
+        "requests": result.requests,
+    })
+}
+
+/// The last JSON line: counts and the exit code.
+pub fn summary_json(report: &CheckReport, exit_code: u8) -> Value {
+    json!({
+        "type": "summary",
+        "platform": report.platform,
+        "url": report.url,
+        "total": report.results.len(),
+        "passed": report.count(CaseOutcome::Passed),
+        "failed": report.count(CaseOutcome::Failed),
+        "warnings": report.count(CaseOutcome::Warning),
+        "skipped": report.count(CaseOutcome::Skipped),
+        "seconds": (report.elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
+        "exit_code": exit_code,
+    })
+}
+
+/// JUnit XML: one testcase per case; failures carry status, latency and reason; warnings
+/// are passed testcases with the warning in system-out; skipped cases say why.
+pub fn junit(report: &CheckReport) -> Result<String, quick_junit::SerializeError> {
+    let mut suite = TestSuite::new(format!("hookcli check {}", report.platform));
+    for result in &report.results {
+        let detail = format!("status: {}, latency: {}", statuses(result), latency(result));
+        let reason = result.reason.clone().unwrap_or_default();
+        let status = match result.result {
+            CaseOutcome::Failed => {
+                let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                status
+                    .set_message(reason.clone())
+                    .set_type(result.severity.word())
+                    .set_description(format!("{detail}\n{reason}"));
+                status
+            }
+            CaseOutcome::Skipped => {
+                let mut status = TestCaseStatus::skipped();
+                status.set_message(reason.clone());
+                status
+            }
+            CaseOutcome::Passed | CaseOutcome::Warning => TestCaseStatus::success(),
+        };
+        let mut case = TestCase::new(result.name.clone(), status);
+        let group = result.name.split('/').next().unwrap_or("check");
+        case.set_classname(format!("hookcli.{}.{group}", report.platform))
+            .set_time(result.elapsed);
+        match result.result {
+            CaseOutcome::Warning => {
+                case.set_system_out(format!("warning: {reason}\n{detail}"));
+            }
+            CaseOutcome::Passed => {
+                case.set_system_out(detail);
+            }
+            _ => {}
+        }
+        suite.add_test_case(case);
+    }
+    suite.set_time(report.elapsed);
+    let mut junit = Report::new("hookcli check");
+    junit.add_test_suite(suite);
+    junit.set_time(report.elapsed);
+    junit.to_string()
+}
+
+#[derive(Tabled)]
+struct ListRow {
+    case: String,
+    severity: &'static str,
+    checks: String,
+}
+
+/// `--list`: the cases as a table.
+pub fn list(cases: &[Case]) -> String {
+    super::table(cases.iter().map(|c| ListRow {
+        case: c.name.clone(),
+        severity: c.severity.word(),
+        checks: c.about.clone(),
+    }))
+}
+
+/// `--list --json`: one object per case.
+pub fn list_json(case: &Case) -> Value {
+    json!({"case": case.name, "severity": case.severity.word(), "checks": case.about})
+}

@@ -1,0 +1,598 @@
+//! `hookcli check` against receivers built for the purpose on 127.0.0.1:0, each wrong in one
+//! known way: the case meant for the flaw catches it, and no unrelated error-level case fails.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::convert::Infallible;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+use tokio::net::TcpListener;
+
+use hookcli::catalog::{Catalog, Platform};
+use hookcli::receiver::{Faults, Receiver, ReceiverConfig};
+use hookcli::secret::Secret;
+use hookcli::signing::{self, Scheme, Verdict};
+
+const KEY: &str = "key_test_check_receiver";
+
+/// The runtime the receivers serve on while the test thread runs the binary.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn uponai() -> Platform {
+    Catalog::load(None)
+        .unwrap()
+        .platform("uponai")
+        .unwrap()
+        .clone()
+}
+
+/// A fresh, empty folder: the binary runs there, so no stray hookcli.toml is read.
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("hookcli-check-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn lines(&self) -> Vec<Value> {
+        self.stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect()
+    }
+
+    /// case name → (result, reason).
+    fn cases(&self) -> BTreeMap<String, (String, String)> {
+        self.lines()
+            .into_iter()
+            .filter(|l| l["type"] == "case")
+            .map(|l| {
+                let name = l["case"].as_str().unwrap().to_string();
+                let result = l["result"].as_str().unwrap().to_string();
+                let reason = l["reason"].as_str().unwrap_or("").to_string();
+                (name, (result, reason))
+            })
+            .collect()
+    }
+
+    fn with_result(&self, result: &str) -> BTreeSet<String> {
+        self.cases()
+            .into_iter()
+            .filter(|(_, (r, _))| r == result)
+            .map(|(name, _)| name)
+            .collect()
+    }
+
+    fn summary(&self) -> Value {
+        self.lines().pop().expect("a summary line")
+    }
+}
+
+fn hookcli(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Run {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_hookcli"));
+    command
+        .current_dir(dir)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env_remove("HOOKCLI_SECRET")
+        .env_remove("HOOKCLI_PLATFORM")
+        .env_remove("HOOKCLI_SEED")
+        .env_remove("UPONAI_API_KEY")
+        .env_remove("RETELL_API_KEY");
+    for (name, value) in envs {
+        command.env(name, value);
+    }
+    let output = command.output().unwrap();
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8(output.stdout).unwrap(),
+        stderr: String::from_utf8(output.stderr).unwrap(),
+    }
+}
+
+/// `check --to URL --json` plus `extra`, with the receiver's key.
+fn check(dir: &Path, url: &str, extra: &[&str]) -> Run {
+    let mut args = vec!["check", "--to", url, "--secret", KEY, "--json"];
+    args.extend_from_slice(extra);
+    hookcli(dir, &args, &[])
+}
+
+fn start_receiver(rt: &tokio::runtime::Runtime, key: Option<&str>, faults: Faults) -> Receiver {
+    let mut config = ReceiverConfig::local(uponai(), key.map(Secret::new));
+    config.faults = faults;
+    rt.block_on(Receiver::start(config, None)).unwrap()
+}
+
+fn hits(receiver: &Receiver) -> u64 {
+    receiver.stats.requests.load(Ordering::Relaxed)
+}
+
+fn signature_errors() -> BTreeSet<String> {
+    [
+        "signature/missing",
+        "signature/wrong-key",
+        "signature/tampered-body",
+        "signature/stale",
+        "signature/malformed",
+    ]
+    .map(String::from)
+    .into()
+}
+
+/// A receiver with one flaw on top of otherwise careful handling: it verifies the raw body,
+/// answers 400 to non-JSON, 2xx to unknown events and to duplicates.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Flaw {
+    /// Verifies the signature over `serde_json::to_vec(parsed body)`, not the raw bytes.
+    VerifiesReserializedBody,
+    /// Answers 500 to an event type it does not know.
+    FailsUnknownEvents,
+    /// Answers 409 to a body it has already seen.
+    NotIdempotent,
+}
+
+struct Flawed {
+    flaw: Flaw,
+    platform: Platform,
+    seen: Mutex<HashSet<Bytes>>,
+    hits: AtomicU64,
+}
+
+fn start_flawed(rt: &tokio::runtime::Runtime, flaw: Flaw) -> (String, Arc<Flawed>) {
+    let state = Arc::new(Flawed {
+        flaw,
+        platform: uponai(),
+        seen: Mutex::new(HashSet::new()),
+        hits: AtomicU64::new(0),
+    });
+    let listener = rt.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
+    let url = format!("http://{}/webhook", listener.local_addr().unwrap());
+    let serving = state.clone();
+    rt.spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let state = serving.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |req| answer(req, state.clone()));
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    (url, state)
+}
+
+async fn answer(
+    req: Request<Incoming>,
+    state: Arc<Flawed>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    state.hits.fetch_add(1, Ordering::Relaxed);
+    let header = req
+        .headers()
+        .get("x-retell-signature")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let body = req.into_body().collect().await.unwrap().to_bytes();
+    let status = judge(&state, header.as_deref(), &body);
+    Ok(Response::builder()
+        .status(status)
+        .body(Full::new(Bytes::new()))
+        .unwrap())
+}
+
+fn judge(state: &Flawed, header: Option<&str>, body: &Bytes) -> u16 {
+    let verify = |bytes: &[u8]| {
+        let key = Secret::new(KEY);
+        signing::verify(
+            Scheme::Retell,
+            &key,
+            bytes,
+            header,
+            signing::now_ms(),
+            Duration::from_secs(300),
+        )
+    };
+    let Ok(value) = serde_json::from_slice::<Value>(body) else {
+        return if verify(body) == Verdict::Valid {
+            400
+        } else {
+            401
+        };
+    };
+    let signed = match state.flaw {
+        Flaw::VerifiesReserializedBody => Bytes::from(serde_json::to_vec(&value).unwrap()),
+        _ => body.clone(),
+    };
+    match verify(&signed) {
+        Verdict::Valid => {}
+        Verdict::Malformed(_) => return 400,
+        _ => return 401,
+    }
+    let known = state
+        .platform
+        .event_of(&value)
+        .is_some_and(|e| state.platform.event(&e).is_some());
+    if state.flaw == Flaw::FailsUnknownEvents && !known {
+        return 500;
+    }
+    if state.flaw == Flaw::NotIdempotent && !state.seen.lock().unwrap().insert(body.clone()) {
+        return 409;
+    }
+    204
+}
+
+/// The JUnit file parses; returns (testcases, failures counted from the testcases).
+fn junit_counts(path: &Path) -> (usize, usize) {
+    let xml = std::fs::read_to_string(path).unwrap();
+    let report = quick_junit::Report::deserialize_from_str(&xml).unwrap();
+    let cases: Vec<_> = report
+        .test_suites
+        .iter()
+        .flat_map(|s| &s.test_cases)
+        .collect();
+    let failures = cases
+        .iter()
+        .filter(|c| matches!(c.status, quick_junit::TestCaseStatus::NonSuccess { .. }))
+        .count();
+    assert_eq!(
+        report.failures, failures,
+        "the failures attribute matches the testcases"
+    );
+    (cases.len(), failures)
+}
+
+#[test]
+fn a_receiver_that_verifies_correctly_passes_every_case_and_exits_zero() {
+    let rt = runtime();
+    let dir = temp_dir("correct");
+    let receiver = start_receiver(&rt, Some(KEY), Faults::default());
+    let list = hookcli(&dir, &["check", "--list", "--json"], &[]);
+    assert_eq!(list.code, 0);
+    assert_eq!(hits(&receiver), 0, "--list sends nothing");
+    let names: BTreeSet<String> = list
+        .lines()
+        .iter()
+        .map(|l| l["case"].as_str().unwrap().to_string())
+        .collect();
+    for expected in [
+        "delivers/call_ended",
+        "lifecycle/call",
+        "signature/stale",
+        "body/large",
+        "event/unknown",
+        "load/burst",
+    ] {
+        assert!(names.contains(expected), "{expected} in --list");
+    }
+
+    let run = check(&dir, &receiver.url, &["--junit", "report.xml"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let cases = run.cases();
+    assert_eq!(
+        cases.keys().cloned().collect::<BTreeSet<_>>(),
+        names,
+        "every listed case ran"
+    );
+    let not_passed: Vec<_> = cases.iter().filter(|(_, (r, _))| r != "passed").collect();
+    assert!(not_passed.is_empty(), "{not_passed:?}");
+    // The receiver got every request the report counts, and the signature cases reached it.
+    let sent: u64 = run
+        .lines()
+        .iter()
+        .filter_map(|l| l["requests"].as_u64())
+        .sum();
+    assert_eq!(hits(&receiver), sent);
+    let verdicts: BTreeMap<_, _> = receiver.stats.by_verdict().into_iter().collect();
+    for verdict in ["valid", "invalid", "stale", "missing", "malformed"] {
+        assert!(verdicts.contains_key(verdict), "{verdict}: {verdicts:?}");
+    }
+    assert!(
+        verdicts["valid"] >= 60,
+        "load/burst alone sends 60 valid events: {verdicts:?}"
+    );
+    assert_eq!(run.summary()["exit_code"], 0);
+    assert_eq!(junit_counts(&dir.join("report.xml")), (names.len(), 0));
+}
+
+#[test]
+fn a_receiver_that_accepts_everything_fails_the_signature_cases() {
+    let rt = runtime();
+    let dir = temp_dir("no-verify");
+    let receiver = start_receiver(&rt, None, Faults::default());
+    let run = check(&dir, &receiver.url, &["--junit", "report.xml"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(run.with_result("failed"), signature_errors());
+    let cases = run.cases();
+    assert!(
+        cases["signature/missing"]
+            .1
+            .contains("does not verify signatures")
+    );
+    assert_eq!(
+        cases["signature/future"].0, "warning",
+        "future is a warning case"
+    );
+    assert_eq!(run.summary()["failed"], 5);
+    let (total, failures) = junit_counts(&dir.join("report.xml"));
+    assert_eq!((total, failures), (cases.len(), 5));
+}
+
+#[test]
+fn a_receiver_that_verifies_a_reserialized_body_fails_body_reformatted() {
+    let rt = runtime();
+    let dir = temp_dir("reserialized");
+    let (url, state) = start_flawed(&rt, Flaw::VerifiesReserializedBody);
+    let run = check(&dir, &url, &["--backoff", "0"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let failed = run.with_result("failed");
+    assert!(failed.contains("body/reformatted"), "{failed:?}");
+    // The compact bodies hookcli sends re-serialize to the same bytes; only the reformatted
+    // one (and, for some serializers, unicode) can tell.
+    let allowed: BTreeSet<String> = ["body/reformatted", "body/unicode"]
+        .map(String::from)
+        .into();
+    assert!(failed.is_subset(&allowed), "{failed:?}");
+    assert!(run.cases()["body/reformatted"].1.contains("re-serialized"));
+    assert!(state.hits.load(Ordering::Relaxed) > 0);
+}
+
+#[test]
+fn a_receiver_that_answers_500_to_unknown_events_fails_event_unknown() {
+    let rt = runtime();
+    let dir = temp_dir("unknown-500");
+    let (url, _state) = start_flawed(&rt, Flaw::FailsUnknownEvents);
+    let run = check(&dir, &url, &[]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(
+        run.with_result("failed"),
+        BTreeSet::from(["event/unknown".to_string()])
+    );
+    assert!(run.cases()["event/unknown"].1.contains("500"));
+}
+
+#[test]
+fn a_receiver_that_is_not_idempotent_fails_delivery_duplicate() {
+    let rt = runtime();
+    let dir = temp_dir("not-idempotent");
+    let (url, _state) = start_flawed(&rt, Flaw::NotIdempotent);
+    let run = check(&dir, &url, &["--retries", "0"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(
+        run.with_result("failed"),
+        BTreeSet::from(["delivery/duplicate".to_string()])
+    );
+    assert!(
+        run.cases()["delivery/duplicate"].1.contains("409"),
+        "{:?}",
+        run.cases()["delivery/duplicate"]
+    );
+}
+
+#[test]
+fn a_receiver_too_slow_for_the_timeout_fails_delivers_as_timeouts() {
+    let rt = runtime();
+    let dir = temp_dir("slow");
+    let slow = Faults {
+        delay: Duration::from_secs(1),
+        ..Faults::default()
+    };
+    let receiver = start_receiver(&rt, Some(KEY), slow);
+    let run = check(
+        &dir,
+        &receiver.url,
+        &["--timeout", "300ms", "--retries", "0", "--burst", "2"],
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let cases = run.cases();
+    let delivers: Vec<_> = cases
+        .iter()
+        .filter(|(n, _)| n.starts_with("delivers/"))
+        .collect();
+    assert_eq!(delivers.len(), uponai().events.len());
+    for (name, (result, reason)) in delivers {
+        assert_eq!(result, "failed", "{name}");
+        assert!(reason.contains("timed out after 300ms"), "{name}: {reason}");
+    }
+    // A rejection that times out is not an acceptance: the signature cases only warn.
+    for (name, (result, _)) in cases.iter().filter(|(n, _)| n.starts_with("signature/")) {
+        assert_eq!(result, "warning", "{name}");
+    }
+}
+
+#[test]
+fn without_a_key_the_signature_cases_are_skipped_with_the_reason() {
+    let rt = runtime();
+    let dir = temp_dir("no-key");
+    let receiver = start_receiver(&rt, None, Faults::default());
+    let run = hookcli(&dir, &["check", "--to", &receiver.url, "--json"], &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let cases = run.cases();
+    for (name, (result, reason)) in cases.iter().filter(|(n, _)| n.starts_with("signature/")) {
+        assert_eq!(result, "skipped", "{name}");
+        assert!(reason.contains("no key given"), "{name}: {reason}");
+    }
+    assert!(run.stderr.contains("signature cases are skipped"));
+    assert_eq!(run.with_result("failed"), BTreeSet::new());
+}
+
+#[test]
+fn only_and_skip_take_names_and_prefixes() {
+    let rt = runtime();
+    let dir = temp_dir("only-skip");
+    let receiver = start_receiver(&rt, Some(KEY), Faults::default());
+    let run = check(
+        &dir,
+        &receiver.url,
+        &[
+            "--only",
+            "signature/",
+            "--skip",
+            "signature/future,signature/stale",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let names: Vec<String> = run.cases().into_keys().collect();
+    assert_eq!(
+        names,
+        [
+            "signature/malformed",
+            "signature/missing",
+            "signature/tampered-body",
+            "signature/wrong-key"
+        ]
+    );
+    // missing, wrong-key and tampered send one request each; malformed sends three.
+    assert_eq!(hits(&receiver), 6);
+}
+
+#[test]
+fn an_unknown_case_lists_the_cases_and_sends_nothing() {
+    let rt = runtime();
+    let dir = temp_dir("unknown-case");
+    let receiver = start_receiver(&rt, Some(KEY), Faults::default());
+    let run = check(&dir, &receiver.url, &["--skip", "signature/expired"]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr
+            .contains("--skip signature/expired: no case is called `signature/expired`"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("signature/stale") && run.stderr.contains("load/burst"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stdout.is_empty());
+    assert_eq!(hits(&receiver), 0);
+}
+
+#[test]
+fn a_suite_file_that_does_not_parse_names_file_line_and_key_and_sends_nothing() {
+    let rt = runtime();
+    let dir = temp_dir("bad-suite");
+    let receiver = start_receiver(&rt, Some(KEY), Faults::default());
+    let text = format!(
+        "to = \"{}\"\nplatform = \"uponai\"\ntimeout = 5\n",
+        receiver.url
+    );
+    std::fs::write(dir.join("hookcli.toml"), text).unwrap();
+    let run = hookcli(&dir, &["check"], &[]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr
+            .contains("error: hookcli.toml line 3, key `timeout`:"),
+        "{}",
+        run.stderr
+    );
+
+    std::fs::write(dir.join("other.toml"), "retries = 0\ntmeout = \"5s\"\n").unwrap();
+    let run = hookcli(
+        &dir,
+        &["check", "--config", "other.toml", "--to", &receiver.url],
+        &[],
+    );
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr
+            .contains("other.toml line 2, key `tmeout`: unknown field `tmeout`"),
+        "{}",
+        run.stderr
+    );
+
+    std::fs::write(dir.join("third.toml"), "\nskip = [\"signature/nope\"]\n").unwrap();
+    let run = hookcli(
+        &dir,
+        &["check", "--config", "third.toml", "--to", &receiver.url],
+        &[],
+    );
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("third.toml line 2, key `skip`"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(hits(&receiver), 0);
+}
+
+#[test]
+fn the_suite_file_gives_the_target_key_and_skips_and_flags_override_it() {
+    let rt = runtime();
+    let dir = temp_dir("suite");
+    let receiver = start_receiver(&rt, Some(KEY), Faults::default());
+    let text = format!(
+        "to = \"{}\"\nplatform = \"retell\"\nsecret_env = \"CHECK_TEST_RECEIVER_KEY\"\n\
+         skip = [\"load/\", \"signature/future\"]\ntimeout = \"5s\"\nretries = 0\n",
+        receiver.url
+    );
+    std::fs::write(dir.join("hookcli.toml"), text).unwrap();
+    let run = hookcli(
+        &dir,
+        &["check", "--json"],
+        &[("CHECK_TEST_RECEIVER_KEY", KEY)],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let cases = run.cases();
+    assert!(!cases.contains_key("load/burst") && !cases.contains_key("signature/future"));
+    assert_eq!(
+        cases["signature/wrong-key"].0, "passed",
+        "the key came from secret_env"
+    );
+    assert_eq!(run.summary()["platform"], "uponai");
+
+    let run = hookcli(
+        &dir,
+        &["check", "--json", "--only", "http/charset"],
+        &[("CHECK_TEST_RECEIVER_KEY", KEY)],
+    );
+    assert_eq!(
+        run.cases().into_keys().collect::<Vec<_>>(),
+        ["http/charset"]
+    );
+}
+
+#[test]
+fn an_unreachable_receiver_exits_3_after_wait_for() {
+    let dir = temp_dir("unreachable");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}/webhook");
+    let run = check(&dir, &url, &["--wait-for", "300ms"]);
+    assert_eq!(run.code, 3);
+    assert!(
+        run.stderr.contains(&format!(
+            "the receiver at {url} did not accept a connection within 300ms"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stdout.is_empty());
+}
