@@ -10,6 +10,7 @@ pub mod command;
 pub mod delivery;
 pub mod duration;
 pub mod error;
+pub mod load;
 pub mod output;
 pub mod overrides;
 pub mod policy;
@@ -31,5 +32,6 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Listen(args) => command::listen::run(args, overlay),
         Command::Sign(args) => command::sign::sign(args, overlay),
         Command::Verify(args) => command::sign::verify(args, overlay),
+        Command::Load(args) => command::load::run(args, overlay),
     }
 }

@@ -2,6 +2,7 @@
 //! and hands the results to `output`.
 
 pub mod listen;
+pub mod load;
 pub mod platforms;
 pub mod send;
 pub mod show;

@@ -1,6 +1,7 @@
 //! Turning reports into text, tables and JSON. The only place that decides how things look.
 
 pub mod delivery;
+pub mod load;
 pub mod received;
 
 use console::Style;
