@@ -171,7 +171,7 @@ impl Catalog {
         let name = name.to_ascii_lowercase();
         self.platforms
             .iter()
-            .find(|p| p.id == name || p.aliases.iter().any(|a| *a == name))
+            .find(|p| p.id == name || p.aliases.contains(&name))
     }
 
     pub fn platform_ids(&self) -> Vec<&str> {

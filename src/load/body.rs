@@ -58,7 +58,7 @@ pub enum Bodies {
     /// The ordinary renderer, for templates the compiler refuses.
     Rendered {
         catalog: Arc<Catalog>,
-        platform: Platform,
+        platform: Box<Platform>,
         script: Script,
     },
 }
@@ -79,7 +79,7 @@ impl Bodies {
                 Err(why) => {
                     let slow = Bodies::Rendered {
                         catalog,
-                        platform: platform.clone(),
+                        platform: Box::new(platform.clone()),
                         script,
                     };
                     return Ok((slow, Some(why)));

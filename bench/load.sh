@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# hookcli load against oha, side by side, on one machine: nginx on loopback answers 204 to a
+# 2 KB POST; both tools run -c 64 for the same time. Then hookcli's peak memory for 1,000,000
+# deliveries, and how well --rate holds 500/s. Installs nothing: it says what is missing.
+#
+#   cargo build --release && bench/load.sh
+#
+# Environment: CONNECTIONS (64), SECONDS_EACH (10), PORT (18080), COUNT (1000000).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+CONNECTIONS=${CONNECTIONS:-64}
+SECONDS_EACH=${SECONDS_EACH:-10}
+PORT=${PORT:-18080}
+COUNT=${COUNT:-1000000}
+HOOKCLI=${HOOKCLI:-target/release/hookcli}
+
+missing=0
+need() {
+    if ! command -v "$1" >/dev/null 2>&1; then
+        echo "missing: $1 — install it with: $2" >&2
+        missing=1
+    fi
+}
+need nginx "apt-get install -y nginx"
+need oha "cargo install oha --locked   (a long build; -j1 keeps the machine usable)"
+need python3 "apt-get install -y python3"
+[ -x /usr/bin/time ] || { echo "missing: /usr/bin/time — install it with: apt-get install -y time" >&2; missing=1; }
+[ -x "$HOOKCLI" ] || { echo "missing: $HOOKCLI — build it with: cargo build --release" >&2; missing=1; }
+[ "$missing" = 0 ] || exit 2
+
+work=$(mktemp -d)
+cleanup() {
+    if [ -f "$work/nginx.pid" ]; then kill "$(cat "$work/nginx.pid")" 2>/dev/null || true; fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+# nginx: answers 204 to everything, reads the body, keeps connections alive for good.
+mkdir -p "$work/logs"
+cat >"$work/nginx.conf" <<EOF
+worker_processes auto;
+pid $work/nginx.pid;
+error_log $work/logs/error.log crit;
+daemon on;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $work/body;
+    proxy_temp_path $work/proxy;
+    fastcgi_temp_path $work/fastcgi;
+    uwsgi_temp_path $work/uwsgi;
+    scgi_temp_path $work/scgi;
+    keepalive_requests 100000000;
+    keepalive_timeout 120s;
+    client_body_buffer_size 64k;
+    server {
+        listen 127.0.0.1:$PORT;
+        location / { return 204; }
+    }
+}
+EOF
+nginx -c "$work/nginx.conf" -p "$work"
+URL="http://127.0.0.1:$PORT/webhook"
+for _ in $(seq 50); do
+    curl -s -o /dev/null -X POST "$URL" 2>/dev/null && break || sleep 0.1
+done
+
+# A 2 KB JSON body for oha (hookcli renders and signs its own, ~2-4 KB call_ended bodies).
+python3 -c 'import json; print(json.dumps({"event": "call_ended", "pad": "x" * 2000}), end="")' >"$work/body.json"
+
+echo "== oha -c $CONNECTIONS -z ${SECONDS_EACH}s (one fixed 2 KB body) =="
+oha -c "$CONNECTIONS" -z "${SECONDS_EACH}s" -m POST -d "@$work/body.json" \
+    -H 'content-type: application/json' --no-tui --output-format json "$URL" >"$work/oha.json"
+oha_rps=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(round(d["summary"]["requestsPerSec"], 1))' "$work/oha.json")
+echo "oha: $oha_rps requests/s"
+
+echo "== hookcli load -c $CONNECTIONS -z ${SECONDS_EACH}s (a fresh, signed call_ended each) =="
+"$HOOKCLI" load -c "$CONNECTIONS" -z "${SECONDS_EACH}s" --secret key_bench --to "$URL" --json >"$work/hookcli.json"
+hookcli_rps=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["deliveries_per_second"])' "$work/hookcli.json")
+echo "hookcli: $hookcli_rps deliveries/s"
+python3 - "$work/hookcli.json" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+l = r["latency_ms"]
+print(f"hookcli: {r['succeeded']} succeeded, {r['failed']} failed; "
+      f"p50 {l['p50']} ms, p99 {l['p99']} ms, max {l['max']} ms")
+EOF
+python3 -c "import sys; o,h=float(sys.argv[1]),float(sys.argv[2]); print(f'ratio hookcli/oha: {h/o:.2f} (bar: >= 0.90)')" "$oha_rps" "$hookcli_rps"
+
+echo "== peak memory: hookcli load -c $CONNECTIONS -n $COUNT =="
+/usr/bin/time -v "$HOOKCLI" load -c "$CONNECTIONS" -n "$COUNT" --secret key_bench --to "$URL" --json \
+    >"$work/million.json" 2>"$work/time.txt"
+rss_kb=$(awk -F: '/Maximum resident set size/ {gsub(/ /, "", $2); print $2}' "$work/time.txt")
+python3 - "$work/million.json" "$rss_kb" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+print(f"{r['deliveries']} deliveries in {r['elapsed_ms'] / 1000:.1f} s; "
+      f"peak RSS {int(sys.argv[2]) / 1024:.1f} MB (bar: < 50 MB)")
+EOF
+
+echo "== --rate 500 for 10s =="
+"$HOOKCLI" load -c 16 -z 10s --rate 500 --secret key_bench --to "$URL" --json >"$work/rate.json"
+python3 - "$work/rate.json" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+print(f"asked 500/s for 10 s: {r['deliveries']} deliveries, {r['deliveries_per_second']}/s "
+      f"({(r['deliveries_per_second'] / 500 - 1) * 100:+.2f}%)")
+EOF
