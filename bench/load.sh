@@ -5,7 +5,7 @@
 #
 #   cargo build --release && bench/load.sh
 #
-# Environment: CONNECTIONS (64), SECONDS_EACH (10), PORT (18080), COUNT (1000000).
+# Environment: CONNECTIONS (64), SECONDS_EACH (10), ROUNDS (3), PORT (18080), COUNT (1000000).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -13,6 +13,7 @@ CONNECTIONS=${CONNECTIONS:-64}
 SECONDS_EACH=${SECONDS_EACH:-10}
 PORT=${PORT:-18080}
 COUNT=${COUNT:-1000000}
+ROUNDS=${ROUNDS:-3}
 HOOKCLI=${HOOKCLI:-target/release/hookcli}
 
 missing=0
@@ -36,6 +37,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
+echo "== oha vs hookcli load, -c $CONNECTIONS, ${SECONDS_EACH}s each, $ROUNDS rounds, nginx answering 204 =="
 # nginx: answers 204 to everything, reads the body, keeps connections alive for good.
 mkdir -p "$work/logs"
 cat >"$work/nginx.conf" <<EOF
@@ -69,24 +71,27 @@ done
 # A 2 KB JSON body for oha (hookcli renders and signs its own, ~2-4 KB call_ended bodies).
 python3 -c 'import json; print(json.dumps({"event": "call_ended", "pad": "x" * 2000}), end="")' >"$work/body.json"
 
-echo "== oha -c $CONNECTIONS -z ${SECONDS_EACH}s (one fixed 2 KB body) =="
-oha -c "$CONNECTIONS" -z "${SECONDS_EACH}s" -m POST -d "@$work/body.json" \
-    -H 'content-type: application/json' --no-tui --output-format json "$URL" >"$work/oha.json"
-oha_rps=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(round(d["summary"]["requestsPerSec"], 1))' "$work/oha.json")
-echo "oha: $oha_rps requests/s"
-
-echo "== hookcli load -c $CONNECTIONS -z ${SECONDS_EACH}s (a fresh, signed call_ended each) =="
-"$HOOKCLI" load -c "$CONNECTIONS" -z "${SECONDS_EACH}s" --secret key_bench --to "$URL" --json >"$work/hookcli.json"
-hookcli_rps=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["deliveries_per_second"])' "$work/hookcli.json")
-echo "hookcli: $hookcli_rps deliveries/s"
-python3 - "$work/hookcli.json" <<'EOF'
+# The machine is shared, so the two tools alternate for a few rounds and the median ratio
+# is the figure; every round is printed.
+ratios=()
+for round in $(seq "$ROUNDS"); do
+    oha -c "$CONNECTIONS" -z "${SECONDS_EACH}s" -m POST -D "$work/body.json" \
+        -H 'content-type: application/json' --no-tui --output-format json "$URL" >"$work/oha.json"
+    oha_rps=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(round(d["summary"]["requestsPerSec"], 1))' "$work/oha.json")
+    "$HOOKCLI" load -c "$CONNECTIONS" -z "${SECONDS_EACH}s" --secret key_bench --to "$URL" --json >"$work/hookcli.json"
+    line=$(python3 - "$work/hookcli.json" "$oha_rps" <<'EOF'
 import json, sys
 r = json.load(open(sys.argv[1]))
+oha = float(sys.argv[2])
 l = r["latency_ms"]
-print(f"hookcli: {r['succeeded']} succeeded, {r['failed']} failed; "
-      f"p50 {l['p50']} ms, p99 {l['p99']} ms, max {l['max']} ms")
+print(f"{r['deliveries_per_second'] / oha:.3f} oha {oha}/s, hookcli {r['deliveries_per_second']}/s "
+      f"({r['failed']} failed, p50 {l['p50']} ms, p99 {l['p99']} ms)")
 EOF
-python3 -c "import sys; o,h=float(sys.argv[1]),float(sys.argv[2]); print(f'ratio hookcli/oha: {h/o:.2f} (bar: >= 0.90)')" "$oha_rps" "$hookcli_rps"
+)
+    ratios+=("${line%% *}")
+    echo "round $round: ${line#* } -> ratio ${line%% *}"
+done
+printf '%s\n' "${ratios[@]}" | sort -n | awk '{a[NR]=$1} END {printf "median ratio hookcli/oha over %d rounds: %s (bar: >= 0.90)\n", NR, a[int((NR+1)/2)]}'
 
 echo "== peak memory: hookcli load -c $CONNECTIONS -n $COUNT =="
 /usr/bin/time -v "$HOOKCLI" load -c "$CONNECTIONS" -n "$COUNT" --secret key_bench --to "$URL" --json \

@@ -2,9 +2,9 @@
 //! bodies until a count or a deadline, optionally paced to a rate. Nothing here prints.
 //!
 //! One worker function runs C times; the stop condition and the pacer are values handed to
-//! it. Results go into a few mutex-guarded tallies (an HDR histogram and counters each), so
-//! memory stays the same however many deliveries are made, and a report can be taken at any
-//! moment (Ctrl-C).
+//! it. Results go into one tally per thread (an HDR histogram and counters), so memory stays
+//! the same however many deliveries are made; on Ctrl-C the workers stop at once and their
+//! tallies are the report so far.
 //!
 //! Plain http goes over hyper's http1 client directly: one connection per worker is exactly
 //! what a load tool wants, and it skips reqwest's pool and per-request URL handling. https
@@ -12,8 +12,11 @@
 
 pub mod body;
 
+use std::cell::RefCell;
+use std::ops::Range;
+use std::rc::Rc;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -22,10 +25,11 @@ use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 use rand::SeedableRng;
-use rand::rngs::StdRng;
+use rand::rngs::SmallRng;
 use reqwest::header::{HOST, HeaderMap, HeaderValue, USER_AGENT};
 use tokio::net::TcpStream;
-use tokio::task::JoinSet;
+use tokio::sync::mpsc;
+use tokio::task::{JoinSet, LocalSet};
 use tokio_util::sync::CancellationToken;
 
 pub use body::{Bodies, Script};
@@ -158,6 +162,12 @@ pub struct Tally {
     pub latency: Histogram<u64>,
 }
 
+impl Default for Tally {
+    fn default() -> Self {
+        Tally::new()
+    }
+}
+
 impl Tally {
     fn new() -> Self {
         Tally {
@@ -216,9 +226,13 @@ struct Shared {
     bodies: Bodies,
     /// The path and query, and whether to go through hyper directly.
     target: Target,
-    /// A few tallies, so workers rarely wait on one another's lock.
-    shards: Vec<Mutex<Tally>>,
-    /// For the live display, without taking the locks.
+    /// For the live display, one pair per thread so the threads share no cache line.
+    progress: Vec<Progress>,
+}
+
+#[derive(Default)]
+#[repr(align(128))]
+struct Progress {
     delivered: AtomicU64,
     failed: AtomicU64,
 }
@@ -226,14 +240,17 @@ struct Shared {
 enum Target {
     /// http: hyper's http1 client over one TCP connection per worker.
     Plain { addr: String, path: hyper::Uri },
-    /// https: reqwest, for TLS.
-    Client(reqwest::Client),
+    /// https: reqwest, for TLS, one client per thread so a thread's connections stay on it.
+    Tls,
 }
 
-/// A running load. Take [`Load::report`] at any time; it is the load so far.
+/// A running load. Stop it with [`Load::cancel`], wait with [`Load::finished`], then take
+/// [`Load::report`]: after a Ctrl-C it is the load so far.
 pub struct Load {
     shared: Arc<Shared>,
-    workers: JoinSet<()>,
+    /// Each load thread sends its tally here when its workers have stopped.
+    done: mpsc::UnboundedReceiver<Tally>,
+    tally: Tally,
     cancel: CancellationToken,
     started: Instant,
     stopped: Option<Instant>,
@@ -246,8 +263,19 @@ pub struct Report {
     pub elapsed: Duration,
 }
 
+/// What every worker gets: the stop condition and the pacer are values like the rest.
+#[derive(Clone)]
+struct Job {
+    shared: Arc<Shared>,
+    stop: Arc<Stop>,
+    pacer: Option<Arc<Pacer>>,
+    cancel: CancellationToken,
+}
+
 impl Load {
-    /// Starts the workers on the current (multi-thread) runtime.
+    /// Starts the workers: one thread per core, each a single-threaded runtime running its
+    /// share of the connections (as oha does). A worker and its connection then never
+    /// change threads, and each thread tallies without locks.
     pub fn start(
         settings: Settings,
         bodies: Bodies,
@@ -264,46 +292,46 @@ impl Load {
                 ),
                 path: path_and_query(&settings.url),
             },
-            _ => Target::Client(crate::delivery::client()),
+            _ => Target::Tls,
         };
         let mut settings = settings;
         if let Target::Plain { .. } = target {
             prepare_plain_headers(&mut settings);
         }
-        let shards = (0..shard_count(settings.connections))
-            .map(|_| Mutex::new(Tally::new()))
-            .collect();
-        let workers = settings.connections;
-        let shared = Arc::new(Shared {
-            settings,
-            bodies,
-            target,
-            shards,
-            delivered: AtomicU64::new(0),
-            failed: AtomicU64::new(0),
-        });
-        let stop = Arc::new(stop);
-        let pacer = rate.map(|r| Arc::new(Pacer::new(r)));
-        let cancel = CancellationToken::new();
-        let mut set = JoinSet::new();
-        for n in 0..workers {
-            let rng = match seed {
-                Some(seed) => StdRng::seed_from_u64(seed.wrapping_add(n as u64)),
-                None => StdRng::from_entropy(),
-            };
-            set.spawn(worker(
-                n,
-                shared.clone(),
-                stop.clone(),
-                pacer.clone(),
-                cancel.clone(),
-                rng,
-            ));
+        let workers = settings.connections.max(1);
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let threads = cores.min(workers);
+        let job = Job {
+            shared: Arc::new(Shared {
+                settings,
+                bodies,
+                target,
+                progress: (0..threads).map(|_| Progress::default()).collect(),
+            }),
+            stop: Arc::new(stop),
+            pacer: rate.map(|r| Arc::new(Pacer::new(r))),
+            cancel: CancellationToken::new(),
+        };
+        let (done_tx, done) = mpsc::unbounded_channel();
+        let mut first = 0;
+        for t in 0..threads {
+            let share = workers / threads + usize::from(t < workers % threads);
+            let ids = first..first + share;
+            first += share;
+            let (job, done_tx) = (job.clone(), done_tx.clone());
+            std::thread::Builder::new()
+                .name(format!("hookcli-load-{t}"))
+                .spawn(move || {
+                    let tally = run_thread(t, ids, job, seed);
+                    let _ = done_tx.send(tally);
+                })
+                .expect("the OS starts a thread");
         }
         Load {
-            shared,
-            workers: set,
-            cancel,
+            shared: job.shared,
+            done,
+            tally: Tally::new(),
+            cancel: job.cancel,
             started: Instant::now(),
             stopped: None,
         }
@@ -311,7 +339,9 @@ impl Load {
 
     /// Waits until every worker has stopped. Cancel-safe: call it again after a select.
     pub async fn finished(&mut self) {
-        while self.workers.join_next().await.is_some() {}
+        while let Some(tally) = self.done.recv().await {
+            self.tally.merge(&tally);
+        }
         self.stopped.get_or_insert_with(Instant::now);
     }
 
@@ -323,10 +353,12 @@ impl Load {
 
     /// (deliveries, failed) so far, cheaply, for the live display.
     pub fn progress(&self) -> (u64, u64) {
-        (
-            self.shared.delivered.load(Ordering::Relaxed),
-            self.shared.failed.load(Ordering::Relaxed),
-        )
+        self.shared.progress.iter().fold((0, 0), |(d, f), p| {
+            (
+                d + p.delivered.load(Ordering::Relaxed),
+                f + p.failed.load(Ordering::Relaxed),
+            )
+        })
     }
 
     pub fn elapsed(&self) -> Duration {
@@ -335,16 +367,49 @@ impl Load {
             .duration_since(self.started)
     }
 
+    /// The tallies of the threads that have finished: all of them after [`Load::finished`].
     pub fn report(&self) -> Report {
-        let mut tally = Tally::new();
-        for shard in &self.shared.shards {
-            tally.merge(&shard.lock().unwrap_or_else(|e| e.into_inner()));
-        }
         Report {
-            tally,
+            tally: self.tally.clone(),
             elapsed: self.elapsed(),
         }
     }
+}
+
+/// What the workers of one thread share.
+struct Local {
+    progress: usize,
+    tally: RefCell<Tally>,
+    /// For https only.
+    client: Option<reqwest::Client>,
+}
+
+/// One load thread: its workers on a single-threaded runtime, then its tally.
+fn run_thread(thread: usize, ids: Range<usize>, job: Job, seed: Option<u64>) -> Tally {
+    let local = Rc::new(Local {
+        progress: thread,
+        tally: RefCell::new(Tally::new()),
+        client: matches!(job.shared.target, Target::Tls).then(crate::delivery::client),
+    });
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return local.tally.take();
+    };
+    let set = LocalSet::new();
+    set.block_on(&runtime, async {
+        let mut workers = JoinSet::new();
+        for n in ids {
+            let rng = match seed {
+                Some(seed) => SmallRng::seed_from_u64(seed.wrapping_add(n as u64)),
+                None => SmallRng::from_entropy(),
+            };
+            workers.spawn_local(worker(job.clone(), local.clone(), rng));
+        }
+        while workers.join_next().await.is_some() {}
+    });
+    local.tally.take()
 }
 
 fn path_and_query(url: &reqwest::Url) -> hyper::Uri {
@@ -354,11 +419,6 @@ fn path_and_query(url: &reqwest::Url) -> hyper::Uri {
     };
     text.parse()
         .unwrap_or_else(|_| hyper::Uri::from_static("/"))
-}
-
-fn shard_count(connections: usize) -> usize {
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    connections.clamp(1, cores * 2)
 }
 
 /// hyper's connection-level client sends exactly the headers it is given: add Host and a
@@ -382,21 +442,18 @@ fn prepare_plain_headers(settings: &mut Settings) {
 }
 
 /// One connection's worth of work: take a delivery, wait for the pacer, deliver, tally.
-async fn worker(
-    n: usize,
-    shared: Arc<Shared>,
-    stop: Arc<Stop>,
-    pacer: Option<Arc<Pacer>>,
-    cancel: CancellationToken,
-    mut rng: StdRng,
-) {
-    let shard = &shared.shards[n % shared.shards.len()];
+async fn worker(job: Job, local: Rc<Local>, mut rng: SmallRng) {
+    let shared = &job.shared;
+    let progress = &shared.progress[local.progress];
     let mut connection: Option<http1::SendRequest<Full<Bytes>>> = None;
     let mut pending: Vec<Bytes> = Vec::new();
-    while !cancel.is_cancelled() && stop.take() {
-        if let Some(pacer) = &pacer {
+    // Registered once, not once per request.
+    let cancelled = job.cancel.cancelled();
+    tokio::pin!(cancelled);
+    while !job.cancel.is_cancelled() && job.stop.take() {
+        if let Some(pacer) = &job.pacer {
             tokio::select! {
-                _ = cancel.cancelled() => break,
+                _ = &mut cancelled => break,
                 _ = pacer.wait() => {}
             }
         }
@@ -408,15 +465,16 @@ async fn worker(
         let Some(body) = pending.pop() else {
             break;
         };
-        let delivery = deliver(&shared, &mut connection, body, shard);
         let result = tokio::select! {
-            _ = cancel.cancelled() => break,
-            result = delivery => result,
+            _ = &mut cancelled => break,
+            result = deliver(shared, &local, &mut connection, body) => result,
         };
-        let mut tally = shard.lock().unwrap_or_else(|e| e.into_inner());
+        let accepted =
+            matches!(result, Answer::Status(s) if shared.settings.policy.success.accepts(s));
+        let mut tally = local.tally.borrow_mut();
         tally.deliveries += 1;
         match result {
-            Answer::Status(status) if shared.settings.policy.success.accepts(status) => {
+            Answer::Status(status) if accepted => {
                 tally.succeeded += 1;
                 bump(&mut tally.success_statuses, status, 1);
             }
@@ -427,9 +485,9 @@ async fn worker(
             Answer::Error(kind) => tally.failures[kind as usize] += 1,
         }
         drop(tally);
-        shared.delivered.fetch_add(1, Ordering::Relaxed);
-        if !matches!(result, Answer::Status(s) if shared.settings.policy.success.accepts(s)) {
-            shared.failed.fetch_add(1, Ordering::Relaxed);
+        progress.delivered.fetch_add(1, Ordering::Relaxed);
+        if !accepted {
+            progress.failed.fetch_add(1, Ordering::Relaxed);
         }
     }
 }
@@ -437,18 +495,18 @@ async fn worker(
 /// One delivery: attempts until the rule is met or the retries run out, each tallied.
 async fn deliver(
     shared: &Shared,
+    local: &Local,
     connection: &mut Option<http1::SendRequest<Full<Bytes>>>,
     body: Bytes,
-    shard: &Mutex<Tally>,
 ) -> Answer {
     let policy = &shared.settings.policy;
     let mut answer = Answer::Error(FailKind::Connect);
     for n in 1..=policy.max_attempts() {
         let started = Instant::now();
-        answer = attempt(shared, connection, body.clone()).await;
+        answer = attempt(shared, local, connection, body.clone()).await;
         let latency = started.elapsed();
         {
-            let mut tally = shard.lock().unwrap_or_else(|e| e.into_inner());
+            let mut tally = local.tally.borrow_mut();
             tally.attempts += 1;
             let micros = latency.as_micros().clamp(1, u64::MAX as u128) as u64;
             let _ = tally.latency.record(micros);
@@ -471,6 +529,7 @@ async fn deliver(
 /// One signed request under the deadline.
 async fn attempt(
     shared: &Shared,
+    local: &Local,
     connection: &mut Option<http1::SendRequest<Full<Bytes>>>,
     body: Bytes,
 ) -> Answer {
@@ -484,7 +543,10 @@ async fn attempt(
     let exchange = async {
         match &shared.target {
             Target::Plain { addr, path } => plain(connection, addr, path, headers, body).await,
-            Target::Client(client) => client_exchange(client, &settings.url, headers, body).await,
+            Target::Tls => match &local.client {
+                Some(client) => client_exchange(client, &settings.url, headers, body).await,
+                None => Err(FailKind::Connect),
+            },
         }
     };
     let result = tokio::time::timeout(settings.policy.timeout, exchange).await;
