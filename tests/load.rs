@@ -6,10 +6,11 @@ use std::convert::Infallible;
 use std::process::{Command, Output};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use bytes::Bytes;
 use hookcli::catalog::Catalog;
-use hookcli::receiver::{Received, Receiver, ReceiverConfig};
+use hookcli::receiver::{Faults, Received, Receiver, ReceiverConfig};
 use hookcli::secret::Secret;
 use hookcli::signing::Verdict;
 use http_body_util::{BodyExt, Full};
@@ -289,5 +290,75 @@ async fn without_to_it_loads_the_built_in_receiver() {
             .unwrap()
             .starts_with("http://127.0.0.1:")
     );
+    assert_matches_schema(&report);
+}
+
+async fn faulty_receiver(faults: Faults) -> Receiver {
+    let catalog = Catalog::load(None).unwrap();
+    let platform = catalog.platform("uponai").unwrap().clone();
+    let mut config = ReceiverConfig::local(platform, Some(Secret::new(KEY)));
+    config.faults = faults;
+    Receiver::start(config, None).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_slower_than_the_timeout_gives_timeout_failures() {
+    let receiver = faulty_receiver(Faults {
+        delay: Duration::from_millis(600),
+        ..Faults::default()
+    })
+    .await;
+    let output = hookcli(args(&[
+        "load",
+        "-c",
+        "3",
+        "-n",
+        "3",
+        "--timeout",
+        "100ms",
+        "--json",
+        "--secret",
+        KEY,
+        "--to",
+        &receiver.url,
+    ]))
+    .await;
+    let hits = receiver.stats.requests.load(Ordering::SeqCst);
+    receiver.stop().await;
+
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let report = json(&output);
+    assert_eq!(report["failures"]["timeout"], 3);
+    assert_eq!(report["failed"], 3);
+    assert!(hits >= 1, "the requests reached the receiver");
+    assert_matches_schema(&report);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_that_drops_connections_gives_reset_failures() {
+    let receiver = faulty_receiver(Faults {
+        drop: true,
+        ..Faults::default()
+    })
+    .await;
+    let output = hookcli(args(&[
+        "load",
+        "-c",
+        "2",
+        "-n",
+        "6",
+        "--json",
+        "--secret",
+        KEY,
+        "--to",
+        &receiver.url,
+    ]))
+    .await;
+    receiver.stop().await;
+
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let report = json(&output);
+    assert_eq!(report["failures"]["reset"], 6);
+    assert_eq!(report["deliveries"], 6);
     assert_matches_schema(&report);
 }

@@ -95,7 +95,7 @@ pub fn run(args: LoadArgs, overlay: Option<&Path>) -> Result<u8> {
             event: matches!(script, Script::Event(_)).then(|| script.name()),
             lifecycle: matches!(script, Script::Lifecycle(_)).then(|| script.name()),
             url: &url_text,
-            connections: args.connections,
+            connections: connections(&args) as u32,
             count: args.count,
             duration: args.duration,
             rate: args.rate,

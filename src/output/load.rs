@@ -248,9 +248,9 @@ pub fn progress(visible: bool, total: Option<u64>) -> ProgressBar {
 pub fn tick(bar: &ProgressBar, delivered: u64, failed: u64, per_second: f64) {
     bar.set_position(delivered);
     bar.set_message(format!(
-        "{} deliveries · {:.0}/s · {} failed",
+        "{} deliveries · {}/s · {} failed",
         thousands(delivered),
-        per_second,
+        thousands(per_second.round() as u64),
         thousands(failed)
     ));
 }
