@@ -19,7 +19,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use bytes::Bytes;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::call::{Anchor, Call, CallPlan, RenderError};
 use crate::catalog::{Catalog, EventSpec, IdPattern, Lifecycle, Platform};
@@ -31,9 +31,6 @@ const PROTOTYPES: usize = 64;
 /// field of a timestamp moves and a shift in seconds cannot pass for one in milliseconds.
 const SHIFT_S: u64 = 90_061;
 const SHIFT_MS: u64 = SHIFT_S * 1000;
-
-/// Ids shorter than this are kept per template: a 4-digit extension could match other digits.
-const MIN_ID_LEN: usize = 8;
 
 /// What one call delivers: a single event, or a lifecycle's steps.
 #[derive(Clone, Debug)]
@@ -116,7 +113,7 @@ fn render(
     rng: &mut impl Rng,
     ends_at_ms: u64,
 ) -> Result<Vec<Vec<u8>>, RenderError> {
-    render_call(catalog, platform, script, rng, ends_at_ms).map(|(_, bodies)| bodies)
+    render_call(catalog, platform, script, rng, ends_at_ms, &Map::new()).map(|(_, b)| b)
 }
 
 fn render_call(
@@ -125,11 +122,15 @@ fn render_call(
     script: &Script,
     rng: &mut impl Rng,
     ends_at_ms: u64,
+    vars: &Map<String, Value>,
 ) -> Result<(Call, Vec<Vec<u8>>), RenderError> {
-    let plan = match script {
+    let mut plan = match script {
         Script::Event(event) => CallPlan::for_event(event, ends_at_ms),
         Script::Lifecycle(l) => CallPlan::for_lifecycle(platform, l, Anchor::EndsAt(ends_at_ms)),
     };
+    // Plan variables replace generated ones after every random draw, so the rest of the
+    // call stays the same.
+    plan.vars.extend(vars.clone());
     let call = Call::generate(catalog, platform, &plan, rng)?;
     let mut bodies = Vec::new();
     for (event, turn) in steps(platform, script, call.turn_count()) {
@@ -197,26 +198,60 @@ impl Prototype {
         seed: u64,
         anchor_ms: u64,
     ) -> Result<Result<Prototype, String>, RenderError> {
-        let mut rng = StdRng::seed_from_u64(seed);
-        let (call, first) = render_call(catalog, platform, script, &mut rng, anchor_ms)?;
-        let mut rng = StdRng::seed_from_u64(seed);
-        let (_, later) = render_call(catalog, platform, script, &mut rng, anchor_ms + SHIFT_MS)?;
-        if first.len() != later.len() {
-            return Ok(Err("the number of steps changed with the clock".into()));
+        let none = Map::new();
+        let render = |at: u64, vars: &Map<String, Value>| {
+            render_call(
+                catalog,
+                platform,
+                script,
+                &mut StdRng::seed_from_u64(seed),
+                at,
+                vars,
+            )
+        };
+        let (call, first) = render(anchor_ms, &none)?;
+        let (_, later) = render(anchor_ms + SHIFT_MS, &none)?;
+        // Each id, changed in every character, shows where it lands in the bodies.
+        let mut ids = Vec::new();
+        let mut texts = Vec::new();
+        let mut moved = Vec::new();
+        for (name, pattern) in &platform.ids {
+            let Some((text, other)) = call.var(name).and_then(changed) else {
+                continue;
+            };
+            let vars = Map::from_iter([(name.clone(), other.clone())]);
+            ids.push(pattern.clone());
+            texts.push((text, id_text(&other)));
+            moved.push(render(anchor_ms, &vars)?.1);
         }
-        let (ids, values) = id_values(platform, &call);
+        if first.len() != later.len() || moved.iter().any(|m| m.len() != first.len()) {
+            return Ok(Err(
+                "the number of steps changed with the clock or an id".into()
+            ));
+        }
+        let originals: Vec<String> = texts.iter().map(|(a, _)| a.clone()).collect();
         let mut templates = Vec::new();
-        for (a, b) in first.into_iter().zip(&later) {
-            let template = match compile_body(a, b, &values) {
+        for (step, (a, b)) in first.into_iter().zip(&later).enumerate() {
+            let with_ids: Vec<&[u8]> = moved.iter().map(|m| m[step].as_slice()).collect();
+            let template = match compile_body(a, b, &texts, &with_ids) {
                 Ok(t) => t,
                 Err(why) => return Ok(Err(why)),
             };
-            let mut check = Vec::new();
-            template.fill(&mut check, SHIFT_S, &values);
-            if check != *b {
-                return Ok(Err(
-                    "a compiled template did not reproduce its render".into()
-                ));
+            // The template must give back every render it was made from.
+            let mut checks = vec![(SHIFT_S, originals.clone(), b.as_slice())];
+            for (i, body) in with_ids.iter().enumerate() {
+                let mut values = originals.clone();
+                values[i] = texts[i].1.clone();
+                checks.push((0, values, body));
+            }
+            for (shift, values, expected) in checks {
+                let mut out = Vec::new();
+                template.fill(&mut out, shift, &values);
+                if out != expected {
+                    return Ok(Err(
+                        "a compiled template did not reproduce its render".into()
+                    ));
+                }
             }
             templates.push(template);
         }
@@ -248,38 +283,76 @@ impl Prototype {
     }
 }
 
-/// The call's string ids that are long enough to find safely, with their patterns.
-fn id_values(platform: &Platform, call: &Call) -> (Vec<IdPattern>, Vec<String>) {
-    platform
-        .ids
-        .iter()
-        .filter_map(|(name, pattern)| match call.var(name) {
-            Some(Value::String(s))
-                if s.len() >= MIN_ID_LEN
-                    && s.bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b"+-_".contains(&b)) =>
-            {
-                Some((pattern.clone(), s.clone()))
-            }
-            _ => None,
+/// An id's text and a value of the same type and length that differs in every digit and
+/// letter; `None` for values that are not ids (empty, or not a string or number).
+fn changed(value: &Value) -> Option<(String, Value)> {
+    let text = id_text(value);
+    if text.is_empty() {
+        return None;
+    }
+    let shifted: String = text
+        .chars()
+        .enumerate()
+        .map(|(i, c)| match c {
+            // A number's first digit never becomes 0, so the length stays.
+            '0'..='8' if i == 0 && value.is_number() => (c as u8 + 1) as char,
+            '9' if i == 0 && value.is_number() => '1',
+            '0'..='8' | 'a'..='y' | 'A'..='Y' => (c as u8 + 1) as char,
+            '9' => '0',
+            'z' => 'a',
+            'Z' => 'A',
+            other => other,
         })
-        .unzip()
+        .collect();
+    let other = match value {
+        Value::String(_) => Value::String(shifted),
+        Value::Number(_) => serde_json::from_str(&shifted).ok()?,
+        _ => return None,
+    };
+    Some((text, other))
 }
 
-fn compile_body(a: Vec<u8>, b: &[u8], ids: &[String]) -> Result<Template, String> {
-    if a.len() != b.len() {
-        return Err("a body's length changed with the clock".into());
+/// An id as it appears in a body: strings bare, numbers in decimal.
+fn id_text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        _ => String::new(),
+    }
+}
+
+/// Slots for the timestamps (where `a` and `b` differ) and for each id (where `a` and that
+/// id's render differ: exactly the places the id's text sits).
+fn compile_body(
+    a: Vec<u8>,
+    b: &[u8],
+    ids: &[(String, String)],
+    with_ids: &[&[u8]],
+) -> Result<Template, String> {
+    if a.len() != b.len() || with_ids.iter().any(|m| m.len() != a.len()) {
+        return Err("a body's length changed with the clock or an id".into());
     }
     let mut slots = time_slots(&a, b)?;
-    for (index, id) in ids.iter().enumerate() {
-        let id = id.as_bytes();
-        let mut from = 0;
-        while let Some(at) = find(&a[from..], id).map(|i| i + from) {
-            let range = at..at + id.len();
-            if !slots.iter().any(|(r, _)| overlaps(r, &range)) {
-                slots.push((range, Slot::Id(index)));
+    for (index, ((original, other), moved)) in ids.iter().zip(with_ids).enumerate() {
+        let (original, other) = (original.as_bytes(), other.as_bytes());
+        let mut p = 0;
+        while p < a.len() {
+            if a[p] == moved[p] {
+                p += 1;
+                continue;
             }
-            from = at + id.len();
+            let start = (p.saturating_sub(original.len() - 1)..=p)
+                .find(|&s| {
+                    a.get(s..s + original.len()) == Some(original)
+                        && moved.get(s..s + other.len()) == Some(other)
+                })
+                .ok_or_else(|| format!("byte {p} of a body changes with an id but is no id"))?;
+            let range = start..start + original.len();
+            if slots.iter().any(|(r, _)| overlaps(r, &range)) {
+                return Err(format!("an id and a timestamp overlap at byte {start}"));
+            }
+            slots.push((range.clone(), Slot::Id(index)));
+            p = range.end;
         }
     }
     slots.sort_by_key(|(r, _)| r.start);
@@ -368,10 +441,6 @@ fn overlaps(a: &Range<usize>, b: &Range<usize>) -> bool {
     a.start < b.end && b.start < a.end
 }
 
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
-}
-
 impl Template {
     /// Writes the body with times moved `shift_s` seconds later and the given ids.
     fn fill(&self, out: &mut Vec<u8>, shift_s: u64, ids: &[String]) {
@@ -442,5 +511,24 @@ mod tests {
         );
         let id = platform.call_id_of(&one).unwrap();
         assert!(one["call"]["recording_url"].as_str().unwrap().contains(&id));
+    }
+    #[test]
+    fn numeric_call_ids_are_fresh_too() {
+        let catalog = Arc::new(catalog());
+        let platform = catalog.platform("salpre").unwrap();
+        let event = platform.event("call_ended").unwrap().clone();
+        let mut rng = StdRng::seed_from_u64(3);
+        let script = Script::Event(event);
+        let (bodies, why) = Bodies::new(catalog.clone(), platform, script, &mut rng).unwrap();
+        assert!(why.is_none(), "{why:?}");
+        let now = crate::signing::now_ms();
+        let ids: std::collections::HashSet<String> = (0..100)
+            .map(|_| {
+                let body: Value = serde_json::from_slice(&bodies.call(&mut rng, now)[0]).unwrap();
+                platform.call_id_of(&body).unwrap()
+            })
+            .collect();
+        // 100 calls from 64 compiled ones: only fresh ids can all differ.
+        assert_eq!(ids.len(), 100);
     }
 }
