@@ -362,3 +362,9 @@ async fn a_receiver_that_drops_connections_gives_reset_failures() {
     assert_eq!(report["deliveries"], 6);
     assert_matches_schema(&report);
 }
+
+#[test]
+fn the_command_line_definition_is_consistent() {
+    use clap::CommandFactory;
+    hookcli::cli::Cli::command().debug_assert();
+}

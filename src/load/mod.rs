@@ -8,7 +8,7 @@
 //!
 //! Plain http goes over hyper's http1 client directly: one connection per worker is exactly
 //! what a load tool wants, and it skips reqwest's pool and per-request URL handling. https
-//! goes through the shared reqwest client, which brings TLS.
+//! goes through reqwest (one client per thread), which brings TLS.
 
 pub mod body;
 
