@@ -169,6 +169,11 @@ impl Call {
         })
     }
 
+    /// One of the call's variables (ids, people, times), as the templates see it.
+    pub fn var(&self, name: &str) -> Option<&Value> {
+        self.base.get(name)
+    }
+
     pub fn turn_count(&self) -> usize {
         self.turns.len()
     }

@@ -53,6 +53,9 @@ pub enum Command {
     /// Contract-test a webhook receiver: what the platform sends, and what it must reject
     #[command(after_help = CHECK_HELP)]
     Check(CheckArgs),
+    /// Load a receiver: many fresh, signed deliveries over kept-alive connections, then a report
+    #[command(after_help = LOAD_HELP)]
+    Load(LoadArgs),
 }
 
 #[derive(Debug, Args, Clone)]
@@ -356,4 +359,66 @@ pub struct CheckArgs {
     /// Write a JUnit XML report to FILE
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+}
+
+const LOAD_HELP: &str = "Examples:
+  hookcli load -c 64 -z 10s --to http://localhost:8080/webhook
+  hookcli load call_analyzed -n 10000 --rate 500 --to http://localhost:8080/webhook
+  hookcli load --lifecycle call -c 8 -n 1000 --retries 3 --to http://localhost:8080/webhook
+  hookcli load -c 32 -z 5s            (no --to: a self-benchmark against the built-in receiver)
+
+Exit codes:
+  0  every delivery met the platform's success rule
+  1  some deliveries failed: a status outside the rule, a timeout, a reset
+  2  bad usage or input (nothing was sent)
+  3  the receiver was unreachable: every delivery failed to connect";
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("amount").required(true).args(["count", "duration"])))]
+pub struct LoadArgs {
+    /// The event each delivery carries [default: the platform's call-end event]
+    #[arg(conflicts_with = "lifecycle")]
+    pub event: Option<String>,
+    /// Deliver whole calls: each call's events in order, every event one delivery
+    #[arg(long, value_name = "NAME")]
+    pub lifecycle: Option<String>,
+    /// Receiver URL; without it, hookcli loads its own built-in receiver
+    #[arg(long, value_name = "URL")]
+    pub to: Option<String>,
+    #[command(flatten)]
+    pub platform: PlatformArg,
+    #[command(flatten)]
+    pub key: KeyArg,
+    /// Connections, each kept alive and reused, one delivery in flight on each
+    #[arg(short = 'c', long, default_value_t = 50, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub connections: u32,
+    /// Stop after this many deliveries
+    #[arg(short = 'n', long = "count", value_name = "COUNT",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: Option<u64>,
+    /// Stop after this long, e.g. 10s or 2m
+    #[arg(short = 'z', long = "duration", value_parser = duration, value_name = "DUR")]
+    pub duration: Option<Duration>,
+    /// Start at most this many deliveries per second, spread evenly [default: as fast as it goes]
+    #[arg(long, value_name = "PER_SECOND")]
+    pub rate: Option<f64>,
+    /// Deadline per attempt [default: the platform's]
+    #[arg(long, value_parser = duration, value_name = "DUR")]
+    pub timeout: Option<Duration>,
+    /// Retries after a failed attempt, as the platform would; they add to the load [default: 0]
+    #[arg(long, value_name = "N")]
+    pub retries: Option<u32>,
+    /// First wait between attempts, doubling after [default: the platform's]
+    #[arg(long, value_parser = duration, value_name = "DUR")]
+    pub backoff: Option<Duration>,
+    /// Success rule: 2xx, 200, 204 or a list like 200,201 [default: the platform's]
+    #[arg(long, value_name = "RULE")]
+    pub expect: Option<SuccessRule>,
+    /// Add a header to every request, 'Name: value' (repeatable)
+    #[arg(short = 'H', long = "header", value_name = "'NAME: VALUE'")]
+    pub headers: Vec<String>,
+    /// Print one JSON report on stdout (schemas/load-report.schema.json), no live display
+    #[arg(long)]
+    pub json: bool,
 }

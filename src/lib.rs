@@ -11,6 +11,7 @@ pub mod command;
 pub mod delivery;
 pub mod duration;
 pub mod error;
+pub mod load;
 pub mod output;
 pub mod overrides;
 pub mod policy;
@@ -37,5 +38,6 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Sign(args) => command::sign::sign(args, overlay),
         Command::Verify(args) => command::sign::verify(args, overlay),
         Command::Check(args) => command::check::run(args, overlay),
+        Command::Load(args) => command::load::run(args, overlay),
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod listen;
+pub mod load;
 pub mod platforms;
 pub mod replay;
 pub mod send;

@@ -1,0 +1,46 @@
+//! Render-and-sign of one uponai call_ended event: the per-delivery work of `hookcli load`.
+//! `cargo bench --bench render_sign`.
+
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use hookcli::call::{Call, CallPlan};
+use hookcli::catalog::Catalog;
+use hookcli::load::{Bodies, Script};
+use hookcli::secret::Secret;
+use hookcli::signing::{self, Scheme};
+
+fn render_sign(c: &mut Criterion) {
+    let catalog = std::sync::Arc::new(Catalog::load(None).expect("the built-in catalog loads"));
+    let platform = catalog.platform("uponai").expect("uponai is built in");
+    let event = platform.event("call_ended").expect("uponai has call_ended");
+    let key = Secret::new("key_bench_hookcli");
+    let mut rng = hookcli::call::rng();
+
+    c.bench_function("value_render_sign_call_ended", |b| {
+        b.iter(|| {
+            let now = signing::now_ms();
+            let plan = CallPlan::for_event(event, now);
+            let call = Call::generate(&catalog, platform, &plan, &mut rng).unwrap();
+            let body = serde_json::to_vec(&call.render(event, None).unwrap()).unwrap();
+            let signature = signing::sign(Scheme::Retell, &key, &body, now);
+            black_box((body, signature))
+        })
+    });
+
+    // What `hookcli load` does per delivery: fill a compiled template, then sign.
+    let script = Script::Event(event.clone());
+    let (bodies, slow) = Bodies::new(catalog.clone(), platform, script, &mut rng).unwrap();
+    assert!(slow.is_none(), "call_ended compiles");
+    c.bench_function("compiled_render_sign_call_ended", |b| {
+        b.iter(|| {
+            let now = signing::now_ms();
+            let body = bodies.call(&mut rng, now).pop().unwrap();
+            let signature = signing::sign(Scheme::Retell, &key, &body, now);
+            black_box((body, signature))
+        })
+    });
+}
+
+criterion_group!(benches, render_sign);
+criterion_main!(benches);

@@ -1,0 +1,244 @@
+//! `hookcli load`: many fresh, signed deliveries over kept-alive connections, and the report.
+
+use std::io::IsTerminal;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+
+use super::send::{platform_headers, signer_for};
+use super::{find_event, find_platform, key_sources, load_catalog, parse_url, resolve_key};
+use crate::catalog::{Catalog, Moment, Platform};
+use crate::cli::{DeliveryArgs, LoadArgs};
+use crate::error::{UserError, exit, usage};
+use crate::load::{Bodies, Load, Report, Script, Settings, Stop};
+use crate::output::load::{self as out, LoadRun};
+use crate::policy::PolicyOverrides;
+use crate::receiver::{Receiver, ReceiverConfig};
+use crate::secret::Secret;
+
+/// How often the live display is redrawn.
+const TICK: Duration = Duration::from_millis(250);
+
+pub fn run(args: LoadArgs, overlay: Option<&Path>) -> Result<u8> {
+    let catalog = Arc::new(load_catalog(overlay)?);
+    let platform = find_platform(&catalog, &args.platform.platform)?.clone();
+    let script = script(&args, &catalog, &platform)?;
+    let url = args.to.as_deref().map(parse_url).transpose()?;
+    if let Some(rate) = args.rate
+        && !(rate.is_finite() && rate > 0.0)
+    {
+        return Err(UserError::new(format!("--rate {rate}: it must be above 0"))
+            .hint("--rate is deliveries per second, e.g. --rate 500")
+            .into());
+    }
+    if args.duration.is_some_and(|d| d.is_zero()) {
+        return Err(usage("-z 0: the duration must be above 0, e.g. -z 10s"));
+    }
+    let delivery = DeliveryArgs {
+        headers: args.headers.clone(),
+        ..DeliveryArgs::default()
+    };
+    let headers = platform_headers(&platform, &delivery)?;
+    let policy = platform.policy.clone().with_overrides(&PolicyOverrides {
+        timeout: args.timeout,
+        // A load test measures the receiver; retries only when asked for.
+        retries: Some(args.retries.unwrap_or(0)),
+        backoff: args.backoff,
+        success: args.expect.clone(),
+    });
+    let key = signing_key(&args, &platform, url.is_none());
+    super::runtime()?.block_on(async move {
+        let receiver = match &url {
+            Some(_) => None,
+            None => {
+                let mut config = ReceiverConfig::local(platform.clone(), key.clone());
+                // Answer what the rule wants (salpre requires exactly 200, not the usual 204).
+                if let Some(status) = [204, 200, 201, 202]
+                    .into_iter()
+                    .find(|s| policy.success.accepts(*s))
+                {
+                    config.faults.status = status;
+                }
+                // No channel: the receiver keeps nothing per request.
+                let receiver = Receiver::start(config, None).await?;
+                eprintln!(
+                    "no --to given: loading hookcli's built-in receiver at {}",
+                    receiver.url
+                );
+                Some(receiver)
+            }
+        };
+        let url = match (url, &receiver) {
+            (Some(url), _) => url,
+            (None, Some(r)) => reqwest::Url::parse(&r.url)?,
+            (None, None) => unreachable!("a receiver is started when there is no URL"),
+        };
+        let settings = Settings {
+            url: url.clone(),
+            headers,
+            signer: signer_for(&platform, key.as_ref()),
+            policy: policy.clone(),
+            platform_timeout: platform.policy.timeout,
+            connections: connections(&args),
+        };
+        let (bodies, slow) = Bodies::new(
+            catalog.clone(),
+            &platform,
+            script.clone(),
+            &mut crate::call::rng(),
+        )?;
+        if let Some(why) = slow {
+            eprintln!("note: rendering every call in full, which is slower ({why})");
+        }
+        let (report, interrupted) = drive(&args, settings, bodies).await;
+        if let Some(receiver) = receiver {
+            receiver.stop().await;
+        }
+        let url_text = url.to_string();
+        let run = LoadRun {
+            platform: &platform.id,
+            event: matches!(script, Script::Event(_)).then(|| script.name()),
+            lifecycle: matches!(script, Script::Lifecycle(_)).then(|| script.name()),
+            url: &url_text,
+            connections: connections(&args) as u32,
+            count: args.count,
+            duration: args.duration,
+            rate: args.rate,
+            timeout: policy.timeout,
+            retries: policy.retries,
+            rule: &policy.success,
+            platform_timeout: platform.policy.timeout,
+            interrupted,
+        };
+        if args.json {
+            println!("{}", run.json(&report));
+        } else {
+            print!("{}", run.text(&report));
+        }
+        Ok(exit_code(&report))
+    })
+}
+
+/// The event or lifecycle: named, or the platform's call-end event.
+fn script(args: &LoadArgs, catalog: &Catalog, platform: &Platform) -> Result<Script> {
+    if let Some(name) = &args.lifecycle {
+        return match platform.lifecycle(name) {
+            Some(l) => Ok(Script::Lifecycle(l.clone())),
+            None => {
+                let names: Vec<&str> = platform
+                    .lifecycles
+                    .iter()
+                    .map(|l| l.name.as_str())
+                    .collect();
+                Err(
+                    UserError::new(format!("unknown lifecycle `{name}` for {}", platform.id))
+                        .hint(format!("{} lifecycles: {}", platform.id, names.join(", ")))
+                        .into(),
+                )
+            }
+        };
+    }
+    let event = match &args.event {
+        Some(name) => find_event(catalog, platform, name)?,
+        None => platform
+            .events
+            .iter()
+            .find(|e| e.at == Moment::End)
+            .or(platform.events.first())
+            .ok_or_else(|| usage(format!("{} has no events", platform.id)))?,
+    };
+    Ok(Script::Event(event.clone()))
+}
+
+/// No more connections than deliveries.
+fn connections(args: &LoadArgs) -> usize {
+    let c = args.connections as u64;
+    args.count.map_or(c, |n| c.min(n)) as usize
+}
+
+/// The key to sign with, saying once on stderr when a signing platform goes unsigned.
+fn signing_key(args: &LoadArgs, platform: &Platform, built_in: bool) -> Option<Secret> {
+    let key = resolve_key(args.key.secret.as_deref(), platform);
+    match (&platform.signing, key) {
+        (None, _) => None,
+        (Some(_), Some(key)) => Some(key),
+        (Some(_), None) if built_in => Some(Secret::generate()),
+        (Some(signing), None) => {
+            eprintln!(
+                "note: {} signs webhooks with {}, but no key was given ({}): sending unsigned",
+                platform.id,
+                signing.header,
+                key_sources(platform)
+            );
+            None
+        }
+    }
+}
+
+enum Event {
+    Done,
+    Interrupted,
+    Tick,
+}
+
+/// Runs the load until the count, the deadline or Ctrl-C, redrawing the live line.
+async fn drive(args: &LoadArgs, settings: Settings, bodies: Bodies) -> (Report, bool) {
+    let stop = match args.duration {
+        Some(d) => Stop::Until(Instant::now() + d),
+        None => Stop::count(args.count.unwrap_or(1)),
+    };
+    let deadline = stop.deadline();
+    let seed = std::env::var("HOOKCLI_SEED")
+        .ok()
+        .and_then(|s| s.trim().parse().ok());
+    let mut load = Load::start(settings, bodies, stop, args.rate, seed);
+    let visible = !args.json && std::io::stderr().is_terminal();
+    let bar = out::progress(visible, args.count);
+    let mut ticker = tokio::time::interval(TICK);
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    let until = tokio::time::sleep_until(
+        deadline
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400 * 365))
+            .into(),
+    );
+    tokio::pin!(until);
+    let mut last = (Instant::now(), 0);
+    let interrupted = loop {
+        let event = tokio::select! {
+            _ = load.finished() => Event::Done,
+            _ = &mut ctrl_c => Event::Interrupted,
+            _ = &mut until => Event::Done,
+            _ = ticker.tick() => Event::Tick,
+        };
+        match event {
+            Event::Done => break false,
+            Event::Interrupted => break true,
+            Event::Tick => {
+                let (delivered, failed) = load.progress();
+                let now = Instant::now();
+                let rate = (delivered - last.1) as f64 / (now - last.0).as_secs_f64().max(1e-3);
+                last = (now, delivered);
+                out::tick(&bar, delivered, failed, rate);
+            }
+        }
+    };
+    load.cancel();
+    load.finished().await;
+    bar.finish_and_clear();
+    (load.report(), interrupted)
+}
+
+/// 0 when every delivery met the rule, 3 when every one failed to connect, else 1.
+fn exit_code(report: &Report) -> u8 {
+    let t = &report.tally;
+    if t.failed() == 0 {
+        exit::OK
+    } else if t.failures_of(crate::load::FailKind::Connect) == t.deliveries {
+        exit::UNREACHABLE
+    } else {
+        exit::FAILED
+    }
+}

@@ -1,0 +1,650 @@
+//! The load engine: C workers, each with one kept-alive connection, delivering fresh signed
+//! bodies until a count or a deadline, optionally paced to a rate. Nothing here prints.
+//!
+//! One worker function runs C times; the stop condition and the pacer are values handed to
+//! it. Results go into one tally per thread (an HDR histogram and counters), so memory stays
+//! the same however many deliveries are made; on Ctrl-C the workers stop at once and their
+//! tallies are the report so far.
+//!
+//! Plain http goes over hyper's http1 client directly: one connection per worker is exactly
+//! what a load tool wants, and it skips reqwest's pool and per-request URL handling. https
+//! goes through reqwest (one client per thread), which brings TLS.
+
+pub mod body;
+
+use std::cell::RefCell;
+use std::ops::Range;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use hdrhistogram::Histogram;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
+use rand::SeedableRng;
+use rand::rngs::SmallRng;
+use reqwest::header::{HOST, HeaderMap, HeaderValue, USER_AGENT};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio::task::{JoinSet, LocalSet};
+use tokio_util::sync::CancellationToken;
+
+pub use body::{Bodies, Script};
+
+use crate::delivery::Signer;
+use crate::policy::DeliveryPolicy;
+
+/// When the workers stop taking new deliveries.
+#[derive(Debug)]
+pub enum Stop {
+    /// After this many deliveries in all (a shared ticket counter).
+    Count { limit: u64, taken: AtomicU64 },
+    /// At this instant; deliveries in flight then are abandoned and not counted.
+    Until(Instant),
+}
+
+impl Stop {
+    pub fn count(limit: u64) -> Self {
+        Stop::Count {
+            limit,
+            taken: AtomicU64::new(0),
+        }
+    }
+
+    /// Claims one delivery, or says there are none left.
+    fn take(&self) -> bool {
+        match self {
+            Stop::Count { limit, taken } => taken.fetch_add(1, Ordering::Relaxed) < *limit,
+            Stop::Until(deadline) => Instant::now() < *deadline,
+        }
+    }
+
+    pub fn deadline(&self) -> Option<Instant> {
+        match self {
+            Stop::Until(deadline) => Some(*deadline),
+            Stop::Count { .. } => None,
+        }
+    }
+}
+
+/// Spaces deliveries evenly at a rate shared by all workers: ticket k is due at start + k/rate.
+#[derive(Debug)]
+pub struct Pacer {
+    start: Instant,
+    interval: Duration,
+    next: AtomicU64,
+}
+
+impl Pacer {
+    pub fn new(per_second: f64) -> Self {
+        Pacer {
+            start: Instant::now(),
+            interval: Duration::from_secs_f64(1.0 / per_second),
+            next: AtomicU64::new(0),
+        }
+    }
+
+    async fn wait(&self) {
+        let k = self.next.fetch_add(1, Ordering::Relaxed);
+        let due = self.start + self.interval.mul_f64(k as f64);
+        tokio::time::sleep_until(due.into()).await;
+    }
+}
+
+/// Where and how to deliver: everything but the bodies.
+pub struct Settings {
+    pub url: reqwest::Url,
+    /// The platform's headers and the user's -H.
+    pub headers: HeaderMap,
+    pub signer: Option<Signer>,
+    /// Timeout, retries (0 unless asked), backoff and success rule per delivery.
+    pub policy: DeliveryPolicy,
+    /// The platform's own timeout: attempts slower than this it would count as timed out.
+    pub platform_timeout: Duration,
+    pub connections: usize,
+}
+
+/// Why a delivery failed, as the report counts them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailKind {
+    /// A status outside the success rule.
+    Status,
+    Timeout,
+    Connect,
+    /// Closed or reset before a whole response.
+    Reset,
+}
+
+impl FailKind {
+    pub const ALL: [FailKind; 4] = [
+        FailKind::Status,
+        FailKind::Timeout,
+        FailKind::Connect,
+        FailKind::Reset,
+    ];
+
+    pub fn word(self) -> &'static str {
+        match self {
+            FailKind::Status => "status",
+            FailKind::Timeout => "timeout",
+            FailKind::Connect => "connect",
+            FailKind::Reset => "reset",
+        }
+    }
+}
+
+/// What one attempt came to.
+#[derive(Clone, Copy, Debug)]
+enum Answer {
+    Status(u16),
+    Error(FailKind),
+}
+
+/// Counts and latencies; the same size after ten deliveries or ten million.
+#[derive(Clone, Debug)]
+pub struct Tally {
+    pub deliveries: u64,
+    pub succeeded: u64,
+    /// Requests sent, retries included.
+    pub attempts: u64,
+    /// Accepted statuses, by status.
+    pub success_statuses: Vec<(u16, u64)>,
+    /// Failed deliveries by kind, in [`FailKind::ALL`] order.
+    pub failures: [u64; 4],
+    /// The statuses behind `status` failures.
+    pub failure_statuses: Vec<(u16, u64)>,
+    /// Attempts the platform would have given up on (slower than its timeout).
+    pub platform_timeouts: u64,
+    /// Attempt latency in microseconds.
+    pub latency: Histogram<u64>,
+}
+
+impl Default for Tally {
+    fn default() -> Self {
+        Tally::new()
+    }
+}
+
+impl Tally {
+    fn new() -> Self {
+        Tally {
+            deliveries: 0,
+            succeeded: 0,
+            attempts: 0,
+            success_statuses: Vec::new(),
+            failures: [0; 4],
+            failure_statuses: Vec::new(),
+            platform_timeouts: 0,
+            // Three significant figures from 1 µs to an hour; it grows if ever needed.
+            latency: Histogram::new_with_bounds(1, 3_600_000_000, 3)
+                .expect("static histogram bounds are valid"),
+        }
+    }
+
+    fn merge(&mut self, other: &Tally) {
+        self.deliveries += other.deliveries;
+        self.succeeded += other.succeeded;
+        self.attempts += other.attempts;
+        for (status, n) in &other.success_statuses {
+            bump(&mut self.success_statuses, *status, *n);
+        }
+        for (mine, theirs) in self.failures.iter_mut().zip(other.failures) {
+            *mine += theirs;
+        }
+        for (status, n) in &other.failure_statuses {
+            bump(&mut self.failure_statuses, *status, *n);
+        }
+        self.platform_timeouts += other.platform_timeouts;
+        let _ = self.latency.add(&other.latency);
+    }
+
+    pub fn failed(&self) -> u64 {
+        self.failures.iter().sum()
+    }
+
+    pub fn failures_of(&self, kind: FailKind) -> u64 {
+        self.failures[kind as usize]
+    }
+}
+
+fn bump(counts: &mut Vec<(u16, u64)>, status: u16, n: u64) {
+    match counts.iter_mut().find(|(s, _)| *s == status) {
+        Some((_, count)) => *count += n,
+        None => {
+            counts.push((status, n));
+            counts.sort_unstable();
+        }
+    }
+}
+
+/// What the workers share.
+struct Shared {
+    settings: Settings,
+    bodies: Bodies,
+    /// The path and query, and whether to go through hyper directly.
+    target: Target,
+    /// For the live display, one pair per thread so the threads share no cache line.
+    progress: Vec<Progress>,
+}
+
+#[derive(Default)]
+#[repr(align(128))]
+struct Progress {
+    delivered: AtomicU64,
+    failed: AtomicU64,
+}
+
+enum Target {
+    /// http: hyper's http1 client over one TCP connection per worker.
+    Plain { addr: String, path: hyper::Uri },
+    /// https: reqwest, for TLS, one client per thread so a thread's connections stay on it.
+    Tls,
+}
+
+/// A running load. Stop it with [`Load::cancel`], wait with [`Load::finished`], then take
+/// [`Load::report`]: after a Ctrl-C it is the load so far.
+pub struct Load {
+    shared: Arc<Shared>,
+    /// Each load thread sends its tally here when its workers have stopped.
+    done: mpsc::UnboundedReceiver<Tally>,
+    tally: Tally,
+    cancel: CancellationToken,
+    started: Instant,
+    stopped: Option<Instant>,
+}
+
+/// The result, or the result so far.
+#[derive(Debug)]
+pub struct Report {
+    pub tally: Tally,
+    pub elapsed: Duration,
+}
+
+/// What every worker gets: the stop condition and the pacer are values like the rest.
+#[derive(Clone)]
+struct Job {
+    shared: Arc<Shared>,
+    stop: Arc<Stop>,
+    pacer: Option<Arc<Pacer>>,
+    cancel: CancellationToken,
+}
+
+impl Load {
+    /// Starts the workers: one thread per core, each a single-threaded runtime running its
+    /// share of the connections (as oha does). A worker and its connection then never
+    /// change threads, and each thread tallies without locks.
+    pub fn start(
+        settings: Settings,
+        bodies: Bodies,
+        stop: Stop,
+        rate: Option<f64>,
+        seed: Option<u64>,
+    ) -> Load {
+        let target = match settings.url.scheme() {
+            "http" => Target::Plain {
+                addr: format!(
+                    "{}:{}",
+                    settings.url.host_str().unwrap_or("localhost"),
+                    settings.url.port_or_known_default().unwrap_or(80)
+                ),
+                path: path_and_query(&settings.url),
+            },
+            _ => Target::Tls,
+        };
+        let mut settings = settings;
+        if let Target::Plain { .. } = target {
+            prepare_plain_headers(&mut settings);
+        }
+        let workers = settings.connections.max(1);
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let threads = cores.min(workers);
+        let job = Job {
+            shared: Arc::new(Shared {
+                settings,
+                bodies,
+                target,
+                progress: (0..threads).map(|_| Progress::default()).collect(),
+            }),
+            stop: Arc::new(stop),
+            pacer: rate.map(|r| Arc::new(Pacer::new(r))),
+            cancel: CancellationToken::new(),
+        };
+        let (done_tx, done) = mpsc::unbounded_channel();
+        let mut first = 0;
+        for t in 0..threads {
+            let share = workers / threads + usize::from(t < workers % threads);
+            let ids = first..first + share;
+            first += share;
+            let (job, done_tx) = (job.clone(), done_tx.clone());
+            std::thread::Builder::new()
+                .name(format!("hookcli-load-{t}"))
+                .spawn(move || {
+                    let tally = run_thread(t, ids, job, seed);
+                    let _ = done_tx.send(tally);
+                })
+                .expect("the OS starts a thread");
+        }
+        Load {
+            shared: job.shared,
+            done,
+            tally: Tally::new(),
+            cancel: job.cancel,
+            started: Instant::now(),
+            stopped: None,
+        }
+    }
+
+    /// Waits until every worker has stopped. Cancel-safe: call it again after a select.
+    pub async fn finished(&mut self) {
+        while let Some(tally) = self.done.recv().await {
+            self.tally.merge(&tally);
+        }
+        self.stopped.get_or_insert_with(Instant::now);
+    }
+
+    /// Stops the workers; deliveries in flight are abandoned and not counted.
+    pub fn cancel(&mut self) {
+        self.stopped.get_or_insert_with(Instant::now);
+        self.cancel.cancel();
+    }
+
+    /// (deliveries, failed) so far, cheaply, for the live display.
+    pub fn progress(&self) -> (u64, u64) {
+        self.shared.progress.iter().fold((0, 0), |(d, f), p| {
+            (
+                d + p.delivered.load(Ordering::Relaxed),
+                f + p.failed.load(Ordering::Relaxed),
+            )
+        })
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        self.stopped
+            .unwrap_or_else(Instant::now)
+            .duration_since(self.started)
+    }
+
+    /// The tallies of the threads that have finished: all of them after [`Load::finished`].
+    pub fn report(&self) -> Report {
+        Report {
+            tally: self.tally.clone(),
+            elapsed: self.elapsed(),
+        }
+    }
+}
+
+/// What the workers of one thread share.
+struct Local {
+    progress: usize,
+    tally: RefCell<Tally>,
+    /// For https only.
+    client: Option<reqwest::Client>,
+}
+
+/// One load thread: its workers on a single-threaded runtime, then its tally.
+fn run_thread(thread: usize, ids: Range<usize>, job: Job, seed: Option<u64>) -> Tally {
+    let local = Rc::new(Local {
+        progress: thread,
+        tally: RefCell::new(Tally::new()),
+        client: matches!(job.shared.target, Target::Tls).then(crate::delivery::client),
+    });
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return local.tally.take();
+    };
+    let set = LocalSet::new();
+    set.block_on(&runtime, async {
+        let mut workers = JoinSet::new();
+        for n in ids {
+            let rng = match seed {
+                Some(seed) => SmallRng::seed_from_u64(seed.wrapping_add(n as u64)),
+                None => SmallRng::from_entropy(),
+            };
+            workers.spawn_local(worker(job.clone(), local.clone(), rng));
+        }
+        while workers.join_next().await.is_some() {}
+    });
+    local.tally.take()
+}
+
+fn path_and_query(url: &reqwest::Url) -> hyper::Uri {
+    let text = match url.query() {
+        Some(query) => format!("{}?{query}", url.path()),
+        None => url.path().to_string(),
+    };
+    text.parse()
+        .unwrap_or_else(|_| hyper::Uri::from_static("/"))
+}
+
+/// hyper's connection-level client sends exactly the headers it is given: add Host and a
+/// user agent once, here.
+fn prepare_plain_headers(settings: &mut Settings) {
+    let url = &settings.url;
+    let host = match (url.host_str(), url.port()) {
+        (Some(h), Some(p)) => format!("{h}:{p}"),
+        (Some(h), None) => h.to_string(),
+        _ => String::new(),
+    };
+    if let Ok(value) = HeaderValue::from_str(&host) {
+        settings.headers.insert(HOST, value);
+    }
+    if !settings.headers.contains_key(USER_AGENT) {
+        settings.headers.insert(
+            USER_AGENT,
+            HeaderValue::from_static(concat!("hookcli/", env!("CARGO_PKG_VERSION"))),
+        );
+    }
+}
+
+/// One connection's worth of work: take a delivery, wait for the pacer, deliver, tally.
+async fn worker(job: Job, local: Rc<Local>, mut rng: SmallRng) {
+    let shared = &job.shared;
+    let progress = &shared.progress[local.progress];
+    let mut connection: Option<http1::SendRequest<Full<Bytes>>> = None;
+    let mut pending: Vec<Bytes> = Vec::new();
+    // Registered once, not once per request.
+    let cancelled = job.cancel.cancelled();
+    tokio::pin!(cancelled);
+    while !job.cancel.is_cancelled() && job.stop.take() {
+        if let Some(pacer) = &job.pacer {
+            tokio::select! {
+                _ = &mut cancelled => break,
+                _ = pacer.wait() => {}
+            }
+        }
+        if pending.is_empty() {
+            // A call's bodies, delivered in order; popped from the back, so reversed.
+            pending = shared.bodies.call(&mut rng, crate::signing::now_ms());
+            pending.reverse();
+        }
+        let Some(body) = pending.pop() else {
+            break;
+        };
+        let result = tokio::select! {
+            _ = &mut cancelled => break,
+            result = deliver(shared, &local, &mut connection, body) => result,
+        };
+        let accepted =
+            matches!(result, Answer::Status(s) if shared.settings.policy.success.accepts(s));
+        let mut tally = local.tally.borrow_mut();
+        tally.deliveries += 1;
+        match result {
+            Answer::Status(status) if accepted => {
+                tally.succeeded += 1;
+                bump(&mut tally.success_statuses, status, 1);
+            }
+            Answer::Status(status) => {
+                tally.failures[FailKind::Status as usize] += 1;
+                bump(&mut tally.failure_statuses, status, 1);
+            }
+            Answer::Error(kind) => tally.failures[kind as usize] += 1,
+        }
+        drop(tally);
+        progress.delivered.fetch_add(1, Ordering::Relaxed);
+        if !accepted {
+            progress.failed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// One delivery: attempts until the rule is met or the retries run out, each tallied.
+async fn deliver(
+    shared: &Shared,
+    local: &Local,
+    connection: &mut Option<http1::SendRequest<Full<Bytes>>>,
+    body: Bytes,
+) -> Answer {
+    let policy = &shared.settings.policy;
+    let mut answer = Answer::Error(FailKind::Connect);
+    for n in 1..=policy.max_attempts() {
+        let started = Instant::now();
+        answer = attempt(shared, local, connection, body.clone()).await;
+        let latency = started.elapsed();
+        {
+            let mut tally = local.tally.borrow_mut();
+            tally.attempts += 1;
+            let micros = latency.as_micros().clamp(1, u64::MAX as u128) as u64;
+            let _ = tally.latency.record(micros);
+            if latency >= shared.settings.platform_timeout {
+                tally.platform_timeouts += 1;
+            }
+        }
+        let accepted = matches!(answer, Answer::Status(s) if policy.success.accepts(s));
+        if accepted || n == policy.max_attempts() {
+            break;
+        }
+        let wait = policy.wait_after(n);
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+    }
+    answer
+}
+
+/// One signed request under the deadline.
+async fn attempt(
+    shared: &Shared,
+    local: &Local,
+    connection: &mut Option<http1::SendRequest<Full<Bytes>>>,
+    body: Bytes,
+) -> Answer {
+    let settings = &shared.settings;
+    let mut headers = settings.headers.clone();
+    if let Some(signer) = &settings.signer
+        && let Ok(value) = HeaderValue::from_str(&signer.sign(&body))
+    {
+        headers.insert(signer.header.clone(), value);
+    }
+    let exchange = async {
+        match &shared.target {
+            Target::Plain { addr, path } => plain(connection, addr, path, headers, body).await,
+            Target::Tls => match &local.client {
+                Some(client) => client_exchange(client, &settings.url, headers, body).await,
+                None => Err(FailKind::Connect),
+            },
+        }
+    };
+    let result = tokio::time::timeout(settings.policy.timeout, exchange).await;
+    let answer = result.unwrap_or(Err(FailKind::Timeout));
+    if answer.is_err() {
+        // A late answer would arrive on this connection: start the next one clean.
+        *connection = None;
+    }
+    match answer {
+        Ok(status) => Answer::Status(status),
+        Err(kind) => Answer::Error(kind),
+    }
+}
+
+async fn connect(addr: &str) -> Result<http1::SendRequest<Full<Bytes>>, FailKind> {
+    let stream = TcpStream::connect(addr)
+        .await
+        .map_err(|_| FailKind::Connect)?;
+    let _ = stream.set_nodelay(true);
+    let (sender, conn) = http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|_| FailKind::Connect)?;
+    tokio::spawn(conn);
+    Ok(sender)
+}
+
+/// POST over the worker's own connection, opening it if needed. A request the old
+/// connection never sent (the server had just closed it) goes once more on a new one.
+async fn plain(
+    connection: &mut Option<http1::SendRequest<Full<Bytes>>>,
+    addr: &str,
+    path: &hyper::Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<u16, FailKind> {
+    let mut request = hyper::Request::post(path.clone())
+        .body(Full::new(body))
+        .map_err(|_| FailKind::Reset)?;
+    *request.headers_mut() = headers;
+    let mut reconnected = false;
+    let response = loop {
+        let sender = match connection {
+            Some(sender) if !sender.is_closed() => sender,
+            _ => {
+                reconnected = true;
+                connection.insert(connect(addr).await?)
+            }
+        };
+        if sender.ready().await.is_err() {
+            *connection = None;
+            if reconnected {
+                return Err(FailKind::Reset);
+            }
+            continue;
+        }
+        match sender.try_send_request(request).await {
+            Ok(response) => break response,
+            Err(mut e) => match e.take_message() {
+                Some(unsent) if !reconnected => {
+                    request = unsent;
+                    *connection = None;
+                }
+                _ => return Err(FailKind::Reset),
+            },
+        }
+    };
+    let status = response.status().as_u16();
+    let mut body = response.into_body();
+    // Read the answer to its end so the connection can carry the next request.
+    while let Some(frame) = body.frame().await {
+        frame.map_err(|_| FailKind::Reset)?;
+    }
+    Ok(status)
+}
+
+async fn client_exchange(
+    client: &reqwest::Client,
+    url: &reqwest::Url,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<u16, FailKind> {
+    let kind = |e: reqwest::Error| {
+        if e.is_timeout() {
+            FailKind::Timeout
+        } else if e.is_connect() {
+            FailKind::Connect
+        } else {
+            FailKind::Reset
+        }
+    };
+    let response = client
+        .post(url.clone())
+        .headers(headers)
+        .body(body)
+        .send()
+        .await
+        .map_err(kind)?;
+    let status = response.status().as_u16();
+    response.bytes().await.map_err(kind)?;
+    Ok(status)
+}

@@ -1,0 +1,256 @@
+//! The load report as text and as the documented JSON object
+//! (schemas/load-report.schema.json), and the live display while it runs.
+
+use std::fmt::Write;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::{Map, Value, json};
+
+use super::{bad, bold, dim, good, status_text, thousands, warn};
+use crate::load::{FailKind, Report};
+use crate::policy::SuccessRule;
+
+/// What was asked for, to head the report.
+pub struct LoadRun<'a> {
+    pub platform: &'a str,
+    /// `Some` for a single event; `None` with a lifecycle.
+    pub event: Option<&'a str>,
+    pub lifecycle: Option<&'a str>,
+    pub url: &'a str,
+    pub connections: u32,
+    pub count: Option<u64>,
+    pub duration: Option<Duration>,
+    pub rate: Option<f64>,
+    pub timeout: Duration,
+    pub retries: u32,
+    pub rule: &'a SuccessRule,
+    pub platform_timeout: Duration,
+    pub interrupted: bool,
+}
+
+fn ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1_000_000.0).round() / 1000.0
+}
+
+fn per_second(n: u64, elapsed: Duration) -> f64 {
+    let secs = elapsed.as_secs_f64();
+    if secs > 0.0 {
+        ((n as f64 / secs) * 10.0).round() / 10.0
+    } else {
+        0.0
+    }
+}
+
+fn statuses(counts: &[(u16, u64)]) -> Value {
+    Value::Object(
+        counts
+            .iter()
+            .map(|(s, n)| (s.to_string(), json!(n)))
+            .collect::<Map<_, _>>(),
+    )
+}
+
+/// Latency quantiles in milliseconds, from the histogram (recorded in microseconds).
+fn quantiles(report: &Report) -> Option<[(&'static str, f64); 7]> {
+    let h = &report.tally.latency;
+    if h.is_empty() {
+        return None;
+    }
+    let at = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    Some([
+        ("min", h.min() as f64 / 1000.0),
+        ("mean", (h.mean() / 1000.0 * 1000.0).round() / 1000.0),
+        ("p50", at(0.5)),
+        ("p90", at(0.9)),
+        ("p99", at(0.99)),
+        ("p99_9", at(0.999)),
+        ("max", h.max() as f64 / 1000.0),
+    ])
+}
+
+impl LoadRun<'_> {
+    /// The one JSON report.
+    pub fn json(&self, report: &Report) -> Value {
+        let t = &report.tally;
+        let failures: Map<String, Value> = FailKind::ALL
+            .iter()
+            .map(|k| (k.word().to_string(), json!(t.failures_of(*k))))
+            .collect();
+        let latency = quantiles(report).map(|q| {
+            Value::Object(
+                q.iter()
+                    .map(|(name, v)| (name.to_string(), json!(v)))
+                    .collect(),
+            )
+        });
+        json!({
+            "platform": self.platform,
+            "event": self.event,
+            "lifecycle": self.lifecycle,
+            "url": self.url,
+            "connections": self.connections,
+            "requested": {
+                "count": self.count,
+                "duration_ms": self.duration.map(ms),
+                "rate": self.rate,
+            },
+            "timeout_ms": ms(self.timeout),
+            "retries": self.retries,
+            "rule": self.rule.to_string(),
+            "interrupted": self.interrupted,
+            "elapsed_ms": ms(report.elapsed),
+            "deliveries": t.deliveries,
+            "requests": t.attempts,
+            "retried": t.attempts.saturating_sub(t.deliveries),
+            "deliveries_per_second": per_second(t.deliveries, report.elapsed),
+            "requests_per_second": per_second(t.attempts, report.elapsed),
+            "succeeded": t.succeeded,
+            "failed": t.failed(),
+            "success_statuses": statuses(&t.success_statuses),
+            "failures": failures,
+            "failure_statuses": statuses(&t.failure_statuses),
+            "latency_ms": latency,
+            "platform_timeout_ms": ms(self.platform_timeout),
+            "platform_timeouts": t.platform_timeouts,
+        })
+    }
+
+    /// The human report.
+    pub fn text(&self, report: &Report) -> String {
+        let t = &report.tally;
+        let mut out = String::new();
+        let what = match (self.event, self.lifecycle) {
+            (Some(event), _) => event.to_string(),
+            (None, Some(lifecycle)) => format!("{lifecycle} lifecycle"),
+            (None, None) => "event".to_string(),
+        };
+        let _ = writeln!(
+            out,
+            "{} {} {} {what} deliveries to {} over {} connection{} in {}",
+            bold("load:"),
+            thousands(t.deliveries),
+            self.platform,
+            self.url,
+            self.connections,
+            if self.connections == 1 { "" } else { "s" },
+            seconds(report.elapsed),
+        );
+        if self.interrupted {
+            let _ = writeln!(out, "  {}", warn("interrupted: the report so far"));
+        }
+        let _ = writeln!(
+            out,
+            "  throughput  {} deliveries/s",
+            bold(&format!("{:.1}", per_second(t.deliveries, report.elapsed)))
+        );
+        let ok: Vec<String> = t
+            .success_statuses
+            .iter()
+            .map(|(s, n)| format!("{} × {}", status_text(*s), thousands(*n)))
+            .collect();
+        let _ = writeln!(
+            out,
+            "  succeeded   {}  {}",
+            good(&thousands(t.succeeded)),
+            dim(&ok.join(", "))
+        );
+        let kinds: Vec<String> = FailKind::ALL
+            .iter()
+            .map(|k| {
+                let n = t.failures_of(*k);
+                let text = format!("{} {}", k.word(), thousands(n));
+                if *k == FailKind::Status && n > 0 {
+                    let by: Vec<String> = t
+                        .failure_statuses
+                        .iter()
+                        .map(|(s, n)| format!("{s} × {}", thousands(*n)))
+                        .collect();
+                    format!("{text} ({})", by.join(", "))
+                } else {
+                    text
+                }
+            })
+            .collect();
+        let failed = thousands(t.failed());
+        let failed = if t.failed() > 0 { bad(&failed) } else { failed };
+        let _ = writeln!(out, "  failed      {failed}  {}", dim(&kinds.join(", ")));
+        if let Some(q) = quantiles(report) {
+            let parts: Vec<String> = q
+                .iter()
+                .filter(|(name, _)| *name != "min" && *name != "mean")
+                .map(|(name, v)| format!("{} {}", name.replace('_', "."), latency(*v)))
+                .collect();
+            let _ = writeln!(out, "  latency     {}", parts.join("  "));
+        }
+        if t.attempts != t.deliveries || self.retries > 0 {
+            let _ = writeln!(
+                out,
+                "  requests    {} with retries ({:.2} per delivery, {:.1}/s)",
+                thousands(t.attempts),
+                t.attempts as f64 / t.deliveries.max(1) as f64,
+                per_second(t.attempts, report.elapsed)
+            );
+        }
+        let slow = t.platform_timeouts;
+        let line = format!(
+            "{} of {} requests slower than {}'s {} timeout",
+            thousands(slow),
+            thousands(t.attempts),
+            self.platform,
+            crate::duration::short(self.platform_timeout)
+        );
+        let line = if slow > 0 { warn(&line) } else { line };
+        let _ = writeln!(out, "  platform    {line}");
+        if self.timeout < self.platform_timeout {
+            let _ = writeln!(
+                out,
+                "  {}",
+                dim(&format!(
+                    "(--timeout {} cuts requests before the platform would)",
+                    crate::duration::short(self.timeout)
+                ))
+            );
+        }
+        out
+    }
+}
+
+fn seconds(d: Duration) -> String {
+    format!("{:.2}s", d.as_secs_f64())
+}
+
+fn latency(ms: f64) -> String {
+    crate::duration::latency(Duration::from_secs_f64(ms / 1000.0))
+}
+
+/// The live line on stderr: shown on a terminal only, never with --json.
+pub fn progress(visible: bool, total: Option<u64>) -> ProgressBar {
+    if !visible {
+        return ProgressBar::hidden();
+    }
+    let bar = match total {
+        Some(n) => ProgressBar::with_draw_target(Some(n), ProgressDrawTarget::stderr()),
+        None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),
+    };
+    let template = if total.is_some() {
+        "{spinner} [{elapsed_precise}] {wide_bar} {msg}"
+    } else {
+        "{spinner} [{elapsed_precise}] {msg}"
+    };
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        bar.set_style(style);
+    }
+    bar
+}
+
+/// Updates the live line: deliveries, throughput over the last tick, failures so far.
+pub fn tick(bar: &ProgressBar, delivered: u64, failed: u64, per_second: f64) {
+    bar.set_position(delivered);
+    bar.set_message(format!(
+        "{} deliveries · {}/s · {} failed",
+        thousands(delivered),
+        thousands(per_second.round() as u64),
+        thousands(failed)
+    ));
+}

@@ -1,0 +1,370 @@
+//! `hookcli load` against real receivers on 127.0.0.1:0: hookcli's own (which verifies every
+//! signature and reports each request on a channel) and a tiny faulty one.
+
+use std::collections::HashSet;
+use std::convert::Infallible;
+use std::process::{Command, Output};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use hookcli::catalog::Catalog;
+use hookcli::receiver::{Faults, Received, Receiver, ReceiverConfig};
+use hookcli::secret::Secret;
+use hookcli::signing::Verdict;
+use http_body_util::{BodyExt, Full};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+const KEY: &str = "key_test_load";
+
+/// Runs the binary off the runtime's threads, so in-process receivers keep serving.
+async fn hookcli(args: Vec<String>) -> Output {
+    tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_hookcli"))
+            .args(&args)
+            .env_remove("HOOKCLI_SECRET")
+            .env_remove("UPONAI_API_KEY")
+            .env_remove("RETELL_API_KEY")
+            .output()
+            .expect("the binary runs")
+    })
+    .await
+    .expect("the blocking task finishes")
+}
+
+fn args(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+fn json(output: &Output) -> Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is one JSON report ({e}); stderr: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+async fn verifying_receiver() -> (Receiver, mpsc::UnboundedReceiver<Received>) {
+    let catalog = Catalog::load(None).unwrap();
+    let platform = catalog.platform("uponai").unwrap().clone();
+    let (tx, rx) = mpsc::unbounded_channel();
+    let config = ReceiverConfig::local(platform, Some(Secret::new(KEY)));
+    (Receiver::start(config, Some(tx)).await.unwrap(), rx)
+}
+
+fn drain(rx: &mut mpsc::UnboundedReceiver<Received>) -> Vec<Received> {
+    let mut all = Vec::new();
+    while let Ok(r) = rx.try_recv() {
+        all.push(r);
+    }
+    all
+}
+
+fn assert_matches_schema(report: &Value) {
+    let schema: Value =
+        serde_json::from_str(include_str!("../schemas/load-report.schema.json")).unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
+    let errors: Vec<String> = validator
+        .iter_errors(report)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}\n{report:#}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivers_exactly_n_fresh_validly_signed_calls() {
+    let (receiver, mut rx) = verifying_receiver().await;
+    let output = hookcli(args(&[
+        "load",
+        "-c",
+        "4",
+        "-n",
+        "60",
+        "--json",
+        "--secret",
+        KEY,
+        "--to",
+        &receiver.url,
+    ]))
+    .await;
+    receiver.stop().await;
+    let got = drain(&mut rx);
+
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert_eq!(got.len(), 60, "the receiver saw exactly -n deliveries");
+    for r in &got {
+        assert_eq!(
+            r.verdict,
+            Verdict::Valid,
+            "request {} was not validly signed",
+            r.n
+        );
+        assert_eq!(r.event.as_deref(), Some("call_ended"));
+        let body: Value = serde_json::from_slice(&r.body).expect("every body is JSON");
+        assert!(body["call"]["end_timestamp"].as_u64().is_some());
+    }
+    let ids: HashSet<_> = got.iter().map(|r| r.call_id.clone().unwrap()).collect();
+    assert_eq!(ids.len(), 60, "every delivery has its own call id");
+
+    let report = json(&output);
+    assert_eq!(report["deliveries"], 60);
+    assert_eq!(report["succeeded"], 60);
+    assert_eq!(report["success_statuses"]["204"], 60);
+    assert_matches_schema(&report);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lifecycle_delivers_each_calls_events_with_one_call_id() {
+    let (receiver, mut rx) = verifying_receiver().await;
+    // One connection: the calls' events arrive in order.
+    let output = hookcli(args(&[
+        "load",
+        "--lifecycle",
+        "transfer",
+        "-c",
+        "1",
+        "-n",
+        "14",
+        "--secret",
+        KEY,
+        "--to",
+        &receiver.url,
+    ]))
+    .await;
+    receiver.stop().await;
+    let got = drain(&mut rx);
+
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let events: Vec<_> = got.iter().map(|r| r.event.clone().unwrap()).collect();
+    let one_call = [
+        "call_started",
+        "transcript_updated",
+        "transfer_started",
+        "transfer_bridged",
+        "transfer_ended",
+        "call_ended",
+        "call_analyzed",
+    ];
+    assert_eq!(events, [one_call, one_call].concat());
+    let first: HashSet<_> = got[..7].iter().map(|r| r.call_id.clone()).collect();
+    let second: HashSet<_> = got[7..].iter().map(|r| r.call_id.clone()).collect();
+    assert_eq!((first.len(), second.len()), (1, 1));
+    assert_ne!(first, second, "each call has its own id");
+    assert!(got.iter().all(|r| r.verdict == Verdict::Valid));
+}
+
+/// Answers 500 to every third request, 204 to the others; counts what it got.
+async fn every_third_fails() -> (String, Arc<AtomicU64>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let hits = Arc::new(AtomicU64::new(0));
+    let counter = hits.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let hits = counter.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |request: Request<hyper::body::Incoming>| {
+                    let hits = hits.clone();
+                    async move {
+                        let _ = request.into_body().collect().await;
+                        let n = hits.fetch_add(1, Ordering::SeqCst) + 1;
+                        let status = if n % 3 == 0 { 500 } else { 204 };
+                        let mut response = Response::new(Full::new(Bytes::new()));
+                        *response.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
+                        Ok::<_, Infallible>(response)
+                    }
+                });
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    (url, hits)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_failing_every_third_request_gives_a_third_status_failures() {
+    let (url, hits) = every_third_fails().await;
+    let output = hookcli(args(&[
+        "load", "-c", "3", "-n", "90", "--json", "--secret", KEY, "--to", &url,
+    ]))
+    .await;
+
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert_eq!(hits.load(Ordering::SeqCst), 90);
+    let report = json(&output);
+    assert_eq!(report["deliveries"], 90);
+    assert_eq!(report["failed"], 30);
+    assert_eq!(report["failures"]["status"], 30);
+    assert_eq!(report["failure_statuses"]["500"], 30);
+    assert_eq!(report["failures"]["reset"], 0);
+    assert_eq!(report["succeeded"], 60);
+    assert_matches_schema(&report);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_add_requests_to_the_load() {
+    let (url, hits) = every_third_fails().await;
+    let output = hookcli(args(&[
+        "load",
+        "-c",
+        "1",
+        "-n",
+        "30",
+        "--retries",
+        "2",
+        "--backoff",
+        "0",
+        "--json",
+        "--secret",
+        KEY,
+        "--to",
+        &url,
+    ]))
+    .await;
+
+    // Every third request fails and its retry (the next request) succeeds.
+    let report = json(&output);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert_eq!(report["deliveries"], 30);
+    assert_eq!(report["succeeded"], 30);
+    let requests = report["requests"].as_u64().unwrap();
+    assert_eq!(requests, hits.load(Ordering::SeqCst));
+    assert_eq!(report["retried"].as_u64().unwrap(), requests - 30);
+    assert!(requests > 30);
+    assert_matches_schema(&report);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_port_is_unreachable_and_exits_three() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    drop(listener);
+    let output = hookcli(args(&[
+        "load", "-c", "2", "-n", "5", "--json", "--to", &url,
+    ]))
+    .await;
+
+    assert_eq!(output.status.code(), Some(3), "{output:?}");
+    let report = json(&output);
+    assert_eq!(report["failures"]["connect"], 5);
+    assert_matches_schema(&report);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_exits_two_and_sends_nothing() {
+    let (url, hits) = every_third_fails().await;
+    for bad in [
+        args(&["load", "-n", "5", "--rate", "0", "--to", &url]),
+        args(&["load", "no_such_event", "-n", "5", "--to", &url]),
+        args(&["load", "-c", "2", "--to", &url]),
+    ] {
+        let output = hookcli(bad.clone()).await;
+        assert_eq!(output.status.code(), Some(2), "{bad:?}: {output:?}");
+        assert!(output.stdout.is_empty());
+    }
+    assert_eq!(hits.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_to_it_loads_the_built_in_receiver() {
+    let output = hookcli(args(&["load", "-c", "2", "-n", "20", "--json"])).await;
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let report = json(&output);
+    assert_eq!(report["succeeded"], 20);
+    assert!(
+        report["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://127.0.0.1:")
+    );
+    assert_matches_schema(&report);
+}
+
+async fn faulty_receiver(faults: Faults) -> Receiver {
+    let catalog = Catalog::load(None).unwrap();
+    let platform = catalog.platform("uponai").unwrap().clone();
+    let mut config = ReceiverConfig::local(platform, Some(Secret::new(KEY)));
+    config.faults = faults;
+    Receiver::start(config, None).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_slower_than_the_timeout_gives_timeout_failures() {
+    let receiver = faulty_receiver(Faults {
+        delay: Duration::from_millis(600),
+        ..Faults::default()
+    })
+    .await;
+    let output = hookcli(args(&[
+        "load",
+        "-c",
+        "3",
+        "-n",
+        "3",
+        "--timeout",
+        "100ms",
+        "--json",
+        "--secret",
+        KEY,
+        "--to",
+        &receiver.url,
+    ]))
+    .await;
+    let hits = receiver.stats.requests.load(Ordering::SeqCst);
+    receiver.stop().await;
+
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let report = json(&output);
+    assert_eq!(report["failures"]["timeout"], 3);
+    assert_eq!(report["failed"], 3);
+    assert!(hits >= 1, "the requests reached the receiver");
+    assert_matches_schema(&report);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_that_drops_connections_gives_reset_failures() {
+    let receiver = faulty_receiver(Faults {
+        drop: true,
+        ..Faults::default()
+    })
+    .await;
+    let output = hookcli(args(&[
+        "load",
+        "-c",
+        "2",
+        "-n",
+        "6",
+        "--json",
+        "--secret",
+        KEY,
+        "--to",
+        &receiver.url,
+    ]))
+    .await;
+    receiver.stop().await;
+
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let report = json(&output);
+    assert_eq!(report["failures"]["reset"], 6);
+    assert_eq!(report["deliveries"], 6);
+    assert_matches_schema(&report);
+}
+
+#[test]
+fn the_command_line_definition_is_consistent() {
+    use clap::CommandFactory;
+    hookcli::cli::Cli::command().debug_assert();
+}
