@@ -86,6 +86,17 @@ pub fn resolve_key(flag: Option<&str>, platform: &Platform) -> Option<Secret> {
 /// The key to sign with. With the built-in receiver and no key, one is made for it; a
 /// signing platform sent to a real receiver without a key goes unsigned, said once on stderr.
 pub fn choose_key(flag: Option<&str>, platform: &Platform, built_in: bool) -> Option<Secret> {
+    choose_key_for(flag, platform, built_in, "sending unsigned")
+}
+
+/// [`choose_key`], ending the no-key note with what happens instead: `--dry-run` sends
+/// nothing, so it must not say "sending unsigned".
+pub fn choose_key_for(
+    flag: Option<&str>,
+    platform: &Platform,
+    built_in: bool,
+    unsigned: &str,
+) -> Option<Secret> {
     let key = resolve_key(flag, platform);
     match (&platform.signing, key) {
         (None, Some(_)) => {
@@ -100,7 +111,7 @@ pub fn choose_key(flag: Option<&str>, platform: &Platform, built_in: bool) -> Op
         (Some(_), None) if built_in => Some(Secret::generate()),
         (Some(signing), None) => {
             eprintln!(
-                "note: {} signs webhooks with {}, but no key was given ({}): sending unsigned",
+                "note: {} signs webhooks with {}, but no key was given ({}): {unsigned}",
                 platform.id,
                 signing.header,
                 key_sources(platform)
