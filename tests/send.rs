@@ -529,6 +529,11 @@ fn every_bad_input_is_exit_two_with_one_error_line_and_nothing_sent() {
         (vec!["call_ended", "--to", "ht tp://x"], "`ht tp://x`"),
         (vec!["call_ended", "--to", "localhost:8080/webhook"], "http"),
         (vec!["call_ended", "--to", "ftp://example.com/hook"], "ftp"),
+        (vec!["call_ended", "--to", "not a url"], "has spaces"),
+        (
+            vec!["-p", "retel", "call_ended"],
+            "did you mean `-p retell`?",
+        ),
         (vec!["--data", &missing], "missing.json"),
         (vec!["--data", bad_json.path_str()], "line 2 column"),
         (
@@ -538,7 +543,15 @@ fn every_bad_input_is_exit_two_with_one_error_line_and_nothing_sent() {
         (vec!["call_ended", "--set", "call.x:={bad"], "{bad"),
         (vec!["call_ended", "--timeout", "5parsecs"], "5parsecs"),
         (vec!["call_ended", "--timeout", "0"], "more than 0"),
-        (vec!["call_ended", "--retries", "-1"], "-1"),
+        (
+            vec!["call_ended", "--retries", "-1"],
+            "`-1` is not a whole number",
+        ),
+        (
+            vec!["call_ended", "--retries", "two"],
+            "`two` is not a whole number",
+        ),
+        (vec!["call_ended", "--timeout", "-1s"], "cannot be negative"),
         (vec!["call_ended", "--backoff", "soon"], "soon"),
         (vec!["call_ended", "--expect", "7xx"], "7xx"),
         (vec!["call_ended", "-H", "nocolon"], "nocolon"),

@@ -30,7 +30,13 @@ pub fn find_platform<'a>(catalog: &'a Catalog, name: &str) -> Result<&'a Platfor
     catalog.platform(name).ok_or_else(|| {
         let ids = catalog.platform_ids();
         let mut error = UserError::new(format!("unknown platform `{name}`"));
-        error = match closest(name, ids.iter().copied()) {
+        // Aliases count as near names too: `retel` means retell.
+        let names = catalog
+            .platforms
+            .iter()
+            .flat_map(|p| std::iter::once(&p.id).chain(&p.aliases))
+            .map(String::as_str);
+        error = match closest(&name.to_ascii_lowercase(), names) {
             Some(near) => error.hint(format!(
                 "did you mean `-p {near}`? platforms: {}",
                 ids.join(", ")
@@ -132,6 +138,13 @@ pub fn key_sources(platform: &Platform) -> String {
 
 /// An http or https URL, or an error that says what is wrong with it.
 pub fn parse_url(text: &str) -> Result<reqwest::Url> {
+    if text.trim().is_empty() || text.contains(char::is_whitespace) {
+        return Err(UserError::new(format!(
+            "--to `{text}` is not a URL: it is empty or has spaces"
+        ))
+        .hint("write it like http://localhost:8080/webhook, with any space as %20")
+        .into());
+    }
     if !text.contains("://") {
         return Err(UserError::new(format!("--to `{text}` has no scheme"))
             .hint(format!("write it as http://{text}"))
