@@ -87,13 +87,14 @@ pub struct KeyArg {
 #[derive(Debug, Args, Clone, Default)]
 pub struct DeliveryArgs {
     /// Deadline per attempt, covering connect, headers and body [default: the platform's]
-    #[arg(long, value_parser = crate::duration::parse_deadline_flag, value_name = "DUR")]
+    #[arg(long, value_parser = crate::duration::parse_deadline_flag, value_name = "DUR",
+          allow_hyphen_values = true)]
     pub timeout: Option<Duration>,
     /// Retries after the first attempt [default: the platform's]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = count::<u32>, allow_negative_numbers = true)]
     pub retries: Option<u32>,
     /// First wait between attempts, doubling after; 0 for none [default: the platform's]
-    #[arg(long, value_parser = duration, value_name = "DUR")]
+    #[arg(long, value_parser = duration, value_name = "DUR", allow_hyphen_values = true)]
     pub backoff: Option<Duration>,
     /// Success rule: 2xx, 200, 204 or a list like 200,201 [default: the platform's]
     #[arg(long, value_name = "RULE")]
@@ -177,7 +178,7 @@ pub struct EventsArgs {
 #[derive(Debug, Args)]
 pub struct ListenArgs {
     /// Port to listen on; 0 picks a free one (the ready line shows it)
-    #[arg(long, default_value_t = 8080)]
+    #[arg(long, default_value_t = 8080, value_parser = port, allow_negative_numbers = true)]
     pub port: u16,
     /// Address to bind
     #[arg(long, default_value = "127.0.0.1")]
@@ -194,13 +195,14 @@ pub struct ListenArgs {
     pub tolerance: Option<Duration>,
     /// Answer this status to requests that verify [default: 204, or 200 for platforms that
     /// require exactly 200]
-    #[arg(long, value_parser = clap::value_parser!(u16).range(100..=599))]
+    #[arg(long, value_parser = answer_status)]
     pub status: Option<u16>,
     /// Wait this long before every answer
-    #[arg(long, value_parser = duration, value_name = "DUR")]
+    #[arg(long, value_parser = duration, value_name = "DUR", allow_hyphen_values = true)]
     pub delay: Option<Duration>,
     /// The first N requests fail: 500, or a dropped connection with --drop
-    #[arg(long, value_name = "N", default_value_t = 0)]
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = count::<u64>,
+          allow_negative_numbers = true)]
     pub fail_first: u64,
     /// Close the connection without answering (every request, or the first N with --fail-first)
     #[arg(long)]
@@ -229,7 +231,7 @@ pub struct SignArgs {
     #[command(flatten)]
     pub key: KeyArg,
     /// Sign at this Unix time in milliseconds [default: now]
-    #[arg(long, value_name = "MS")]
+    #[arg(long, value_name = "MS", value_parser = unix_ms, allow_negative_numbers = true)]
     pub timestamp: Option<u64>,
     /// The body file; - or nothing for stdin
     pub file: Option<String>,
@@ -245,7 +247,7 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "VALUE")]
     pub signature: String,
     /// Judge staleness against this Unix time in milliseconds [default: now]
-    #[arg(long, value_name = "MS")]
+    #[arg(long, value_name = "MS", value_parser = unix_ms, allow_negative_numbers = true)]
     pub now: Option<u64>,
     /// How far the signature's time may be from now [default: the platform's, 5m for uponai]
     #[arg(long, value_parser = duration, value_name = "DUR")]
@@ -295,6 +297,36 @@ pub struct ReplayArgs {
     /// One JSON object per delivery, then one summary object, on stdout
     #[arg(long)]
     pub json: bool,
+}
+
+/// A count such as `--retries 3`; clap's own error says only "invalid digit found in string".
+fn count<T: std::str::FromStr>(text: &str) -> Result<T, String> {
+    text.trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a whole number: write it like 0, 3 or 10"))
+}
+
+fn port(text: &str) -> Result<u16, String> {
+    text.trim().parse().map_err(|_| {
+        format!("`{text}` is not a port: write one from 1 to 65535, or 0 for a free one")
+    })
+}
+
+fn unix_ms(text: &str) -> Result<u64, String> {
+    text.trim().parse().map_err(|_| {
+        format!("`{text}` is not a Unix time in milliseconds: write it like 1714608475945")
+    })
+}
+
+/// A status `listen` can answer with: a final one. A 1xx is not an answer (for `--status 100`
+/// hyper sent 500 while listen reported 100), so 100..=199 are refused here.
+fn answer_status(text: &str) -> Result<u16, String> {
+    match text.trim().parse::<u16>() {
+        Ok(status @ 200..=599) => Ok(status),
+        _ => Err(format!(
+            "`{text}` is not a status listen can answer: write one from 200 to 599, like 503"
+        )),
+    }
 }
 
 fn positive_speed(text: &str) -> Result<f64, String> {

@@ -8,6 +8,11 @@ pub fn parse(text: &str) -> Result<Duration, String> {
     if text == "0" {
         return Ok(Duration::ZERO);
     }
+    if text.starts_with('-') {
+        return Err(format!(
+            "`{text}`: a duration cannot be negative; write it like 10s or 500ms, or 0 for none"
+        ));
+    }
     humantime::parse_duration(text).map_err(|_| {
         format!("`{text}` is not a duration: write it with a unit, like 10s, 500ms or 1m30s")
     })
@@ -73,6 +78,7 @@ mod tests {
         assert_eq!(parse("1m30s").unwrap(), Duration::from_secs(90));
         assert!(parse("10").unwrap_err().contains("`10`"));
         assert!(parse("soon").is_err());
+        assert!(parse("-1s").unwrap_err().contains("negative"));
     }
 
     #[test]

@@ -350,6 +350,80 @@ fn a_port_in_use_is_exit_2_with_a_clear_message() {
 }
 
 #[test]
+fn ctrl_c_stops_listen_cleanly_with_a_count_by_verdict() {
+    let listener = Listener::start(&["--secret", KEY]);
+    assert_code(&listener.send(&["call_ended", "--secret", KEY]), 0);
+    let wrong_key = listener.send(&["call_ended", "--secret", "another", "--retries", "0"]);
+    assert_code(&wrong_key, 1);
+    let (lines, rest) = listener.stop_with("INT");
+    assert_eq!(lines.lines().count(), 2, "{lines}");
+    assert!(
+        rest.contains("stopped after 2 requests: 1 valid, 1 invalid"),
+        "{rest}"
+    );
+}
+
+#[test]
+fn bad_listen_flags_are_exit_2_with_the_value_and_the_fix() {
+    let cases = [
+        (
+            vec!["--status", "100"],
+            "`100` is not a status listen can answer",
+        ),
+        (vec!["--status", "700"], "from 200 to 599"),
+        (vec!["--port", "-1"], "`-1` is not a port"),
+        (vec!["--port", "70000"], "`70000` is not a port"),
+        (vec!["--fail-first", "x"], "`x` is not a whole number"),
+        (vec!["--delay", "-1s"], "cannot be negative"),
+        (vec!["--max-body", "lots"], "`lots` is not a size"),
+    ];
+    // A port in use: were a flag wrongly accepted, listen would fail to bind (and the needle
+    // would be missing) rather than serve forever and hang the test.
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = held.local_addr().unwrap().port().to_string();
+    for (args, needle) in cases {
+        let mut cmd = hookcli();
+        cmd.arg("listen").args(&args);
+        if !args.contains(&"--port") {
+            cmd.args(["--port", &port]);
+        }
+        let out = cmd.output().unwrap();
+        let err = stderr(&out);
+        assert_eq!(code(&out), 2, "{args:?}\n{err}");
+        assert_no_panic(&out);
+        assert_eq!(err.lines().filter(|l| l.starts_with("error:")).count(), 1);
+        assert!(err.contains(needle), "{args:?}: `{needle}` in\n{err}");
+    }
+}
+
+#[test]
+fn sign_and_verify_name_a_bad_timestamp_and_the_fix() {
+    let body = TempFile::new("body.json", BODY);
+    for flags in [
+        vec!["sign", "--secret", KEY, "--timestamp", "yesterday"],
+        vec![
+            "verify",
+            "--secret",
+            KEY,
+            "--signature",
+            "v=1,d=2",
+            "--now",
+            "-5",
+        ],
+    ] {
+        let out = hookcli()
+            .args(&flags)
+            .arg(body.path_str())
+            .output()
+            .unwrap();
+        assert_code(&out, 2);
+        let err = stderr(&out);
+        assert!(err.contains("is not a Unix time in milliseconds"), "{err}");
+        assert!(err.contains("1714608475945"), "{err}");
+    }
+}
+
+#[test]
 fn send_without_to_delivers_to_the_built_in_receiver_and_verifies() {
     let out = run(&["send", "call_ended"]);
     assert_code(&out, 0);

@@ -1,9 +1,11 @@
 //! `--payloads DIR`: a folder read on top of the built-in catalog adds platforms and events,
 //! merges settings, replaces templates, and fails with the file, line and column when wrong.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
+use std::path::{Path, PathBuf};
+
+use common::{run, stderr};
 use hookcli::catalog::Catalog;
 
 fn folder(name: &str) -> PathBuf {
@@ -16,16 +18,6 @@ fn folder(name: &str) -> PathBuf {
 fn write(path: &Path, text: &str) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(path, text).unwrap();
-}
-
-fn hookcli(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hookcli"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .env_remove("HOOKCLI_PAYLOADS")
-        .env_remove("HOOKCLI_PLATFORM")
-        .output()
-        .unwrap()
 }
 
 #[test]
@@ -65,19 +57,14 @@ fn an_overlay_merges_settings_and_adds_events_and_platforms() {
         "a new folder adds a platform"
     );
 
-    let out = hookcli(&[
+    let out = run(&[
         "--payloads",
         dir.to_str().unwrap(),
         "show",
         "custom_thing",
         "--compact",
     ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let body: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(body["event"], "custom_thing");
     assert_eq!(body["call"]["call_id"].as_str().unwrap().len(), 32);
@@ -102,8 +89,8 @@ fn a_broken_overlay_names_the_file_line_and_column_and_exits_2() {
         &dir.join("uponai/platform.toml"),
         "[delivery]\nretries = \n",
     );
-    let out = hookcli(&["--payloads", dir.to_str().unwrap(), "platforms"]);
-    let err = String::from_utf8_lossy(&out.stderr);
+    let out = run(&["--payloads", dir.to_str().unwrap(), "platforms"]);
+    let err = stderr(&out);
     assert_eq!(out.status.code(), Some(2));
     assert!(
         err.contains("uponai/platform.toml") && err.contains("line 2, column"),
@@ -115,8 +102,8 @@ fn a_broken_overlay_names_the_file_line_and_column_and_exits_2() {
         "[delivery]\nretries = 1\n",
     );
     write(&dir.join("uponai/events/call_ended.json"), "{\"event\": \n");
-    let out = hookcli(&["--payloads", dir.to_str().unwrap(), "platforms"]);
-    let err = String::from_utf8_lossy(&out.stderr);
+    let out = run(&["--payloads", dir.to_str().unwrap(), "platforms"]);
+    let err = stderr(&out);
     assert_eq!(out.status.code(), Some(2));
     assert!(
         err.contains("call_ended.json") && err.contains("line 2"),
@@ -127,17 +114,17 @@ fn a_broken_overlay_names_the_file_line_and_column_and_exits_2() {
         &dir.join("uponai/events/call_ended.json"),
         r#"{"event": "{{no_such_variable}}"}"#,
     );
-    let out = hookcli(&["--payloads", dir.to_str().unwrap(), "show", "call_ended"]);
-    let err = String::from_utf8_lossy(&out.stderr);
+    let out = run(&["--payloads", dir.to_str().unwrap(), "show", "call_ended"]);
+    let err = stderr(&out);
     assert_eq!(out.status.code(), Some(2));
     assert!(err.contains("no_such_variable"), "{err}");
 }
 
 #[test]
 fn a_missing_overlay_folder_is_exit_2() {
-    let out = hookcli(&["--payloads", "/no/such/folder", "platforms"]);
+    let out = run(&["--payloads", "/no/such/folder", "platforms"]);
     assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = stderr(&out);
     assert!(
         err.contains("/no/such/folder") && !err.contains("panicked"),
         "{err}"

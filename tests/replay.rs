@@ -1,78 +1,35 @@
 //! `hookcli replay` against hookcli's own receiver on 127.0.0.1:0: order, counts, shared ids,
 //! growing transcripts, non-blocking failures, many calls, recordings and bad input.
 
-use std::process::{Command, Output};
+mod common;
 
-use hookcli::catalog::Catalog;
-use hookcli::receiver::{Faults, Received, Receiver, ReceiverConfig};
-use hookcli::secret::Secret;
+use std::process::Output;
+
+use common::{KEY, Server, TempFile, hookcli, stderr, stdout};
+use hookcli::receiver::{Faults, Received};
 use serde_json::Value;
-use tokio::sync::mpsc;
 
-const KEY: &str = "key_test_replay";
-
-/// A receiver running on its own runtime for the length of a test.
-struct Target {
-    runtime: tokio::runtime::Runtime,
-    receiver: Option<Receiver>,
-    rx: mpsc::UnboundedReceiver<Received>,
-}
-
-impl Target {
-    fn start(platform: &str, configure: impl FnOnce(&mut ReceiverConfig)) -> Target {
-        let catalog = Catalog::load(None).expect("built-in catalog loads");
-        let platform = catalog.platform(platform).expect("platform exists").clone();
-        let mut config = ReceiverConfig::local(platform, Some(Secret::new(KEY)));
-        configure(&mut config);
-        let runtime = tokio::runtime::Runtime::new().unwrap();
-        let (tx, rx) = mpsc::unbounded_channel();
-        let receiver = runtime
-            .block_on(Receiver::start(config, Some(tx)))
-            .expect("receiver starts");
-        Target {
-            runtime,
-            receiver: Some(receiver),
-            rx,
-        }
-    }
-
-    fn url(&self) -> String {
-        self.receiver.as_ref().unwrap().url.clone()
-    }
-
-    /// Everything received so far (the command has exited, so every request was answered).
-    fn received(&mut self) -> Vec<Received> {
-        let mut all = Vec::new();
-        while let Ok(r) = self.rx.try_recv() {
-            all.push(r);
-        }
-        all
-    }
-}
-
-impl Drop for Target {
-    fn drop(&mut self) {
-        if let Some(receiver) = self.receiver.take() {
-            self.runtime.block_on(receiver.stop());
-        }
-    }
-}
-
-fn hookcli(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hookcli"))
+/// `hookcli ARGS` signing with [`KEY`] from the environment, as a user's shell would.
+fn run(args: &[&str]) -> Output {
+    hookcli()
         .args(args)
         .env("HOOKCLI_SECRET", KEY)
-        .env_remove("HOOKCLI_PLATFORM")
-        .env("NO_COLOR", "1")
         .output()
         .expect("hookcli runs")
 }
 
-fn replay(target: &Target, args: &[&str]) -> Output {
-    let url = target.url();
-    let mut all = vec!["replay", "--to", url.as_str()];
+/// hookcli's receiver, in-process on 127.0.0.1:0, verifying with [`KEY`].
+fn receiver(
+    platform: &str,
+    configure: impl FnOnce(&mut hookcli::receiver::ReceiverConfig),
+) -> Server {
+    Server::with(platform, Some(KEY), configure)
+}
+
+fn replay(target: &Server, args: &[&str]) -> Output {
+    let mut all = vec!["replay", "--to", target.url.as_str()];
     all.extend_from_slice(args);
-    hookcli(&all)
+    run(&all)
 }
 
 fn events(received: &[Received]) -> Vec<String> {
@@ -86,24 +43,13 @@ fn body(r: &Received) -> Value {
     serde_json::from_slice(&r.body).expect("bodies are JSON")
 }
 
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 #[test]
 fn default_call_sends_only_the_default_events_in_order_and_reports_the_rest_filtered() {
-    let mut target = Target::start("uponai", |_| {});
+    let mut target = receiver("uponai", |_| {});
     let out = replay(&target, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let got = target.received();
-    assert_eq!(
-        events(&got),
-        ["call_started", "call_ended", "call_analyzed"]
-    );
+    assert_eq!(events(got), ["call_started", "call_ended", "call_analyzed"]);
     assert!(got.iter().all(|r| r.verdict.word() == "valid"));
     let text = stdout(&out);
     assert!(text.contains("filtered"), "{text}");
@@ -112,11 +58,11 @@ fn default_call_sends_only_the_default_events_in_order_and_reports_the_rest_filt
 
 #[test]
 fn events_all_sends_a_transcript_update_per_turn_with_a_growing_transcript() {
-    let mut target = Target::start("uponai", |_| {});
+    let mut target = receiver("uponai", |_| {});
     let out = replay(&target, &["--events", "all"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let got = target.received();
-    let names = events(&got);
+    let names = events(got);
     assert_eq!(names.first().map(String::as_str), Some("call_started"));
     assert_eq!(&names[names.len() - 2..], ["call_ended", "call_analyzed"]);
     let updates: Vec<&Received> = got
@@ -191,20 +137,20 @@ fn every_uponai_lifecycle_sends_its_sequence() {
         ("chat", &["chat_started", "chat_ended", "chat_analyzed"]),
     ];
     for (lifecycle, expected) in cases {
-        let mut target = Target::start("uponai", |_| {});
+        let mut target = receiver("uponai", |_| {});
         let out = replay(&target, &[lifecycle, "--events", "all"]);
         assert_eq!(out.status.code(), Some(0), "{lifecycle}: {}", stderr(&out));
-        assert_eq!(events(&target.received()), expected, "{lifecycle}");
+        assert_eq!(events(target.received()), expected, "{lifecycle}");
     }
 }
 
 #[test]
 fn dial_failed_sends_no_call_started_and_says_why_the_call_ended() {
-    let mut target = Target::start("uponai", |_| {});
+    let mut target = receiver("uponai", |_| {});
     let out = replay(&target, &["dial-failed"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let got = target.received();
-    assert!(!events(&got).contains(&"call_started".to_string()));
+    assert!(!events(got).contains(&"call_started".to_string()));
     let ended = body(&got[0]);
     assert_eq!(ended["event"], "call_ended");
     assert_eq!(ended["call"]["disconnection_reason"], "dial_no_answer");
@@ -212,7 +158,7 @@ fn dial_failed_sends_no_call_started_and_says_why_the_call_ended() {
 
 #[test]
 fn a_failed_call_started_does_not_stop_call_ended() {
-    let mut target = Target::start("uponai", |c| {
+    let mut target = receiver("uponai", |c| {
         c.faults = Faults {
             fail_first: 1,
             ..c.faults.clone()
@@ -225,10 +171,7 @@ fn a_failed_call_started_does_not_stop_call_ended() {
         "a failed event makes the run fail"
     );
     let got = target.received();
-    assert_eq!(
-        events(&got),
-        ["call_started", "call_ended", "call_analyzed"]
-    );
+    assert_eq!(events(got), ["call_started", "call_ended", "call_analyzed"]);
     assert_eq!(got[0].answered, Some(500));
     assert_eq!(got[1].answered, Some(204));
     assert!(
@@ -240,7 +183,7 @@ fn a_failed_call_started_does_not_stop_call_ended() {
 
 #[test]
 fn many_calls_each_keep_their_own_order() {
-    let mut target = Target::start("uponai", |_| {});
+    let mut target = receiver("uponai", |_| {});
     let out = replay(
         &target,
         &["--calls", "6", "--concurrency", "3", "--events", "all"],
@@ -248,7 +191,7 @@ fn many_calls_each_keep_their_own_order() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let got = target.received();
     let mut calls: std::collections::BTreeMap<String, Vec<String>> = Default::default();
-    for r in &got {
+    for r in got {
         calls
             .entry(r.call_id.clone().unwrap())
             .or_default()
@@ -271,11 +214,11 @@ fn many_calls_each_keep_their_own_order() {
 
 #[test]
 fn salpre_sends_one_transcript_event_per_utterance_and_the_whole_transcript_at_the_end() {
-    let mut target = Target::start("salpre", |_| {});
+    let mut target = receiver("salpre", |_| {});
     let out = replay(&target, &["-p", "salpre"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let got = target.received();
-    let names = events(&got);
+    let names = events(got);
     assert_eq!(
         &names[..3],
         ["call_initiated", "call_ringing", "call_answered"]
@@ -309,28 +252,28 @@ fn other_platforms_play_their_call() {
             vec!["call.start", "call.end", "analytics.completed"],
         ),
     ] {
-        let mut target = Target::start(platform, |_| {});
+        let mut target = receiver(platform, |_| {});
         let out = replay(&target, &["-p", platform]);
         assert_eq!(out.status.code(), Some(0), "{platform}: {}", stderr(&out));
-        assert_eq!(events(&target.received()), expected);
+        assert_eq!(events(target.received()), expected);
     }
 }
 
 #[test]
 fn a_recording_replays_byte_for_byte_and_is_signed_afresh() {
-    let dir = tempdir();
-    let record = dir.join("traffic.ndjson");
-    let mut first = Target::start("uponai", |c| c.record = Some(record.clone()));
+    let file = TempFile::new("traffic.ndjson", b"");
+    let record = file.path.clone();
+    let mut first = receiver("uponai", |c| c.record = Some(record.clone()));
     assert_eq!(replay(&first, &["--events", "all"]).status.code(), Some(0));
-    let original = first.received();
+    let original = first.received().to_vec();
     drop(first);
 
-    let mut second = Target::start("uponai", |_| {});
+    let mut second = receiver("uponai", |_| {});
     let out = replay(&second, &["--from", record.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let again = second.received();
     assert_eq!(again.len(), original.len());
-    for (a, b) in original.iter().zip(&again) {
+    for (a, b) in original.iter().zip(again) {
         assert_eq!(a.body, b.body, "the exact bytes go out again");
         assert_eq!(b.verdict.word(), "valid", "re-signed with the current key");
     }
@@ -338,14 +281,14 @@ fn a_recording_replays_byte_for_byte_and_is_signed_afresh() {
 
 #[test]
 fn redact_changes_people_and_text_but_not_the_shape() {
-    let dir = tempdir();
-    let record = dir.join("traffic.ndjson");
-    let mut first = Target::start("uponai", |c| c.record = Some(record.clone()));
+    let file = TempFile::new("traffic.ndjson", b"");
+    let record = file.path.clone();
+    let mut first = receiver("uponai", |c| c.record = Some(record.clone()));
     assert_eq!(replay(&first, &[]).status.code(), Some(0));
     let original: Vec<Value> = first.received().iter().map(body).collect();
     drop(first);
 
-    let mut second = Target::start("uponai", |_| {});
+    let mut second = receiver("uponai", |_| {});
     let out = replay(&second, &["--from", record.to_str().unwrap(), "--redact"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let redacted: Vec<Value> = second.received().iter().map(body).collect();
@@ -380,7 +323,7 @@ fn shape(value: &Value) -> Value {
 
 #[test]
 fn json_prints_one_object_per_delivery_then_a_summary() {
-    let target = Target::start("uponai", |_| {});
+    let target = receiver("uponai", |_| {});
     let out = replay(&target, &["--json"]);
     assert_eq!(out.status.code(), Some(0));
     let lines: Vec<Value> = stdout(&out)
@@ -410,7 +353,7 @@ fn json_prints_one_object_per_delivery_then_a_summary() {
 
 #[test]
 fn without_to_it_replays_into_the_built_in_receiver() {
-    let out = hookcli(&["replay"]);
+    let out = run(&["replay"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stderr(&out).contains("built-in receiver"));
     assert!(
@@ -422,10 +365,9 @@ fn without_to_it_replays_into_the_built_in_receiver() {
 
 #[test]
 fn bad_input_is_exit_2_and_sends_nothing() {
-    let dir = tempdir();
-    let not_json = dir.join("bad.ndjson");
-    std::fs::write(&not_json, "{\"event\":\"call_ended\"}\nnot json\n").unwrap();
-    let missing = dir.join("missing.ndjson");
+    let not_json = TempFile::new("bad.ndjson", b"{\"event\":\"call_ended\"}\nnot json\n");
+    let missing = not_json.path.with_file_name("missing.ndjson");
+    let not_json = &not_json.path;
     let cases: Vec<(Vec<String>, &str)> = vec![
         (vec!["nope".into()], "dial-failed"),
         (
@@ -444,7 +386,7 @@ fn bad_input_is_exit_2_and_sends_nothing() {
         (vec!["--calls".into(), "0".into()], "calls"),
     ];
     for (args, needle) in cases {
-        let mut target = Target::start("uponai", |_| {});
+        let mut target = receiver("uponai", |_| {});
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let out = replay(&target, &args);
         let err = stderr(&out);
@@ -453,20 +395,4 @@ fn bad_input_is_exit_2_and_sends_nothing() {
         assert!(!err.contains("panicked"), "{err}");
         assert!(target.received().is_empty(), "{args:?} sent something");
     }
-}
-
-fn tempdir() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "hookcli-replay-{}-{}",
-        std::process::id(),
-        rand_suffix()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn rand_suffix() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    NEXT.fetch_add(1, Ordering::Relaxed)
 }

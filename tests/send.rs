@@ -312,6 +312,96 @@ fn dry_run_prints_the_signed_request_and_sends_nothing() {
 }
 
 #[test]
+fn dry_run_without_a_key_says_it_shows_the_request_unsigned_and_sends_nothing() {
+    let mut server = Server::uponai();
+    let out = server.send(&["call_ended", "--dry-run"]);
+    assert_code(&out, 0);
+    assert_eq!(server.hits(), 0);
+    assert!(
+        !stdout(&out).contains("x-retell-signature"),
+        "{}",
+        stdout(&out)
+    );
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "one note:\n{err}");
+    assert!(err.contains("no key was given"), "{err}");
+    assert!(err.contains("the dry run shows it unsigned"), "{err}");
+    assert!(!err.contains("sending"), "a dry run sends nothing:\n{err}");
+}
+
+/// A server that answers 200 with a chunked body that never ends, and returns how many body
+/// bytes it wrote before the client hung up.
+fn endless_body_server() -> (String, std::thread::JoinHandle<usize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/webhook", listener.local_addr().unwrap());
+    let handle = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut length = 0usize;
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            if line == "\r\n" || line.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':') {
+                if name.eq_ignore_ascii_case("content-length") {
+                    length = value.trim().parse().unwrap();
+                }
+            }
+        }
+        reader.read_exact(&mut vec![0; length]).unwrap();
+        let mut stream = stream;
+        let head = "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n";
+        stream.write_all(head.as_bytes()).unwrap();
+        let chunk = format!("1000\r\n{}\r\n", "y".repeat(0x1000));
+        let mut written = 0;
+        // Until the client closes the connection: it stops reading at 64 KiB.
+        while stream.write_all(chunk.as_bytes()).is_ok() {
+            written += 0x1000;
+        }
+        written
+    });
+    (url, handle)
+}
+
+#[test]
+fn only_64_kib_of_a_response_body_is_read_and_verbose_says_the_rest_was_discarded() {
+    let (url, handle) = endless_body_server();
+    // Reading the whole body would never end: the 5 s deadline would fail the delivery.
+    let out = hookcli()
+        .args(["send", "call_completed", "-p", "postcall", "-v"])
+        .args(["--timeout", "5s", "--to", &url])
+        .output()
+        .unwrap();
+    assert_code(&out, 0);
+    assert!(handle.join().unwrap() >= 64 * 1024);
+    let text = stdout(&out);
+    assert!(text.contains("delivered: 200 OK (2xx)"), "{text}");
+    let body_line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("< yyyy"))
+        .expect("-v shows the response body");
+    assert_eq!(body_line.matches('y').count(), 64 * 1024, "64 KiB shown");
+    assert!(
+        text.contains("only the first 64 KiB of the body was read"),
+        "{}",
+        &text[text.len().saturating_sub(400)..]
+    );
+}
+
+#[test]
+fn a_3xx_without_a_location_says_so_instead_of_a_placeholder() {
+    let mut server = Server::start("uponai", Some(KEY), faults(|f| f.status = 304));
+    let out = server.send(&["call_ended", "--secret", KEY, "--retries", "0"]);
+    assert_code(&out, 1);
+    assert_eq!(server.hits(), 1);
+    let text = stdout(&out);
+    assert!(text.contains("304 Not Modified → (no Location)"), "{text}");
+    assert!(text.contains("not followed, no Location header"), "{text}");
+}
+
+#[test]
 fn a_data_file_goes_on_the_wire_byte_for_byte() {
     let raw =
         b"{ \"event\" :\t\"call_ended\",\n  \"call\": {\"call_id\": \"abc\", \"n\": 1.50}   }\n\n";
@@ -439,6 +529,11 @@ fn every_bad_input_is_exit_two_with_one_error_line_and_nothing_sent() {
         (vec!["call_ended", "--to", "ht tp://x"], "`ht tp://x`"),
         (vec!["call_ended", "--to", "localhost:8080/webhook"], "http"),
         (vec!["call_ended", "--to", "ftp://example.com/hook"], "ftp"),
+        (vec!["call_ended", "--to", "not a url"], "has spaces"),
+        (
+            vec!["-p", "retel", "call_ended"],
+            "did you mean `-p retell`?",
+        ),
         (vec!["--data", &missing], "missing.json"),
         (vec!["--data", bad_json.path_str()], "line 2 column"),
         (
@@ -448,7 +543,15 @@ fn every_bad_input_is_exit_two_with_one_error_line_and_nothing_sent() {
         (vec!["call_ended", "--set", "call.x:={bad"], "{bad"),
         (vec!["call_ended", "--timeout", "5parsecs"], "5parsecs"),
         (vec!["call_ended", "--timeout", "0"], "more than 0"),
-        (vec!["call_ended", "--retries", "-1"], "-1"),
+        (
+            vec!["call_ended", "--retries", "-1"],
+            "`-1` is not a whole number",
+        ),
+        (
+            vec!["call_ended", "--retries", "two"],
+            "`two` is not a whole number",
+        ),
+        (vec!["call_ended", "--timeout", "-1s"], "cannot be negative"),
         (vec!["call_ended", "--backoff", "soon"], "soon"),
         (vec!["call_ended", "--expect", "7xx"], "7xx"),
         (vec!["call_ended", "-H", "nocolon"], "nocolon"),

@@ -30,7 +30,13 @@ pub fn find_platform<'a>(catalog: &'a Catalog, name: &str) -> Result<&'a Platfor
     catalog.platform(name).ok_or_else(|| {
         let ids = catalog.platform_ids();
         let mut error = UserError::new(format!("unknown platform `{name}`"));
-        error = match closest(name, ids.iter().copied()) {
+        // Aliases count as near names too: `retel` means retell.
+        let names = catalog
+            .platforms
+            .iter()
+            .flat_map(|p| std::iter::once(&p.id).chain(&p.aliases))
+            .map(String::as_str);
+        error = match closest(&name.to_ascii_lowercase(), names) {
             Some(near) => error.hint(format!(
                 "did you mean `-p {near}`? platforms: {}",
                 ids.join(", ")
@@ -86,6 +92,17 @@ pub fn resolve_key(flag: Option<&str>, platform: &Platform) -> Option<Secret> {
 /// The key to sign with. With the built-in receiver and no key, one is made for it; a
 /// signing platform sent to a real receiver without a key goes unsigned, said once on stderr.
 pub fn choose_key(flag: Option<&str>, platform: &Platform, built_in: bool) -> Option<Secret> {
+    choose_key_for(flag, platform, built_in, "sending unsigned")
+}
+
+/// [`choose_key`], ending the no-key note with what happens instead: `--dry-run` sends
+/// nothing, so it must not say "sending unsigned".
+pub fn choose_key_for(
+    flag: Option<&str>,
+    platform: &Platform,
+    built_in: bool,
+    unsigned: &str,
+) -> Option<Secret> {
     let key = resolve_key(flag, platform);
     match (&platform.signing, key) {
         (None, Some(_)) => {
@@ -100,7 +117,7 @@ pub fn choose_key(flag: Option<&str>, platform: &Platform, built_in: bool) -> Op
         (Some(_), None) if built_in => Some(Secret::generate()),
         (Some(signing), None) => {
             eprintln!(
-                "note: {} signs webhooks with {}, but no key was given ({}): sending unsigned",
+                "note: {} signs webhooks with {}, but no key was given ({}): {unsigned}",
                 platform.id,
                 signing.header,
                 key_sources(platform)
@@ -121,6 +138,13 @@ pub fn key_sources(platform: &Platform) -> String {
 
 /// An http or https URL, or an error that says what is wrong with it.
 pub fn parse_url(text: &str) -> Result<reqwest::Url> {
+    if text.trim().is_empty() || text.contains(char::is_whitespace) {
+        return Err(UserError::new(format!(
+            "--to `{text}` is not a URL: it is empty or has spaces"
+        ))
+        .hint("write it like http://localhost:8080/webhook, with any space as %20")
+        .into());
+    }
     if !text.contains("://") {
         return Err(UserError::new(format!("--to `{text}` has no scheme"))
             .hint(format!("write it as http://{text}"))

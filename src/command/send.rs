@@ -99,7 +99,17 @@ fn prepare(args: &SendArgs, catalog: &Catalog, platform: &Platform) -> Result<Pr
             (event.name.clone(), body, value)
         }
     };
-    let key = super::choose_key(args.key.secret.as_deref(), platform, url.is_none());
+    let unsigned = if args.dry_run {
+        "the dry run shows it unsigned (nothing is sent)"
+    } else {
+        "sending unsigned"
+    };
+    let key = super::choose_key_for(
+        args.key.secret.as_deref(),
+        platform,
+        url.is_none(),
+        unsigned,
+    );
     Ok(Prepared {
         call_id: platform.call_id_of(&value),
         event,

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::{bad, dim, good, status_text, warn};
-use crate::delivery::{Attempt, Delivery, ErrorKind, Outcome};
+use crate::delivery::{Attempt, Delivery, ErrorKind, Outcome, RESPONSE_BODY_LIMIT};
 use crate::policy::SuccessRule;
 
 /// What was delivered where, and how it went.
@@ -78,11 +78,11 @@ impl DeliveryReport<'_> {
         let requirement = format!("{} requires {}", self.rule_owner, self.rule.requirement());
         match (attempt.status, attempt.error) {
             (Some(status), Some(ErrorKind::Redirect)) => {
-                let location = attempt.location.as_deref().unwrap_or("no Location");
-                format!(
-                    "{} (not followed, Location: {location}), {requirement}",
-                    status_text(status)
-                )
+                let followed = match attempt.location.as_deref() {
+                    Some(location) => format!("not followed, Location: {location}"),
+                    None => "not followed, no Location header".into(),
+                };
+                format!("{} ({followed}), {requirement}", status_text(status))
             }
             (Some(status), None) => format!("{}, {requirement}", status_text(status)),
             (_, Some(_)) => attempt.detail.clone().unwrap_or_else(|| "failed".into()),
@@ -127,7 +127,7 @@ impl DeliveryReport<'_> {
             (Some(status), Some(ErrorKind::Redirect)) => format!(
                 "{} → {}",
                 status_text(status),
-                attempt.location.as_deref().unwrap_or("?")
+                attempt.location.as_deref().unwrap_or("(no Location)")
             ),
             (Some(status), _) => status_text(status),
             (None, Some(kind)) => format!(
@@ -215,6 +215,14 @@ fn exchange_text(attempt: &Attempt) -> String {
         let body = String::from_utf8_lossy(&attempt.response_body);
         for line in body.lines() {
             let _ = writeln!(out, "    {} {line}", dim("<"));
+        }
+        if attempt.response_body.len() >= RESPONSE_BODY_LIMIT {
+            let _ = writeln!(
+                out,
+                "    {} {}",
+                dim("<"),
+                dim("(only the first 64 KiB of the body was read; the rest was discarded)")
+            );
         }
     }
     out

@@ -278,14 +278,19 @@ impl Listener {
         }
     }
 
-    /// Stops it as Ctrl-C would (SIGTERM), returning (stdout, the rest of stderr).
-    pub fn stop(mut self) -> (String, String) {
+    /// Stops it with SIGTERM, returning (stdout, the rest of stderr).
+    pub fn stop(self) -> (String, String) {
+        self.stop_with("TERM")
+    }
+
+    /// Stops it with a signal (`INT` is Ctrl-C), returning (stdout, the rest of stderr).
+    pub fn stop_with(mut self, signal: &str) -> (String, String) {
         let pid = self.child.id().to_string();
         let status = Command::new("kill")
-            .args(["-TERM", &pid])
+            .args([&format!("-{signal}"), &pid])
             .status()
             .expect("kill runs");
-        assert!(status.success(), "kill -TERM {pid}");
+        assert!(status.success(), "kill -{signal} {pid}");
         let mut rest = String::new();
         std::io::Read::read_to_string(&mut self.stderr, &mut rest).expect("read stderr");
         let mut out = String::new();
