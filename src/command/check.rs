@@ -11,7 +11,7 @@ use toml::Spanned;
 use super::{find_platform, key_sources, load_catalog, parse_url, resolve_key};
 use crate::catalog::{Catalog, Platform, closest};
 use crate::check::suite::{DEFAULT_FILE, Suite};
-use crate::check::{self, Case, CheckConfig};
+use crate::check::{self, Case, CheckConfig, ReceiverState};
 use crate::cli::CheckArgs;
 use crate::error::{UserError, exit};
 use crate::output;
@@ -366,13 +366,21 @@ async fn execute(
         } else {
             format!(" within {}", crate::duration::short(wait))
         };
-        return Err(UserError::new(format!(
+        let message = format!(
             "the receiver at {} did not accept a connection{within}: {reason}",
             config.url
-        ))
-        .hint("start it first, or give --wait-for 30s so hookcli waits for it")
-        .code(exit::UNREACHABLE)
-        .into());
+        );
+        // CI report viewers show nothing without a report: say why there.
+        if let Some(path) = &args.junit {
+            write_junit(
+                path,
+                output::check::junit_unreachable(&config.platform.id, &message)?,
+            )?;
+        }
+        return Err(UserError::new(message)
+            .hint("start it first, or give --wait-for 30s so hookcli waits for it")
+            .code(exit::UNREACHABLE)
+            .into());
     }
     eprintln!(
         "checking {} as {}: {} cases",
@@ -384,7 +392,9 @@ async fn execute(
     if let Some(receiver) = receiver {
         receiver.stop().await;
     }
-    let code = if report.failed() {
+    let code = if report.receiver == ReceiverState::Down {
+        exit::UNREACHABLE
+    } else if report.failed() {
         exit::FAILED
     } else {
         exit::OK
@@ -399,12 +409,25 @@ async fn execute(
         println!("{}", output::check::summary(&report));
     }
     if let Some(path) = &args.junit {
-        let xml = output::check::junit(&report)?;
-        std::fs::write(path, xml).map_err(|e| {
-            UserError::new(format!("--junit {}: cannot write it: {e}", path.display()))
-                .code(exit::FAILED)
-        })?;
-        eprintln!("wrote {}", path.display());
+        write_junit(path, output::check::junit(&report)?)?;
+    }
+    if report.receiver == ReceiverState::Down {
+        return Err(UserError::new(format!(
+            "the receiver at {} accepted a connection, then refused every request: it never answered",
+            report.url
+        ))
+        .hint("check that it stays up (its log may say why it stopped)")
+        .code(exit::UNREACHABLE)
+        .into());
     }
     Ok(code)
+}
+
+fn write_junit(path: &Path, xml: String) -> Result<()> {
+    std::fs::write(path, xml).map_err(|e| {
+        UserError::new(format!("--junit {}: cannot write it: {e}", path.display()))
+            .code(exit::FAILED)
+    })?;
+    eprintln!("wrote {}", path.display());
+    Ok(())
 }
