@@ -561,6 +561,42 @@ fn a_suite_file_that_does_not_parse_names_file_line_and_key_and_sends_nothing() 
         "{}",
         run.stderr
     );
+
+    // Values the flags refuse, the file refuses too; and the error stands alone on stderr
+    // (no key was given, but that note comes only once everything is valid).
+    for (text, expected) in [
+        (
+            "timeout = \"0s\"\n",
+            "fourth.toml line 1, key `timeout`: `0s`: a timeout must be more than 0",
+        ),
+        (
+            "\nburst = 0\n",
+            "fourth.toml line 2, key `burst`: 0 is not in 1..=1000",
+        ),
+        (
+            "burst = 5000\n",
+            "fourth.toml line 1, key `burst`: 5000 is not in 1..=1000",
+        ),
+        (
+            "headers = [\"NoColon\"]\n",
+            "fourth.toml line 1, key `headers`: `NoColon`: no `:` between name and value",
+        ),
+    ] {
+        std::fs::write(dir.join("fourth.toml"), text).unwrap();
+        let run = hookcli(
+            &dir,
+            &["check", "--config", "fourth.toml", "--to", &receiver.url],
+            &[],
+        );
+        assert_eq!(run.code, 2, "{text}: {}", run.stderr);
+        let first = run.stderr.lines().next().unwrap_or_default();
+        assert!(
+            first.starts_with(&format!("error: {expected}")),
+            "{}",
+            run.stderr
+        );
+        assert!(!run.stderr.contains("note:"), "{}", run.stderr);
+    }
     assert_eq!(hits(&receiver), 0);
 }
 

@@ -56,6 +56,13 @@ pub fn run(args: CheckArgs, overlay: Option<&Path>) -> Result<u8> {
     if let Some(path) = &args.junit {
         check_writable(path)?;
     }
+    // Only once everything else is valid, so a usage error stands alone on stderr.
+    if config.key.is_none() && config.platform.signing.is_some() {
+        eprintln!(
+            "note: {}; the signature cases are skipped and events go unsigned",
+            config.no_key_reason
+        );
+    }
     let wait = args
         .wait_for
         .or(suite.as_ref().and_then(|s| s.wait_for))
@@ -239,10 +246,7 @@ fn pick_key(
     match (key, target) {
         (Some(key), _) => (Some(key), reason),
         (None, Target::BuiltIn) => (Some(Secret::generate()), reason),
-        (None, Target::Url(_)) => {
-            eprintln!("note: {reason}; the signature cases are skipped and events go unsigned");
-            (None, reason)
-        }
+        (None, Target::Url(_)) => (None, reason),
     }
 }
 
@@ -293,11 +297,11 @@ fn rule_owner(args: &CheckArgs, suite: Option<&Suite>, platform: &Platform) -> S
 }
 
 fn burst(args: &CheckArgs, suite: Option<&Suite>) -> usize {
+    // Both the flag and the file are checked against 1..=1000 when read.
     args.burst
+        .or(suite.and_then(|s| s.burst))
         .map(usize::from)
-        .or(suite.and_then(|s| s.burst.as_ref()).map(|b| *b.get_ref()))
         .unwrap_or(DEFAULT_BURST)
-        .clamp(1, 1000)
 }
 
 /// The report file's folder must exist before anything is sent.
