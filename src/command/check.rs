@@ -387,10 +387,11 @@ async fn execute(
             .into());
     }
     eprintln!(
-        "checking {} as {}: {} cases",
+        "checking {} as {}: {} case{}",
         config.url,
         config.platform.id,
-        cases.len()
+        cases.len(),
+        if cases.len() == 1 { "" } else { "s" }
     );
     let report = check::run(config, cases).await;
     if let Some(receiver) = receiver {
