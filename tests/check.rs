@@ -16,6 +16,7 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 use hookcli::catalog::{Catalog, Platform};
 use hookcli::receiver::{Faults, Receiver, ReceiverConfig};
@@ -151,6 +152,9 @@ enum Flaw {
     FailsUnknownEvents,
     /// Answers 409 to a body it has already seen.
     NotIdempotent,
+    /// Answers the first N requests, then stops: closes its port and every connection, as a
+    /// receiver that crashes in the middle of a run.
+    StopsAfter(u64),
 }
 
 struct Flawed {
@@ -158,6 +162,8 @@ struct Flawed {
     platform: Platform,
     seen: Mutex<HashSet<Bytes>>,
     hits: AtomicU64,
+    /// Cancelled when a StopsAfter receiver stops.
+    stop: CancellationToken,
 }
 
 fn start_flawed(rt: &tokio::runtime::Runtime, flaw: Flaw) -> (String, Arc<Flawed>) {
@@ -166,21 +172,32 @@ fn start_flawed(rt: &tokio::runtime::Runtime, flaw: Flaw) -> (String, Arc<Flawed
         platform: uponai(),
         seen: Mutex::new(HashSet::new()),
         hits: AtomicU64::new(0),
+        stop: CancellationToken::new(),
     });
     let listener = rt.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
     let url = format!("http://{}/webhook", listener.local_addr().unwrap());
     let serving = state.clone();
     rt.spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else {
+            // On stop the listener is dropped here: the port refuses connections from then on.
+            let accepted = tokio::select! {
+                accepted = listener.accept() => accepted,
+                _ = serving.stop.cancelled() => break,
+            };
+            let Ok((stream, _)) = accepted else {
                 continue;
             };
             let state = serving.clone();
             tokio::spawn(async move {
+                let stop = state.stop.clone();
                 let service = hyper::service::service_fn(move |req| answer(req, state.clone()));
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
+                let connection = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service);
+                // On stop, open connections close too, unanswered.
+                tokio::select! {
+                    _ = connection => {}
+                    _ = stop.cancelled() => {}
+                }
             });
         }
     });
@@ -191,7 +208,14 @@ async fn answer(
     req: Request<Incoming>,
     state: Arc<Flawed>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
-    state.hits.fetch_add(1, Ordering::Relaxed);
+    let n = state.hits.fetch_add(1, Ordering::Relaxed) + 1;
+    if let Flaw::StopsAfter(answers) = state.flaw {
+        if n > answers {
+            state.stop.cancel();
+            // Never answered: the connection is closed under it.
+            std::future::pending::<()>().await;
+        }
+    }
     let header = req
         .headers()
         .get("x-retell-signature")
@@ -343,20 +367,45 @@ fn a_receiver_that_accepts_everything_fails_the_signature_cases() {
 }
 
 #[test]
+fn a_2xx_to_a_forged_request_fails_the_signature_cases_even_outside_the_success_rule() {
+    let rt = runtime();
+    let dir = temp_dir("accepts-202");
+    let accepts_202 = Faults {
+        status: 202,
+        ..Faults::default()
+    };
+    let receiver = start_receiver(&rt, None, accepts_202);
+    let run = check(
+        &dir,
+        &receiver.url,
+        &["--expect", "200", "--only", "signature/", "--backoff", "0"],
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(run.with_result("failed"), signature_errors());
+    let (result, reason) = &run.cases()["signature/missing"];
+    assert_eq!(result, "failed");
+    assert!(
+        reason.contains("was accepted (202 Accepted)")
+            && reason.contains("does not verify signatures"),
+        "{reason}"
+    );
+    // One request per case, malformed's three included: none retried.
+    assert_eq!(hits(&receiver), 8);
+}
+
+#[test]
 fn a_receiver_that_verifies_a_reserialized_body_fails_body_reformatted() {
     let rt = runtime();
     let dir = temp_dir("reserialized");
     let (url, state) = start_flawed(&rt, Flaw::VerifiesReserializedBody);
     let run = check(&dir, &url, &["--backoff", "0"]);
     assert_eq!(run.code, 1, "{}", run.stderr);
-    let failed = run.with_result("failed");
-    assert!(failed.contains("body/reformatted"), "{failed:?}");
-    // The compact bodies hookcli sends re-serialize to the same bytes; only the reformatted
-    // one (and, for some serializers, unicode) can tell.
-    let allowed: BTreeSet<String> = ["body/reformatted", "body/unicode"]
-        .map(String::from)
-        .into();
-    assert!(failed.is_subset(&allowed), "{failed:?}");
+    // The compact bodies hookcli sends re-serialize (serde_json, keys in order) to the same
+    // bytes; only the reformatted one can tell.
+    assert_eq!(
+        run.with_result("failed"),
+        BTreeSet::from(["body/reformatted".to_string()])
+    );
     assert!(run.cases()["body/reformatted"].1.contains("re-serialized"));
     assert!(state.hits.load(Ordering::Relaxed) > 0);
 }
@@ -537,6 +586,42 @@ fn a_suite_file_that_does_not_parse_names_file_line_and_key_and_sends_nothing() 
         "{}",
         run.stderr
     );
+
+    // Values the flags refuse, the file refuses too; and the error stands alone on stderr
+    // (no key was given, but that note comes only once everything is valid).
+    for (text, expected) in [
+        (
+            "timeout = \"0s\"\n",
+            "fourth.toml line 1, key `timeout`: `0s`: a timeout must be more than 0",
+        ),
+        (
+            "\nburst = 0\n",
+            "fourth.toml line 2, key `burst`: 0 is not in 1..=1000",
+        ),
+        (
+            "burst = 5000\n",
+            "fourth.toml line 1, key `burst`: 5000 is not in 1..=1000",
+        ),
+        (
+            "headers = [\"NoColon\"]\n",
+            "fourth.toml line 1, key `headers`: `NoColon`: no `:` between name and value",
+        ),
+    ] {
+        std::fs::write(dir.join("fourth.toml"), text).unwrap();
+        let run = hookcli(
+            &dir,
+            &["check", "--config", "fourth.toml", "--to", &receiver.url],
+            &[],
+        );
+        assert_eq!(run.code, 2, "{text}: {}", run.stderr);
+        let first = run.stderr.lines().next().unwrap_or_default();
+        assert!(
+            first.starts_with(&format!("error: {expected}")),
+            "{}",
+            run.stderr
+        );
+        assert!(!run.stderr.contains("note:"), "{}", run.stderr);
+    }
     assert_eq!(hits(&receiver), 0);
 }
 
@@ -574,10 +659,11 @@ fn the_suite_file_gives_the_target_key_and_skips_and_flags_override_it() {
         run.cases().into_keys().collect::<Vec<_>>(),
         ["http/charset"]
     );
+    assert!(run.stderr.contains("as uponai: 1 case\n"), "{}", run.stderr);
 }
 
 #[test]
-fn an_unreachable_receiver_exits_3_after_wait_for() {
+fn an_unreachable_receiver_exits_3_after_wait_for_and_the_junit_report_says_why() {
     let dir = temp_dir("unreachable");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -585,14 +671,107 @@ fn an_unreachable_receiver_exits_3_after_wait_for() {
         .unwrap()
         .port();
     let url = format!("http://127.0.0.1:{port}/webhook");
-    let run = check(&dir, &url, &["--wait-for", "300ms"]);
+    let run = check(
+        &dir,
+        &url,
+        &["--wait-for", "300ms", "--junit", "report.xml"],
+    );
     assert_eq!(run.code, 3);
+    let line = format!("the receiver at {url} did not accept a connection within 300ms");
+    assert!(run.stderr.contains(&line), "{}", run.stderr);
+    assert!(run.stdout.is_empty());
+    // CI report viewers get a report that says why, not nothing.
+    assert_eq!(junit_counts(&dir.join("report.xml")), (1, 1));
+    let xml = std::fs::read_to_string(dir.join("report.xml")).unwrap();
+    let report = quick_junit::Report::deserialize_from_str(&xml).unwrap();
+    let case = &report.test_suites[0].test_cases[0];
+    assert_eq!(case.name.as_str(), "receiver/reachable");
+    let quick_junit::TestCaseStatus::NonSuccess { message, .. } = &case.status else {
+        panic!("receiver/reachable failed: {xml}");
+    };
+    assert!(message.as_ref().unwrap().as_str().contains(&line), "{xml}");
+}
+
+#[test]
+fn a_receiver_that_stops_mid_run_fails_the_cases_it_cut_off_and_says_it_stopped() {
+    let rt = runtime();
+    let dir = temp_dir("stops");
+    let answers = 40;
+    let (url, state) = start_flawed(&rt, Flaw::StopsAfter(answers));
+    let run = check(&dir, &url, &["--backoff", "0", "--junit", "report.xml"]);
+    assert_eq!(
+        run.code, 1,
+        "it answered, so not unreachable: {}",
+        run.stderr
+    );
+    assert!(state.hits.load(Ordering::Relaxed) > answers);
+    let summary = run.summary();
+    assert_eq!(summary["receiver"], "stopped");
+    assert_eq!(summary["exit_code"], 1);
+    let cases = run.cases();
+    let cut_off: Vec<_> = cases
+        .iter()
+        .filter(|(_, (_, reason))| {
+            reason == "could not connect (connection refused): the receiver had stopped answering"
+        })
+        .collect();
+    // load/burst runs last, alone, long after the stop.
+    assert!(
+        cut_off.iter().any(|(name, _)| *name == "load/burst"),
+        "{cases:?}"
+    );
+    assert!(cut_off.iter().all(|(_, (result, _))| result == "failed"));
+    assert!(
+        cases.values().any(|(result, _)| result == "passed"),
+        "the first {answers} requests were answered: {cases:?}"
+    );
+    let (_, failures) = junit_counts(&dir.join("report.xml"));
+    assert_eq!(failures, summary["failed"].as_u64().unwrap() as usize);
+    let xml = std::fs::read_to_string(dir.join("report.xml")).unwrap();
+    assert!(
+        xml.contains("the receiver stopped answering during the run"),
+        "{xml}"
+    );
+}
+
+#[test]
+fn a_receiver_that_refuses_every_request_exits_3_and_reports_every_case_failed() {
+    let dir = temp_dir("never-answers");
+    // Takes hookcli's readiness probe, then closes its port: every request is refused.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/webhook", listener.local_addr().unwrap());
+    let probe = std::thread::spawn(move || drop(listener.accept().unwrap()));
+    let run = hookcli(
+        &dir,
+        &[
+            "check",
+            "--to",
+            &url,
+            "--secret",
+            KEY,
+            "--backoff",
+            "0",
+            "--junit",
+            "report.xml",
+        ],
+        &[],
+    );
+    probe.join().unwrap();
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(
+        run.stdout.contains(
+            "the receiver never answered: every request failed to connect (connection refused)"
+        ),
+        "{}",
+        run.stdout
+    );
     assert!(
         run.stderr.contains(&format!(
-            "the receiver at {url} did not accept a connection within 300ms"
+            "error: the receiver at {url} accepted a connection, then refused every request"
         )),
         "{}",
         run.stderr
     );
-    assert!(run.stdout.is_empty());
+    let (total, failures) = junit_counts(&dir.join("report.xml"));
+    assert_eq!(total, failures, "no case passed or warned");
 }

@@ -5,7 +5,7 @@
 //! attempt: retrying a rejection changes nothing. load/burst also judges first attempts only,
 //! because retries would hide exactly the overload it looks for.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rand::rngs::StdRng;
@@ -297,8 +297,9 @@ impl Context {
         finding: &mut Finding,
         what: &str,
     ) -> bool {
+        let started = Instant::now();
         let delivery = delivery::deliver(&self.client, request, policy).await;
-        finding.record_all(&delivery.attempts);
+        finding.record_all(&delivery.attempts, started);
         self.judge_accepted(&delivery, policy, finding, what)
     }
 
@@ -351,8 +352,9 @@ impl Context {
 
     /// One attempt, recorded in the finding.
     async fn once(&self, request: &Request, finding: &mut Finding) -> Attempt {
+        let started = Instant::now();
         let attempt = delivery::attempt(&self.client, request, &self.config.policy, 1).await;
-        finding.record(&attempt);
+        finding.record(&attempt, started);
         attempt
     }
 
@@ -367,7 +369,7 @@ impl Context {
         accepted_means: &str,
     ) {
         match (attempt.status, attempt.error) {
-            _ if attempt.accepted => finding.fail(
+            _ if taken(attempt) => finding.fail(
                 level,
                 format!("{what} was accepted ({}): {accepted_means}", answer(attempt)),
             ),
@@ -385,6 +387,13 @@ impl Context {
             _ => {}
         }
     }
+}
+
+/// Whether a request the receiver must reject was taken: met the success rule, or got any
+/// 2xx (under `--expect 200`, a 202 to an unsigned request still means it was processed).
+fn taken(attempt: &Attempt) -> bool {
+    attempt.accepted
+        || (attempt.error.is_none() && attempt.status.is_some_and(|s| (200..300).contains(&s)))
 }
 
 /// An attempt's answer in plain words: `401 Unauthorized`, `timed out after 300ms`.
@@ -408,6 +417,10 @@ struct Finding {
     statuses: Vec<u16>,
     latency: Option<Duration>,
     requests: usize,
+    /// When the latest attempt that got an HTTP answer was sent.
+    last_answer: Option<Instant>,
+    /// When each attempt that could not connect was sent, with the reason.
+    refused: Vec<(Instant, String)>,
 }
 
 impl Finding {
@@ -419,18 +432,28 @@ impl Finding {
         }
     }
 
-    fn record(&mut self, attempt: &Attempt) {
+    /// Records an attempt sent at `started`.
+    fn record(&mut self, attempt: &Attempt, started: Instant) {
         self.requests += 1;
         if let Some(status) = attempt.status {
             if !self.statuses.contains(&status) {
                 self.statuses.push(status);
             }
+            self.last_answer = self.last_answer.max(Some(started));
+        }
+        if attempt.error == Some(ErrorKind::Connect) {
+            let detail = answer(attempt);
+            self.refused.push((started, detail));
         }
         self.latency = Some(self.latency.unwrap_or_default().max(attempt.latency));
     }
 
-    fn record_all(&mut self, attempts: &[Attempt]) {
-        attempts.iter().for_each(|a| self.record(a));
+    /// Records a delivery's attempts; each was sent after the ones before it and their waits.
+    fn record_all(&mut self, attempts: &[Attempt], mut started: Instant) {
+        for attempt in attempts {
+            self.record(attempt, started);
+            started += attempt.latency + attempt.wait.unwrap_or_default();
+        }
     }
 
     fn fail(&mut self, level: Severity, reason: String) {
@@ -450,7 +473,7 @@ impl Finding {
 
 /// Runs one case to its result.
 pub(super) async fn run_case(context: &Context, case: &Case, mut rng: StdRng) -> CaseResult {
-    let started = std::time::Instant::now();
+    let started = Instant::now();
     let finding = match run_kind(context, &case.kind, &mut rng).await {
         Ok(finding) => finding,
         Err(e) => {
@@ -468,6 +491,9 @@ pub(super) async fn run_case(context: &Context, case: &Case, mut rng: StdRng) ->
         reason: (!finding.reasons.is_empty()).then(|| finding.reasons.join("; ")),
         requests: finding.requests,
         elapsed: started.elapsed(),
+        last_answer: finding.last_answer,
+        refused: finding.refused,
+        cut_off: false,
     }
 }
 
@@ -684,7 +710,7 @@ async fn signature_malformed(context: &Context, rng: &mut StdRng) -> Result<Find
     ] {
         let request = context.with_signature(body.clone(), Some(value));
         let attempt = context.once(&request, &mut finding).await;
-        if attempt.accepted {
+        if taken(&attempt) {
             accepted.push(format!("{shown} ({})", answer(&attempt)));
         } else {
             let what = format!("the signature header {shown}");
@@ -1080,12 +1106,16 @@ async fn load_burst(context: &Context, rng: &mut StdRng) -> Result<Finding, Rend
         let request = context.signed(body);
         let client = context.client.clone();
         let policy = context.config.policy.clone();
-        set.spawn(async move { delivery::attempt(&client, &request, &policy, 1).await });
+        set.spawn(async move {
+            let started = Instant::now();
+            let attempt = delivery::attempt(&client, &request, &policy, 1).await;
+            (attempt, started)
+        });
     }
     let mut finding = Finding::default();
     let mut failures: Vec<String> = Vec::new();
-    while let Some(Ok(attempt)) = set.join_next().await {
-        finding.record(&attempt);
+    while let Some(Ok((attempt, started))) = set.join_next().await {
+        finding.record(&attempt, started);
         if !attempt.accepted {
             failures.push(answer(&attempt));
         }

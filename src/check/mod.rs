@@ -77,6 +77,36 @@ pub struct CaseResult {
     pub requests: usize,
     /// Wall time of the whole case.
     pub elapsed: Duration,
+    /// When the case's latest request that got an HTTP answer was sent.
+    pub last_answer: Option<Instant>,
+    /// When each request that could not connect was sent, with the reason
+    /// ("connection refused").
+    pub refused: Vec<(Instant, String)>,
+    /// The receiver had stopped taking connections when this case ran: it tested nothing.
+    pub cut_off: bool,
+}
+
+/// Whether the receiver kept taking connections through the run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReceiverState {
+    /// It took connections to the end (whatever it answered).
+    Up,
+    /// It answered, then from some moment every request failed to connect, and it still
+    /// refused a connection after the run: it stopped (crashed, was killed) during the run.
+    Stopped,
+    /// No request ever got an answer and the requests failed to connect: it was not up for
+    /// the run (exit 3).
+    Down,
+}
+
+impl ReceiverState {
+    pub fn word(self) -> &'static str {
+        match self {
+            ReceiverState::Up => "up",
+            ReceiverState::Stopped => "stopped",
+            ReceiverState::Down => "down",
+        }
+    }
 }
 
 /// Everything a run needs, validated by the command layer.
@@ -104,6 +134,7 @@ pub struct CheckReport {
     pub platform: String,
     pub results: Vec<CaseResult>,
     pub elapsed: Duration,
+    pub receiver: ReceiverState,
 }
 
 impl CheckReport {
@@ -152,6 +183,7 @@ pub fn select(cases: Vec<Case>, only: &[String], skip: &[String]) -> Result<Vec<
 pub async fn run(config: CheckConfig, cases: Vec<Case>) -> CheckReport {
     let started = Instant::now();
     let url = config.url.to_string();
+    let target = config.url.clone();
     let platform = config.platform.id.clone();
     let context = Arc::new(cases::Context::new(config));
     // One seed per case: reproducible under HOOKCLI_SEED, yet no two cases share call ids
@@ -166,12 +198,58 @@ pub async fn run(config: CheckConfig, cases: Vec<Case>) -> CheckReport {
     results.extend(run_concurrently(&context, together).await);
     results.extend(run_concurrently(&context, alone).await);
     results.sort_by_key(|(i, _)| *i);
+    let mut results: Vec<CaseResult> = results.into_iter().map(|(_, r)| r).collect();
+    let receiver = receiver_state(&mut results, &target).await;
     CheckReport {
         url,
         platform,
-        results: results.into_iter().map(|(_, r)| r).collect(),
+        results,
         elapsed: started.elapsed(),
+        receiver,
     }
+}
+
+/// Whether the receiver stopped taking connections during the run: from some moment on,
+/// every request failed to connect, and one more connection after the run is refused too
+/// (a refusal or two while the receiver still runs, such as an overflowing accept queue under
+/// load/burst, is not a stop). Every case that met the stopped receiver tested nothing, so it
+/// fails at error level with that reason, whatever its severity.
+async fn receiver_state(results: &mut [CaseResult], url: &reqwest::Url) -> ReceiverState {
+    let last_answer = results.iter().filter_map(|r| r.last_answer).max();
+    let stop = results
+        .iter()
+        .flat_map(|r| r.refused.iter().map(|(at, _)| *at))
+        .filter(|at| last_answer.is_none_or(|answered| *at > answered))
+        .min();
+    let Some(stop) = stop else {
+        return ReceiverState::Up;
+    };
+    if wait_for(url, Duration::ZERO).await.is_ok() {
+        return ReceiverState::Up;
+    }
+    let state = match last_answer {
+        Some(_) => ReceiverState::Stopped,
+        None => ReceiverState::Down,
+    };
+    let why = match state {
+        ReceiverState::Down => "the receiver never answered a request",
+        _ => "the receiver had stopped answering",
+    };
+    for result in results.iter_mut() {
+        let refused = result.refused.iter().find(|(at, _)| *at >= stop);
+        let reason = match refused {
+            Some((_, detail)) => format!("could not connect ({detail}): {why}"),
+            // A receiver that never answered tested nothing, even where a request got in.
+            None if state == ReceiverState::Down && result.requests > 0 => {
+                format!("no answer: {why}")
+            }
+            None => continue,
+        };
+        result.result = CaseOutcome::Failed;
+        result.reason = Some(reason);
+        result.cut_off = true;
+    }
+    state
 }
 
 async fn run_concurrently(

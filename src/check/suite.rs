@@ -33,7 +33,7 @@ pub struct Suite {
     #[serde(default, deserialize_with = "rule")]
     pub expect: Option<SuccessRule>,
     /// The per-attempt deadline instead of the platform's.
-    #[serde(default, deserialize_with = "duration")]
+    #[serde(default, deserialize_with = "deadline")]
     pub timeout: Option<Duration>,
     /// Retries after the first attempt instead of the platform's.
     pub retries: Option<u32>,
@@ -44,7 +44,8 @@ pub struct Suite {
     #[serde(default)]
     pub headers: Vec<Spanned<String>>,
     /// Calls sent at once by load/burst.
-    pub burst: Option<Spanned<usize>>,
+    #[serde(default, deserialize_with = "burst")]
+    pub burst: Option<u16>,
     /// How long to wait for the receiver to accept connections.
     #[serde(default, deserialize_with = "duration")]
     pub wait_for: Option<Duration>,
@@ -163,6 +164,32 @@ fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Erro
         .map_err(serde::de::Error::custom)
 }
 
+/// A timeout, which must be more than zero (as `--timeout` requires).
+fn deadline<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    let text = String::deserialize(d)?;
+    crate::duration::parse_deadline_flag(&text)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
+}
+
+/// The range `--burst` takes.
+const BURST_RANGE: std::ops::RangeInclusive<u16> = 1..=1000;
+
+fn burst<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u16>, D::Error> {
+    let n = i64::deserialize(d)?;
+    u16::try_from(n)
+        .ok()
+        .filter(|n| BURST_RANGE.contains(n))
+        .map(Some)
+        .ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "{n} is not in {}..={}",
+                BURST_RANGE.start(),
+                BURST_RANGE.end()
+            ))
+        })
+}
+
 fn rule<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SuccessRule>, D::Error> {
     let text = String::deserialize(d)?;
     text.parse().map(Some).map_err(serde::de::Error::custom)
@@ -186,7 +213,7 @@ mod tests {
         .unwrap();
         assert_eq!(suite.timeout, Some(Duration::from_secs(5)));
         assert_eq!(suite.expect.unwrap().to_string(), "200");
-        assert_eq!(suite.burst.unwrap().into_inner(), 5);
+        assert_eq!(suite.burst, Some(5));
         assert_eq!(suite.skip[0].get_ref(), "signature/future");
     }
 
@@ -208,6 +235,22 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("line 3, key `skip`"), "{e}");
+        let e = parse("to = \"http://127.0.0.1/\"\ntimeout = \"0s\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("line 2, key `timeout`") && e.contains("more than 0"),
+            "{e}"
+        );
+        for (value, shown) in [("0", "0 is not in 1..=1000"), ("5000", "5000 is not in")] {
+            let e = parse(&format!("burst = {value}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("line 1, key `burst`") && e.contains(shown),
+                "{e}"
+            );
+        }
         let e = parse("[extra]\na = 1\n").unwrap_err().to_string();
         assert!(
             e.contains("line 1, key `extra`: unknown field `extra`"),

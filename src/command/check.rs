@@ -11,7 +11,7 @@ use toml::Spanned;
 use super::{find_platform, key_sources, load_catalog, parse_url, resolve_key};
 use crate::catalog::{Catalog, Platform, closest};
 use crate::check::suite::{DEFAULT_FILE, Suite};
-use crate::check::{self, Case, CheckConfig};
+use crate::check::{self, Case, CheckConfig, ReceiverState};
 use crate::cli::CheckArgs;
 use crate::error::{UserError, exit};
 use crate::output;
@@ -55,6 +55,13 @@ pub fn run(args: CheckArgs, overlay: Option<&Path>) -> Result<u8> {
     };
     if let Some(path) = &args.junit {
         check_writable(path)?;
+    }
+    // Only once everything else is valid, so a usage error stands alone on stderr.
+    if config.key.is_none() && config.platform.signing.is_some() {
+        eprintln!(
+            "note: {}; the signature cases are skipped and events go unsigned",
+            config.no_key_reason
+        );
     }
     let wait = args
         .wait_for
@@ -239,10 +246,7 @@ fn pick_key(
     match (key, target) {
         (Some(key), _) => (Some(key), reason),
         (None, Target::BuiltIn) => (Some(Secret::generate()), reason),
-        (None, Target::Url(_)) => {
-            eprintln!("note: {reason}; the signature cases are skipped and events go unsigned");
-            (None, reason)
-        }
+        (None, Target::Url(_)) => (None, reason),
     }
 }
 
@@ -293,11 +297,11 @@ fn rule_owner(args: &CheckArgs, suite: Option<&Suite>, platform: &Platform) -> S
 }
 
 fn burst(args: &CheckArgs, suite: Option<&Suite>) -> usize {
+    // Both the flag and the file are checked against 1..=1000 when read.
     args.burst
+        .or(suite.and_then(|s| s.burst))
         .map(usize::from)
-        .or(suite.and_then(|s| s.burst.as_ref()).map(|b| *b.get_ref()))
         .unwrap_or(DEFAULT_BURST)
-        .clamp(1, 1000)
 }
 
 /// The report file's folder must exist before anything is sent.
@@ -366,25 +370,36 @@ async fn execute(
         } else {
             format!(" within {}", crate::duration::short(wait))
         };
-        return Err(UserError::new(format!(
+        let message = format!(
             "the receiver at {} did not accept a connection{within}: {reason}",
             config.url
-        ))
-        .hint("start it first, or give --wait-for 30s so hookcli waits for it")
-        .code(exit::UNREACHABLE)
-        .into());
+        );
+        // CI report viewers show nothing without a report: say why there.
+        if let Some(path) = &args.junit {
+            write_junit(
+                path,
+                output::check::junit_unreachable(&config.platform.id, &message)?,
+            )?;
+        }
+        return Err(UserError::new(message)
+            .hint("start it first, or give --wait-for 30s so hookcli waits for it")
+            .code(exit::UNREACHABLE)
+            .into());
     }
     eprintln!(
-        "checking {} as {}: {} cases",
+        "checking {} as {}: {} case{}",
         config.url,
         config.platform.id,
-        cases.len()
+        cases.len(),
+        if cases.len() == 1 { "" } else { "s" }
     );
     let report = check::run(config, cases).await;
     if let Some(receiver) = receiver {
         receiver.stop().await;
     }
-    let code = if report.failed() {
+    let code = if report.receiver == ReceiverState::Down {
+        exit::UNREACHABLE
+    } else if report.failed() {
         exit::FAILED
     } else {
         exit::OK
@@ -399,12 +414,25 @@ async fn execute(
         println!("{}", output::check::summary(&report));
     }
     if let Some(path) = &args.junit {
-        let xml = output::check::junit(&report)?;
-        std::fs::write(path, xml).map_err(|e| {
-            UserError::new(format!("--junit {}: cannot write it: {e}", path.display()))
-                .code(exit::FAILED)
-        })?;
-        eprintln!("wrote {}", path.display());
+        write_junit(path, output::check::junit(&report)?)?;
+    }
+    if report.receiver == ReceiverState::Down {
+        return Err(UserError::new(format!(
+            "the receiver at {} accepted a connection, then refused every request: it never answered",
+            report.url
+        ))
+        .hint("check that it stays up (its log may say why it stopped)")
+        .code(exit::UNREACHABLE)
+        .into());
     }
     Ok(code)
+}
+
+fn write_junit(path: &Path, xml: String) -> Result<()> {
+    std::fs::write(path, xml).map_err(|e| {
+        UserError::new(format!("--junit {}: cannot write it: {e}", path.display()))
+            .code(exit::FAILED)
+    })?;
+    eprintln!("wrote {}", path.display());
+    Ok(())
 }

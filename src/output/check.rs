@@ -11,7 +11,7 @@ use tabled::settings::object::Columns;
 use tabled::settings::{Modify, Width};
 
 use super::{bad, good, warn};
-use crate::check::{Case, CaseOutcome, CaseResult, CheckReport};
+use crate::check::{Case, CaseOutcome, CaseResult, CheckReport, ReceiverState};
 
 #[derive(Tabled)]
 struct Row {
@@ -78,12 +78,40 @@ pub fn summary(report: &CheckReport) -> String {
     } else {
         good(&counts)
     };
-    format!(
+    let line = format!(
         "{} · {}: {counts} in {}",
         report.platform,
         report.url,
         crate::duration::short(report.elapsed)
-    )
+    );
+    match receiver_line(report) {
+        Some(stopped) => format!("{line}\n{}", bad(&stopped)),
+        None => line,
+    }
+}
+
+/// A plain sentence when the receiver stopped taking connections, for the summary.
+pub fn receiver_line(report: &CheckReport) -> Option<String> {
+    let detail = report
+        .results
+        .iter()
+        .flat_map(|r| r.refused.first())
+        .map(|(_, detail)| detail.as_str())
+        .next()
+        .unwrap_or("connection refused");
+    let hit = report.results.iter().filter(|r| r.cut_off).count();
+    match report.receiver {
+        ReceiverState::Up => None,
+        ReceiverState::Stopped => Some(format!(
+            "the receiver stopped answering during the run: from then on every request failed \
+             to connect ({detail}); {hit} case{} failed for that",
+            if hit == 1 { "" } else { "s" }
+        )),
+        ReceiverState::Down => Some(format!(
+            "the receiver never answered: every request failed to connect ({detail}); is it \
+             running, and on this port?"
+        )),
+    }
 }
 
 fn ms(d: Duration) -> f64 {
@@ -116,6 +144,7 @@ pub fn summary_json(report: &CheckReport, exit_code: u8) -> Value {
         "warnings": report.count(CaseOutcome::Warning),
         "skipped": report.count(CaseOutcome::Skipped),
         "seconds": (report.elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
+        "receiver": report.receiver.word(),
         "exit_code": exit_code,
     })
 }
@@ -159,9 +188,29 @@ pub fn junit(report: &CheckReport) -> Result<String, quick_junit::SerializeError
         suite.add_test_case(case);
     }
     suite.set_time(report.elapsed);
+    if let Some(stopped) = receiver_line(report) {
+        suite.set_system_err(stopped);
+    }
     let mut junit = Report::new("hookcli check");
     junit.add_test_suite(suite);
     junit.set_time(report.elapsed);
+    junit.to_string()
+}
+
+/// JUnit XML for a run that could not start: one failed testcase, `receiver/reachable`, whose
+/// message is `why`, so a CI report viewer shows the reason instead of nothing.
+pub fn junit_unreachable(platform: &str, why: &str) -> Result<String, quick_junit::SerializeError> {
+    let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+    status
+        .set_message(why)
+        .set_type("error")
+        .set_description(format!("{why}\nno case ran: hookcli check exited 3"));
+    let mut case = TestCase::new("receiver/reachable", status);
+    case.set_classname(format!("hookcli.{platform}.receiver"));
+    let mut suite = TestSuite::new(format!("hookcli check {platform}"));
+    suite.add_test_case(case);
+    let mut junit = Report::new("hookcli check");
+    junit.add_test_suite(suite);
     junit.to_string()
 }
 
