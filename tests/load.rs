@@ -539,3 +539,15 @@ fn bad_amounts_rates_and_timeouts_are_one_clear_error_and_send_nothing() {
     }
     assert_eq!(server.hits(), 0, "nothing was sent");
 }
+
+#[test]
+fn an_unreachable_receiver_is_named_in_the_human_report() {
+    let url = format!("http://127.0.0.1:{}/hook", common::closed_port());
+    let output = common::run(&["load", "-c", "2", "-n", "4", "--to", &url]);
+    common::assert_code(&output, 3);
+    let text = common::stdout(&output);
+    assert!(
+        text.contains(&format!("unreachable: no connection to {url} succeeded")),
+        "{text}"
+    );
+}

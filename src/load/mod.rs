@@ -407,7 +407,8 @@ struct Local {
     retries: RefCell<BinaryHeap<Retry>>,
     /// Deliveries started on this thread and not finished (waiting to retry included).
     open: Cell<u64>,
-    /// Wakes idle workers when a retry is queued or a delivery finishes.
+    /// Wakes a waiting worker when a sooner retry is queued, and all of them when the last
+    /// open delivery finishes.
     changed: Notify,
 }
 
@@ -451,7 +452,7 @@ impl Local {
         }
     }
 
-    /// Returns when a queued retry falls due (or the queue or the open count changes).
+    /// Returns when the soonest queued retry falls due, or on a wake-up (see `changed`).
     async fn retry_due(&self) {
         let changed = self.changed.notified();
         let due = self.retries.borrow().peek().map(|r| r.due);
@@ -658,8 +659,13 @@ async fn deliver(
         drop(tally);
         let due = Instant::now() + policy.wait_after(n);
         let n = n + 1;
-        local.retries.borrow_mut().push(Retry { due, n, body });
-        local.changed.notify_waiters();
+        let mut queue = local.retries.borrow_mut();
+        queue.push(Retry { due, n, body });
+        // Waiting workers sleep until the soonest retry: one must wake only when this one is
+        // sooner (not on every push: with -c 1000 that would be a thousand wake-ups).
+        if queue.peek().is_some_and(|r| r.due == due) {
+            local.changed.notify_one();
+        }
         return;
     }
     tally.deliveries += 1;
@@ -680,7 +686,8 @@ async fn deliver(
         progress.failed.fetch_add(1, Ordering::Relaxed);
     }
     local.open.set(local.open.get() - 1);
-    if policy.retries > 0 {
+    if local.open.get() == 0 && policy.retries > 0 {
+        // Nothing left to retry on this thread: workers waiting to help can stop.
         local.changed.notify_waiters();
     }
 }

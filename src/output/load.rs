@@ -179,6 +179,16 @@ impl LoadRun<'_> {
         let failed = thousands(t.failed());
         let failed = if t.failed() > 0 { bad(&failed) } else { failed };
         let _ = writeln!(out, "  failed      {failed}  {}", dim(&kinds.join(", ")));
+        if t.deliveries > 0 && t.failures_of(FailKind::Connect) == t.deliveries {
+            let _ = writeln!(
+                out,
+                "  {}",
+                bad(&format!(
+                    "unreachable: no connection to {} succeeded; is the receiver running there?",
+                    self.url
+                ))
+            );
+        }
         if let Some(q) = quantiles(report) {
             let parts: Vec<String> = q
                 .iter()
@@ -200,8 +210,12 @@ impl LoadRun<'_> {
                 out,
                 "  {}",
                 dim(&format!(
-                    "(up to {} retries per failed delivery, each after the backoff while new deliveries go on: the retry storm)",
-                    self.retries
+                    "(up to {} per failed delivery, each after the backoff while new deliveries go on: the retry storm)",
+                    if self.retries == 1 {
+                        "1 retry".to_string()
+                    } else {
+                        format!("{} retries", self.retries)
+                    }
                 ))
             );
         }
