@@ -403,10 +403,31 @@ Exit codes:
   0  every delivery met the platform's success rule
   1  some deliveries failed: a status outside the rule, a timeout, a reset
   2  bad usage or input (nothing was sent)
-  3  the receiver was unreachable: every delivery failed to connect";
+  3  the receiver was unreachable: every delivery failed to connect
+After Ctrl-C (or SIGTERM) the exit code is that of the report so far.";
 
+/// `--rate`: deliveries per second, a number above 0.
+fn load_rate(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
+        _ => Err(format!(
+            "`{text}` is not a rate: give deliveries per second above 0, like --rate 500"
+        )),
+    }
+}
+
+/// `-n`: a whole number of deliveries, at least 1.
+fn load_count(text: &str) -> Result<u64, String> {
+    match text.trim().parse::<u64>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!(
+            "`{text}` is not a count: give the number of deliveries, 1 or more, like -n 1000"
+        )),
+    }
+}
+
+// -n or -z (exactly one) is checked in command/load.rs, for a one-line error with a hint.
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("amount").required(true).args(["count", "duration"])))]
 pub struct LoadArgs {
     /// The event each delivery carries [default: the platform's call-end event]
     #[arg(conflicts_with = "lifecycle")]
@@ -426,19 +447,19 @@ pub struct LoadArgs {
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub connections: u32,
     /// Stop after this many deliveries
-    #[arg(short = 'n', long = "count", value_name = "COUNT",
-          value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(short = 'n', long = "count", value_name = "COUNT", value_parser = load_count)]
     pub count: Option<u64>,
     /// Stop after this long, e.g. 10s or 2m
     #[arg(short = 'z', long = "duration", value_parser = duration, value_name = "DUR")]
     pub duration: Option<Duration>,
     /// Start at most this many deliveries per second, spread evenly [default: as fast as it goes]
-    #[arg(long, value_name = "PER_SECOND")]
+    #[arg(long, value_name = "PER_SECOND", value_parser = load_rate, allow_negative_numbers = true)]
     pub rate: Option<f64>,
     /// Deadline per attempt [default: the platform's]
-    #[arg(long, value_parser = duration, value_name = "DUR")]
+    #[arg(long, value_parser = crate::duration::parse_deadline_flag, value_name = "DUR")]
     pub timeout: Option<Duration>,
-    /// Retries after a failed attempt, as the platform would; they add to the load [default: 0]
+    /// Retries after a failed attempt, on the platform's schedule while new deliveries go on;
+    /// they add to the load (the retry storm) [default: 0]
     #[arg(long, value_name = "N")]
     pub retries: Option<u32>,
     /// First wait between attempts, doubling after [default: the platform's]

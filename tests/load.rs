@@ -1,9 +1,11 @@
 //! `hookcli load` against real receivers on 127.0.0.1:0: hookcli's own (which verifies every
 //! signature and reports each request on a channel) and a tiny faulty one.
 
+mod common;
+
 use std::collections::HashSet;
 use std::convert::Infallible;
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -367,4 +369,185 @@ async fn a_receiver_that_drops_connections_gives_reset_failures() {
 fn the_command_line_definition_is_consistent() {
     use clap::CommandFactory;
     hookcli::cli::Cli::command().debug_assert();
+}
+
+/// `hookcli load ARGS` running, its output piped, for tests that stop it with a signal.
+fn spawn_load(args: &[&str]) -> Child {
+    common::hookcli()
+        .arg("load")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the hookcli binary starts")
+}
+
+fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill")
+        .args([format!("-{name}"), child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill -{name}");
+}
+
+#[test]
+fn a_failed_delivery_waits_for_its_retry_while_new_deliveries_go_on() {
+    // The first request gets a 500 and its retry is an hour away, so the next requests can
+    // only be new deliveries: the platform does not hold new calls back behind a retry.
+    let mut server = common::Server::start(
+        "uponai",
+        Some(common::KEY),
+        Faults {
+            fail_first: 1,
+            ..Faults::default()
+        },
+    );
+    let child = spawn_load(&[
+        "-c",
+        "1",
+        "-n",
+        "3",
+        "--retries",
+        "1",
+        "--backoff",
+        "1h",
+        "--json",
+        "--secret",
+        common::KEY,
+        "--to",
+        &server.url,
+    ]);
+    let ids: Vec<_> = (0..3).map(|_| server.next().call_id).collect();
+    let unique: HashSet<_> = ids.iter().collect();
+    assert_eq!(
+        unique.len(),
+        3,
+        "three different calls before any retry: {ids:?}"
+    );
+
+    signal(&child, "INT");
+    let output = child.wait_with_output().expect("hookcli exits");
+    common::assert_code(&output, 0);
+    let report = json(&output);
+    assert_eq!(report["interrupted"], true);
+    assert_eq!(report["requests"], 3);
+    assert_eq!(report["retried"], 0);
+    assert_eq!(
+        report["deliveries"], 2,
+        "the one waiting to retry is not finished"
+    );
+    assert_eq!(report["succeeded"], 2);
+    assert_matches_schema(&report);
+}
+
+#[test]
+fn retries_finish_before_a_counted_load_ends_and_the_report_explains_them() {
+    let mut server = common::Server::start(
+        "uponai",
+        Some(common::KEY),
+        Faults {
+            fail_first: 2,
+            ..Faults::default()
+        },
+    );
+    let output = common::run(&[
+        "load",
+        "-c",
+        "2",
+        "-n",
+        "4",
+        "--retries",
+        "3",
+        "--backoff",
+        "0",
+        "--secret",
+        common::KEY,
+        "--to",
+        &server.url,
+    ]);
+    common::assert_code(&output, 0);
+    assert_eq!(server.hits(), 6, "four deliveries and two retries");
+    let text = common::stdout(&output);
+    assert!(
+        text.contains("retries     2 extra requests: 6 requests in all"),
+        "{text}"
+    );
+    assert!(text.contains("the retry storm"), "{text}");
+    assert!(text.contains("succeeded   4  204 No Content × 4"), "{text}");
+}
+
+#[test]
+fn sigint_and_sigterm_stop_the_load_with_the_report_so_far() {
+    for name in ["INT", "TERM"] {
+        let mut server = common::Server::uponai();
+        let child = spawn_load(&[
+            "-c",
+            "2",
+            "-n",
+            "1000000000",
+            "--secret",
+            common::KEY,
+            "--to",
+            &server.url,
+        ]);
+        server.next();
+        signal(&child, name);
+        let output = child.wait_with_output().expect("hookcli exits");
+        common::assert_code(&output, 0);
+        common::assert_no_panic(&output);
+        let text = common::stdout(&output);
+        assert!(
+            text.contains("interrupted: the report so far"),
+            "{name}: {text}"
+        );
+        let all = format!("{text}{}", common::stderr(&output));
+        assert!(!all.contains(common::KEY), "the key leaked: {all}");
+    }
+}
+
+#[test]
+fn bad_amounts_rates_and_timeouts_are_one_clear_error_and_send_nothing() {
+    let mut server = common::Server::uponai();
+    let url = server.url.clone();
+    let cases: [(&[&str], &str); 8] = [
+        (&[], "-n COUNT (deliveries) or -z DURATION"),
+        (&["-n", "5", "-z", "1s"], "-n 5 and -z 1s both given"),
+        (&["-n", "0"], "`0` is not a count"),
+        (&["-n", "5", "--rate", "-5"], "`-5` is not a rate"),
+        (&["-n", "5", "--rate", "abc"], "`abc` is not a rate"),
+        (&["-n", "5", "--rate", "0"], "`0` is not a rate"),
+        (
+            &["-n", "5", "--timeout", "0"],
+            "a timeout must be more than 0",
+        ),
+        (&["-z", "0s"], "-z 0: the duration must be above 0"),
+    ];
+    for (extra, message) in cases {
+        let mut line = vec!["load", "--to", &url, "--secret", common::KEY];
+        line.extend_from_slice(extra);
+        let output = common::run(&line);
+        common::assert_code(&output, 2);
+        common::assert_no_panic(&output);
+        let err = common::stderr(&output);
+        let first = err.lines().next().unwrap_or_default();
+        assert!(
+            first.starts_with("error: ") && first.contains(message),
+            "{extra:?}: {err}"
+        );
+        assert_eq!(err.matches("error:").count(), 1, "{extra:?}: {err}");
+        assert!(output.stdout.is_empty(), "{extra:?}");
+    }
+    assert_eq!(server.hits(), 0, "nothing was sent");
+}
+
+#[test]
+fn an_unreachable_receiver_is_named_in_the_human_report() {
+    let url = format!("http://127.0.0.1:{}/hook", common::closed_port());
+    let output = common::run(&["load", "-c", "2", "-n", "4", "--to", &url]);
+    common::assert_code(&output, 3);
+    let text = common::stdout(&output);
+    assert!(
+        text.contains(&format!("unreachable: no connection to {url} succeeded")),
+        "{text}"
+    );
 }

@@ -22,20 +22,11 @@ use crate::secret::Secret;
 const TICK: Duration = Duration::from_millis(250);
 
 pub fn run(args: LoadArgs, overlay: Option<&Path>) -> Result<u8> {
+    amount(&args)?;
     let catalog = Arc::new(load_catalog(overlay)?);
     let platform = find_platform(&catalog, &args.platform.platform)?.clone();
     let script = script(&args, &catalog, &platform)?;
     let url = args.to.as_deref().map(parse_url).transpose()?;
-    if let Some(rate) = args.rate
-        && !(rate.is_finite() && rate > 0.0)
-    {
-        return Err(UserError::new(format!("--rate {rate}: it must be above 0"))
-            .hint("--rate is deliveries per second, e.g. --rate 500")
-            .into());
-    }
-    if args.duration.is_some_and(|d| d.is_zero()) {
-        return Err(usage("-z 0: the duration must be above 0, e.g. -z 10s"));
-    }
     let delivery = DeliveryArgs {
         headers: args.headers.clone(),
         ..DeliveryArgs::default()
@@ -121,6 +112,27 @@ pub fn run(args: LoadArgs, overlay: Option<&Path>) -> Result<u8> {
     })
 }
 
+/// Exactly one of -n and -z, and a duration above 0.
+fn amount(args: &LoadArgs) -> Result<()> {
+    match (args.count, args.duration) {
+        (None, None) => Err(UserError::new(
+            "say how much load to send: -n COUNT (deliveries) or -z DURATION (how long)",
+        )
+        .hint("e.g. hookcli load -n 1000, or hookcli load -z 10s")
+        .into()),
+        (Some(n), Some(d)) => Err(UserError::new(format!(
+            "-n {n} and -z {} both given: give one of them",
+            crate::duration::short(d)
+        ))
+        .hint("-n stops after that many deliveries, -z after that long")
+        .into()),
+        (None, Some(d)) if d.is_zero() => {
+            Err(usage("-z 0: the duration must be above 0, e.g. -z 10s"))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// The event or lifecycle: named, or the platform's call-end event.
 fn script(args: &LoadArgs, catalog: &Catalog, platform: &Platform) -> Result<Script> {
     if let Some(name) = &args.lifecycle {
@@ -193,12 +205,12 @@ async fn drive(args: &LoadArgs, settings: Settings, bodies: Bodies) -> (Report, 
     let seed = std::env::var("HOOKCLI_SEED")
         .ok()
         .and_then(|s| s.trim().parse().ok());
+    let ctrl_c = interrupt();
+    tokio::pin!(ctrl_c);
     let mut load = Load::start(settings, bodies, stop, args.rate, seed);
     let visible = !args.json && std::io::stderr().is_terminal();
     let bar = out::progress(visible, args.count);
     let mut ticker = tokio::time::interval(TICK);
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
     let until = tokio::time::sleep_until(
         deadline
             .unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400 * 365))
@@ -217,11 +229,11 @@ async fn drive(args: &LoadArgs, settings: Settings, bodies: Bodies) -> (Report, 
             Event::Done => break false,
             Event::Interrupted => break true,
             Event::Tick => {
-                let (delivered, failed) = load.progress();
+                let (delivered, failed, retried) = load.progress();
                 let now = Instant::now();
                 let rate = (delivered - last.1) as f64 / (now - last.0).as_secs_f64().max(1e-3);
                 last = (now, delivered);
-                out::tick(&bar, delivered, failed, rate);
+                out::tick(&bar, delivered, failed, retried, rate);
             }
         }
     };
@@ -229,6 +241,38 @@ async fn drive(args: &LoadArgs, settings: Settings, bodies: Bodies) -> (Report, 
     load.finished().await;
     bar.finish_and_clear();
     (load.report(), interrupted)
+}
+
+/// Ctrl-C, or SIGTERM (a CI runner's stop): either one ends the load with the report so far.
+/// The handlers are installed when this is called, before the first delivery: a signal
+/// arriving before then would kill the process without a report.
+#[cfg(unix)]
+fn interrupt() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let handlers = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    );
+    async move {
+        match handlers {
+            (Ok(mut int), Ok(mut term)) => {
+                tokio::select! {
+                    _ = int.recv() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn interrupt() -> impl std::future::Future<Output = ()> {
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 /// 0 when every delivery met the rule, 3 when every one failed to connect, else 1.

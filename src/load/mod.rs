@@ -6,13 +6,22 @@
 //! the same however many deliveries are made; on Ctrl-C the workers stop at once and their
 //! tallies are the report so far.
 //!
+//! Retries are scheduled, not waited for: a failed attempt goes into its thread's retry queue,
+//! due after the backoff, and the worker moves on to the next delivery, as the platform does
+//! (it keeps sending new calls' webhooks while earlier ones wait to be retried). Any worker of
+//! the thread sends a retry once it is due, before new deliveries. So with --rate the requests
+//! per second rise above the rate (the retry storm); without it, retries share the -c
+//! connections with new deliveries. The queue holds only deliveries waiting to be retried.
+//!
 //! Plain http goes over hyper's http1 client directly: one connection per worker is exactly
 //! what a load tool wants, and it skips reqwest's pool and per-request URL handling. https
 //! goes through reqwest (one client per thread), which brings TLS.
 
 pub mod body;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::cmp::Ordering as Order;
+use std::collections::BinaryHeap;
 use std::ops::Range;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -28,7 +37,7 @@ use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use reqwest::header::{HOST, HeaderMap, HeaderValue, USER_AGENT};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tokio::task::{JoinSet, LocalSet};
 use tokio_util::sync::CancellationToken;
 
@@ -62,6 +71,12 @@ impl Stop {
         }
     }
 
+    /// Whether deliveries still waiting to be retried are finished once no new ones are left
+    /// (with a count), or abandoned (at a deadline).
+    fn drains(&self) -> bool {
+        matches!(self, Stop::Count { .. })
+    }
+
     pub fn deadline(&self) -> Option<Instant> {
         match self {
             Stop::Until(deadline) => Some(*deadline),
@@ -87,10 +102,10 @@ impl Pacer {
         }
     }
 
-    async fn wait(&self) {
+    /// Claims the next start slot; the worker waits for it (or sends a due retry first).
+    fn claim(&self) -> Instant {
         let k = self.next.fetch_add(1, Ordering::Relaxed);
-        let due = self.start + self.interval.mul_f64(k as f64);
-        tokio::time::sleep_until(due.into()).await;
+        self.start + self.interval.mul_f64(k as f64)
     }
 }
 
@@ -150,6 +165,8 @@ pub struct Tally {
     pub succeeded: u64,
     /// Requests sent, retries included.
     pub attempts: u64,
+    /// Of those, retries (attempts after a delivery's first).
+    pub retried: u64,
     /// Accepted statuses, by status.
     pub success_statuses: Vec<(u16, u64)>,
     /// Failed deliveries by kind, in [`FailKind::ALL`] order.
@@ -174,6 +191,7 @@ impl Tally {
             deliveries: 0,
             succeeded: 0,
             attempts: 0,
+            retried: 0,
             success_statuses: Vec::new(),
             failures: [0; 4],
             failure_statuses: Vec::new(),
@@ -188,6 +206,7 @@ impl Tally {
         self.deliveries += other.deliveries;
         self.succeeded += other.succeeded;
         self.attempts += other.attempts;
+        self.retried += other.retried;
         for (status, n) in &other.success_statuses {
             bump(&mut self.success_statuses, *status, *n);
         }
@@ -235,6 +254,7 @@ struct Shared {
 struct Progress {
     delivered: AtomicU64,
     failed: AtomicU64,
+    retried: AtomicU64,
 }
 
 enum Target {
@@ -351,12 +371,13 @@ impl Load {
         self.cancel.cancel();
     }
 
-    /// (deliveries, failed) so far, cheaply, for the live display.
-    pub fn progress(&self) -> (u64, u64) {
-        self.shared.progress.iter().fold((0, 0), |(d, f), p| {
+    /// (deliveries, failed, retries) so far, cheaply, for the live display.
+    pub fn progress(&self) -> (u64, u64, u64) {
+        self.shared.progress.iter().fold((0, 0, 0), |(d, f, r), p| {
             (
                 d + p.delivered.load(Ordering::Relaxed),
                 f + p.failed.load(Ordering::Relaxed),
+                r + p.retried.load(Ordering::Relaxed),
             )
         })
     }
@@ -382,6 +403,69 @@ struct Local {
     tally: RefCell<Tally>,
     /// For https only.
     client: Option<reqwest::Client>,
+    /// Failed deliveries waiting for their next attempt, soonest first.
+    retries: RefCell<BinaryHeap<Retry>>,
+    /// Deliveries started on this thread and not finished (waiting to retry included).
+    open: Cell<u64>,
+    /// Wakes a waiting worker when a sooner retry is queued, and all of them when the last
+    /// open delivery finishes.
+    changed: Notify,
+}
+
+/// A delivery's next attempt, due at an instant.
+struct Retry {
+    due: Instant,
+    /// The attempt it will be (2 for the first retry).
+    n: u32,
+    body: Bytes,
+}
+
+/// Soonest due first in a (max-)heap.
+impl Ord for Retry {
+    fn cmp(&self, other: &Self) -> Order {
+        other.due.cmp(&self.due)
+    }
+}
+
+impl PartialOrd for Retry {
+    fn partial_cmp(&self, other: &Self) -> Option<Order> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Retry {
+    fn eq(&self, other: &Self) -> bool {
+        self.due == other.due
+    }
+}
+
+impl Eq for Retry {}
+
+impl Local {
+    /// The retry whose time has come, if any.
+    fn due_retry(&self) -> Option<Retry> {
+        let mut queue = self.retries.borrow_mut();
+        if queue.peek()?.due <= Instant::now() {
+            queue.pop()
+        } else {
+            None
+        }
+    }
+
+    /// Returns when the soonest queued retry falls due, or on a wake-up (see `changed`).
+    async fn retry_due(&self) {
+        let changed = self.changed.notified();
+        let due = self.retries.borrow().peek().map(|r| r.due);
+        match due {
+            Some(due) => {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(due.into()) => {}
+                    _ = changed => {}
+                }
+            }
+            None => changed.await,
+        }
+    }
 }
 
 /// One load thread: its workers on a single-threaded runtime, then its tally.
@@ -390,6 +474,9 @@ fn run_thread(thread: usize, ids: Range<usize>, job: Job, seed: Option<u64>) -> 
         progress: thread,
         tally: RefCell::new(Tally::new()),
         client: matches!(job.shared.target, Target::Tls).then(crate::delivery::client),
+        retries: RefCell::new(BinaryHeap::new()),
+        open: Cell::new(0),
+        changed: Notify::new(),
     });
     let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -441,89 +528,168 @@ fn prepare_plain_headers(settings: &mut Settings) {
     }
 }
 
-/// One connection's worth of work: take a delivery, wait for the pacer, deliver, tally.
+/// What a worker does next.
+enum Next {
+    /// A queued delivery's retry.
+    Retry(Retry),
+    /// A new delivery, in its pacer slot.
+    New,
+    Stop,
+}
+
+/// One connection's worth of work: send due retries first, else take a new delivery (in its
+/// pacer slot); when none are left, help finish this thread's retries.
 async fn worker(job: Job, local: Rc<Local>, mut rng: SmallRng) {
     let shared = &job.shared;
-    let progress = &shared.progress[local.progress];
     let mut connection: Option<http1::SendRequest<Full<Bytes>>> = None;
     let mut pending: Vec<Bytes> = Vec::new();
+    // A taken delivery and its pacer slot, kept while a due retry goes first.
+    let mut taken: Option<Option<Instant>> = None;
+    let mut exhausted = false;
     // Registered once, not once per request.
     let cancelled = job.cancel.cancelled();
     tokio::pin!(cancelled);
-    while !job.cancel.is_cancelled() && job.stop.take() {
-        if let Some(pacer) = &job.pacer {
-            tokio::select! {
-                _ = &mut cancelled => break,
-                _ = pacer.wait() => {}
+    while !job.cancel.is_cancelled() {
+        if taken.is_none() && !exhausted {
+            if job.stop.take() {
+                taken = Some(job.pacer.as_ref().map(|p| p.claim()));
+            } else {
+                exhausted = true;
             }
         }
-        if pending.is_empty() {
-            // A call's bodies, delivered in order; popped from the back, so reversed.
-            pending = shared.bodies.call(&mut rng, crate::signing::now_ms());
-            pending.reverse();
-        }
-        let Some(body) = pending.pop() else {
-            break;
+        let next = match ready(&local, taken) {
+            Some(next) => next,
+            None => tokio::select! {
+                _ = &mut cancelled => Next::Stop,
+                next = choose(&job, &local, taken, exhausted) => next,
+            },
         };
-        let result = tokio::select! {
+        let (body, n) = match next {
+            Next::Stop => break,
+            Next::Retry(retry) => (retry.body, retry.n),
+            Next::New => {
+                taken = None;
+                if pending.is_empty() {
+                    // A call's bodies, delivered in order; popped from the back, so reversed.
+                    pending = shared.bodies.call(&mut rng, crate::signing::now_ms());
+                    pending.reverse();
+                }
+                let Some(body) = pending.pop() else {
+                    break;
+                };
+                local.open.set(local.open.get() + 1);
+                (body, 1)
+            }
+        };
+        tokio::select! {
             _ = &mut cancelled => break,
-            result = deliver(shared, &local, &mut connection, body) => result,
-        };
-        let accepted =
-            matches!(result, Answer::Status(s) if shared.settings.policy.success.accepts(s));
-        let mut tally = local.tally.borrow_mut();
-        tally.deliveries += 1;
-        match result {
-            Answer::Status(status) if accepted => {
-                tally.succeeded += 1;
-                bump(&mut tally.success_statuses, status, 1);
-            }
-            Answer::Status(status) => {
-                tally.failures[FailKind::Status as usize] += 1;
-                bump(&mut tally.failure_statuses, status, 1);
-            }
-            Answer::Error(kind) => tally.failures[kind as usize] += 1,
-        }
-        drop(tally);
-        progress.delivered.fetch_add(1, Ordering::Relaxed);
-        if !accepted {
-            progress.failed.fetch_add(1, Ordering::Relaxed);
+            _ = deliver(shared, &local, &mut connection, body, n) => {}
         }
     }
 }
 
-/// One delivery: attempts until the rule is met or the retries run out, each tallied.
+/// The next piece of work when there is no need to wait for it (the usual case).
+fn ready(local: &Local, taken: Option<Option<Instant>>) -> Option<Next> {
+    if let Some(retry) = local.due_retry() {
+        return Some(Next::Retry(retry));
+    }
+    match taken? {
+        Some(slot) if slot > Instant::now() => None,
+        _ => Some(Next::New),
+    }
+}
+
+/// The next piece of work: a due retry, else the taken delivery once its slot comes; with no
+/// new deliveries left, the retries still open on this thread (only when counting).
+async fn choose(job: &Job, local: &Local, taken: Option<Option<Instant>>, exhausted: bool) -> Next {
+    let retrying = job.shared.settings.policy.retries > 0;
+    loop {
+        if let Some(retry) = local.due_retry() {
+            return Next::Retry(retry);
+        }
+        match taken {
+            Some(slot) => {
+                let Some(slot) = slot.filter(|s| *s > Instant::now()) else {
+                    return Next::New;
+                };
+                if !retrying {
+                    tokio::time::sleep_until(slot.into()).await;
+                    return Next::New;
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep_until(slot.into()) => return Next::New,
+                    _ = local.retry_due() => {}
+                }
+            }
+            None if exhausted && retrying && job.stop.drains() && local.open.get() > 0 => {
+                local.retry_due().await
+            }
+            None => return Next::Stop,
+        }
+    }
+}
+
+/// One attempt of a delivery, tallied; a failure with retries left is queued for its next
+/// attempt after the backoff, else the delivery is tallied as done.
 async fn deliver(
     shared: &Shared,
     local: &Local,
     connection: &mut Option<http1::SendRequest<Full<Bytes>>>,
     body: Bytes,
-) -> Answer {
+    n: u32,
+) {
     let policy = &shared.settings.policy;
-    let mut answer = Answer::Error(FailKind::Connect);
-    for n in 1..=policy.max_attempts() {
-        let started = Instant::now();
-        answer = attempt(shared, local, connection, body.clone()).await;
-        let latency = started.elapsed();
-        {
-            let mut tally = local.tally.borrow_mut();
-            tally.attempts += 1;
-            let micros = latency.as_micros().clamp(1, u64::MAX as u128) as u64;
-            let _ = tally.latency.record(micros);
-            if latency >= shared.settings.platform_timeout {
-                tally.platform_timeouts += 1;
-            }
-        }
-        let accepted = matches!(answer, Answer::Status(s) if policy.success.accepts(s));
-        if accepted || n == policy.max_attempts() {
-            break;
-        }
-        let wait = policy.wait_after(n);
-        if !wait.is_zero() {
-            tokio::time::sleep(wait).await;
-        }
+    let started = Instant::now();
+    let answer = attempt(shared, local, connection, body.clone()).await;
+    let latency = started.elapsed();
+    let progress = &shared.progress[local.progress];
+    let accepted = matches!(answer, Answer::Status(s) if policy.success.accepts(s));
+    let mut tally = local.tally.borrow_mut();
+    tally.attempts += 1;
+    if n > 1 {
+        tally.retried += 1;
+        progress.retried.fetch_add(1, Ordering::Relaxed);
     }
-    answer
+    let micros = latency.as_micros().clamp(1, u64::MAX as u128) as u64;
+    let _ = tally.latency.record(micros);
+    if latency >= shared.settings.platform_timeout {
+        tally.platform_timeouts += 1;
+    }
+    if !accepted && n < policy.max_attempts() {
+        drop(tally);
+        let due = Instant::now() + policy.wait_after(n);
+        let n = n + 1;
+        let mut queue = local.retries.borrow_mut();
+        queue.push(Retry { due, n, body });
+        // Waiting workers sleep until the soonest retry: one must wake only when this one is
+        // sooner (not on every push: with -c 1000 that would be a thousand wake-ups).
+        if queue.peek().is_some_and(|r| r.due == due) {
+            local.changed.notify_one();
+        }
+        return;
+    }
+    tally.deliveries += 1;
+    match answer {
+        Answer::Status(status) if accepted => {
+            tally.succeeded += 1;
+            bump(&mut tally.success_statuses, status, 1);
+        }
+        Answer::Status(status) => {
+            tally.failures[FailKind::Status as usize] += 1;
+            bump(&mut tally.failure_statuses, status, 1);
+        }
+        Answer::Error(kind) => tally.failures[kind as usize] += 1,
+    }
+    drop(tally);
+    progress.delivered.fetch_add(1, Ordering::Relaxed);
+    if !accepted {
+        progress.failed.fetch_add(1, Ordering::Relaxed);
+    }
+    local.open.set(local.open.get() - 1);
+    if local.open.get() == 0 && policy.retries > 0 {
+        // Nothing left to retry on this thread: workers waiting to help can stop.
+        local.changed.notify_waiters();
+    }
 }
 
 /// One signed request under the deadline.

@@ -102,7 +102,7 @@ impl LoadRun<'_> {
             "elapsed_ms": ms(report.elapsed),
             "deliveries": t.deliveries,
             "requests": t.attempts,
-            "retried": t.attempts.saturating_sub(t.deliveries),
+            "retried": t.retried,
             "deliveries_per_second": per_second(t.deliveries, report.elapsed),
             "requests_per_second": per_second(t.attempts, report.elapsed),
             "succeeded": t.succeeded,
@@ -151,9 +151,13 @@ impl LoadRun<'_> {
             .collect();
         let _ = writeln!(
             out,
-            "  succeeded   {}  {}",
+            "  succeeded   {}{}",
             good(&thousands(t.succeeded)),
-            dim(&ok.join(", "))
+            if ok.is_empty() {
+                String::new()
+            } else {
+                format!("  {}", dim(&ok.join(", ")))
+            }
         );
         let kinds: Vec<String> = FailKind::ALL
             .iter()
@@ -175,6 +179,16 @@ impl LoadRun<'_> {
         let failed = thousands(t.failed());
         let failed = if t.failed() > 0 { bad(&failed) } else { failed };
         let _ = writeln!(out, "  failed      {failed}  {}", dim(&kinds.join(", ")));
+        if t.deliveries > 0 && t.failures_of(FailKind::Connect) == t.deliveries {
+            let _ = writeln!(
+                out,
+                "  {}",
+                bad(&format!(
+                    "unreachable: no connection to {} succeeded; is the receiver running there?",
+                    self.url
+                ))
+            );
+        }
         if let Some(q) = quantiles(report) {
             let parts: Vec<String> = q
                 .iter()
@@ -183,13 +197,26 @@ impl LoadRun<'_> {
                 .collect();
             let _ = writeln!(out, "  latency     {}", parts.join("  "));
         }
-        if t.attempts != t.deliveries || self.retries > 0 {
+        if self.retries > 0 {
             let _ = writeln!(
                 out,
-                "  requests    {} with retries ({:.2} per delivery, {:.1}/s)",
+                "  retries     {} extra requests: {} requests in all, {:.1}/s ({:.2} per delivery)",
+                thousands(t.retried),
                 thousands(t.attempts),
+                per_second(t.attempts, report.elapsed),
                 t.attempts as f64 / t.deliveries.max(1) as f64,
-                per_second(t.attempts, report.elapsed)
+            );
+            let _ = writeln!(
+                out,
+                "  {}",
+                dim(&format!(
+                    "(up to {} per failed delivery, each after the backoff while new deliveries go on: the retry storm)",
+                    if self.retries == 1 {
+                        "1 retry".to_string()
+                    } else {
+                        format!("{} retries", self.retries)
+                    }
+                ))
             );
         }
         let slow = t.platform_timeouts;
@@ -244,11 +271,17 @@ pub fn progress(visible: bool, total: Option<u64>) -> ProgressBar {
     bar
 }
 
-/// Updates the live line: deliveries, throughput over the last tick, failures so far.
-pub fn tick(bar: &ProgressBar, delivered: u64, failed: u64, per_second: f64) {
+/// Updates the live line: deliveries, throughput over the last tick, failures and retries so
+/// far (retries only once there are some).
+pub fn tick(bar: &ProgressBar, delivered: u64, failed: u64, retried: u64, per_second: f64) {
     bar.set_position(delivered);
+    let retries = if retried > 0 {
+        format!(" · {} retries", thousands(retried))
+    } else {
+        String::new()
+    };
     bar.set_message(format!(
-        "{} deliveries · {}/s · {} failed",
+        "{} deliveries · {}/s · {} failed{retries}",
         thousands(delivered),
         thousands(per_second.round() as u64),
         thousands(failed)
