@@ -191,7 +191,7 @@ pub struct ListenArgs {
     #[command(flatten)]
     pub key: KeyArg,
     /// Signature tolerance either side of the clock [default: the platform's, 5m for uponai]
-    #[arg(long, value_parser = duration, value_name = "DUR")]
+    #[arg(long, value_parser = duration, value_name = "DUR", allow_hyphen_values = true)]
     pub tolerance: Option<Duration>,
     /// Answer this status to requests that verify [default: 204, or 200 for platforms that
     /// require exactly 200]
@@ -250,7 +250,7 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "MS", value_parser = unix_ms, allow_negative_numbers = true)]
     pub now: Option<u64>,
     /// How far the signature's time may be from now [default: the platform's, 5m for uponai]
-    #[arg(long, value_parser = duration, value_name = "DUR")]
+    #[arg(long, value_parser = duration, value_name = "DUR", allow_hyphen_values = true)]
     pub tolerance: Option<Duration>,
     /// The body file; - or nothing for stdin
     pub file: Option<String>,
@@ -274,7 +274,8 @@ pub struct ReplayArgs {
     #[arg(long, value_name = "EVENTS")]
     pub events: Option<String>,
     /// Wait this long between a call's events
-    #[arg(long, value_parser = duration, value_name = "DUR", conflicts_with = "realtime")]
+    #[arg(long, value_parser = duration, value_name = "DUR", allow_hyphen_values = true,
+          conflicts_with = "realtime")]
     pub gap: Option<Duration>,
     /// Space a call's events by its own timestamps (recorded arrival times with --from)
     #[arg(long)]
@@ -283,10 +284,12 @@ pub struct ReplayArgs {
     #[arg(long, value_name = "N", value_parser = positive_speed)]
     pub speed: Option<f64>,
     /// How many independent calls to replay
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=10_000_000), conflicts_with = "from")]
+    #[arg(long, default_value_t = 1, value_parser = whole_in::<u64, 1, 10_000_000>,
+          allow_negative_numbers = true, conflicts_with = "from")]
     pub calls: u64,
     /// How many calls run at once (each call's events stay in order)
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    #[arg(long, default_value_t = 1, value_parser = whole_in::<u64, 1, 10_000>,
+          allow_negative_numbers = true)]
     pub concurrency: u64,
     /// Re-send the bodies of a `listen --record` file (or one JSON body per line), re-signed
     #[arg(long, value_name = "FILE")]
@@ -304,6 +307,21 @@ fn count<T: std::str::FromStr>(text: &str) -> Result<T, String> {
     text.trim()
         .parse()
         .map_err(|_| format!("`{text}` is not a whole number: write it like 0, 3 or 10"))
+}
+
+/// A whole number from MIN to MAX, for flags whose range is part of the contract.
+fn whole_in<T: TryFrom<u64>, const MIN: u64, const MAX: u64>(text: &str) -> Result<T, String> {
+    match text
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|n| (MIN..=MAX).contains(n))
+    {
+        Some(n) => T::try_from(n).map_err(|_| format!("`{text}` is too large")),
+        None => Err(format!(
+            "`{text}` is not a whole number from {MIN} to {MAX}: write it like {MIN}"
+        )),
+    }
 }
 
 fn port(text: &str) -> Result<u16, String> {
@@ -380,10 +398,10 @@ pub struct CheckArgs {
     #[arg(long)]
     pub list: bool,
     /// Wait up to this long for the receiver to accept connections (CI readiness)
-    #[arg(long, value_parser = duration, value_name = "DUR")]
+    #[arg(long, value_parser = duration, value_name = "DUR", allow_hyphen_values = true)]
     pub wait_for: Option<Duration>,
     /// Calls whose events load/burst sends at once [default: 20]
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1000))]
+    #[arg(long, value_name = "N", value_parser = whole_in::<u16, 1, 1000>, allow_negative_numbers = true)]
     pub burst: Option<u16>,
     /// Print one JSON object per case and a summary on stdout, nothing else there
     #[arg(long)]
@@ -444,26 +462,27 @@ pub struct LoadArgs {
     pub key: KeyArg,
     /// Connections, each kept alive and reused, one delivery in flight on each
     #[arg(short = 'c', long, default_value_t = 50, value_name = "N",
-          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+          value_parser = whole_in::<u32, 1, 100_000>, allow_negative_numbers = true)]
     pub connections: u32,
     /// Stop after this many deliveries
     #[arg(short = 'n', long = "count", value_name = "COUNT", value_parser = load_count)]
     pub count: Option<u64>,
     /// Stop after this long, e.g. 10s or 2m
-    #[arg(short = 'z', long = "duration", value_parser = duration, value_name = "DUR")]
+    #[arg(short = 'z', long = "duration", value_parser = duration, value_name = "DUR", allow_hyphen_values = true)]
     pub duration: Option<Duration>,
     /// Start at most this many deliveries per second, spread evenly [default: as fast as it goes]
     #[arg(long, value_name = "PER_SECOND", value_parser = load_rate, allow_negative_numbers = true)]
     pub rate: Option<f64>,
     /// Deadline per attempt [default: the platform's]
-    #[arg(long, value_parser = crate::duration::parse_deadline_flag, value_name = "DUR")]
+    #[arg(long, value_parser = crate::duration::parse_deadline_flag, value_name = "DUR",
+          allow_hyphen_values = true)]
     pub timeout: Option<Duration>,
     /// Retries after a failed attempt, on the platform's schedule while new deliveries go on;
     /// they add to the load (the retry storm) [default: 0]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = count::<u32>, allow_negative_numbers = true)]
     pub retries: Option<u32>,
     /// First wait between attempts, doubling after [default: the platform's]
-    #[arg(long, value_parser = duration, value_name = "DUR")]
+    #[arg(long, value_parser = duration, value_name = "DUR", allow_hyphen_values = true)]
     pub backoff: Option<Duration>,
     /// Success rule: 2xx, 200, 204 or a list like 200,201 [default: the platform's]
     #[arg(long, value_name = "RULE")]

@@ -509,8 +509,14 @@ fn sigint_and_sigterm_stop_the_load_with_the_report_so_far() {
 fn bad_amounts_rates_and_timeouts_are_one_clear_error_and_send_nothing() {
     let mut server = common::Server::uponai();
     let url = server.url.clone();
-    let cases: [(&[&str], &str); 8] = [
+    let cases: [(&[&str], &str); 11] = [
         (&[], "-n COUNT (deliveries) or -z DURATION"),
+        (
+            &["-n", "5", "-c", "abc"],
+            "`abc` is not a whole number from 1 to 100000",
+        ),
+        (&["-n", "5", "-c", "-1"], "`-1` is not a whole number"),
+        (&["-n", "5", "--retries", "x"], "`x` is not a whole number"),
         (&["-n", "5", "-z", "1s"], "-n 5 and -z 1s both given"),
         (&["-n", "0"], "`0` is not a count"),
         (&["-n", "5", "--rate", "-5"], "`-5` is not a rate"),

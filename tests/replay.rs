@@ -384,6 +384,15 @@ fn bad_input_is_exit_2_and_sends_nothing() {
         ),
         (vec!["--speed".into(), "0".into()], "speed"),
         (vec!["--calls".into(), "0".into()], "calls"),
+        (
+            vec!["--calls".into(), "abc".into()],
+            "`abc` is not a whole number",
+        ),
+        (
+            vec!["--concurrency".into(), "-2".into()],
+            "`-2` is not a whole number",
+        ),
+        (vec!["--gap".into(), "-1s".into()], "cannot be negative"),
     ];
     for (args, needle) in cases {
         let mut target = receiver("uponai", |_| {});

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 
 use super::send::{platform_headers, signer_for};
-use super::{find_event, find_platform, key_sources, load_catalog, parse_url, resolve_key};
+use super::{choose_key, find_event, find_platform, load_catalog, parse_url};
 use crate::catalog::{Catalog, Moment, Platform};
 use crate::cli::{DeliveryArgs, LoadArgs};
 use crate::error::{UserError, exit, usage};
@@ -16,7 +16,6 @@ use crate::load::{Bodies, Load, Report, Script, Settings, Stop};
 use crate::output::load::{self as out, LoadRun};
 use crate::policy::PolicyOverrides;
 use crate::receiver::{Receiver, ReceiverConfig};
-use crate::secret::Secret;
 
 /// How often the live display is redrawn.
 const TICK: Duration = Duration::from_millis(250);
@@ -39,7 +38,7 @@ pub fn run(args: LoadArgs, overlay: Option<&Path>) -> Result<u8> {
         backoff: args.backoff,
         success: args.expect.clone(),
     });
-    let key = signing_key(&args, &platform, url.is_none());
+    let key = choose_key(args.key.secret.as_deref(), &platform, url.is_none());
     super::runtime()?.block_on(async move {
         let receiver = match &url {
             Some(_) => None,
@@ -168,25 +167,6 @@ fn script(args: &LoadArgs, catalog: &Catalog, platform: &Platform) -> Result<Scr
 fn connections(args: &LoadArgs) -> usize {
     let c = args.connections as u64;
     args.count.map_or(c, |n| c.min(n)) as usize
-}
-
-/// The key to sign with, saying once on stderr when a signing platform goes unsigned.
-fn signing_key(args: &LoadArgs, platform: &Platform, built_in: bool) -> Option<Secret> {
-    let key = resolve_key(args.key.secret.as_deref(), platform);
-    match (&platform.signing, key) {
-        (None, _) => None,
-        (Some(_), Some(key)) => Some(key),
-        (Some(_), None) if built_in => Some(Secret::generate()),
-        (Some(signing), None) => {
-            eprintln!(
-                "note: {} signs webhooks with {}, but no key was given ({}): sending unsigned",
-                platform.id,
-                signing.header,
-                key_sources(platform)
-            );
-            None
-        }
-    }
 }
 
 enum Event {
