@@ -1,21 +1,88 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use clap::error::ErrorKind;
 
 fn main() -> ExitCode {
     hookcli::output::init_colors();
-    let cli = hookcli::cli::Cli::parse();
+    let cli = match hookcli::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return usage_error(err),
+    };
     match hookcli::run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
-            eprintln!(
-                "{} {err:#}",
-                console::style("error:").red().bold().for_stderr()
-            );
-            if let Some(hint) = hookcli::error::hint(&err) {
-                eprintln!("{} {hint}", console::style("hint:").cyan().for_stderr());
-            }
+            print_error(&format!("{err:#}"), hookcli::error::hint(&err).as_deref());
             ExitCode::from(hookcli::error::exit_code(&err))
         }
     }
+}
+
+fn print_error(message: &str, hint: Option<&str>) {
+    eprintln!(
+        "{} {message}",
+        console::style("error:").red().bold().for_stderr()
+    );
+    if let Some(hint) = hint {
+        eprintln!("{} {hint}", console::style("hint:").cyan().for_stderr());
+    }
+}
+
+/// Help and version print as clap renders them; a usage error becomes the same one
+/// `error:` line (and `hint:` line) as every other hookcli error, instead of clap's
+/// paragraph with a usage block and "For more information".
+fn usage_error(err: clap::Error) -> ExitCode {
+    if matches!(
+        err.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        err.exit();
+    }
+    let (message, mut hint) = condense(&err.render().to_string());
+    // clap's tip for an unknown flag is how to pass it as a value: rarely what was meant.
+    if err.kind() == ErrorKind::UnknownArgument
+        && !hint.as_deref().is_some_and(|h| h.starts_with("a similar"))
+    {
+        hint = Some(format!("`{} --help` lists the flags", command_path()));
+    }
+    print_error(&message, hint.as_deref());
+    ExitCode::from(2)
+}
+
+/// `hookcli` and the subcommand the user typed, if any, for pointing at its help.
+fn command_path() -> String {
+    let sub = std::env::args().skip(1).find(|arg| !arg.starts_with('-'));
+    let known = sub.filter(|name| {
+        use clap::CommandFactory;
+        hookcli::cli::Cli::command().find_subcommand(name).is_some()
+    });
+    match known {
+        Some(name) => format!("hookcli {name}"),
+        None => "hookcli".to_string(),
+    }
+}
+
+/// Splits clap's rendered error into its message (continuation lines joined) and a hint:
+/// clap's own `tip:` when it has one, else the usage line.
+fn condense(rendered: &str) -> (String, Option<String>) {
+    let mut paragraphs = rendered.trim().split("\n\n");
+    let first = paragraphs.next().unwrap_or_default();
+    let message = first
+        .trim_start_matches("error:")
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let rest: Vec<&str> = paragraphs.map(str::trim).collect();
+    let tip = rest.iter().find_map(|p| p.strip_prefix("tip: "));
+    let usage = rest.iter().find_map(|p| p.strip_prefix("Usage: "));
+    let hint = match (tip, usage) {
+        (Some(tip), _) => Some(tip.to_string()),
+        (None, Some(usage)) => Some(format!("usage: {usage}")),
+        (None, None) => None,
+    };
+    (message, hint)
 }

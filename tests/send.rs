@@ -624,3 +624,55 @@ fn the_platform_can_come_from_hookcli_platform() {
     let body: Value = serde_json::from_slice(&server.received()[0].body).unwrap();
     assert_eq!(body["event_type"], "call_ringing");
 }
+
+#[test]
+fn usage_errors_are_one_error_line_and_one_hint() {
+    let cases: [(&[&str], &str, &str); 5] = [
+        (
+            &["verify"],
+            "required arguments were not provided: --signature <VALUE>",
+            "hint: usage: hookcli verify --signature",
+        ),
+        (
+            &["send", "call_ended", "--bogus"],
+            "unexpected argument '--bogus' found",
+            "hint: `hookcli send --help` lists the flags",
+        ),
+        (
+            &["send", "call_ended", "--retires", "3"],
+            "unexpected argument '--retires'",
+            "hint: a similar argument exists: '--retries'",
+        ),
+        (&["sned"], "unrecognized subcommand 'sned'", "'send'"),
+        (
+            &["replay", "--gap", "1s", "--realtime"],
+            "'--gap <DUR>' cannot be used with '--realtime'",
+            "hint: usage: hookcli replay",
+        ),
+    ];
+    for (args, message, hint) in cases {
+        let output = common::run(args);
+        common::assert_code(&output, 2);
+        let err = common::stderr(&output);
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(lines.len(), 2, "{args:?}: {err}");
+        assert!(
+            lines[0].starts_with("error: ") && lines[0].contains(message),
+            "{args:?}: {err}"
+        );
+        assert!(
+            lines[1].starts_with("hint: ") && lines[1].contains(hint),
+            "{args:?}: {err}"
+        );
+        assert!(output.stdout.is_empty(), "{args:?}");
+    }
+}
+
+#[test]
+fn help_and_version_still_print_on_stdout() {
+    for args in [&["--help"][..], &["send", "--help"], &["--version"]] {
+        let output = common::run(args);
+        common::assert_code(&output, 0);
+        assert!(!common::stdout(&output).is_empty(), "{args:?}");
+    }
+}
