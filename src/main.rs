@@ -12,7 +12,7 @@ fn main() -> ExitCode {
     match hookcli::run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
-            print_error(&format!("{err:#}"), hookcli::error::hint(&err).as_deref());
+            print_error(&format!("{err:#}"), hookcli::error::hint(&err));
             ExitCode::from(hookcli::error::exit_code(&err))
         }
     }
