@@ -68,21 +68,21 @@ impl FromStr for SuccessRule {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, String> {
-        let bad =
-            || format!("`{text}` is not a success rule: use 2xx, 200, 204 or a list like 200,201");
+        // Only 2xx statuses: hookcli never follows a redirect and no platform counts a 1xx,
+        // 3xx, 4xx or 5xx as delivered, so a rule that accepts one could never be honest.
+        let bad = || {
+            format!(
+                "`{text}` is not a success rule: use 2xx, or 2xx codes such as 200, 204 or 200,201"
+            )
+        };
         let mut accepts = Vec::new();
         for part in text.split(',').map(str::trim) {
-            let lower = part.to_ascii_lowercase();
-            let item = if let Some(class) = lower.strip_suffix("xx") {
-                match class.parse::<u16>() {
-                    Ok(c) if (1..=5).contains(&c) => Accepts::Class(c),
+            let item = match part.to_ascii_lowercase().as_str() {
+                "2xx" => Accepts::Class(2),
+                code => match code.parse::<u16>() {
+                    Ok(code) if (200..=299).contains(&code) => Accepts::Code(code),
                     _ => return Err(bad()),
-                }
-            } else {
-                match part.parse::<u16>() {
-                    Ok(code) if (100..=599).contains(&code) => Accepts::Code(code),
-                    _ => return Err(bad()),
-                }
+                },
             };
             accepts.push(item);
         }
@@ -163,6 +163,13 @@ mod tests {
         assert!("abc".parse::<SuccessRule>().unwrap_err().contains("`abc`"));
         assert!("700".parse::<SuccessRule>().is_err());
         assert!("9xx".parse::<SuccessRule>().is_err());
+        // A redirect is never followed and an error is never a delivery.
+        for not_a_delivery in ["3xx", "302", "4xx", "404", "1xx", "500", "200,301"] {
+            assert!(
+                not_a_delivery.parse::<SuccessRule>().is_err(),
+                "{not_a_delivery}"
+            );
+        }
     }
 
     #[test]

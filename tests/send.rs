@@ -545,6 +545,7 @@ fn every_bad_input_is_exit_two_with_one_error_line_and_nothing_sent() {
         (vec!["call_ended", "--timeout", "-1s"], "cannot be negative"),
         (vec!["call_ended", "--backoff", "soon"], "soon"),
         (vec!["call_ended", "--expect", "7xx"], "7xx"),
+        (vec!["call_ended", "--expect", "3xx"], "2xx codes"),
         (vec!["call_ended", "-H", "nocolon"], "nocolon"),
         (vec!["call_ended", "-H", "bad name: x"], "bad name"),
     ];
