@@ -365,7 +365,8 @@ Exit codes:
   0  no error-level case failed (warnings do not fail the run)
   1  an error-level case failed
   2  bad usage or config (nothing was sent)
-  3  the receiver was unreachable (did not accept connections)";
+  3  the receiver was unreachable: it did not accept connections, refused every
+     request, or answered none (every request timed out or was closed unanswered)";
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
