@@ -365,7 +365,8 @@ Exit codes:
   0  no error-level case failed (warnings do not fail the run)
   1  an error-level case failed
   2  bad usage or config (nothing was sent)
-  3  the receiver was unreachable (did not accept connections)";
+  3  the receiver was unreachable: it did not accept connections, refused every
+     request, or answered none (every request timed out or was closed unanswered)";
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
@@ -419,9 +420,10 @@ const LOAD_HELP: &str = "Examples:
 
 Exit codes:
   0  every delivery met the platform's success rule
-  1  some deliveries failed: a status outside the rule, a timeout, a reset
+  1  some deliveries failed (a status outside the rule, a timeout, a reset), or were
+     left waiting for a retry when the load stopped
   2  bad usage or input (nothing was sent)
-  3  the receiver was unreachable: every delivery failed to connect
+  3  the receiver was unreachable: every request failed to connect
 After Ctrl-C (or SIGTERM) the exit code is that of the report so far.";
 
 /// `--rate`: deliveries per second, a number above 0.

@@ -11,7 +11,8 @@ pub mod exit {
     pub const FAILED: u8 = 1;
     /// Bad usage or input; nothing was sent.
     pub const USAGE: u8 = 2;
-    /// The receiver was unreachable on every attempt (refused, DNS, TLS).
+    /// The receiver was unreachable on every attempt (refused, DNS, TLS); for check, also a
+    /// receiver that took connections but answered no request.
     pub const UNREACHABLE: u8 = 3;
 }
 

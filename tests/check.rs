@@ -155,6 +155,11 @@ enum Flaw {
     /// Answers the first N requests, then stops: closes its port and every connection, as a
     /// receiver that crashes in the middle of a run.
     StopsAfter(u64),
+    /// Answers this status to every request, before looking at it: a route that is not the
+    /// webhook handler (404 for a wrong path, 405 for a path that does not take POST).
+    AnswersAll(u16),
+    /// Takes every connection and request and never answers: a stuck handler.
+    NeverAnswers,
 }
 
 struct Flawed {
@@ -209,12 +214,21 @@ async fn answer(
     state: Arc<Flawed>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let n = state.hits.fetch_add(1, Ordering::Relaxed) + 1;
-    if let Flaw::StopsAfter(answers) = state.flaw {
-        if n > answers {
+    match state.flaw {
+        Flaw::StopsAfter(answers) if n > answers => {
             state.stop.cancel();
             // Never answered: the connection is closed under it.
             std::future::pending::<()>().await;
         }
+        // Until hookcli gives up and closes the connection.
+        Flaw::NeverAnswers => std::future::pending::<()>().await,
+        Flaw::AnswersAll(status) => {
+            return Ok(Response::builder()
+                .status(status)
+                .body(Full::new(Bytes::new()))
+                .unwrap());
+        }
+        _ => {}
     }
     let header = req
         .headers()
@@ -456,7 +470,10 @@ fn a_receiver_too_slow_for_the_timeout_fails_delivers_as_timeouts() {
         &receiver.url,
         &["--timeout", "300ms", "--retries", "0", "--burst", "2"],
     );
-    assert_eq!(run.code, 1, "{}", run.stderr);
+    // It answers, but never within the timeout: to hookcli every request went unanswered,
+    // so the run tested nothing and exits 3, while each case still says what it met.
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert_eq!(run.summary()["receiver"], "down");
     let cases = run.cases();
     let delivers: Vec<_> = cases
         .iter()
@@ -774,4 +791,106 @@ fn a_receiver_that_refuses_every_request_exits_3_and_reports_every_case_failed()
     );
     let (total, failures) = junit_counts(&dir.join("report.xml"));
     assert_eq!(total, failures, "no case passed or warned");
+}
+
+/// A 404 or 405 is a 4xx, but it comes from a route that is not the webhook handler: it says
+/// nothing about signature checking, so the rejection cases must not pass on it.
+#[test]
+fn a_wrong_path_answering_404_fails_the_signature_cases_and_names_the_fix() {
+    let rt = runtime();
+    let dir = temp_dir("wrong-path");
+    let receiver = start_receiver(&rt, Some(KEY), Faults::default());
+    let wrong = receiver.url.replace("/webhook", "/hooks");
+    let run = check(
+        &dir,
+        &wrong,
+        &["--only", "signature/,body/malformed-json", "--retries", "0"],
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(run.with_result("failed"), signature_errors());
+    let cases = run.cases();
+    for (name, (result, reason)) in &cases {
+        assert!(
+            reason.contains("404 Not Found") && reason.contains("check the path in --to"),
+            "{name} ({result}): {reason}"
+        );
+    }
+    assert_eq!(cases["signature/future"].0, "warning", "a warning case");
+    assert_eq!(cases["body/malformed-json"].0, "warning", "a warning case");
+    assert!(
+        cases["signature/stale"].1.starts_with(
+            "a signature 10 minutes old was answered 404 Not Found, which is not a rejection"
+        ),
+        "{:?}",
+        cases["signature/stale"]
+    );
+}
+
+#[test]
+fn a_route_answering_405_fails_the_signature_cases() {
+    let rt = runtime();
+    let dir = temp_dir("wrong-method");
+    let (url, state) = start_flawed(&rt, Flaw::AnswersAll(405));
+    let run = check(&dir, &url, &["--only", "signature/"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(run.with_result("failed"), signature_errors());
+    let (_, reason) = &run.cases()["signature/missing"];
+    assert!(
+        reason.contains("405 Method Not Allowed, which is not a rejection")
+            && reason.contains("--to"),
+        "{reason}"
+    );
+    // missing, wrong-key, tampered, stale, future one each; malformed three.
+    assert_eq!(state.hits.load(Ordering::Relaxed), 8);
+}
+
+#[test]
+fn a_receiver_that_never_answers_exits_3_and_says_so() {
+    let rt = runtime();
+    let dir = temp_dir("silent");
+    let (url, state) = start_flawed(&rt, Flaw::NeverAnswers);
+    let run = check(
+        &dir,
+        &url,
+        &[
+            "--only",
+            "delivers/call_started,signature/missing",
+            "--timeout",
+            "200ms",
+            "--retries",
+            "0",
+            "--junit",
+            "report.xml",
+        ],
+    );
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert_eq!(
+        state.hits.load(Ordering::Relaxed),
+        2,
+        "both requests got in"
+    );
+    let summary = run.summary();
+    assert_eq!(
+        (summary["receiver"].as_str(), summary["exit_code"].as_u64()),
+        (Some("down"), Some(3))
+    );
+    let cases = run.cases();
+    assert_eq!(cases["delivers/call_started"].0, "failed");
+    assert!(
+        cases["delivers/call_started"]
+            .1
+            .contains("timed out after 200ms"),
+        "{cases:?}"
+    );
+    assert!(
+        run.stderr.contains(&format!(
+            "error: the receiver at {url} accepted connections but never answered a request \
+             (timed out after 200ms)"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("hint: "), "{}", run.stderr);
+    let xml = std::fs::read_to_string(dir.join("report.xml")).unwrap();
+    assert!(xml.contains("the receiver never answered"), "{xml}");
 }

@@ -120,6 +120,7 @@ async fn delivers_exactly_n_fresh_validly_signed_calls() {
     assert_eq!(report["deliveries"], 60);
     assert_eq!(report["succeeded"], 60);
     assert_eq!(report["success_statuses"]["204"], 60);
+    assert!(report["latency_ms"]["max"].as_f64().unwrap() > 0.0);
     assert_matches_schema(&report);
 }
 
@@ -262,6 +263,10 @@ async fn a_closed_port_is_unreachable_and_exits_three() {
     assert_eq!(output.status.code(), Some(3), "{output:?}");
     let report = json(&output);
     assert_eq!(report["failures"]["connect"], 5);
+    assert!(
+        report["latency_ms"].is_null(),
+        "a refused connect is no answer, so no latency: {report}"
+    );
     assert_matches_schema(&report);
 }
 
@@ -427,7 +432,8 @@ fn a_failed_delivery_waits_for_its_retry_while_new_deliveries_go_on() {
 
     signal(&child, "INT");
     let output = child.wait_with_output().expect("hookcli exits");
-    common::assert_code(&output, 0);
+    // The failed delivery never got its retry: the run did not succeed.
+    common::assert_code(&output, 1);
     let report = json(&output);
     assert_eq!(report["interrupted"], true);
     assert_eq!(report["requests"], 3);
@@ -437,7 +443,160 @@ fn a_failed_delivery_waits_for_its_retry_while_new_deliveries_go_on() {
         "the one waiting to retry is not finished"
     );
     assert_eq!(report["succeeded"], 2);
+    assert_eq!(report["failed"], 0);
+    assert_eq!(report["unfinished"], 1);
     assert_matches_schema(&report);
+}
+
+#[test]
+fn an_interrupted_load_with_a_retry_pending_says_so_and_does_not_pass() {
+    let mut server = common::Server::start(
+        "uponai",
+        Some(common::KEY),
+        Faults {
+            fail_first: 1,
+            ..Faults::default()
+        },
+    );
+    let child = spawn_load(&[
+        "-c",
+        "1",
+        "-n",
+        "2",
+        "--retries",
+        "1",
+        "--backoff",
+        "1h",
+        "--secret",
+        common::KEY,
+        "--to",
+        &server.url,
+    ]);
+    server.next();
+    server.next();
+    signal(&child, "INT");
+    let output = child.wait_with_output().expect("hookcli exits");
+    common::assert_code(&output, 1);
+    common::assert_no_panic(&output);
+    let text = common::stdout(&output);
+    assert!(
+        text.contains(
+            "unfinished  1 failed and still waiting for a retry when the load stopped: not delivered"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_calls_next_event_waits_until_the_previous_one_is_settled() {
+    // The first request (call A's call_started) gets a 500 and its retry is an hour away.
+    // A's later events must wait for it; the connection goes on with call B meanwhile.
+    let mut server = common::Server::start(
+        "uponai",
+        Some(common::KEY),
+        Faults {
+            fail_first: 1,
+            ..Faults::default()
+        },
+    );
+    let child = spawn_load(&[
+        "--lifecycle",
+        "transfer",
+        "-c",
+        "1",
+        "-n",
+        "3",
+        "--retries",
+        "1",
+        "--backoff",
+        "1h",
+        "--json",
+        "--secret",
+        common::KEY,
+        "--to",
+        &server.url,
+    ]);
+    let got: Vec<_> = (0..3)
+        .map(|_| {
+            let r = server.next();
+            (r.call_id.unwrap(), r.event.unwrap())
+        })
+        .collect();
+    signal(&child, "INT");
+    let output = child.wait_with_output().expect("hookcli exits");
+    let (a, b) = (&got[0].0, &got[1].0);
+    assert_ne!(a, b, "call A's next event overtook its retry: {got:?}");
+    let events: Vec<_> = got.iter().map(|(_, e)| e.as_str()).collect();
+    assert_eq!(
+        events,
+        ["call_started", "call_started", "transcript_updated"],
+        "{got:?}"
+    );
+    assert_eq!(&got[2].0, b, "call B goes on in order: {got:?}");
+    common::assert_code(&output, 1);
+    assert_eq!(json(&output)["unfinished"], 1);
+}
+
+#[test]
+fn a_retried_event_is_followed_by_the_rest_of_its_call_in_order() {
+    // call_started fails twice, then its third attempt is accepted; only then may the rest
+    // of the call follow, and the next call after it.
+    let mut server = common::Server::start(
+        "uponai",
+        Some(common::KEY),
+        Faults {
+            fail_first: 2,
+            ..Faults::default()
+        },
+    );
+    let output = common::run(&[
+        "load",
+        "--lifecycle",
+        "transfer",
+        "-c",
+        "1",
+        "-n",
+        "14",
+        "--retries",
+        "2",
+        "--backoff",
+        "0",
+        "--json",
+        "--secret",
+        common::KEY,
+        "--to",
+        &server.url,
+    ]);
+    common::assert_code(&output, 0);
+    let got: Vec<_> = server
+        .received()
+        .iter()
+        .map(|r| (r.call_id.clone().unwrap(), r.event.clone().unwrap()))
+        .collect();
+    let one_call = [
+        "call_started",
+        "transcript_updated",
+        "transfer_started",
+        "transfer_bridged",
+        "transfer_ended",
+        "call_ended",
+        "call_analyzed",
+    ];
+    let first = [&["call_started", "call_started"][..], &one_call[..]].concat();
+    let events: Vec<_> = got.iter().map(|(_, e)| e.as_str()).collect();
+    assert_eq!(events, [&first[..], &one_call[..]].concat());
+    let calls: Vec<_> = got.iter().map(|(id, _)| id).collect();
+    assert!(calls[..9].iter().all(|id| *id == calls[0]), "{got:?}");
+    assert!(calls[9..].iter().all(|id| *id == calls[9]), "{got:?}");
+    let report = json(&output);
+    assert_eq!(
+        (
+            &report["deliveries"],
+            &report["requests"],
+            &report["unfinished"]
+        ),
+        (&Value::from(14), &Value::from(16), &Value::from(0))
+    );
 }
 
 #[test]
@@ -554,6 +713,10 @@ fn an_unreachable_receiver_is_named_in_the_human_report() {
     let text = common::stdout(&output);
     assert!(
         text.contains(&format!("unreachable: no connection to {url} succeeded")),
+        "{text}"
+    );
+    assert!(
+        text.contains("latency     none: no request got an answer"),
         "{text}"
     );
 }

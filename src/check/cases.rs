@@ -338,6 +338,9 @@ impl Context {
         };
         let why = match (delivery.outcome, last.status, last.error) {
             (Outcome::Unreachable, _, _) => format!("could not connect: {}", answer(last)),
+            (_, Some(status), None) if wrong_route(status) => {
+                format!("answered {}: {WRONG_ROUTE}", status_text(status))
+            }
             (_, Some(status), None) => format!(
                 "answered {}; {} requires {}",
                 status_text(status),
@@ -373,6 +376,13 @@ impl Context {
                 level,
                 format!("{what} was accepted ({}): {accepted_means}", answer(attempt)),
             ),
+            (Some(status), None) if wrong_route(status) => finding.fail(
+                level,
+                format!(
+                    "{what} was answered {}, which is not a rejection: {WRONG_ROUTE}",
+                    status_text(status)
+                ),
+            ),
             (Some(status), None) if status >= 500 => finding.fail(
                 Severity::Warning,
                 format!(
@@ -387,6 +397,16 @@ impl Context {
             _ => {}
         }
     }
+}
+
+/// What a 404 or 405 means, and the fix, for the reasons that meet one.
+const WRONG_ROUTE: &str = "the request missed the webhook handler (wrong path, or POST not allowed): check the path in --to";
+
+/// Whether `status` says the request missed the webhook route: 404 (no such path) or 405
+/// (the path does not take POST). A receiver answers these before it looks at a signature,
+/// so they prove nothing about verification, though they are 4xx like a real rejection.
+fn wrong_route(status: u16) -> bool {
+    matches!(status, 404 | 405)
 }
 
 /// Whether a request the receiver must reject was taken: met the success rule, or got any
@@ -421,6 +441,8 @@ struct Finding {
     last_answer: Option<Instant>,
     /// When each attempt that could not connect was sent, with the reason.
     refused: Vec<(Instant, String)>,
+    /// Why the first attempt that connected got no HTTP answer ("timed out after 10s").
+    no_answer: Option<String>,
 }
 
 impl Finding {
@@ -441,9 +463,10 @@ impl Finding {
             }
             self.last_answer = self.last_answer.max(Some(started));
         }
-        if attempt.error == Some(ErrorKind::Connect) {
-            let detail = answer(attempt);
-            self.refused.push((started, detail));
+        match (attempt.status, attempt.error) {
+            (_, Some(ErrorKind::Connect)) => self.refused.push((started, answer(attempt))),
+            (None, Some(_)) if self.no_answer.is_none() => self.no_answer = Some(answer(attempt)),
+            _ => {}
         }
         self.latency = Some(self.latency.unwrap_or_default().max(attempt.latency));
     }
@@ -493,6 +516,7 @@ pub(super) async fn run_case(context: &Context, case: &Case, mut rng: StdRng) ->
         elapsed: started.elapsed(),
         last_answer: finding.last_answer,
         refused: finding.refused,
+        no_answer: finding.no_answer,
         cut_off: false,
     }
 }
@@ -703,6 +727,7 @@ async fn signature_malformed(context: &Context, rng: &mut StdRng) -> Result<Find
     let long = format!("v={},d={}", now_ms(), "a".repeat(16 * 1024));
     let mut finding = Finding::default();
     let mut accepted = Vec::new();
+    let mut misrouted = Vec::new();
     for (value, shown) in [
         ("garbage", "`garbage`"),
         ("v=1,d=zz", "`v=1,d=zz`"),
@@ -712,10 +737,28 @@ async fn signature_malformed(context: &Context, rng: &mut StdRng) -> Result<Find
         let attempt = context.once(&request, &mut finding).await;
         if taken(&attempt) {
             accepted.push(format!("{shown} ({})", answer(&attempt)));
+        } else if let (Some(status), None) = (attempt.status, attempt.error)
+            && wrong_route(status)
+        {
+            misrouted.push((shown, status_text(status)));
         } else {
             let what = format!("the signature header {shown}");
             context.judge_rejected(&attempt, &mut finding, Severity::Error, &what, "");
         }
+    }
+    if !misrouted.is_empty() {
+        // One sentence for all: a wrong route answers every value the same way.
+        let (shown, mut statuses): (Vec<&str>, Vec<String>) = misrouted.into_iter().unzip();
+        statuses.dedup();
+        finding.fail(
+            Severity::Error,
+            format!(
+                "malformed signature headers ({}) were answered {}, which is not a rejection: \
+                 {WRONG_ROUTE}",
+                shown.join(", "),
+                statuses.join(" or ")
+            ),
+        );
     }
     if !accepted.is_empty() {
         // One sentence for all three: they fail for the same reason.
@@ -945,6 +988,14 @@ async fn body_malformed_json(context: &Context, rng: &mut StdRng) -> Result<Find
         .once(&context.signed(text[..cut].to_string()), &mut finding)
         .await;
     match (attempt.status, attempt.error) {
+        (Some(status), None) if wrong_route(status) => finding.fail(
+            Severity::Warning,
+            format!(
+                "a body that is not JSON was answered {}, which says nothing of how it is \
+                 handled: {WRONG_ROUTE}",
+                status_text(status)
+            ),
+        ),
         (Some(status), None) if (400..500).contains(&status) => {}
         (Some(status), None) if status >= 500 => finding.fail(
             Severity::Warning,
@@ -1114,7 +1165,14 @@ async fn load_burst(context: &Context, rng: &mut StdRng) -> Result<Finding, Rend
     }
     let mut finding = Finding::default();
     let mut failures: Vec<String> = Vec::new();
-    while let Some(Ok((attempt, started))) = set.join_next().await {
+    while let Some(joined) = set.join_next().await {
+        // A request task that panicked (a bug) counts as not accepted; stopping at it would
+        // drop the requests still running from the count.
+        let Ok((attempt, started)) = joined else {
+            finding.requests += 1;
+            failures.push("hookcli failed inside the request (a bug)".into());
+            continue;
+        };
         finding.record(&attempt, started);
         if !attempt.accepted {
             failures.push(answer(&attempt));

@@ -4,11 +4,13 @@
 pub mod cases;
 pub mod suite;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
 use reqwest::header::HeaderMap;
+use tokio::task::JoinSet;
 
 use crate::catalog::{Catalog, Platform};
 use crate::policy::DeliveryPolicy;
@@ -82,8 +84,34 @@ pub struct CaseResult {
     /// When each request that could not connect was sent, with the reason
     /// ("connection refused").
     pub refused: Vec<(Instant, String)>,
+    /// Why the first request that connected got no HTTP answer ("timed out after 10s").
+    pub no_answer: Option<String>,
     /// The receiver had stopped taking connections when this case ran: it tested nothing.
     pub cut_off: bool,
+}
+
+impl CaseResult {
+    /// The result of a case whose task died (a panic: a hookcli bug). It is reported as an
+    /// error-level failure under its own name, so the run cannot pass without it.
+    fn crashed(case: &Case, why: &str) -> CaseResult {
+        CaseResult {
+            name: case.name.clone(),
+            severity: case.severity,
+            result: CaseOutcome::Failed,
+            statuses: Vec::new(),
+            latency: None,
+            reason: Some(format!(
+                "hookcli failed inside this case ({why}), so it tested nothing; this is a \
+                 hookcli bug: please report it"
+            )),
+            requests: 0,
+            elapsed: Duration::ZERO,
+            last_answer: None,
+            refused: Vec::new(),
+            no_answer: None,
+            cut_off: false,
+        }
+    }
 }
 
 /// Whether the receiver kept taking connections through the run.
@@ -97,15 +125,25 @@ pub enum ReceiverState {
     /// No request ever got an answer and the requests failed to connect: it was not up for
     /// the run (exit 3).
     Down,
+    /// It took connections but answered no request at all: every request timed out or was
+    /// closed unanswered. It tested nothing, as a receiver that is down (exit 3).
+    Silent,
 }
 
 impl ReceiverState {
+    /// The JSON word. Silent is `down` too: the documented meaning of `down` is "it never
+    /// answered", which holds for both, and the JSON values stay the ones documented.
     pub fn word(self) -> &'static str {
         match self {
             ReceiverState::Up => "up",
             ReceiverState::Stopped => "stopped",
-            ReceiverState::Down => "down",
+            ReceiverState::Down | ReceiverState::Silent => "down",
         }
+    }
+
+    /// Whether the run tested nothing because the receiver never answered (exit 3).
+    pub fn never_answered(self) -> bool {
+        matches!(self, ReceiverState::Down | ReceiverState::Silent)
     }
 }
 
@@ -222,10 +260,10 @@ async fn receiver_state(results: &mut [CaseResult], url: &reqwest::Url) -> Recei
         .filter(|at| last_answer.is_none_or(|answered| *at > answered))
         .min();
     let Some(stop) = stop else {
-        return ReceiverState::Up;
+        return up_or_silent(results);
     };
     if wait_for(url, Duration::ZERO).await.is_ok() {
-        return ReceiverState::Up;
+        return up_or_silent(results);
     }
     let state = match last_answer {
         Some(_) => ReceiverState::Stopped,
@@ -252,26 +290,72 @@ async fn receiver_state(results: &mut [CaseResult], url: &reqwest::Url) -> Recei
     state
 }
 
+/// A receiver that took connections yet answered none of the requests that were sent is
+/// [`ReceiverState::Silent`]; otherwise it was up. Each case keeps its own reason (they say
+/// what every request met: "timed out after 10s").
+fn up_or_silent(results: &[CaseResult]) -> ReceiverState {
+    let sent = results.iter().any(|r| r.requests > 0);
+    let answered = results.iter().any(|r| r.last_answer.is_some());
+    if sent && !answered {
+        ReceiverState::Silent
+    } else {
+        ReceiverState::Up
+    }
+}
+
+/// The cases being run, by task, so a task that dies can still be reported by name.
+type Running = HashMap<tokio::task::Id, (usize, Case)>;
+
 async fn run_concurrently(
     context: &Arc<cases::Context>,
     cases: Vec<(usize, (Case, u64))>,
 ) -> Vec<(usize, CaseResult)> {
-    let mut set = tokio::task::JoinSet::new();
+    let mut set = JoinSet::new();
+    let mut running = Running::new();
     for (i, (case, seed)) in cases {
         let context = context.clone();
-        set.spawn(async move {
+        let task_case = case.clone();
+        let task = set.spawn(async move {
             let rng = rand::rngs::StdRng::seed_from_u64(seed);
-            (i, cases::run_case(&context, &case, rng).await)
+            cases::run_case(&context, &task_case, rng).await
         });
+        running.insert(task.id(), (i, case));
     }
+    gather(set, running).await
+}
+
+/// Waits for every case task. One that panicked (a bug) becomes a failed case with its
+/// name instead of vanishing from the report, which would let the run pass without it.
+async fn gather(mut set: JoinSet<CaseResult>, mut running: Running) -> Vec<(usize, CaseResult)> {
     let mut done = Vec::new();
-    while let Some(joined) = set.join_next().await {
-        // A case task only ends in a panic on a bug; the rest of the report still stands.
-        if let Ok(result) = joined {
-            done.push(result);
-        }
+    while let Some(joined) = set.join_next_with_id().await {
+        let (id, result) = match joined {
+            Ok((id, result)) => (id, Ok(result)),
+            Err(e) => (e.id(), Err(task_failure(e))),
+        };
+        let Some((i, case)) = running.remove(&id) else {
+            continue;
+        };
+        let result = result.unwrap_or_else(|why| CaseResult::crashed(&case, &why));
+        done.push((i, result));
     }
     done
+}
+
+/// A dead task's cause in plain words: the panic message when there is one.
+fn task_failure(error: tokio::task::JoinError) -> String {
+    if !error.is_panic() {
+        return "its task was cancelled".into();
+    }
+    let payload = error.into_panic();
+    let message = payload
+        .downcast_ref::<&str>()
+        .map(|m| m.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned());
+    match message {
+        Some(message) => format!("it panicked: {message}"),
+        None => "it panicked".into(),
+    }
 }
 
 /// Waits until a TCP connection to the URL's host and port succeeds, trying every 100 ms,
@@ -310,6 +394,52 @@ pub async fn wait_for(url: &reqwest::Url, deadline: Duration) -> Result<(), Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn platform() -> Platform {
+        Catalog::load(None)
+            .expect("the built-in catalog loads")
+            .platform("uponai")
+            .expect("uponai exists")
+            .clone()
+    }
+
+    #[tokio::test]
+    async fn a_case_that_panics_is_reported_failed_by_name() {
+        let cases = case_list(&platform());
+        let (calm, doomed) = (cases[0].clone(), cases[1].clone());
+        let mut set = JoinSet::new();
+        let mut running = Running::new();
+        let passed = CaseResult {
+            result: CaseOutcome::Passed,
+            reason: None,
+            ..CaseResult::crashed(&calm, "")
+        };
+        let task = set.spawn(async move { passed });
+        running.insert(task.id(), (0, calm.clone()));
+        let task = set.spawn(async { panic!("an index out of range") });
+        running.insert(task.id(), (1, doomed.clone()));
+
+        let mut done = gather(set, running).await;
+        done.sort_by_key(|(i, _)| *i);
+        assert_eq!(done.len(), 2, "the panicked case is not dropped");
+        assert_eq!(done[0].1.result, CaseOutcome::Passed);
+        let (i, crashed) = &done[1];
+        assert_eq!((*i, crashed.name.as_str()), (1, doomed.name.as_str()));
+        assert_eq!(crashed.result, CaseOutcome::Failed);
+        let reason = crashed.reason.as_deref().unwrap_or_default();
+        assert!(
+            reason.contains("it panicked: an index out of range") && reason.contains("hookcli bug"),
+            "{reason}"
+        );
+        let report = CheckReport {
+            url: String::new(),
+            platform: "uponai".into(),
+            results: done.into_iter().map(|(_, r)| r).collect(),
+            elapsed: Duration::ZERO,
+            receiver: ReceiverState::Up,
+        };
+        assert!(report.failed(), "the run fails (exit 1) with it");
+    }
 
     #[test]
     fn patterns_match_names_and_prefixes() {

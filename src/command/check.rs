@@ -11,7 +11,7 @@ use toml::Spanned;
 use super::{find_platform, key_sources, load_catalog, parse_url, resolve_key};
 use crate::catalog::{Catalog, Platform, closest};
 use crate::check::suite::{DEFAULT_FILE, Suite};
-use crate::check::{self, Case, CheckConfig, ReceiverState};
+use crate::check::{self, Case, CheckConfig, CheckReport, ReceiverState};
 use crate::cli::CheckArgs;
 use crate::error::{UserError, exit};
 use crate::output;
@@ -397,7 +397,7 @@ async fn execute(
     if let Some(receiver) = receiver {
         receiver.stop().await;
     }
-    let code = if report.receiver == ReceiverState::Down {
+    let code = if report.receiver.never_answered() {
         exit::UNREACHABLE
     } else if report.failed() {
         exit::FAILED
@@ -416,16 +416,34 @@ async fn execute(
     if let Some(path) = &args.junit {
         write_junit(path, output::check::junit(&report)?)?;
     }
-    if report.receiver == ReceiverState::Down {
-        return Err(UserError::new(format!(
-            "the receiver at {} accepted a connection, then refused every request: it never answered",
-            report.url
-        ))
-        .hint("check that it stays up (its log may say why it stopped)")
-        .code(exit::UNREACHABLE)
-        .into());
+    match never_answered(&report) {
+        Some(error) => Err(error.code(exit::UNREACHABLE).into()),
+        None => Ok(code),
     }
-    Ok(code)
+}
+
+/// The error line for a run the receiver answered nothing of (exit 3), after the report.
+fn never_answered(report: &CheckReport) -> Option<UserError> {
+    let url = &report.url;
+    match report.receiver {
+        ReceiverState::Down => Some(
+            UserError::new(format!(
+                "the receiver at {url} accepted a connection, then refused every request: it never answered"
+            ))
+            .hint("check that it stays up (its log may say why it stopped)"),
+        ),
+        ReceiverState::Silent => Some(
+            UserError::new(format!(
+                "the receiver at {url} accepted connections but never answered a request ({})",
+                output::check::silence(report)
+            ))
+            .hint(
+                "check that its handler answers every POST (is it stuck, or waiting on \
+                 something?); if it is only slow, raise --timeout",
+            ),
+        ),
+        ReceiverState::Up | ReceiverState::Stopped => None,
+    }
 }
 
 fn write_junit(path: &Path, xml: String) -> Result<()> {

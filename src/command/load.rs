@@ -255,12 +255,14 @@ fn interrupt() -> impl std::future::Future<Output = ()> {
     }
 }
 
-/// 0 when every delivery met the rule, 3 when every one failed to connect, else 1.
+/// 0 when every delivery met the rule, 3 when every request failed to connect, else 1. A
+/// delivery left waiting for its retry (the load stopped first) failed an attempt and never
+/// succeeded, so it keeps the run from passing: an interrupted run is not a success.
 fn exit_code(report: &Report) -> u8 {
     let t = &report.tally;
-    if t.failed() == 0 {
+    if t.all_succeeded() {
         exit::OK
-    } else if t.failures_of(crate::load::FailKind::Connect) == t.deliveries {
+    } else if t.unreachable() {
         exit::UNREACHABLE
     } else {
         exit::FAILED

@@ -13,6 +13,11 @@
 //! per second rise above the rate (the retry storm); without it, retries share the -c
 //! connections with new deliveries. The queue holds only deliveries waiting to be retried.
 //!
+//! A call's events go out in order, each only once the one before is settled (accepted, or
+//! out of attempts): a failed event takes the rest of its call into the retry queue with it,
+//! and when it settles the rest is resumed by the thread's next new delivery. Meanwhile the
+//! worker goes on with other calls.
+//!
 //! Plain http goes over hyper's http1 client directly: one connection per worker is exactly
 //! what a load tool wants, and it skips reqwest's pool and per-request URL handling. https
 //! goes through reqwest (one client per thread), which brings TLS.
@@ -21,7 +26,7 @@ pub mod body;
 
 use std::cell::{Cell, RefCell};
 use std::cmp::Ordering as Order;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
 use std::ops::Range;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -175,7 +180,13 @@ pub struct Tally {
     pub failure_statuses: Vec<(u16, u64)>,
     /// Attempts the platform would have given up on (slower than its timeout).
     pub platform_timeouts: u64,
-    /// Attempt latency in microseconds.
+    /// Attempts that could not connect, to tell an unreachable receiver.
+    pub refused: u64,
+    /// Deliveries that had failed an attempt and were still waiting for (or sending) a retry
+    /// when the load stopped: not delivered, not given up on, so not a success.
+    pub unfinished: u64,
+    /// Latency in microseconds of the attempts that got an HTTP answer (any status). A
+    /// refused connect or a timeout is no answer; those are counted in `failures`.
     pub latency: Histogram<u64>,
 }
 
@@ -196,6 +207,8 @@ impl Tally {
             failures: [0; 4],
             failure_statuses: Vec::new(),
             platform_timeouts: 0,
+            refused: 0,
+            unfinished: 0,
             // Three significant figures from 1 µs to an hour; it grows if ever needed.
             latency: Histogram::new_with_bounds(1, 3_600_000_000, 3)
                 .expect("static histogram bounds are valid"),
@@ -217,6 +230,8 @@ impl Tally {
             bump(&mut self.failure_statuses, *status, *n);
         }
         self.platform_timeouts += other.platform_timeouts;
+        self.refused += other.refused;
+        self.unfinished += other.unfinished;
         let _ = self.latency.add(&other.latency);
     }
 
@@ -226,6 +241,16 @@ impl Tally {
 
     pub fn failures_of(&self, kind: FailKind) -> u64 {
         self.failures[kind as usize]
+    }
+
+    /// Whether every request sent failed to connect: the receiver was unreachable.
+    pub fn unreachable(&self) -> bool {
+        self.attempts > 0 && self.refused == self.attempts
+    }
+
+    /// Whether every delivery started met the rule: none failed, none left waiting to retry.
+    pub fn all_succeeded(&self) -> bool {
+        self.failed() == 0 && self.unfinished == 0
     }
 }
 
@@ -405,6 +430,8 @@ struct Local {
     client: Option<reqwest::Client>,
     /// Failed deliveries waiting for their next attempt, soonest first.
     retries: RefCell<BinaryHeap<Retry>>,
+    /// The rest of calls whose held-back event has settled, to go on with before new calls.
+    resumable: RefCell<VecDeque<Vec<Bytes>>>,
     /// Deliveries started on this thread and not finished (waiting to retry included).
     open: Cell<u64>,
     /// Wakes a waiting worker when a sooner retry is queued, and all of them when the last
@@ -415,9 +442,17 @@ struct Local {
 /// A delivery's next attempt, due at an instant.
 struct Retry {
     due: Instant,
-    /// The attempt it will be (2 for the first retry).
-    n: u32,
+    /// The delivery, with the attempt it will be (2 for the first retry).
+    work: Work,
+}
+
+/// One event of a call to send, and the call's later events (last first), which wait for
+/// this one to settle.
+struct Work {
     body: Bytes,
+    /// The attempt this is: 1, or a retry.
+    n: u32,
+    rest: Vec<Bytes>,
 }
 
 /// Soonest due first in a (max-)heap.
@@ -475,6 +510,7 @@ fn run_thread(thread: usize, ids: Range<usize>, job: Job, seed: Option<u64>) -> 
         tally: RefCell::new(Tally::new()),
         client: matches!(job.shared.target, Target::Tls).then(crate::delivery::client),
         retries: RefCell::new(BinaryHeap::new()),
+        resumable: RefCell::new(VecDeque::new()),
         open: Cell::new(0),
         changed: Notify::new(),
     });
@@ -496,6 +532,9 @@ fn run_thread(thread: usize, ids: Range<usize>, job: Job, seed: Option<u64>) -> 
         }
         while workers.join_next().await.is_some() {}
     });
+    // Stopped with failed deliveries still waiting for a retry: they did not succeed.
+    let waiting = local.retries.borrow().len() as u64;
+    local.tally.borrow_mut().unfinished += waiting;
     local.tally.take()
 }
 
@@ -542,6 +581,7 @@ enum Next {
 async fn worker(job: Job, local: Rc<Local>, mut rng: SmallRng) {
     let shared = &job.shared;
     let mut connection: Option<http1::SendRequest<Full<Bytes>>> = None;
+    // The rest of this worker's current call, last event first.
     let mut pending: Vec<Bytes> = Vec::new();
     // A taken delivery and its pacer slot, kept while a due retry goes first.
     let mut taken: Option<Option<Instant>> = None;
@@ -564,28 +604,64 @@ async fn worker(job: Job, local: Rc<Local>, mut rng: SmallRng) {
                 next = choose(&job, &local, taken, exhausted) => next,
             },
         };
-        let (body, n) = match next {
+        let (work, own) = match next {
             Next::Stop => break,
-            Next::Retry(retry) => (retry.body, retry.n),
+            Next::Retry(retry) => (retry.work, false),
             Next::New => {
                 taken = None;
-                if pending.is_empty() {
-                    // A call's bodies, delivered in order; popped from the back, so reversed.
-                    pending = shared.bodies.call(&mut rng, crate::signing::now_ms());
-                    pending.reverse();
-                }
-                let Some(body) = pending.pop() else {
+                let Some(work) = next_event(shared, &local, &mut pending, &mut rng) else {
                     break;
                 };
                 local.open.set(local.open.get() + 1);
-                (body, 1)
+                (work, true)
             }
         };
-        tokio::select! {
-            _ = &mut cancelled => break,
-            _ = deliver(shared, &local, &mut connection, body, n) => {}
+        let retrying = work.n > 1;
+        let settled = tokio::select! {
+            _ = &mut cancelled => {
+                if retrying {
+                    // It had failed before: left unfinished, not a success.
+                    local.tally.borrow_mut().unfinished += 1;
+                }
+                break;
+            }
+            settled = deliver(shared, &local, &mut connection, work) => settled,
+        };
+        match settled {
+            // This worker's own call: go on with it.
+            Some(rest) if own => pending = rest,
+            // A retried call's rest: the thread's next new delivery resumes it.
+            Some(rest) if !rest.is_empty() => local.resumable.borrow_mut().push_back(rest),
+            _ => {}
         }
     }
+}
+
+/// The next event to send as a new delivery: this worker's call goes on, else a call whose
+/// held-back event has settled, else a fresh call. `pending` keeps the call's later events.
+fn next_event(
+    shared: &Shared,
+    local: &Local,
+    pending: &mut Vec<Bytes>,
+    rng: &mut SmallRng,
+) -> Option<Work> {
+    if pending.is_empty() {
+        *pending = match local.resumable.borrow_mut().pop_front() {
+            Some(rest) => rest,
+            None => {
+                // A call's bodies, delivered in order; popped from the back, so reversed.
+                let mut call = shared.bodies.call(rng, crate::signing::now_ms());
+                call.reverse();
+                call
+            }
+        };
+    }
+    let body = pending.pop()?;
+    Some(Work {
+        body,
+        n: 1,
+        rest: std::mem::take(pending),
+    })
 }
 
 /// The next piece of work when there is no need to wait for it (the usual case).
@@ -629,44 +705,44 @@ async fn choose(job: &Job, local: &Local, taken: Option<Option<Instant>>, exhaus
     }
 }
 
-/// One attempt of a delivery, tallied; a failure with retries left is queued for its next
-/// attempt after the backoff, else the delivery is tallied as done.
+/// One attempt of a delivery, tallied. A failure with retries left is queued for its next
+/// attempt after the backoff, its call's later events with it (None); else the delivery is
+/// tallied as done and its call's later events are returned, free to go.
 async fn deliver(
     shared: &Shared,
     local: &Local,
     connection: &mut Option<http1::SendRequest<Full<Bytes>>>,
-    body: Bytes,
-    n: u32,
-) {
+    work: Work,
+) -> Option<Vec<Bytes>> {
     let policy = &shared.settings.policy;
     let started = Instant::now();
-    let answer = attempt(shared, local, connection, body.clone()).await;
+    let answer = attempt(shared, local, connection, work.body.clone()).await;
     let latency = started.elapsed();
     let progress = &shared.progress[local.progress];
     let accepted = matches!(answer, Answer::Status(s) if policy.success.accepts(s));
     let mut tally = local.tally.borrow_mut();
     tally.attempts += 1;
-    if n > 1 {
+    if work.n > 1 {
         tally.retried += 1;
         progress.retried.fetch_add(1, Ordering::Relaxed);
     }
-    let micros = latency.as_micros().clamp(1, u64::MAX as u128) as u64;
-    let _ = tally.latency.record(micros);
+    match answer {
+        // Only an answer has a latency worth reporting: a refused connect takes microseconds
+        // and would pull every percentile down.
+        Answer::Status(_) => {
+            let micros = latency.as_micros().clamp(1, u64::MAX as u128) as u64;
+            let _ = tally.latency.record(micros);
+        }
+        Answer::Error(FailKind::Connect) => tally.refused += 1,
+        Answer::Error(_) => {}
+    }
     if latency >= shared.settings.platform_timeout {
         tally.platform_timeouts += 1;
     }
-    if !accepted && n < policy.max_attempts() {
+    if !accepted && work.n < policy.max_attempts() {
         drop(tally);
-        let due = Instant::now() + policy.wait_after(n);
-        let n = n + 1;
-        let mut queue = local.retries.borrow_mut();
-        queue.push(Retry { due, n, body });
-        // Waiting workers sleep until the soonest retry: one must wake only when this one is
-        // sooner (not on every push: with -c 1000 that would be a thousand wake-ups).
-        if queue.peek().is_some_and(|r| r.due == due) {
-            local.changed.notify_one();
-        }
-        return;
+        queue_retry(local, policy.wait_after(work.n), work);
+        return None;
     }
     tally.deliveries += 1;
     match answer {
@@ -689,6 +765,23 @@ async fn deliver(
     if local.open.get() == 0 && policy.retries > 0 {
         // Nothing left to retry on this thread: workers waiting to help can stop.
         local.changed.notify_waiters();
+    }
+    Some(work.rest)
+}
+
+/// Queues a failed delivery's next attempt, due after `backoff`.
+fn queue_retry(local: &Local, backoff: Duration, work: Work) {
+    let due = Instant::now() + backoff;
+    let work = Work {
+        n: work.n + 1,
+        ..work
+    };
+    let mut queue = local.retries.borrow_mut();
+    queue.push(Retry { due, work });
+    // Waiting workers sleep until the soonest retry: one must wake only when this one is
+    // sooner (not on every push: with -c 1000 that would be a thousand wake-ups).
+    if queue.peek().is_some_and(|r| r.due == due) {
+        local.changed.notify_one();
     }
 }
 

@@ -111,7 +111,21 @@ pub fn receiver_line(report: &CheckReport) -> Option<String> {
             "the receiver never answered: every request failed to connect ({detail}); is it \
              running, and on this port?"
         )),
+        ReceiverState::Silent => Some(format!(
+            "the receiver never answered: it took connections, but no request got an answer \
+             ({}); is its handler stuck, or slower than the timeout?",
+            silence(report)
+        )),
     }
+}
+
+/// What the first request that connected met, for a receiver that answered nothing.
+pub fn silence(report: &CheckReport) -> &str {
+    report
+        .results
+        .iter()
+        .find_map(|r| r.no_answer.as_deref())
+        .unwrap_or("no response")
 }
 
 fn ms(d: Duration) -> f64 {

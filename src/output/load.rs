@@ -107,6 +107,7 @@ impl LoadRun<'_> {
             "requests_per_second": per_second(t.attempts, report.elapsed),
             "succeeded": t.succeeded,
             "failed": t.failed(),
+            "unfinished": t.unfinished,
             "success_statuses": statuses(&t.success_statuses),
             "failures": failures,
             "failure_statuses": statuses(&t.failure_statuses),
@@ -179,7 +180,14 @@ impl LoadRun<'_> {
         let failed = thousands(t.failed());
         let failed = if t.failed() > 0 { bad(&failed) } else { failed };
         let _ = writeln!(out, "  failed      {failed}  {}", dim(&kinds.join(", ")));
-        if t.deliveries > 0 && t.failures_of(FailKind::Connect) == t.deliveries {
+        if t.unfinished > 0 {
+            let line = format!(
+                "{} failed and still waiting for a retry when the load stopped: not delivered",
+                thousands(t.unfinished)
+            );
+            let _ = writeln!(out, "  unfinished  {}", bad(&line));
+        }
+        if t.unreachable() {
             let _ = writeln!(
                 out,
                 "  {}",
@@ -196,6 +204,8 @@ impl LoadRun<'_> {
                 .map(|(name, v)| format!("{} {}", name.replace('_', "."), latency(*v)))
                 .collect();
             let _ = writeln!(out, "  latency     {}", parts.join("  "));
+        } else if t.attempts > 0 {
+            let _ = writeln!(out, "  latency     none: no request got an answer");
         }
         if self.retries > 0 {
             let _ = writeln!(
