@@ -436,13 +436,17 @@ fn a_failed_delivery_waits_for_its_retry_while_new_deliveries_go_on() {
     common::assert_code(&output, 1);
     let report = json(&output);
     assert_eq!(report["interrupted"], true);
-    assert_eq!(report["requests"], 3);
+    // The receiver saw the third request, but its answer may still have been on the way
+    // when the signal stopped the workers: it is then not counted, as the report documents.
+    let requests = report["requests"].as_u64().unwrap();
+    assert!((2..=3).contains(&requests), "{report}");
     assert_eq!(report["retried"], 0);
     assert_eq!(
-        report["deliveries"], 2,
+        report["deliveries"],
+        requests - 1,
         "the one waiting to retry is not finished"
     );
-    assert_eq!(report["succeeded"], 2);
+    assert_eq!(report["succeeded"], requests - 1);
     assert_eq!(report["failed"], 0);
     assert_eq!(report["unfinished"], 1);
     assert_matches_schema(&report);
