@@ -114,6 +114,16 @@ pub struct Received {
     pub note: Option<String>,
 }
 
+impl Received {
+    /// The body's size as it arrived; a body refused as too large is counted, not kept.
+    pub fn size(&self) -> u64 {
+        match self.verdict {
+            Verdict::TooLarge { bytes, .. } => bytes,
+            _ => self.body.len() as u64,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ReceiverError {
     #[error(
@@ -135,7 +145,7 @@ pub enum ReceiverError {
 pub struct Stats {
     pub requests: AtomicU64,
     pub dropped: AtomicU64,
-    verdicts: [AtomicU64; 6],
+    verdicts: [AtomicU64; Verdict::WORDS.len()],
 }
 
 impl Stats {
@@ -310,7 +320,7 @@ async fn handle(
         method: method.to_string(),
         path,
         headers,
-        body: body.clone().unwrap_or_default(),
+        body: Bytes::new(),
         verdict: Verdict::Unsigned,
         event: None,
         call_id: None,
@@ -318,14 +328,16 @@ async fn handle(
         note: None,
     };
     let decision = match body {
-        None => {
-            received.note = Some(format!(
-                "body over the {} limit",
-                human_bytes(config.max_body)
-            ));
+        Body::TooLarge(bytes) => {
+            let limit = config.max_body;
+            received.verdict = Verdict::TooLarge { bytes, limit };
+            received.note = Some(format!("body over the {} limit", human_bytes(limit)));
             Decision::answer(StatusCode::PAYLOAD_TOO_LARGE)
         }
-        Some(body) => judge(&state, &method, &mut received, &body),
+        Body::Read(body) => {
+            received.body = body.clone();
+            judge(&state, &method, &mut received, &body)
+        }
     };
     let status = decision.status;
     // --drop alone drops everything; with --fail-first it drops the first N instead of a 500.
@@ -359,13 +371,15 @@ async fn handle(
 /// Past this much, an oversized body is no longer drained: the connection is closed.
 const DRAIN_LIMIT: u64 = 256 * 1024 * 1024;
 
-/// Reads the body; `None` when it is over `max`. An oversized body is still drained (up to
-/// [`DRAIN_LIMIT`]) so the sender, still writing, can read the 413 instead of a reset.
-async fn read_body(
-    mut body: Incoming,
-    declared: Option<u64>,
-    max: u64,
-) -> Result<Option<Bytes>, Dropped> {
+/// A request body: read whole, or only counted because it was over the limit.
+enum Body {
+    Read(Bytes),
+    TooLarge(u64),
+}
+
+/// Reads the body, or counts it when it is over `max`. An oversized body is still drained (up
+/// to [`DRAIN_LIMIT`]) so the sender, still writing, can read the 413 instead of a reset.
+async fn read_body(mut body: Incoming, declared: Option<u64>, max: u64) -> Result<Body, Dropped> {
     let mut over = declared.is_some_and(|len| len > max);
     let mut buf = Vec::with_capacity(declared.unwrap_or(0).min(max).min(1 << 20) as usize);
     let mut total: u64 = 0;
@@ -385,7 +399,11 @@ async fn read_body(
             buf.extend_from_slice(&data);
         }
     }
-    Ok((!over).then(|| Bytes::from(buf)))
+    Ok(if over {
+        Body::TooLarge(total)
+    } else {
+        Body::Read(Bytes::from(buf))
+    })
 }
 
 /// The answer to one request, and whether it is one of the --fail-first failures.
@@ -472,7 +490,8 @@ fn judge(state: &State, method: &Method, received: &mut Received, body: &Bytes) 
     })
 }
 
-/// Appends one NDJSON line: arrival time, method, path, headers and the exact body.
+/// Appends one NDJSON line: arrival time, method, path, headers and the exact body (or, for
+/// a body refused as too large, its size).
 fn record(state: &State, received: &Received) {
     let Some(file) = &state.record else { return };
     let line = record_line(received);
@@ -496,6 +515,13 @@ pub fn record_line(received: &Received) -> String {
         "path": received.path,
         "headers": received.headers.iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>(),
     });
+    if let Verdict::TooLarge { bytes, limit } = received.verdict {
+        line["rejected"] = json!("too_large");
+        line["status"] = json!(received.answered);
+        line["bytes"] = json!(bytes);
+        line["max_body"] = json!(limit);
+        return format!("{line}\n");
+    }
     match std::str::from_utf8(&received.body) {
         Ok(text) => line["body"] = json!(text),
         Err(_) => {
