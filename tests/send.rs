@@ -624,3 +624,55 @@ fn the_platform_can_come_from_hookcli_platform() {
     let body: Value = serde_json::from_slice(&server.received()[0].body).unwrap();
     assert_eq!(body["event_type"], "call_ringing");
 }
+
+#[test]
+fn an_event_of_other_platforms_hints_at_every_platform_that_has_it() {
+    let out = run(&["send", "call_ended", "-p", "postcall"]);
+    assert_code(&out, 2);
+    assert_no_panic(&out);
+    let err = stderr(&out);
+    let hint = err
+        .lines()
+        .find(|l| l.starts_with("hint:"))
+        .unwrap_or_else(|| panic!("a hint line:\n{err}"));
+    let catalog = hookcli::catalog::Catalog::load(None).unwrap();
+    let having = catalog.platforms_with_event("call_ended", "postcall");
+    assert_eq!(having.len(), 2, "uponai and salpre have call_ended");
+    for platform in having {
+        assert!(hint.contains(&format!("-p {}", platform.id)), "{hint}");
+    }
+    assert!(!hint.contains("-p postcall"), "{hint}");
+}
+
+#[test]
+fn a_bad_set_hints_at_the_hookcli_show_command_for_that_event() {
+    let cases: [&[&str]; 4] = [
+        &["show", "call_ended", "-p", "salpre", "--set", "nope.x=1"],
+        &["show", "call_ended", "-p", "salpre", "--set", "noequals"],
+        &["show", "call_ended", "-p", "salpre", "--set", "a..b=1"],
+        &[
+            "send",
+            "call_ended",
+            "-p",
+            "salpre",
+            "--set",
+            "nope.x=1",
+            "--dry-run",
+        ],
+    ];
+    for args in cases {
+        let out = run(args);
+        assert_code(&out, 2);
+        assert_no_panic(&out);
+        let err = stderr(&out);
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(lines.len(), 2, "{args:?}: an error and a hint\n{err}");
+        assert!(lines[0].starts_with("error: --set"), "{args:?}\n{err}");
+        assert!(
+            lines[1].starts_with("hint:")
+                && lines[1].contains("`hookcli show call_ended -p salpre`"),
+            "{args:?}\n{err}"
+        );
+        assert!(!err.contains("EVENT"), "{args:?}: no placeholder\n{err}");
+    }
+}
