@@ -8,7 +8,7 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -25,6 +25,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::catalog::Platform;
+use crate::error::{io_reason, path_reason};
 use crate::secret::Secret;
 use crate::signing::{self, Verdict};
 
@@ -126,18 +127,53 @@ impl Received {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReceiverError {
-    #[error(
-        "port {port} on {host} is already in use: stop what holds it, or pick another with --port (0 picks a free one)"
-    )]
+    #[error("port {port} on {host} is already in use")]
     PortInUse { host: String, port: u16 },
     #[error("cannot listen on {host}:{port}: {reason}")]
     Bind {
         host: String,
         port: u16,
         reason: String,
+        kind: std::io::ErrorKind,
     },
-    #[error("cannot open the record file {path}: {reason}")]
+    #[error("cannot write the record file {path}: {reason}")]
     Record { path: String, reason: String },
+}
+
+impl ReceiverError {
+    fn bind(host: &str, port: u16, err: &std::io::Error) -> Self {
+        match err.kind() {
+            std::io::ErrorKind::AddrInUse => ReceiverError::PortInUse {
+                host: host.to_string(),
+                port,
+            },
+            kind => ReceiverError::Bind {
+                host: host.to_string(),
+                port,
+                reason: io_reason(err),
+                kind,
+            },
+        }
+    }
+
+    /// The fix, for the `hint:` line.
+    pub fn hint(&self) -> &'static str {
+        match self {
+            ReceiverError::PortInUse { .. } => {
+                "stop what holds it, or pick another with --port (0 picks a free one)"
+            }
+            ReceiverError::Bind {
+                kind: std::io::ErrorKind::PermissionDenied,
+                ..
+            } => "ports below 1024 need privileges: pick another with --port (0 picks a free one)",
+            ReceiverError::Bind { .. } => {
+                "--host takes an address of this machine, like 127.0.0.1 or 0.0.0.0"
+            }
+            ReceiverError::Record { .. } => {
+                "name a file in an existing folder, like --record traffic.ndjson"
+            }
+        }
+    }
 }
 
 /// Counts by verdict, for the summary when the receiver stops.
@@ -194,33 +230,12 @@ impl Receiver {
         let (host, port) = (config.host.clone(), config.port);
         let listener = TcpListener::bind((host.as_str(), port))
             .await
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::AddrInUse => ReceiverError::PortInUse {
-                    host: host.clone(),
-                    port,
-                },
-                _ => ReceiverError::Bind {
-                    host: host.clone(),
-                    port,
-                    reason: e.to_string(),
-                },
-            })?;
-        let addr = listener.local_addr().map_err(|e| ReceiverError::Bind {
-            host: host.clone(),
-            port,
-            reason: e.to_string(),
-        })?;
+            .map_err(|e| ReceiverError::bind(&host, port, &e))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| ReceiverError::bind(&host, port, &e))?;
         let record = match &config.record {
-            Some(path) => Some(Mutex::new(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(path)
-                    .map_err(|e| ReceiverError::Record {
-                        path: path.display().to_string(),
-                        reason: e.to_string(),
-                    })?,
-            )),
+            Some(path) => Some(Mutex::new(open_record(path)?)),
             None => None,
         };
         let shown_host = if host.contains(':') {
@@ -253,6 +268,18 @@ impl Receiver {
         self.cancel.cancel();
         let _ = self.task.await;
     }
+}
+
+/// The record file, appended to so one file can collect several sessions.
+fn open_record(path: &Path) -> Result<std::fs::File, ReceiverError> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| ReceiverError::Record {
+            path: path.display().to_string(),
+            reason: path_reason(path, &e),
+        })
 }
 
 async fn accept_loop(listener: TcpListener, state: Arc<State>, cancel: CancellationToken) {

@@ -399,7 +399,41 @@ fn a_port_in_use_is_exit_2_with_a_clear_message() {
         err.contains(&port) && err.contains("already in use"),
         "{err}"
     );
-    assert!(err.contains("--port"), "{err}");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 2, "an error and a hint:\n{err}");
+    assert!(
+        lines[1].starts_with("hint:") && lines[1].contains("--port"),
+        "{err}"
+    );
+    assert!(!err.contains("os error"), "{err}");
+}
+
+#[test]
+fn a_record_file_that_cannot_be_written_is_one_line_naming_it_and_the_fix() {
+    let dir = TempFile::new("placeholder", b"");
+    let folder = dir.path.parent().unwrap();
+    let missing = folder.join("missing").join("record.ndjson");
+    let cases = [
+        (missing.to_str().unwrap(), "its folder does not exist"),
+        (folder.to_str().unwrap(), "it is a folder"),
+    ];
+    for (path, reason) in cases {
+        let out = run(&["listen", "--port", "0", "--record", path]);
+        assert_code(&out, 2);
+        assert_no_panic(&out);
+        let err = stderr(&out);
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(lines.len(), 2, "an error and a hint:\n{err}");
+        assert_eq!(
+            lines[0],
+            format!("error: cannot write the record file {path}: {reason}")
+        );
+        assert!(
+            lines[1].starts_with("hint:") && lines[1].contains("--record"),
+            "{err}"
+        );
+        assert!(!err.contains("os error"), "{err}");
+    }
 }
 
 #[test]

@@ -18,7 +18,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 
 use crate::catalog::{Catalog, EventSpec, Platform, closest};
-use crate::error::{UserError, usage};
+use crate::error::{UserError, io_reason, path_reason, usage};
 use crate::overrides::{Applied, Override, OverrideError};
 use crate::secret::Secret;
 
@@ -263,17 +263,14 @@ pub fn read_input(file: Option<&str>, what: &str) -> Result<Vec<u8>> {
             let mut bytes = Vec::new();
             std::io::stdin()
                 .read_to_end(&mut bytes)
-                .map_err(|e| usage(format!("{what}: cannot read stdin: {e}")))?;
+                .map_err(|e| usage(format!("{what}: cannot read stdin: {}", io_reason(&e))))?;
             Ok(bytes)
         }
         Some(path) => std::fs::read(path).map_err(|e| {
-            let reason = match e.kind() {
-                std::io::ErrorKind::NotFound => "no such file".to_string(),
-                std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
-                _ if Path::new(path).is_dir() => "it is a folder".to_string(),
-                _ => e.to_string(),
-            };
-            usage(format!("{what} `{path}`: {reason}"))
+            usage(format!(
+                "{what} `{path}`: {}",
+                path_reason(Path::new(path), &e)
+            ))
         }),
     }
 }
@@ -289,7 +286,8 @@ pub fn check_json(bytes: &[u8], what: &str) -> Result<serde_json::Value> {
 
 /// A multi-threaded runtime for commands that serve or deliver.
 pub fn runtime() -> Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread()
+    tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .build()?)
+        .build()
+        .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {}", io_reason(&e)))
 }
