@@ -376,8 +376,13 @@ fn only_64_kib_of_a_response_body_is_read_and_verbose_says_the_rest_was_discarde
         .unwrap();
     assert_code(&out, 0);
     assert!(handle.join().unwrap() >= 64 * 1024);
-    let text = stdout(&out);
-    assert!(text.contains("delivered: 200 OK (2xx)"), "{text}");
+    assert!(
+        stdout(&out).contains("delivered: 200 OK (2xx)"),
+        "{}",
+        stdout(&out)
+    );
+    // -v goes to stderr, as curl's does.
+    let text = stderr(&out);
     let body_line = text
         .lines()
         .find(|l| l.trim_start().starts_with("< yyyy"))
@@ -623,6 +628,38 @@ fn the_platform_can_come_from_hookcli_platform() {
     assert_code(&out, 0);
     let body: Value = serde_json::from_slice(&server.received()[0].body).unwrap();
     assert_eq!(body["event_type"], "call_ringing");
+}
+
+/// Where `needle` starts in `text`, failing with the text when it is not there.
+#[track_caller]
+fn at(text: &str, needle: &str) -> usize {
+    text.find(needle)
+        .unwrap_or_else(|| panic!("`{needle}` in:\n{text}"))
+}
+
+#[test]
+fn verbose_shows_request_line_headers_blank_body_then_the_response_on_stderr() {
+    let server = Server::uponai();
+    let out = server.send(&["call_started", "--secret", KEY, "-v"]);
+    assert_code(&out, 0);
+    let err = stderr(&out);
+    let request_line = at(&err, &format!("> POST {}", server.url));
+    let content_type = at(&err, "> content-type: application/json");
+    let signature = at(&err, "> x-retell-signature: v=");
+    let blank = at(&err, "\n>\n");
+    let body = at(&err, "\"event\": \"call_started\"");
+    let response = at(&err, "< 204 No Content");
+    assert!(
+        request_line < content_type.min(signature)
+            && content_type.max(signature) < blank
+            && blank < body
+            && body < response,
+        "request line, headers, blank, body, response:\n{err}"
+    );
+    // stdout keeps the report alone.
+    let report = stdout(&out);
+    assert!(report.starts_with("POST "), "{report}");
+    assert!(!report.contains("> "), "{report}");
 }
 
 #[test]

@@ -16,7 +16,7 @@ use crate::catalog::{Catalog, Platform};
 use crate::cli::{DeliveryArgs, SendArgs};
 use crate::delivery::{self, Outcome, Request, Signer};
 use crate::error::{UserError, exit};
-use crate::output::delivery::DeliveryReport;
+use crate::output::delivery::{DeliveryReport, exchange_text};
 use crate::output::{self, received};
 use crate::policy::DeliveryPolicy;
 use crate::receiver::{Receiver, ReceiverConfig};
@@ -231,9 +231,9 @@ async fn execute(prepared: Prepared, platform: &Platform, args: &SendArgs) -> Re
         println!("{object}");
     } else {
         if args.verbose {
-            print!("{}", request_body_text(&prepared.body));
+            eprint!("{}", exchange_text(&url_text, &delivery, &prepared.body));
         }
-        print!("{}", report.text(args.verbose));
+        print!("{}", report.text());
         for r in &seen {
             println!("{} {}", output::dim("receiver saw:"), received::line(r));
         }
@@ -243,16 +243,4 @@ async fn execute(prepared: Prepared, platform: &Platform, args: &SendArgs) -> Re
         Outcome::Failed => exit::FAILED,
         Outcome::Unreachable => exit::UNREACHABLE,
     })
-}
-
-/// `-v`: the body that went out, pretty when it is JSON (the wire bytes stay as they were).
-fn request_body_text(body: &[u8]) -> String {
-    let pretty = serde_json::from_slice::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| serde_json::to_string_pretty(&v).ok())
-        .unwrap_or_else(|| String::from_utf8_lossy(body).into_owned());
-    pretty
-        .lines()
-        .map(|line| format!("{} {line}\n", output::dim(">")))
-        .collect()
 }
