@@ -137,7 +137,7 @@ pub struct SendArgs {
     /// Print one JSON object per delivery on stdout, nothing else there
     #[arg(long)]
     pub json: bool,
-    /// Show request and response headers and bodies
+    /// Show each attempt's request and response, headers and bodies, on stderr
     #[arg(short, long)]
     pub verbose: bool,
     /// Print the signed request and send nothing

@@ -317,10 +317,14 @@ fn classify(e: &reqwest::Error) -> (ErrorKind, String) {
     (ErrorKind::Reset, cause)
 }
 
+/// The innermost cause, with an OS error in plain words rather than "(os error 113)".
 fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     let mut current = e;
     while let Some(next) = current.source() {
         current = next;
     }
-    current.to_string()
+    match current.downcast_ref::<std::io::Error>() {
+        Some(io) if io.raw_os_error().is_some() => crate::error::io_reason(io),
+        _ => current.to_string(),
+    }
 }

@@ -1,5 +1,8 @@
 //! One exit path: errors carry their exit code and an optional hint; `main` prints them once.
 
+use std::io;
+use std::path::Path;
+
 use crate::catalog::CatalogError;
 use crate::receiver::ReceiverError;
 
@@ -64,8 +67,59 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
 
 /// The hint line for an error, if it has one.
 pub fn hint(err: &anyhow::Error) -> Option<&str> {
+    if let Some(receiver) = err.downcast_ref::<ReceiverError>() {
+        return Some(receiver.hint());
+    }
     err.downcast_ref::<UserError>()
         .and_then(|u| u.hint.as_deref())
+}
+
+/// An I/O failure in plain words, without Rust's "(os error N)": "permission denied".
+pub fn io_reason(err: &io::Error) -> String {
+    use io::ErrorKind as K;
+    let words = match err.kind() {
+        K::NotFound => "no such file or folder",
+        K::PermissionDenied => "permission denied",
+        K::AlreadyExists => "it already exists",
+        K::IsADirectory => "it is a folder",
+        K::NotADirectory => "a part of the path is not a folder",
+        K::ReadOnlyFilesystem => "the file system is read-only",
+        K::StorageFull => "the disk is full",
+        K::AddrInUse => "the address is in use",
+        K::AddrNotAvailable => "not an address of this machine",
+        K::ConnectionRefused => "connection refused",
+        K::ConnectionReset => "the connection was reset",
+        K::BrokenPipe => "the other end closed the connection",
+        K::TimedOut => "timed out",
+        _ => return without_os_error(&err.to_string()),
+    };
+    words.to_string()
+}
+
+/// [`io_reason`] for a file at `path`: a missing file and a missing folder are told apart.
+pub fn path_reason(path: &Path, err: &io::Error) -> String {
+    let folder = path.parent().filter(|p| !p.as_os_str().is_empty());
+    match err.kind() {
+        io::ErrorKind::NotFound if folder.is_some_and(|f| !f.is_dir()) => {
+            "its folder does not exist".into()
+        }
+        io::ErrorKind::NotFound => "no such file".into(),
+        _ if path.is_dir() => "it is a folder".into(),
+        _ => io_reason(err),
+    }
+}
+
+/// `Network is unreachable (os error 101)` as `network is unreachable`.
+fn without_os_error(text: &str) -> String {
+    let text = match text.rfind(" (os error ") {
+        Some(at) if text.ends_with(')') => &text[..at],
+        _ => text,
+    };
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => "failed".into(),
+    }
 }
 
 /// Exit codes as `--help` shows them.
@@ -74,3 +128,33 @@ pub const EXIT_CODES_HELP: &str = "Exit codes:
   1  a delivery failed: a status outside the rule, a timeout, a reset
   2  bad usage or input (nothing was sent)
   3  the receiver was unreachable on every attempt (refused, DNS, TLS)";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn io_reasons_never_show_the_os_error_number() {
+        let raw = io::Error::from_raw_os_error(101);
+        assert!(raw.to_string().contains("(os error 101)"));
+        let reason = io_reason(&raw);
+        assert!(!reason.contains("os error"), "{reason}");
+        assert!(reason.starts_with(char::is_lowercase), "{reason}");
+        let gone = io::Error::from(io::ErrorKind::NotFound);
+        assert_eq!(io_reason(&gone), "no such file or folder");
+    }
+
+    #[test]
+    fn a_missing_folder_is_told_apart_from_a_missing_file() {
+        let gone = io::Error::from(io::ErrorKind::NotFound);
+        let in_missing_folder = Path::new("/nonexistent-hookcli/dir/file");
+        assert_eq!(
+            path_reason(in_missing_folder, &gone),
+            "its folder does not exist"
+        );
+        let here = std::env::temp_dir().join("hookcli-no-such-file");
+        assert_eq!(path_reason(&here, &gone), "no such file");
+        let other = io::Error::from(io::ErrorKind::PermissionDenied);
+        assert_eq!(path_reason(&std::env::temp_dir(), &other), "it is a folder");
+    }
+}

@@ -28,6 +28,24 @@ pub struct Override {
     source: String,
 }
 
+/// A `--set` that cannot be parsed or applied. The command layer adds the hint: it knows the
+/// event and platform that `hookcli show` needs to print the body.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum OverrideError {
+    #[error("--set `{arg}`: expected PATH=STRING or PATH:=JSON")]
+    NoEquals { arg: String },
+    #[error("--set `{arg}`: `{raw}` after := is not JSON ({reason})")]
+    NotJson {
+        arg: String,
+        raw: String,
+        reason: String,
+    },
+    #[error("--set `{arg}`: {why}")]
+    BadPath { arg: String, why: &'static str },
+    #[error("--set `{arg}`: the body has no `{at}`")]
+    Missing { arg: String, at: String },
+}
+
 /// What applying an override did, for a note on stderr.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Applied {
@@ -52,16 +70,18 @@ fn path_text(path: &[Segment]) -> String {
 }
 
 impl FromStr for Override {
-    type Err = String;
+    type Err = OverrideError;
 
-    fn from_str(arg: &str) -> Result<Self, String> {
-        let eq = arg
-            .find('=')
-            .ok_or_else(|| format!("--set `{arg}`: expected PATH=STRING or PATH:=JSON"))?;
+    fn from_str(arg: &str) -> Result<Self, OverrideError> {
+        let eq = arg.find('=').ok_or_else(|| OverrideError::NoEquals {
+            arg: arg.to_string(),
+        })?;
         let (path, value) = if arg[..eq].ends_with(':') {
             let raw = &arg[eq + 1..];
-            let value = serde_json::from_str(raw).map_err(|e| {
-                format!("--set `{arg}`: `{raw}` after := is not JSON ({e}); for a string use PATH=STRING")
+            let value = serde_json::from_str(raw).map_err(|e| OverrideError::NotJson {
+                arg: arg.to_string(),
+                raw: raw.to_string(),
+                reason: e.to_string(),
             })?;
             (&arg[..eq - 1], value)
         } else {
@@ -75,11 +95,10 @@ impl FromStr for Override {
     }
 }
 
-fn parse_path(path: &str, arg: &str) -> Result<Vec<Segment>, String> {
-    let bad = |why: &str| {
-        format!(
-            "--set `{arg}`: {why}; write a dotted path like call.metadata.tier or payload.transcript[0].message"
-        )
+fn parse_path(path: &str, arg: &str) -> Result<Vec<Segment>, OverrideError> {
+    let bad = |why: &'static str| OverrideError::BadPath {
+        arg: arg.to_string(),
+        why,
     };
     if path.is_empty() {
         return Err(bad("the path is empty"));
@@ -114,7 +133,7 @@ fn parse_path(path: &str, arg: &str) -> Result<Vec<Segment>, String> {
 impl Override {
     /// Sets the value in `body`. Every step but the last must exist; a missing last key of an
     /// object is added (platforms add fields over time, and tests want to send them).
-    pub fn apply(&self, body: &mut Value) -> Result<Applied, String> {
+    pub fn apply(&self, body: &mut Value) -> Result<Applied, OverrideError> {
         let (last, parents) = self.path.split_last().expect("paths are never empty");
         let mut node = body;
         for (depth, segment) in parents.iter().enumerate() {
@@ -137,12 +156,11 @@ impl Override {
         }
     }
 
-    fn missing(&self, depth: usize) -> String {
-        let at = path_text(&self.path[..=depth]);
-        format!(
-            "--set `{}`: the body has no `{at}`; `hookcli show EVENT` prints the body to pick a path from",
-            self.source
-        )
+    fn missing(&self, depth: usize) -> OverrideError {
+        OverrideError::Missing {
+            arg: self.source.clone(),
+            at: path_text(&self.path[..=depth]),
+        }
     }
 }
 
@@ -160,7 +178,9 @@ mod tests {
     use serde_json::json;
 
     fn set(body: &mut Value, arg: &str) -> Result<Applied, String> {
-        arg.parse::<Override>()?.apply(body)
+        arg.parse::<Override>()
+            .and_then(|set| set.apply(body))
+            .map_err(|e| e.to_string())
     }
 
     #[test]

@@ -8,7 +8,7 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -25,6 +25,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::catalog::Platform;
+use crate::error::{io_reason, path_reason};
 use crate::secret::Secret;
 use crate::signing::{self, Verdict};
 
@@ -114,20 +115,65 @@ pub struct Received {
     pub note: Option<String>,
 }
 
+impl Received {
+    /// The body's size as it arrived; a body refused as too large is counted, not kept.
+    pub fn size(&self) -> u64 {
+        match self.verdict {
+            Verdict::TooLarge { bytes, .. } => bytes,
+            _ => self.body.len() as u64,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ReceiverError {
-    #[error(
-        "port {port} on {host} is already in use: stop what holds it, or pick another with --port (0 picks a free one)"
-    )]
+    #[error("port {port} on {host} is already in use")]
     PortInUse { host: String, port: u16 },
     #[error("cannot listen on {host}:{port}: {reason}")]
     Bind {
         host: String,
         port: u16,
         reason: String,
+        kind: std::io::ErrorKind,
     },
-    #[error("cannot open the record file {path}: {reason}")]
+    #[error("cannot write the record file {path}: {reason}")]
     Record { path: String, reason: String },
+}
+
+impl ReceiverError {
+    fn bind(host: &str, port: u16, err: &std::io::Error) -> Self {
+        match err.kind() {
+            std::io::ErrorKind::AddrInUse => ReceiverError::PortInUse {
+                host: host.to_string(),
+                port,
+            },
+            kind => ReceiverError::Bind {
+                host: host.to_string(),
+                port,
+                reason: io_reason(err),
+                kind,
+            },
+        }
+    }
+
+    /// The fix, for the `hint:` line.
+    pub fn hint(&self) -> &'static str {
+        match self {
+            ReceiverError::PortInUse { .. } => {
+                "stop what holds it, or pick another with --port (0 picks a free one)"
+            }
+            ReceiverError::Bind {
+                kind: std::io::ErrorKind::PermissionDenied,
+                ..
+            } => "ports below 1024 need privileges: pick another with --port (0 picks a free one)",
+            ReceiverError::Bind { .. } => {
+                "--host takes an address of this machine, like 127.0.0.1 or 0.0.0.0"
+            }
+            ReceiverError::Record { .. } => {
+                "name a file in an existing folder, like --record traffic.ndjson"
+            }
+        }
+    }
 }
 
 /// Counts by verdict, for the summary when the receiver stops.
@@ -135,7 +181,7 @@ pub enum ReceiverError {
 pub struct Stats {
     pub requests: AtomicU64,
     pub dropped: AtomicU64,
-    verdicts: [AtomicU64; 6],
+    verdicts: [AtomicU64; Verdict::WORDS.len()],
 }
 
 impl Stats {
@@ -184,33 +230,12 @@ impl Receiver {
         let (host, port) = (config.host.clone(), config.port);
         let listener = TcpListener::bind((host.as_str(), port))
             .await
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::AddrInUse => ReceiverError::PortInUse {
-                    host: host.clone(),
-                    port,
-                },
-                _ => ReceiverError::Bind {
-                    host: host.clone(),
-                    port,
-                    reason: e.to_string(),
-                },
-            })?;
-        let addr = listener.local_addr().map_err(|e| ReceiverError::Bind {
-            host: host.clone(),
-            port,
-            reason: e.to_string(),
-        })?;
+            .map_err(|e| ReceiverError::bind(&host, port, &e))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| ReceiverError::bind(&host, port, &e))?;
         let record = match &config.record {
-            Some(path) => Some(Mutex::new(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(path)
-                    .map_err(|e| ReceiverError::Record {
-                        path: path.display().to_string(),
-                        reason: e.to_string(),
-                    })?,
-            )),
+            Some(path) => Some(Mutex::new(open_record(path)?)),
             None => None,
         };
         let shown_host = if host.contains(':') {
@@ -243,6 +268,18 @@ impl Receiver {
         self.cancel.cancel();
         let _ = self.task.await;
     }
+}
+
+/// The record file, appended to so one file can collect several sessions.
+fn open_record(path: &Path) -> Result<std::fs::File, ReceiverError> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| ReceiverError::Record {
+            path: path.display().to_string(),
+            reason: path_reason(path, &e),
+        })
 }
 
 async fn accept_loop(listener: TcpListener, state: Arc<State>, cancel: CancellationToken) {
@@ -310,7 +347,7 @@ async fn handle(
         method: method.to_string(),
         path,
         headers,
-        body: body.clone().unwrap_or_default(),
+        body: Bytes::new(),
         verdict: Verdict::Unsigned,
         event: None,
         call_id: None,
@@ -318,14 +355,16 @@ async fn handle(
         note: None,
     };
     let decision = match body {
-        None => {
-            received.note = Some(format!(
-                "body over the {} limit",
-                human_bytes(config.max_body)
-            ));
+        Body::TooLarge(bytes) => {
+            let limit = config.max_body;
+            received.verdict = Verdict::TooLarge { bytes, limit };
+            received.note = Some(format!("body over the {} limit", human_bytes(limit)));
             Decision::answer(StatusCode::PAYLOAD_TOO_LARGE)
         }
-        Some(body) => judge(&state, &method, &mut received, &body),
+        Body::Read(body) => {
+            received.body = body.clone();
+            judge(&state, &method, &mut received, &body)
+        }
     };
     let status = decision.status;
     // --drop alone drops everything; with --fail-first it drops the first N instead of a 500.
@@ -359,13 +398,15 @@ async fn handle(
 /// Past this much, an oversized body is no longer drained: the connection is closed.
 const DRAIN_LIMIT: u64 = 256 * 1024 * 1024;
 
-/// Reads the body; `None` when it is over `max`. An oversized body is still drained (up to
-/// [`DRAIN_LIMIT`]) so the sender, still writing, can read the 413 instead of a reset.
-async fn read_body(
-    mut body: Incoming,
-    declared: Option<u64>,
-    max: u64,
-) -> Result<Option<Bytes>, Dropped> {
+/// A request body: read whole, or only counted because it was over the limit.
+enum Body {
+    Read(Bytes),
+    TooLarge(u64),
+}
+
+/// Reads the body, or counts it when it is over `max`. An oversized body is still drained (up
+/// to [`DRAIN_LIMIT`]) so the sender, still writing, can read the 413 instead of a reset.
+async fn read_body(mut body: Incoming, declared: Option<u64>, max: u64) -> Result<Body, Dropped> {
     let mut over = declared.is_some_and(|len| len > max);
     let mut buf = Vec::with_capacity(declared.unwrap_or(0).min(max).min(1 << 20) as usize);
     let mut total: u64 = 0;
@@ -385,7 +426,11 @@ async fn read_body(
             buf.extend_from_slice(&data);
         }
     }
-    Ok((!over).then(|| Bytes::from(buf)))
+    Ok(if over {
+        Body::TooLarge(total)
+    } else {
+        Body::Read(Bytes::from(buf))
+    })
 }
 
 /// The answer to one request, and whether it is one of the --fail-first failures.
@@ -472,7 +517,8 @@ fn judge(state: &State, method: &Method, received: &mut Received, body: &Bytes) 
     })
 }
 
-/// Appends one NDJSON line: arrival time, method, path, headers and the exact body.
+/// Appends one NDJSON line: arrival time, method, path, headers and the exact body (or, for
+/// a body refused as too large, its size).
 fn record(state: &State, received: &Received) {
     let Some(file) = &state.record else { return };
     let line = record_line(received);
@@ -496,6 +542,13 @@ pub fn record_line(received: &Received) -> String {
         "path": received.path,
         "headers": received.headers.iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>(),
     });
+    if let Verdict::TooLarge { bytes, limit } = received.verdict {
+        line["rejected"] = json!("too_large");
+        line["status"] = json!(received.answered);
+        line["bytes"] = json!(bytes);
+        line["max_body"] = json!(limit);
+        return format!("{line}\n");
+    }
     match std::str::from_utf8(&received.body) {
         Ok(text) => line["body"] = json!(text),
         Err(_) => {

@@ -318,6 +318,13 @@ pub fn plan_recording(
 
 /// A record line's exact body bytes and arrival time, or a bare body line as it is.
 fn recorded_body(value: &Value) -> Result<(Bytes, Option<u64>), String> {
+    if value.get("headers").is_some() && value.get("rejected").is_some_and(|r| r == "too_large") {
+        return Err(format!(
+            "the receiver refused this body as too large ({} bytes), so it was not recorded; \
+             delete the line to replay the rest",
+            value.get("bytes").and_then(Value::as_u64).unwrap_or(0)
+        ));
+    }
     let is_record = value.get("headers").is_some()
         && (value.get("body").is_some() || value.get("body_base64").is_some());
     if !is_record {

@@ -47,6 +47,11 @@ pub enum Verdict {
     Malformed(String),
     /// The platform does not sign, or no key was given.
     Unsigned,
+    /// Not checked: the receiver refused the body for its size (`verify` never says this).
+    TooLarge {
+        bytes: u64,
+        limit: u64,
+    },
 }
 
 impl Verdict {
@@ -59,6 +64,7 @@ impl Verdict {
             Verdict::Missing => "missing",
             Verdict::Malformed(_) => "malformed",
             Verdict::Unsigned => "unsigned",
+            Verdict::TooLarge { .. } => "too_large",
         }
     }
 
@@ -67,13 +73,14 @@ impl Verdict {
         matches!(self, Verdict::Valid | Verdict::Unsigned)
     }
 
-    pub const WORDS: [&'static str; 6] = [
+    pub const WORDS: [&'static str; 7] = [
         "valid",
         "invalid",
         "stale",
         "missing",
         "malformed",
         "unsigned",
+        "too_large",
     ];
 }
 
@@ -89,6 +96,7 @@ impl fmt::Display for Verdict {
                 }
             }
             Verdict::Malformed(why) => write!(f, "malformed: {why}"),
+            Verdict::TooLarge { .. } => f.write_str("too large"),
             other => f.write_str(other.word()),
         }
     }

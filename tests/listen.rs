@@ -150,6 +150,22 @@ fn a_body_over_the_limit_gets_413() {
     let (status, r) = post(&mut server, big.as_bytes(), None);
     assert_eq!(status, 413);
     assert_eq!(r.answered, Some(413));
+    let size = big.len() as u64;
+    assert_eq!(
+        r.verdict,
+        Verdict::TooLarge {
+            bytes: size,
+            limit: 1024
+        }
+    );
+    assert_eq!(
+        r.size(),
+        size,
+        "the size that arrived, not the 0 bytes kept"
+    );
+    let json = hookcli::output::received::json(&r);
+    assert_eq!(json["verdict"], "too_large", "{json}");
+    assert_eq!(json["bytes"], size, "{json}");
     // Just under the limit is read and judged.
     let (status, _) = post(
         &mut server,
@@ -167,6 +183,43 @@ fn a_body_over_the_max_body_flag_gets_413_and_send_fails() {
     assert!(stdout(&out).contains("413"), "{}", stdout(&out));
     let (lines, _) = listener.stop();
     assert!(lines.contains("413"), "{lines}");
+}
+
+#[test]
+fn a_body_over_the_limit_is_shown_as_too_large_and_recorded_by_its_size() {
+    let big = format!(
+        "{{\"event\":\"call_ended\",\"pad\":\"{}\"}}",
+        "x".repeat(3000)
+    );
+    let data = TempFile::new("big.json", big.as_bytes());
+    let record = data.path.with_file_name("record.ndjson");
+    let record_arg = record.to_str().unwrap();
+    let listener = Listener::start(&["--secret", KEY, "--max-body", "1KB", "--record", record_arg]);
+    let out = listener.send(&["--data", data.path_str(), "--secret", KEY, "--retries", "0"]);
+    assert_code(&out, 1);
+    let (lines, rest) = listener.stop();
+    assert!(lines.contains("too large  413"), "{lines}");
+    assert!(!lines.contains("unsigned"), "{lines}");
+    assert!(
+        rest.contains("stopped after 1 request: 1 too large"),
+        "{rest}"
+    );
+    let text = std::fs::read_to_string(&record).expect("the record file");
+    let line: Value = serde_json::from_str(text.trim()).expect("one NDJSON line");
+    assert_eq!(line["rejected"], "too_large", "{line}");
+    assert_eq!(line["status"], 413, "{line}");
+    assert_eq!(line["bytes"], big.len() as u64, "{line}");
+    assert_eq!(line["max_body"], 1024, "{line}");
+    assert!(
+        line.get("body").is_none(),
+        "no empty body pretending: {line}"
+    );
+    // replay cannot send a body that was never kept, and says which line it is.
+    let server = Server::uponai();
+    let out = run(&["replay", "--from", record_arg, "--to", &server.url]);
+    assert_code(&out, 2);
+    let err = stderr(&out);
+    assert!(err.contains("line 1") && err.contains("too large"), "{err}");
 }
 
 #[test]
@@ -346,7 +399,41 @@ fn a_port_in_use_is_exit_2_with_a_clear_message() {
         err.contains(&port) && err.contains("already in use"),
         "{err}"
     );
-    assert!(err.contains("--port"), "{err}");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 2, "an error and a hint:\n{err}");
+    assert!(
+        lines[1].starts_with("hint:") && lines[1].contains("--port"),
+        "{err}"
+    );
+    assert!(!err.contains("os error"), "{err}");
+}
+
+#[test]
+fn a_record_file_that_cannot_be_written_is_one_line_naming_it_and_the_fix() {
+    let dir = TempFile::new("placeholder", b"");
+    let folder = dir.path.parent().unwrap();
+    let missing = folder.join("missing").join("record.ndjson");
+    let cases = [
+        (missing.to_str().unwrap(), "its folder does not exist"),
+        (folder.to_str().unwrap(), "it is a folder"),
+    ];
+    for (path, reason) in cases {
+        let out = run(&["listen", "--port", "0", "--record", path]);
+        assert_code(&out, 2);
+        assert_no_panic(&out);
+        let err = stderr(&out);
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(lines.len(), 2, "an error and a hint:\n{err}");
+        assert_eq!(
+            lines[0],
+            format!("error: cannot write the record file {path}: {reason}")
+        );
+        assert!(
+            lines[1].starts_with("hint:") && lines[1].contains("--record"),
+            "{err}"
+        );
+        assert!(!err.contains("os error"), "{err}");
+    }
 }
 
 #[test]

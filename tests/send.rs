@@ -367,8 +367,13 @@ fn only_64_kib_of_a_response_body_is_read_and_verbose_says_the_rest_was_discarde
         .unwrap();
     assert_code(&out, 0);
     assert!(handle.join().unwrap() >= 64 * 1024);
-    let text = stdout(&out);
-    assert!(text.contains("delivered: 200 OK (2xx)"), "{text}");
+    assert!(
+        stdout(&out).contains("delivered: 200 OK (2xx)"),
+        "{}",
+        stdout(&out)
+    );
+    // -v goes to stderr, as curl's does.
+    let text = stderr(&out);
     let body_line = text
         .lines()
         .find(|l| l.trim_start().starts_with("< yyyy"))
@@ -666,5 +671,89 @@ fn help_and_version_still_print_on_stdout() {
         let output = common::run(args);
         common::assert_code(&output, 0);
         assert!(!common::stdout(&output).is_empty(), "{args:?}");
+    }
+}
+
+/// Where `needle` starts in `text`, failing with the text when it is not there.
+#[track_caller]
+fn at(text: &str, needle: &str) -> usize {
+    text.find(needle)
+        .unwrap_or_else(|| panic!("`{needle}` in:\n{text}"))
+}
+
+#[test]
+fn verbose_shows_request_line_headers_blank_body_then_the_response_on_stderr() {
+    let server = Server::uponai();
+    let out = server.send(&["call_started", "--secret", KEY, "-v"]);
+    assert_code(&out, 0);
+    let err = stderr(&out);
+    let request_line = at(&err, &format!("> POST {}", server.url));
+    let content_type = at(&err, "> content-type: application/json");
+    let signature = at(&err, "> x-retell-signature: v=");
+    let blank = at(&err, "\n>\n");
+    let body = at(&err, "\"event\": \"call_started\"");
+    let response = at(&err, "< 204 No Content");
+    assert!(
+        request_line < content_type.min(signature)
+            && content_type.max(signature) < blank
+            && blank < body
+            && body < response,
+        "request line, headers, blank, body, response:\n{err}"
+    );
+    // stdout keeps the report alone.
+    let report = stdout(&out);
+    assert!(report.starts_with("POST "), "{report}");
+    assert!(!report.contains("> "), "{report}");
+}
+
+#[test]
+fn an_event_of_other_platforms_hints_at_every_platform_that_has_it() {
+    let out = run(&["send", "call_ended", "-p", "postcall"]);
+    assert_code(&out, 2);
+    assert_no_panic(&out);
+    let err = stderr(&out);
+    let hint = err
+        .lines()
+        .find(|l| l.starts_with("hint:"))
+        .unwrap_or_else(|| panic!("a hint line:\n{err}"));
+    let catalog = hookcli::catalog::Catalog::load(None).unwrap();
+    let having = catalog.platforms_with_event("call_ended", "postcall");
+    assert_eq!(having.len(), 2, "uponai and salpre have call_ended");
+    for platform in having {
+        assert!(hint.contains(&format!("-p {}", platform.id)), "{hint}");
+    }
+    assert!(!hint.contains("-p postcall"), "{hint}");
+}
+
+#[test]
+fn a_bad_set_hints_at_the_hookcli_show_command_for_that_event() {
+    let cases: [&[&str]; 4] = [
+        &["show", "call_ended", "-p", "salpre", "--set", "nope.x=1"],
+        &["show", "call_ended", "-p", "salpre", "--set", "noequals"],
+        &["show", "call_ended", "-p", "salpre", "--set", "a..b=1"],
+        &[
+            "send",
+            "call_ended",
+            "-p",
+            "salpre",
+            "--set",
+            "nope.x=1",
+            "--dry-run",
+        ],
+    ];
+    for args in cases {
+        let out = run(args);
+        assert_code(&out, 2);
+        assert_no_panic(&out);
+        let err = stderr(&out);
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(lines.len(), 2, "{args:?}: an error and a hint\n{err}");
+        assert!(lines[0].starts_with("error: --set"), "{args:?}\n{err}");
+        assert!(
+            lines[1].starts_with("hint:")
+                && lines[1].contains("`hookcli show call_ended -p salpre`"),
+            "{args:?}\n{err}"
+        );
+        assert!(!err.contains("EVENT"), "{args:?}: no placeholder\n{err}");
     }
 }

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::*;
+use crate::error::io_reason;
 
 static BUILTIN: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/payloads");
 
@@ -112,14 +113,6 @@ fn read_overlay(files: &mut Files, dir: &Path) -> Result<(), CatalogError> {
         }
     }
     Ok(())
-}
-
-fn io_reason(e: &std::io::Error) -> String {
-    match e.kind() {
-        std::io::ErrorKind::NotFound => "no such file or folder".into(),
-        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
-        _ => e.to_string(),
-    }
 }
 
 fn file_name(path: &Path) -> String {

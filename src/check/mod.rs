@@ -378,10 +378,7 @@ pub async fn wait_for(url: &reqwest::Url, deadline: Duration) -> Result<(), Stri
         .await
         {
             Ok(Ok(_)) => return Ok(()),
-            Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-                "connection refused".to_string()
-            }
-            Ok(Err(e)) => e.to_string(),
+            Ok(Err(e)) => crate::error::io_reason(&e),
             Err(_) => format!("no answer within {}", crate::duration::short(budget)),
         };
         if Instant::now() + Duration::from_millis(100) > until {

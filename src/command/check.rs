@@ -448,8 +448,12 @@ fn never_answered(report: &CheckReport) -> Option<UserError> {
 
 fn write_junit(path: &Path, xml: String) -> Result<()> {
     std::fs::write(path, xml).map_err(|e| {
-        UserError::new(format!("--junit {}: cannot write it: {e}", path.display()))
-            .code(exit::FAILED)
+        let reason = crate::error::path_reason(path, &e);
+        UserError::new(format!(
+            "--junit {}: cannot write it: {reason}",
+            path.display()
+        ))
+        .code(exit::FAILED)
     })?;
     eprintln!("wrote {}", path.display());
     Ok(())

@@ -150,7 +150,7 @@ pub fn summary(stats: &Stats) -> String {
     let parts: Vec<String> = stats
         .by_verdict()
         .iter()
-        .map(|(w, n)| format!("{n} {w}"))
+        .map(|(w, n)| format!("{n} {}", w.replace('_', " ")))
         .collect();
     let dropped = stats.dropped.load(std::sync::atomic::Ordering::Relaxed);
     let mut line = format!(

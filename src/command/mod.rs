@@ -15,10 +15,11 @@ use std::path::Path;
 
 use anyhow::Result;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use serde_json::Value;
 
 use crate::catalog::{Catalog, EventSpec, Platform, closest};
-use crate::error::{UserError, usage};
-use crate::overrides::Override;
+use crate::error::{UserError, io_reason, path_reason, usage};
+use crate::overrides::{Applied, Override, OverrideError};
 use crate::secret::Secret;
 
 pub fn load_catalog(overlay: Option<&Path>) -> Result<Catalog> {
@@ -50,7 +51,7 @@ pub fn find_platform<'a>(catalog: &'a Catalog, name: &str) -> Result<&'a Platfor
     })
 }
 
-/// The event, or an error that suggests the closest name and notices another platform's event.
+/// The event, or an error that suggests the closest name and names the platforms that have it.
 pub fn find_event<'a>(
     catalog: &Catalog,
     platform: &'a Platform,
@@ -62,14 +63,32 @@ pub fn find_event<'a>(
     let elsewhere = catalog.platforms_with_event(name, &platform.id);
     let message = format!("unknown event `{name}` for {}", platform.id);
     let list = platform.event_names().join(", ");
-    let hint = if let Some(other) = elsewhere.first() {
-        format!("{name} is a {} event: add -p {}", other.id, other.id)
+    let hint = if !elsewhere.is_empty() {
+        let ids: Vec<&str> = elsewhere.iter().map(|p| p.id.as_str()).collect();
+        let flags: Vec<String> = ids.iter().map(|id| format!("-p {id}")).collect();
+        format!(
+            "{name} is a {} event: add {}",
+            spoken_list(&ids, "and"),
+            spoken_list(&flags, "or")
+        )
     } else if let Some(near) = platform.closest_event(name) {
         format!("did you mean {near}? {} events: {list}", platform.id)
     } else {
         format!("{} events: {list}", platform.id)
     };
     Err(UserError::new(message).hint(hint).into())
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn spoken_list<T: AsRef<str>>(items: &[T], and: &str) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.as_ref().to_string(),
+        [rest @ .., last] => {
+            let rest: Vec<&str> = rest.iter().map(AsRef::as_ref).collect();
+            format!("{} {and} {}", rest.join(", "), last.as_ref())
+        }
+    }
 }
 
 /// The signing key: the flag (or HOOKCLI_SECRET, through clap), then the platform's own
@@ -191,10 +210,45 @@ pub fn parse_headers(list: &[String]) -> Result<HeaderMap> {
     Ok(headers)
 }
 
-pub fn parse_sets(list: &[String]) -> Result<Vec<Override>> {
-    list.iter()
-        .map(|s| s.parse::<Override>().map_err(|e| UserError::new(e).into()))
-        .collect()
+/// Applies `--set`s to a rendered body, with a note for each key the template did not have.
+/// All are parsed before any is applied, so a typo in the last one changes nothing.
+pub fn apply_sets(
+    list: &[String],
+    body: &mut Value,
+    platform: &Platform,
+    event: &str,
+) -> Result<()> {
+    let fail = |e| set_error(e, platform, event);
+    let sets: Vec<Override> = list
+        .iter()
+        .map(|s| s.parse::<Override>())
+        .collect::<Result<_, _>>()
+        .map_err(fail)?;
+    for set in &sets {
+        if let Applied::Added(path) = set.apply(body).map_err(fail)? {
+            eprintln!("note: --set added `{path}`, which the {event} template does not have");
+        }
+    }
+    Ok(())
+}
+
+/// A `--set` error, with a hint that names the `hookcli show` command printing this body.
+fn set_error(error: OverrideError, platform: &Platform, event: &str) -> anyhow::Error {
+    let show = format!("`hookcli show {event} -p {}`", platform.id);
+    let hint = match &error {
+        OverrideError::NoEquals { .. } => {
+            format!("write --set PATH=STRING or --set PATH:=JSON, with a PATH from {show}")
+        }
+        OverrideError::BadPath { .. } => format!(
+            "write a dotted path like call.metadata.tier or payload.transcript[0].message; {show} prints the body"
+        ),
+        OverrideError::Missing { .. } => format!("{show} prints the body to pick a path from"),
+        OverrideError::NotJson { .. } => {
+            "for a string use PATH=STRING; a JSON string keeps its quotes: --set 'PATH:=\"text\"'"
+                .into()
+        }
+    };
+    UserError::new(error.to_string()).hint(hint).into()
 }
 
 /// Reads a body from a file, or stdin for `-` or no file. `what` names the flag in errors.
@@ -209,17 +263,14 @@ pub fn read_input(file: Option<&str>, what: &str) -> Result<Vec<u8>> {
             let mut bytes = Vec::new();
             std::io::stdin()
                 .read_to_end(&mut bytes)
-                .map_err(|e| usage(format!("{what}: cannot read stdin: {e}")))?;
+                .map_err(|e| usage(format!("{what}: cannot read stdin: {}", io_reason(&e))))?;
             Ok(bytes)
         }
         Some(path) => std::fs::read(path).map_err(|e| {
-            let reason = match e.kind() {
-                std::io::ErrorKind::NotFound => "no such file".to_string(),
-                std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
-                _ if Path::new(path).is_dir() => "it is a folder".to_string(),
-                _ => e.to_string(),
-            };
-            usage(format!("{what} `{path}`: {reason}"))
+            usage(format!(
+                "{what} `{path}`: {}",
+                path_reason(Path::new(path), &e)
+            ))
         }),
     }
 }
@@ -235,7 +286,8 @@ pub fn check_json(bytes: &[u8], what: &str) -> Result<serde_json::Value> {
 
 /// A multi-threaded runtime for commands that serve or deliver.
 pub fn runtime() -> Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread()
+    tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .build()?)
+        .build()
+        .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {}", io_reason(&e)))
 }

@@ -183,9 +183,8 @@ fn read_recording(
     let shown = file.display().to_string();
     let text = std::fs::read_to_string(file).map_err(|e| {
         let reason = match e.kind() {
-            std::io::ErrorKind::NotFound => "no such file".to_string(),
             std::io::ErrorKind::InvalidData => "not UTF-8 text".to_string(),
-            _ => e.to_string(),
+            _ => crate::error::path_reason(file, &e),
         };
         UserError::new(format!("--from `{shown}`: {reason}")).hint(
             "give a file written by `hookcli listen --record FILE`, or one JSON body per line",

@@ -9,16 +9,15 @@ use serde_json::json;
 use tokio::sync::mpsc;
 
 use super::{
-    check_json, find_event, find_platform, load_catalog, parse_headers, parse_sets, parse_url,
+    apply_sets, check_json, find_event, find_platform, load_catalog, parse_headers, parse_url,
     read_input,
 };
 use crate::catalog::{Catalog, Platform};
 use crate::cli::{DeliveryArgs, SendArgs};
 use crate::delivery::{self, Outcome, Request, Signer};
-use crate::error::{UserError, exit, usage};
-use crate::output::delivery::DeliveryReport;
+use crate::error::{UserError, exit};
+use crate::output::delivery::{DeliveryReport, exchange_text};
 use crate::output::{self, received};
-use crate::overrides::Applied;
 use crate::policy::DeliveryPolicy;
 use crate::receiver::{Receiver, ReceiverConfig};
 use crate::secret::Secret;
@@ -84,17 +83,9 @@ fn prepare(args: &SendArgs, catalog: &Catalog, platform: &Platform) -> Result<Pr
                 )
             })?;
             let event = find_event(catalog, platform, name)?;
-            let sets = parse_sets(&args.sets)?;
             let mut value =
                 crate::call::render_event(catalog, platform, event, &mut crate::call::rng())?;
-            for set in &sets {
-                if let Applied::Added(path) = set.apply(&mut value).map_err(usage)? {
-                    eprintln!(
-                        "note: --set added `{path}`, which the {} template does not have",
-                        event.name
-                    );
-                }
-            }
+            apply_sets(&args.sets, &mut value, platform, &event.name)?;
             let body = Bytes::from(serde_json::to_vec(&value)?);
             (event.name.clone(), body, value)
         }
@@ -240,9 +231,9 @@ async fn execute(prepared: Prepared, platform: &Platform, args: &SendArgs) -> Re
         println!("{object}");
     } else {
         if args.verbose {
-            print!("{}", request_body_text(&prepared.body));
+            eprint!("{}", exchange_text(&url_text, &delivery, &prepared.body));
         }
-        print!("{}", report.text(args.verbose));
+        print!("{}", report.text());
         for r in &seen {
             println!("{} {}", output::dim("receiver saw:"), received::line(r));
         }
@@ -252,16 +243,4 @@ async fn execute(prepared: Prepared, platform: &Platform, args: &SendArgs) -> Re
         Outcome::Failed => exit::FAILED,
         Outcome::Unreachable => exit::UNREACHABLE,
     })
-}
-
-/// `-v`: the body that went out, pretty when it is JSON (the wire bytes stay as they were).
-fn request_body_text(body: &[u8]) -> String {
-    let pretty = serde_json::from_slice::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| serde_json::to_string_pretty(&v).ok())
-        .unwrap_or_else(|| String::from_utf8_lossy(body).into_owned());
-    pretty
-        .lines()
-        .map(|line| format!("{} {line}\n", output::dim(">")))
-        .collect()
 }

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use super::{bad, dim, good, status_text, warn};
 use crate::delivery::{Attempt, Delivery, ErrorKind, Outcome, RESPONSE_BODY_LIMIT};
 use crate::policy::SuccessRule;
+use crate::receiver::human_bytes;
 
 /// What was delivered where, and how it went.
 pub struct DeliveryReport<'a> {
@@ -90,7 +91,7 @@ impl DeliveryReport<'_> {
         }
     }
 
-    pub fn text(&self, verbose: bool) -> String {
+    pub fn text(&self) -> String {
         let mut out = String::new();
         let call = self
             .call_id
@@ -106,9 +107,6 @@ impl DeliveryReport<'_> {
         );
         for attempt in &self.delivery.attempts {
             let _ = writeln!(out, "  {}", self.attempt_line(attempt));
-            if verbose {
-                out.push_str(&exchange_text(attempt));
-            }
         }
         let verdict = self.verdict();
         let verdict = match self.delivery.outcome {
@@ -190,40 +188,70 @@ fn attempt_json(attempt: &Attempt) -> Value {
     })
 }
 
-/// `-v`: the request and response of one attempt.
-fn exchange_text(attempt: &Attempt) -> String {
+/// `-v`, for stderr: every attempt the way curl shows it. The request line, its headers, a
+/// blank, the body; then the status, the response headers, a blank, the response body.
+pub fn exchange_text(url: &str, delivery: &Delivery, body: &[u8]) -> String {
+    let numbered = delivery.attempts.len() > 1;
     let mut out = String::new();
+    for attempt in &delivery.attempts {
+        if numbered {
+            let _ = writeln!(out, "{}", dim(&format!("* attempt {}", attempt.n)));
+        }
+        out.push_str(&request_text(url, attempt, body));
+        out.push('\n');
+        out.push_str(&response_text(attempt));
+        out.push('\n');
+    }
+    out
+}
+
+fn request_text(url: &str, attempt: &Attempt, body: &[u8]) -> String {
+    let mut out = format!("{} POST {url}\n", dim(">"));
     for (name, value) in &attempt.request_headers {
-        let _ = writeln!(
-            out,
-            "    {} {}: {}",
-            dim(">"),
-            name,
-            String::from_utf8_lossy(value.as_bytes())
-        );
+        let value = String::from_utf8_lossy(value.as_bytes());
+        let _ = writeln!(out, "{} {name}: {value}", dim(">"));
     }
+    let _ = writeln!(out, "{}", dim(">"));
+    if attempt.n > 1 {
+        let size = human_bytes(body.len() as u64);
+        let same = format!("(the same {size} body as attempt 1)");
+        let _ = writeln!(out, "{} {}", dim(">"), dim(&same));
+        return out;
+    }
+    for line in pretty_body(body).lines() {
+        let _ = writeln!(out, "{} {line}", dim(">"));
+    }
+    out
+}
+
+/// The body that went out, pretty when it is JSON (the wire bytes stay as they were).
+fn pretty_body(body: &[u8]) -> String {
+    serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| serde_json::to_string_pretty(&v).ok())
+        .unwrap_or_else(|| String::from_utf8_lossy(body).into_owned())
+}
+
+fn response_text(attempt: &Attempt) -> String {
+    let Some(status) = attempt.status else {
+        let detail = attempt.detail.as_deref().unwrap_or("no response");
+        return format!("{}\n", dim(&format!("* no response: {detail}")));
+    };
+    let mut out = format!("{} {}\n", dim("<"), status_text(status));
     for (name, value) in &attempt.response_headers {
-        let _ = writeln!(
-            out,
-            "    {} {}: {}",
-            dim("<"),
-            name,
-            String::from_utf8_lossy(value.as_bytes())
-        );
+        let value = String::from_utf8_lossy(value.as_bytes());
+        let _ = writeln!(out, "{} {name}: {value}", dim("<"));
     }
-    if !attempt.response_body.is_empty() {
-        let body = String::from_utf8_lossy(&attempt.response_body);
-        for line in body.lines() {
-            let _ = writeln!(out, "    {} {line}", dim("<"));
-        }
-        if attempt.response_body.len() >= RESPONSE_BODY_LIMIT {
-            let _ = writeln!(
-                out,
-                "    {} {}",
-                dim("<"),
-                dim("(only the first 64 KiB of the body was read; the rest was discarded)")
-            );
-        }
+    if attempt.response_body.is_empty() {
+        return out;
+    }
+    let _ = writeln!(out, "{}", dim("<"));
+    for line in String::from_utf8_lossy(&attempt.response_body).lines() {
+        let _ = writeln!(out, "{} {line}", dim("<"));
+    }
+    if attempt.response_body.len() >= RESPONSE_BODY_LIMIT {
+        let cut = "(only the first 64 KiB of the body was read; the rest was discarded)";
+        let _ = writeln!(out, "{} {}", dim("<"), dim(cut));
     }
     out
 }

@@ -39,7 +39,7 @@ pub fn line(received: &Received) -> String {
     format!(
         "{}  {event}  {call}  {verdict}  {answered}  {}{route}{note}",
         dim(time),
-        dim(&human_bytes(received.body.len() as u64))
+        dim(&human_bytes(received.size()))
     )
 }
 
@@ -75,6 +75,6 @@ pub fn json(received: &Received) -> Value {
             _ => received.note.clone(),
         },
         "status": received.answered,
-        "bytes": received.body.len(),
+        "bytes": received.size(),
     })
 }
