@@ -3,6 +3,9 @@
 //! The binary is a thin shell over [`run`]. Domain modules (catalog, call, signing, policy,
 //! delivery, receiver) print nothing; `command` wires them to the CLI and `output` renders.
 
+#[macro_use]
+mod print;
+
 pub mod call;
 pub mod catalog;
 pub mod check;

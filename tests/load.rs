@@ -182,7 +182,7 @@ async fn every_third_fails() -> (String, Arc<AtomicU64>) {
                     async move {
                         let _ = request.into_body().collect().await;
                         let n = hits.fetch_add(1, Ordering::SeqCst) + 1;
-                        let status = if n % 3 == 0 { 500 } else { 204 };
+                        let status = if n.is_multiple_of(3) { 500 } else { 204 };
                         let mut response = Response::new(Full::new(Bytes::new()));
                         *response.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
                         Ok::<_, Infallible>(response)

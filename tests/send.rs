@@ -757,3 +757,43 @@ fn a_bad_set_hints_at_the_hookcli_show_command_for_that_event() {
         assert!(!err.contains("EVENT"), "{args:?}: no placeholder\n{err}");
     }
 }
+
+/// Runs `hookcli ARGS` with a stdout whose reader is already gone, as in
+/// `hookcli … | head -0`: every write to it fails with a broken pipe.
+fn run_with_stdout_closed(args: &[&str]) -> std::process::Output {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    hookcli()
+        .args(args)
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_closed_stdout_is_no_panic_and_keeps_the_delivery_and_the_exit_code() {
+    let mut server = Server::uponai();
+    let out = run_with_stdout_closed(&["send", "call_ended", "--secret", KEY, "--to", &server.url]);
+    assert_code(&out, 0);
+    assert_no_panic(&out);
+    assert_eq!(server.hits(), 1, "the delivery is still made");
+    assert_eq!(stderr(&out), "", "a closed pipe is not worth a word");
+
+    let mut failing = Server::start("uponai", Some(KEY), faults(|f| f.status = 500));
+    let args = ["send", "call_ended", "--secret", KEY, "--retries", "0"];
+    let out = run_with_stdout_closed(&[&args[..], &["--to", &failing.url]].concat());
+    assert_code(&out, 1);
+    assert_no_panic(&out);
+    assert_eq!(failing.hits(), 1);
+
+    for args in [
+        &["platforms"][..],
+        &["show", "call_ended"],
+        &["check", "--list"],
+    ] {
+        let out = run_with_stdout_closed(args);
+        assert_code(&out, 0);
+        assert_no_panic(&out);
+    }
+}

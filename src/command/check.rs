@@ -182,10 +182,10 @@ fn select_cases(args: &CheckArgs, suite: Option<&Suite>, platform: &Platform) ->
 fn print_list(cases: &[Case], json: bool) {
     if json {
         for case in cases {
-            println!("{}", output::check::list_json(case));
+            outln!("{}", output::check::list_json(case));
         }
     } else {
-        println!("{}", output::check::list(cases));
+        outln!("{}", output::check::list(cases));
     }
 }
 
@@ -406,12 +406,12 @@ async fn execute(
     };
     if args.json {
         for result in &report.results {
-            println!("{}", output::check::case_json(result));
+            outln!("{}", output::check::case_json(result));
         }
-        println!("{}", output::check::summary_json(&report, code));
+        outln!("{}", output::check::summary_json(&report, code));
     } else {
-        println!("{}", output::check::table(&report));
-        println!("{}", output::check::summary(&report));
+        outln!("{}", output::check::table(&report));
+        outln!("{}", output::check::summary(&report));
     }
     if let Some(path) = &args.junit {
         write_junit(path, output::check::junit(&report)?)?;

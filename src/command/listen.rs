@@ -118,11 +118,11 @@ async fn print_requests(
             continue;
         }
         if json {
-            println!("{}", received::json(&r));
+            outln!("{}", received::json(&r));
         } else {
-            println!("{}", received::line(&r));
+            outln!("{}", received::line(&r));
             if verbose {
-                println!("{}", received::pretty_body(&r));
+                outln!("{}", received::pretty_body(&r));
             }
         }
     }

@@ -103,9 +103,9 @@ pub fn run(args: LoadArgs, overlay: Option<&Path>) -> Result<u8> {
             interrupted,
         };
         if args.json {
-            println!("{}", run.json(&report));
+            outln!("{}", run.json(&report));
         } else {
-            print!("{}", run.text(&report));
+            out!("{}", run.text(&report));
         }
         Ok(exit_code(&report))
     })

@@ -46,7 +46,7 @@ pub fn platforms(args: ListArgs, overlay: Option<&Path>) -> Result<u8> {
                 "signing": p.signing.as_ref().map(|s| s.header.clone()),
                 "assumed": p.assumed,
             });
-            println!("{line}");
+            outln!("{line}");
         }
         return Ok(exit::OK);
     }
@@ -65,8 +65,8 @@ pub fn platforms(args: ListArgs, overlay: Option<&Path>) -> Result<u8> {
             signing: p.signing_text(),
         }
     });
-    println!("{}", output::table(rows));
-    println!(
+    outln!("{}", output::table(rows));
+    outln!(
         "{}",
         output::dim("(assumed): the platform's documents do not say; hookcli's choice, see README")
     );
@@ -100,7 +100,7 @@ pub fn events(args: EventsArgs, overlay: Option<&Path>) -> Result<u8> {
     let platform = find_platform(&catalog, &args.platform.platform)?;
     if args.json {
         for e in &platform.events {
-            println!(
+            outln!(
                 "{}",
                 json!({"platform": platform.id, "event": e.name, "at": moment_word(e.at), "default": e.default, "description": e.description})
             );
@@ -113,7 +113,7 @@ pub fn events(args: EventsArgs, overlay: Option<&Path>) -> Result<u8> {
         default: if e.default { "yes" } else { "only when listed" }.into(),
         description: e.description.clone(),
     });
-    println!("{}", output::table(rows));
+    outln!("{}", output::table(rows));
     Ok(exit::OK)
 }
 
@@ -143,7 +143,7 @@ pub fn lifecycles(args: EventsArgs, overlay: Option<&Path>) -> Result<u8> {
                 .iter()
                 .map(|s| json!({"event": s.event, "per_turn": s.per_turn}))
                 .collect();
-            println!(
+            outln!(
                 "{}",
                 json!({"platform": platform.id, "lifecycle": l.name, "description": l.description, "steps": steps})
             );
@@ -168,6 +168,6 @@ pub fn lifecycles(args: EventsArgs, overlay: Option<&Path>) -> Result<u8> {
                 .join(" → "),
             description: l.description.clone(),
         });
-    println!("{}", output::table(rows));
+    outln!("{}", output::table(rows));
     Ok(exit::OK)
 }

@@ -253,7 +253,7 @@ async fn execute(source: Source, plan: Plan, platform: &Platform, args: &ReplayA
     while let Some(outcome) = rx.recv().await {
         let row = to_row(&outcome, platform, &plan, &url_text);
         if args.json {
-            println!(
+            outln!(
                 "{}",
                 delivery_json(&outcome, &row, platform, &plan, &url_text)
             );
@@ -289,7 +289,7 @@ async fn execute(source: Source, plan: Plan, platform: &Platform, args: &ReplayA
         None => None,
     };
     if args.json {
-        println!("{}", totals.json());
+        outln!("{}", totals.json());
     } else {
         if let Some(seen) = &seen {
             for row in rows.iter_mut() {
@@ -301,13 +301,13 @@ async fn execute(source: Source, plan: Plan, platform: &Platform, args: &ReplayA
             }
         }
         if rows.len() > MAX_TABLE_ROWS {
-            println!("{}", by_event.table());
+            outln!("{}", by_event.table());
         } else {
-            println!("{}", output::replay::delivery_table(&rows, plan.calls > 1));
+            outln!("{}", output::replay::delivery_table(&rows, plan.calls > 1));
         }
-        println!("{}", totals.line());
+        outln!("{}", totals.line());
         if let Some(seen) = &seen {
-            println!("{} {}", output::dim("built-in receiver:"), seen.summary());
+            outln!("{} {}", output::dim("built-in receiver:"), seen.summary());
         }
     }
     Ok(

@@ -159,18 +159,18 @@ fn print_dry_run(prepared: &Prepared, platform: &Platform, json: bool) -> Result
             .map(|(k, v)| (k.to_string(), json!(String::from_utf8_lossy(v.as_bytes()))))
             .collect();
         let body: serde_json::Value = serde_json::from_slice(&prepared.body)?;
-        println!(
+        outln!(
             "{}",
             json!({"method": "POST", "url": url, "headers": headers, "body": body})
         );
         return Ok(());
     }
-    println!("POST {url}");
+    outln!("POST {url}");
     for (name, value) in &headers {
-        println!("{name}: {}", String::from_utf8_lossy(value.as_bytes()));
+        outln!("{name}: {}", String::from_utf8_lossy(value.as_bytes()));
     }
-    println!();
-    println!("{}", String::from_utf8_lossy(&prepared.body));
+    outln!();
+    outln!("{}", String::from_utf8_lossy(&prepared.body));
     if prepared.url.is_none() {
         eprintln!(
             "note: no --to given: a real send would go to hookcli's built-in receiver, signed with a key made for it"
@@ -228,14 +228,14 @@ async fn execute(prepared: Prepared, platform: &Platform, args: &SendArgs) -> Re
         if prepared.url.is_none() {
             object["receiver"] = json!(seen.iter().map(received::json).collect::<Vec<_>>());
         }
-        println!("{object}");
+        outln!("{object}");
     } else {
         if args.verbose {
             eprint!("{}", exchange_text(&url_text, &delivery, &prepared.body));
         }
-        print!("{}", report.text());
+        out!("{}", report.text());
         for r in &seen {
-            println!("{} {}", output::dim("receiver saw:"), received::line(r));
+            outln!("{} {}", output::dim("receiver saw:"), received::line(r));
         }
     }
     Ok(match delivery.outcome {

@@ -19,6 +19,6 @@ pub fn run(args: ShowArgs, overlay: Option<&Path>) -> Result<u8> {
     } else {
         serde_json::to_string_pretty(&body)?
     };
-    println!("{text}");
+    outln!("{text}");
     Ok(exit::OK)
 }

@@ -34,7 +34,7 @@ pub fn sign(args: SignArgs, overlay: Option<&Path>) -> Result<u8> {
     let key = key_of(args.key.secret.as_deref(), platform)?;
     let body = read_input(args.file.as_deref(), "body")?;
     let at = args.timestamp.unwrap_or_else(signing::now_ms);
-    println!(
+    outln!(
         "{}: {}",
         signing.header,
         signing::sign(signing.scheme, &key, &body, at)
@@ -59,7 +59,7 @@ pub fn verify(args: VerifyArgs, overlay: Option<&Path>) -> Result<u8> {
         value
     };
     let verdict = signing::verify(signing.scheme, &key, &body, Some(value), now, tolerance);
-    println!("{verdict}");
+    outln!("{verdict}");
     Ok(if verdict == Verdict::Valid {
         exit::OK
     } else {
