@@ -1,3 +1,4 @@
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -18,13 +19,15 @@ fn main() -> ExitCode {
     }
 }
 
+/// Written with `writeln!`, not `eprintln!`: a stderr nobody reads (`2>&1 | head`) must not
+/// turn an error into a panic; the exit code still tells.
 fn print_error(message: &str, hint: Option<&str>) {
-    eprintln!(
-        "{} {message}",
-        console::style("error:").red().bold().for_stderr()
-    );
+    let mut stderr = std::io::stderr().lock();
+    let error = console::style("error:").red().bold().for_stderr();
+    let _ = writeln!(stderr, "{error} {message}");
     if let Some(hint) = hint {
-        eprintln!("{} {hint}", console::style("hint:").cyan().for_stderr());
+        let label = console::style("hint:").cyan().for_stderr();
+        let _ = writeln!(stderr, "{label} {hint}");
     }
 }
 

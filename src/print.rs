@@ -1,7 +1,8 @@
 //! `outln!` and `out!`: `println!` and `print!` for the data on stdout, except that a stdout
 //! nobody reads any more (`hookcli check | head -1`) is not a panic. The rest of the output is
 //! dropped and the command finishes its work, so a delivery is still made, a record file
-//! still written and the exit code still honest.
+//! still written and the exit code still honest. `errln!` is the same for stderr
+//! (`hookcli listen 2>&1 | head`).
 
 use std::fmt;
 use std::io::{self, Write};
@@ -20,12 +21,17 @@ pub fn write_stdout(args: fmt::Arguments) {
     if let Err(e) = out.write_fmt(args) {
         STDOUT_GONE.store(true, Ordering::Relaxed);
         if e.kind() != io::ErrorKind::BrokenPipe {
-            eprintln!(
-                "warning: cannot write to stdout ({}): the rest of the output is lost",
+            write_stderr(format_args!(
+                "warning: cannot write to stdout ({}): the rest of the output is lost\n",
                 crate::error::io_reason(&e)
-            );
+            ));
         }
     }
+}
+
+/// Writes to stderr; a failure there has nowhere to be told, so it is dropped.
+pub fn write_stderr(args: fmt::Arguments) {
+    let _ = io::stderr().lock().write_fmt(args);
 }
 
 macro_rules! out {
@@ -40,5 +46,20 @@ macro_rules! outln {
     };
     ($($arg:tt)*) => {
         $crate::print::write_stdout(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+macro_rules! errln {
+    () => {
+        $crate::print::write_stderr(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::print::write_stderr(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+macro_rules! err {
+    ($($arg:tt)*) => {
+        $crate::print::write_stderr(format_args!($($arg)*))
     };
 }

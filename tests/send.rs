@@ -797,3 +797,30 @@ fn a_closed_stdout_is_no_panic_and_keeps_the_delivery_and_the_exit_code() {
         assert_no_panic(&out);
     }
 }
+
+#[test]
+fn a_closed_stderr_is_no_panic_either() {
+    // `hookcli … 2>&1 | head -0`: both streams go to a pipe nobody reads. A panic would be
+    // exit 101; the documented codes must survive.
+    let mut server = Server::uponai();
+    let url = server.url.clone();
+    let cases: [(&[&str], i32); 4] = [
+        (&["send", "call_ended", "--secret", KEY, "--to", &url], 0),
+        // Without a key: a note on stderr, then a 401.
+        (&["send", "call_ended", "--retries", "0", "--to", &url], 1),
+        (&["send", "call_endd", "--secret", KEY, "--to", &url], 2),
+        (&["send", "call_ended", "--bogus"], 2),
+    ];
+    for (args, expected) in cases {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = hookcli()
+            .args(args)
+            .stdout(writer.try_clone().unwrap())
+            .stderr(writer)
+            .output()
+            .unwrap();
+        assert_code(&out, expected);
+    }
+    assert_eq!(server.hits(), 2, "the bad commands sent nothing");
+}

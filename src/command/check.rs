@@ -58,7 +58,7 @@ pub fn run(args: CheckArgs, overlay: Option<&Path>) -> Result<u8> {
     }
     // Only once everything else is valid, so a usage error stands alone on stderr.
     if config.key.is_none() && config.platform.signing.is_some() {
-        eprintln!(
+        errln!(
             "note: {}; the signature cases are skipped and events go unsigned",
             config.no_key_reason
         );
@@ -81,7 +81,7 @@ fn load_suite(flag: Option<&Path>) -> Result<Option<Suite>> {
         UserError::new(e.to_string()).hint("README \"Use in CI\" lists every hookcli.toml key")
     })?;
     if flag.is_none() {
-        eprintln!("reading {DEFAULT_FILE}");
+        errln!("reading {DEFAULT_FILE}");
     }
     Ok(Some(suite))
 }
@@ -348,7 +348,7 @@ async fn execute(
                 local.faults.status = status;
             }
             let receiver = Receiver::start(local, None).await?;
-            eprintln!(
+            errln!(
                 "no --to given (and no `to` in hookcli.toml): checking hookcli's built-in receiver at {}, \
                  to show what a passing receiver looks like",
                 receiver.url
@@ -358,7 +358,7 @@ async fn execute(
         }
     };
     if !wait.is_zero() {
-        eprintln!(
+        errln!(
             "waiting up to {} for {} to accept connections",
             crate::duration::short(wait),
             config.url
@@ -386,7 +386,7 @@ async fn execute(
             .code(exit::UNREACHABLE)
             .into());
     }
-    eprintln!(
+    errln!(
         "checking {} as {}: {} case{}",
         config.url,
         config.platform.id,
@@ -455,6 +455,6 @@ fn write_junit(path: &Path, xml: String) -> Result<()> {
         ))
         .code(exit::FAILED)
     })?;
-    eprintln!("wrote {}", path.display());
+    errln!("wrote {}", path.display());
     Ok(())
 }

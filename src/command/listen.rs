@@ -92,8 +92,8 @@ pub fn run(args: ListenArgs, overlay: Option<&Path>) -> Result<u8> {
         // --quiet prints no line per request: nothing listens on the channel, so none is made.
         let events = (!args.quiet).then_some(tx);
         let receiver = Receiver::start(config, events).await?;
-        eprintln!("listening on {}", receiver.url);
-        eprintln!(
+        errln!("listening on {}", receiver.url);
+        errln!(
             "{}",
             output::dim(&format!("{} · {how} · Ctrl-C to stop", platform.id))
         );
@@ -102,7 +102,7 @@ pub fn run(args: ListenArgs, overlay: Option<&Path>) -> Result<u8> {
         let stats = receiver.stats.clone();
         receiver.stop().await;
         printer.abort();
-        eprintln!("{}", summary(&stats));
+        errln!("{}", summary(&stats));
         Ok(exit::OK)
     })
 }

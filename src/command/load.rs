@@ -53,7 +53,7 @@ pub fn run(args: LoadArgs, overlay: Option<&Path>) -> Result<u8> {
                 }
                 // No channel: the receiver keeps nothing per request.
                 let receiver = Receiver::start(config, None).await?;
-                eprintln!(
+                errln!(
                     "no --to given: loading hookcli's built-in receiver at {}",
                     receiver.url
                 );
@@ -80,7 +80,7 @@ pub fn run(args: LoadArgs, overlay: Option<&Path>) -> Result<u8> {
             &mut crate::call::rng(),
         )?;
         if let Some(why) = slow {
-            eprintln!("note: rendering every call in full, which is slower ({why})");
+            errln!("note: rendering every call in full, which is slower ({why})");
         }
         let (report, interrupted) = drive(&args, settings, bodies).await;
         if let Some(receiver) = receiver {

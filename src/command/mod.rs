@@ -125,7 +125,7 @@ pub fn choose_key_for(
     let key = resolve_key(flag, platform);
     match (&platform.signing, key) {
         (None, Some(_)) => {
-            eprintln!(
+            errln!(
                 "note: {} does not sign its webhooks; the key is not used",
                 platform.id
             );
@@ -135,7 +135,7 @@ pub fn choose_key_for(
         (Some(_), Some(key)) => Some(key),
         (Some(_), None) if built_in => Some(Secret::generate()),
         (Some(signing), None) => {
-            eprintln!(
+            errln!(
                 "note: {} signs webhooks with {}, but no key was given ({}): {unsigned}",
                 platform.id,
                 signing.header,
@@ -226,7 +226,7 @@ pub fn apply_sets(
         .map_err(fail)?;
     for set in &sets {
         if let Applied::Added(path) = set.apply(body).map_err(fail)? {
-            eprintln!("note: --set added `{path}`, which the {event} template does not have");
+            errln!("note: --set added `{path}`, which the {event} template does not have");
         }
     }
     Ok(())

@@ -65,9 +65,7 @@ pub fn run(args: ReplayArgs, overlay: Option<&Path>) -> Result<u8> {
         }
     };
     if args.redact && args.from.is_none() {
-        eprintln!(
-            "note: --redact applies to --from recordings; generated calls hold no real people"
-        );
+        errln!("note: --redact applies to --from recordings; generated calls hold no real people");
     }
     let key = choose_key(args.key.secret.as_deref(), platform, url.is_none());
     let plan = Plan {
@@ -214,7 +212,7 @@ async fn execute(source: Source, plan: Plan, platform: &Platform, args: &ReplayA
                 Some(seen_tx),
             )
             .await?;
-            eprintln!(
+            errln!(
                 "no --to given: replaying into hookcli's built-in receiver at {}",
                 receiver.url
             );

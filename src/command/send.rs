@@ -172,7 +172,7 @@ fn print_dry_run(prepared: &Prepared, platform: &Platform, json: bool) -> Result
     outln!();
     outln!("{}", String::from_utf8_lossy(&prepared.body));
     if prepared.url.is_none() {
-        eprintln!(
+        errln!(
             "note: no --to given: a real send would go to hookcli's built-in receiver, signed with a key made for it"
         );
     }
@@ -186,7 +186,7 @@ async fn execute(prepared: Prepared, platform: &Platform, args: &SendArgs) -> Re
         None => {
             let config = ReceiverConfig::local(platform.clone(), prepared.key.clone());
             let receiver = Receiver::start(config, Some(events_tx)).await?;
-            eprintln!(
+            errln!(
                 "no --to given: delivering to hookcli's built-in receiver at {}",
                 receiver.url
             );
@@ -231,7 +231,7 @@ async fn execute(prepared: Prepared, platform: &Platform, args: &SendArgs) -> Re
         outln!("{object}");
     } else {
         if args.verbose {
-            eprint!("{}", exchange_text(&url_text, &delivery, &prepared.body));
+            err!("{}", exchange_text(&url_text, &delivery, &prepared.body));
         }
         out!("{}", report.text());
         for r in &seen {
