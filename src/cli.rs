@@ -208,7 +208,8 @@ pub struct ListenArgs {
     #[arg(long)]
     pub drop: bool,
     /// Largest body accepted; bigger ones get 413
-    #[arg(long, default_value = "25MB", value_parser = crate::command::listen::parse_size, value_name = "SIZE")]
+    #[arg(long, default_value = "25MB", value_parser = crate::command::listen::parse_size, value_name = "SIZE",
+          allow_hyphen_values = true)]
     pub max_body: u64,
     /// Append every request (time, headers, exact body) to this NDJSON file
     #[arg(long, value_name = "FILE")]

@@ -27,7 +27,7 @@ pub fn parse_flag(text: &str) -> Result<Duration, String> {
 pub fn parse_deadline_flag(text: &str) -> Result<Duration, String> {
     match parse(text)? {
         d if d.is_zero() => Err(format!(
-            "`{text}`: a timeout must be more than 0, like 10s or 500ms"
+            "`{text}`: a timeout must be more than 0; write it like 10s or 500ms"
         )),
         d => Ok(d),
     }

@@ -43,7 +43,12 @@ fn usage_error(err: clap::Error) -> ExitCode {
     ) {
         err.exit();
     }
-    let (message, mut hint) = condense(&err.render().to_string());
+    let (mut message, mut hint) = condense(&err.render().to_string());
+    if hint.is_none() && err.kind() == ErrorKind::ValueValidation {
+        let (problem, fix) = split_fix(&message, &err);
+        message = problem;
+        hint = Some(fix);
+    }
     // clap's tip for an unknown flag is how to pass it as a value: rarely what was meant.
     if err.kind() == ErrorKind::UnknownArgument
         && !hint.as_deref().is_some_and(|h| h.starts_with("a similar"))
@@ -52,6 +57,35 @@ fn usage_error(err: clap::Error) -> ExitCode {
     }
     print_error(&message, hint.as_deref());
     ExitCode::from(2)
+}
+
+/// A bad flag value's message, cut into the problem and the fix for the hint line. hookcli's
+/// value parsers say `<problem>: write ...` (or `; write`, `: use`, `: give`); a value without
+/// such a fix gets a hint pointing at the help that describes the flag.
+fn split_fix(message: &str, err: &clap::Error) -> (String, String) {
+    use std::error::Error;
+    let source = err.source().map(ToString::to_string).unwrap_or_default();
+    let fix_at = [": write ", "; write ", ": use ", ": give "]
+        .iter()
+        .filter_map(|sep| source.find(sep))
+        .min();
+    if let Some(at) = fix_at {
+        let fix = &source[at + 2..];
+        if let Some(problem) = message.strip_suffix(fix) {
+            let problem = problem.trim_end_matches([':', ';', ' ']);
+            return (problem.to_string(), fix.to_string());
+        }
+    }
+    let flag = match err.get(clap::error::ContextKind::InvalidArg) {
+        Some(clap::error::ContextValue::String(arg)) => {
+            arg.split(' ').next().unwrap_or("").to_string()
+        }
+        _ => "the flag".to_string(),
+    };
+    (
+        message.to_string(),
+        format!("`{} --help` describes {flag}", command_path()),
+    )
 }
 
 /// `hookcli` and the subcommand the user typed, if any, for pointing at its help.

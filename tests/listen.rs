@@ -463,6 +463,10 @@ fn bad_listen_flags_are_exit_2_with_the_value_and_the_fix() {
         (vec!["--fail-first", "x"], "`x` is not a whole number"),
         (vec!["--delay", "-1s"], "cannot be negative"),
         (vec!["--max-body", "lots"], "`lots` is not a size"),
+        (vec!["--max-body", "-5"], "`-5` is not a size"),
+        (vec!["--max-body", "0"], "above 0"),
+        (vec!["--path", "webhook"], "--path /webhook"),
+        (vec!["--delay", "soon"], "like 10s"),
     ];
     // A port in use: were a flag wrongly accepted, listen would fail to bind (and the needle
     // would be missing) rather than serve forever and hang the test.
@@ -479,6 +483,8 @@ fn bad_listen_flags_are_exit_2_with_the_value_and_the_fix() {
         assert_eq!(code(&out), 2, "{args:?}\n{err}");
         assert_no_panic(&out);
         assert_eq!(err.lines().filter(|l| l.starts_with("error:")).count(), 1);
+        let hints = err.lines().filter(|l| l.starts_with("hint: ")).count();
+        assert_eq!(hints, 1, "{args:?}: one hint line with the fix\n{err}");
         assert!(err.contains(needle), "{args:?}: `{needle}` in\n{err}");
     }
 }
@@ -507,6 +513,32 @@ fn sign_and_verify_name_a_bad_timestamp_and_the_fix() {
         let err = stderr(&out);
         assert!(err.contains("is not a Unix time in milliseconds"), "{err}");
         assert!(err.contains("1714608475945"), "{err}");
+    }
+}
+
+#[test]
+fn sign_and_verify_of_a_missing_body_file_say_so_with_a_hint() {
+    let missing = std::env::temp_dir().join("hookcli-no-such-body.json");
+    let missing = missing.to_str().unwrap();
+    for flags in [
+        vec!["sign", "--secret", KEY, missing],
+        vec!["verify", "--secret", KEY, "--signature", "v=1,d=2", missing],
+    ] {
+        let out = hookcli().args(&flags).output().unwrap();
+        assert_code(&out, 2);
+        assert_no_panic(&out);
+        let err = stderr(&out);
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(lines.len(), 2, "{err}");
+        assert!(
+            lines[0].starts_with("error: body `") && lines[0].ends_with("no such file"),
+            "{err}"
+        );
+        assert!(
+            lines[1].starts_with("hint: ") && lines[1].contains("stdin"),
+            "{err}"
+        );
+        assert!(out.stdout.is_empty());
     }
 }
 

@@ -515,6 +515,7 @@ fn every_bad_input_is_exit_two_with_one_error_line_and_nothing_sent() {
         b"{\"event\": \"call_ended\",\n  \"call\": {,}\n}",
     );
     let missing = format!("{}/missing.json", std::env::temp_dir().display());
+    let folder = std::env::temp_dir().display().to_string();
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (vec!["-p", "nope", "call_ended"], "`nope`"),
         (
@@ -553,6 +554,7 @@ fn every_bad_input_is_exit_two_with_one_error_line_and_nothing_sent() {
         (vec!["call_ended", "--expect", "3xx"], "2xx codes"),
         (vec!["call_ended", "-H", "nocolon"], "nocolon"),
         (vec!["call_ended", "-H", "bad name: x"], "bad name"),
+        (vec!["--data", &folder], "folder"),
     ];
     for (args, needle) in cases {
         let mut cmd = hookcli();
@@ -566,10 +568,35 @@ fn every_bad_input_is_exit_two_with_one_error_line_and_nothing_sent() {
         assert_no_panic(&out);
         let errors = err.lines().filter(|l| l.starts_with("error:")).count();
         assert_eq!(errors, 1, "{args:?}: one error line\n{err}");
+        let hints = err.lines().filter(|l| l.starts_with("hint: ")).count();
+        assert_eq!(hints, 1, "{args:?}: one hint line with the fix\n{err}");
         assert!(err.contains(needle), "{args:?}: `{needle}` in\n{err}");
         assert!(stdout(&out).is_empty(), "{args:?}: nothing on stdout");
     }
     assert_eq!(server.hits(), 0, "nothing was sent");
+}
+
+#[test]
+fn a_bad_flag_value_names_the_problem_and_puts_the_fix_on_the_hint_line() {
+    let out = run(&[
+        "send",
+        "call_ended",
+        "--timeout",
+        "10",
+        "--to",
+        "http://127.0.0.1:9/",
+    ]);
+    assert_code(&out, 2);
+    let err = stderr(&out);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "error: invalid value '10' for '--timeout <DUR>': `10` is not a duration",
+            "hint: write it with a unit, like 10s, 500ms or 1m30s",
+        ],
+        "{err}"
+    );
 }
 
 #[test]

@@ -7,7 +7,7 @@ use tokio::sync::mpsc;
 
 use super::{find_platform, load_catalog, resolve_key};
 use crate::cli::ListenArgs;
-use crate::error::{exit, usage};
+use crate::error::{UserError, exit};
 use crate::output::{self, received};
 use crate::receiver::{DEFAULT_MAX_BODY, Faults, Receiver, ReceiverConfig, Stats};
 
@@ -35,17 +35,24 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     number
         .checked_mul(unit_size)
         .filter(|n| *n > 0)
-        .ok_or_else(|| format!("`{text}` is not a usable size"))
+        .ok_or_else(|| {
+            format!("`{text}` is not a usable size: give one above 0, like 25MB or 512KB")
+        })
 }
 
 pub fn run(args: ListenArgs, overlay: Option<&Path>) -> Result<u8> {
     let catalog = load_catalog(overlay)?;
     let platform = find_platform(&catalog, &args.platform.platform)?;
     if !args.path.starts_with('/') {
-        return Err(usage(format!(
-            "--path `{}` must start with /, like /webhook",
-            args.path
-        )));
+        let fixed = match args.path.trim() {
+            "" => "/webhook".to_string(),
+            path => format!("/{path}"),
+        };
+        return Err(
+            UserError::new(format!("--path `{}` must start with /", args.path))
+                .hint(format!("write it like --path {fixed}"))
+                .into(),
+        );
     }
     let key = resolve_key(args.key.secret.as_deref(), platform);
     let tolerance = args

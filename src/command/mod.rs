@@ -267,10 +267,12 @@ pub fn read_input(file: Option<&str>, what: &str) -> Result<Vec<u8>> {
             Ok(bytes)
         }
         Some(path) => std::fs::read(path).map_err(|e| {
-            usage(format!(
+            UserError::new(format!(
                 "{what} `{path}`: {}",
                 path_reason(Path::new(path), &e)
             ))
+            .hint("name a readable file, or - to read the body from stdin")
+            .into()
         }),
     }
 }
