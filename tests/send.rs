@@ -555,6 +555,14 @@ fn every_bad_input_is_exit_two_with_one_error_line_and_nothing_sent() {
         (vec!["call_ended", "-H", "nocolon"], "nocolon"),
         (vec!["call_ended", "-H", "bad name: x"], "bad name"),
         (vec!["--data", &folder], "folder"),
+        (
+            vec!["call_ended", "-H", "Content-Length: 5"],
+            "content-length",
+        ),
+        (
+            vec!["call_ended", "-H", "transfer-encoding: chunked"],
+            "from the body",
+        ),
     ];
     for (args, needle) in cases {
         let mut cmd = hookcli();

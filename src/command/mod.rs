@@ -203,6 +203,15 @@ pub fn parse_headers(list: &[String]) -> Result<HeaderMap> {
             .ok_or_else(|| bad("no `:` between name and value"))?;
         let name = HeaderName::from_bytes(name.trim().as_bytes())
             .map_err(|_| bad("not a valid header name"))?;
+        // The framing comes from the body itself: a hand-set length or encoding would cut
+        // the signed bytes short on the wire, or leave the rest to be read as a next request.
+        if name == reqwest::header::CONTENT_LENGTH || name == reqwest::header::TRANSFER_ENCODING {
+            return Err(UserError::new(format!(
+                "-H `{raw}`: hookcli sets {name} from the body it sends"
+            ))
+            .hint("drop this -H: the body goes on the wire whole, byte for byte as signed")
+            .into());
+        }
         let value = HeaderValue::from_str(value.trim())
             .map_err(|_| bad("the value has characters a header cannot carry"))?;
         headers.append(name, value);
