@@ -184,8 +184,11 @@ pub fn verify(
             {
                 return Verdict::Invalid;
             }
-            let skew_ms = now_ms as i64 - timestamp as i64;
-            if skew_ms.unsigned_abs() > tolerance.as_millis() as u64 {
+            // In i128: both are any u64 a header or --now can carry, and their difference
+            // must neither overflow nor wrap (u64::MAX as i64 is -1, a "valid" 1 ms skew).
+            let skew_ms = i128::from(now_ms) - i128::from(timestamp);
+            if skew_ms.unsigned_abs() > tolerance.as_millis() {
+                let skew_ms = skew_ms.clamp(i64::MIN.into(), i64::MAX.into()) as i64;
                 return Verdict::Stale { skew_ms };
             }
             Verdict::Valid

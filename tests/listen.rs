@@ -94,6 +94,42 @@ fn signatures_that_do_not_verify_get_401() {
 }
 
 #[test]
+fn a_correctly_keyed_signature_at_an_absurd_time_is_stale_not_a_crash() {
+    // Past i64::MAX and u64::MAX milliseconds: the skew must not overflow (a debug build
+    // panicked and dropped the connection; a release build wrapped u64::MAX to -1 ms).
+    let mut server = Server::uponai();
+    for at in [i64::MAX as u64 + 1, u64::MAX] {
+        let (status, r) = post(&mut server, BODY, Some(&sign_with(KEY, BODY, at)));
+        assert_eq!(status, 401, "v={at}");
+        assert_eq!(r.verdict.word(), "stale", "v={at}: {}", r.verdict);
+    }
+    let at = u64::MAX.to_string();
+    let body = TempFile::new("absurd.json", BODY);
+    let header = sign_with(KEY, BODY, u64::MAX);
+    for now in ["0", "1714608475945", at.as_str()] {
+        let out = hookcli()
+            .args([
+                "verify",
+                "--secret",
+                KEY,
+                "--signature",
+                &header,
+                "--now",
+                now,
+            ])
+            .arg(body.path_str())
+            .output()
+            .unwrap();
+        assert_no_panic(&out);
+        let expected = if now == at { 0 } else { 1 };
+        assert_code(&out, expected);
+        if expected == 1 {
+            assert!(stdout(&out).starts_with("stale"), "{}", stdout(&out));
+        }
+    }
+}
+
+#[test]
 fn a_signature_just_inside_the_tolerance_is_valid() {
     let mut server = Server::uponai();
     let at = signing::now_ms() - 4 * MINUTE_MS;
