@@ -318,6 +318,46 @@ fn dry_run_prints_the_signed_request_and_sends_nothing() {
 }
 
 #[test]
+fn dry_run_json_is_one_object_whose_body_is_the_exact_signed_bytes() {
+    let raw = "{ \"event\" : \"call_ended\",\n  \"call\": {\"call_id\": \"abc\", \"n\": 1.50} }\n";
+    let file = TempFile::new("dry.json", raw.as_bytes());
+    let mut server = Server::uponai();
+    let out = server.send(&[
+        "--data",
+        file.path_str(),
+        "--secret",
+        KEY,
+        "--dry-run",
+        "--json",
+    ]);
+    assert_code(&out, 0);
+    assert_eq!(server.hits(), 0);
+    let text = stdout(&out);
+    assert_eq!(text.lines().count(), 1, "{text}");
+    let object = json_of(&out);
+    let keys: Vec<&str> = object
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(keys, ["method", "url", "headers", "body"]);
+    assert_eq!(object["method"], "POST");
+    assert_eq!(object["url"], server.url.as_str());
+    assert_eq!(object["body"], raw);
+    let header = object["headers"]["x-retell-signature"].as_str().unwrap();
+    let verdict = signing::verify(
+        Scheme::Retell,
+        &Secret::new(KEY),
+        raw.as_bytes(),
+        Some(header),
+        signing::now_ms(),
+        Duration::from_secs(300),
+    );
+    assert_eq!(verdict, Verdict::Valid);
+}
+
+#[test]
 fn dry_run_without_a_key_says_it_shows_the_request_unsigned_and_sends_nothing() {
     let mut server = Server::uponai();
     let out = server.send(&["call_ended", "--dry-run"]);

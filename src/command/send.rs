@@ -158,7 +158,9 @@ fn print_dry_run(prepared: &Prepared, platform: &Platform, json: bool) -> Result
             .iter()
             .map(|(k, v)| (k.to_string(), json!(String::from_utf8_lossy(v.as_bytes()))))
             .collect();
-        let body: serde_json::Value = serde_json::from_slice(&prepared.body)?;
+        // The exact bytes as a string (a JSON body is UTF-8): re-serialized, a --data body
+        // would no longer be the bytes the signature covers.
+        let body = String::from_utf8_lossy(&prepared.body);
         outln!(
             "{}",
             json!({"method": "POST", "url": url, "headers": headers, "body": body})
