@@ -162,6 +162,17 @@ fn stand_in_text(s: &str, rng: &mut impl Rng) -> String {
         .join("\n")
 }
 
+/// A URL as hookcli prints it (reports, `--json`, `-v`, `--dry-run`, `check`): a password in it
+/// (`http://user:pw@host/`) is a secret, shown as `***`.
+pub fn shown_url(url: &reqwest::Url) -> String {
+    if url.password().is_none() {
+        return url.to_string();
+    }
+    let mut shown = url.clone();
+    let _ = shown.set_password(Some("***"));
+    shown.to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

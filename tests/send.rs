@@ -548,6 +548,32 @@ fn the_key_never_appears_in_any_output() {
 }
 
 #[test]
+fn a_password_in_the_url_is_never_printed() {
+    let mut server = Server::uponai();
+    let to = server
+        .url
+        .replace("http://", "http://user:pw_in_url_s3cr3t@");
+    for extra in [
+        &[][..],
+        &["--json"],
+        &["-v"],
+        &["--dry-run"],
+        &["--dry-run", "--json"],
+    ] {
+        let out = hookcli()
+            .args(["send", "call_ended", "--secret", KEY, "--to", &to])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert_code(&out, 0);
+        let all = format!("{}{}", stdout(&out), stderr(&out));
+        assert!(!all.contains("pw_in_url_s3cr3t"), "{extra:?}:\n{all}");
+        assert!(all.contains("user:***@127.0.0.1"), "{extra:?}:\n{all}");
+    }
+    assert_eq!(server.hits(), 3, "the dry runs sent nothing");
+}
+
+#[test]
 fn every_bad_input_is_exit_two_with_one_error_line_and_nothing_sent() {
     let mut server = Server::uponai();
     let bad_json = TempFile::new(

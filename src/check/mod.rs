@@ -220,7 +220,7 @@ pub fn select(cases: Vec<Case>, only: &[String], skip: &[String]) -> Result<Vec<
 /// alone afterwards, so its 60-odd simultaneous requests do not slow the latency of others.
 pub async fn run(config: CheckConfig, cases: Vec<Case>) -> CheckReport {
     let started = Instant::now();
-    let url = config.url.to_string();
+    let url = crate::redact::shown_url(&config.url);
     let target = config.url.clone();
     let platform = config.platform.id.clone();
     let context = Arc::new(cases::Context::new(config));

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Result;
 use toml::Spanned;
 
-use super::{find_platform, key_sources, load_catalog, parse_url, resolve_key};
+use super::{find_platform, key_sources, load_catalog, parse_url, resolve_key, shown_url};
 use crate::catalog::{Catalog, Platform, closest};
 use crate::check::suite::{DEFAULT_FILE, Suite};
 use crate::check::{self, Case, CheckConfig, CheckReport, ReceiverState};
@@ -361,7 +361,7 @@ async fn execute(
         errln!(
             "waiting up to {} for {} to accept connections",
             crate::duration::short(wait),
-            config.url
+            shown_url(&config.url)
         );
     }
     if let Err(reason) = check::wait_for(&config.url, wait).await {
@@ -372,7 +372,7 @@ async fn execute(
         };
         let message = format!(
             "the receiver at {} did not accept a connection{within}: {reason}",
-            config.url
+            shown_url(&config.url)
         );
         // CI report viewers show nothing without a report: say why there.
         if let Some(path) = &args.junit {
@@ -388,7 +388,7 @@ async fn execute(
     }
     errln!(
         "checking {} as {}: {} case{}",
-        config.url,
+        shown_url(&config.url),
         config.platform.id,
         cases.len(),
         if cases.len() == 1 { "" } else { "s" }

@@ -86,7 +86,7 @@ pub fn run(args: LoadArgs, overlay: Option<&Path>) -> Result<u8> {
         if let Some(receiver) = receiver {
             receiver.stop().await;
         }
-        let url_text = url.to_string();
+        let url_text = super::shown_url(&url);
         let run = LoadRun {
             platform: &platform.id,
             event: matches!(script, Script::Event(_)).then(|| script.name()),

@@ -191,6 +191,8 @@ pub fn parse_url(text: &str) -> Result<reqwest::Url> {
     Ok(url)
 }
 
+pub use crate::redact::shown_url;
+
 /// `-H 'Name: value'` flags as a header map.
 pub fn parse_headers(list: &[String]) -> Result<HeaderMap> {
     let mut headers = HeaderMap::new();

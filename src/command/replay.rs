@@ -241,7 +241,7 @@ async fn execute(source: Source, plan: Plan, platform: &Platform, args: &ReplayA
     let started = Instant::now();
     let engine = tokio::spawn(replay::run(source, settings, tx));
     let bar = progress::bar(plan.calls as u64, "calls", !args.json);
-    let url_text = url.to_string();
+    let url_text = super::shown_url(&url);
     let mut rows = Vec::new();
     let mut totals = Totals {
         calls: plan.calls,

@@ -144,7 +144,7 @@ fn print_dry_run(prepared: &Prepared, platform: &Platform, json: bool) -> Result
     let url = prepared
         .url
         .as_ref()
-        .map(|u| u.to_string())
+        .map(super::shown_url)
         .unwrap_or_else(|| "http://127.0.0.1:<free port>/webhook".into());
     let request = Request {
         url: reqwest::Url::parse("http://127.0.0.1/")?,
@@ -207,7 +207,7 @@ async fn execute(prepared: Prepared, platform: &Platform, args: &SendArgs) -> Re
         signer: signer_for(platform, prepared.key.as_ref()),
     };
     let delivery = delivery::deliver(&delivery::client(), &request, &prepared.policy).await;
-    let url_text = url.to_string();
+    let url_text = super::shown_url(&url);
     let report = DeliveryReport {
         platform: &platform.id,
         event: &prepared.event,
