@@ -276,13 +276,13 @@ pub struct ReplayArgs {
     pub events: Option<String>,
     /// Wait this long between a call's events
     #[arg(long, value_parser = duration, value_name = "DUR", allow_hyphen_values = true,
-          conflicts_with = "realtime")]
+          conflicts_with_all = ["realtime", "speed"])]
     pub gap: Option<Duration>,
     /// Space a call's events by its own timestamps (recorded arrival times with --from)
     #[arg(long)]
     pub realtime: bool,
-    /// With --realtime, play N times faster (implies --realtime)
-    #[arg(long, value_name = "N", value_parser = positive_speed)]
+    /// With --realtime, play N times faster (implies --realtime); 0.5 plays at half speed
+    #[arg(long, value_name = "N", value_parser = positive_speed, allow_negative_numbers = true)]
     pub speed: Option<f64>,
     /// How many independent calls to replay
     #[arg(long, default_value_t = 1, value_parser = whole_in::<u64, 1, 10_000_000>,
@@ -348,11 +348,15 @@ fn answer_status(text: &str) -> Result<u16, String> {
     }
 }
 
+/// The slowest `--speed`: a thousand times slower than the call itself. Below it a call's
+/// spacing no longer fits a clock (`--speed 1e-300` panicked converting the wait).
+pub const MIN_SPEED: f64 = 0.001;
+
 fn positive_speed(text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(n) if n > 0.0 && n.is_finite() => Ok(n),
+    match text.trim().parse::<f64>() {
+        Ok(n) if n >= MIN_SPEED && n.is_finite() => Ok(n),
         _ => Err(format!(
-            "`{text}` is not a speed: give a number above 0, like 10 or 0.5"
+            "`{text}` is not a speed: give a number from {MIN_SPEED} up, like 10 or 0.5"
         )),
     }
 }

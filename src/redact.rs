@@ -1,5 +1,10 @@
 //! `replay --redact`: personal data out, shape kept. Phone numbers, emails, names and
-//! transcript text become generated stand-ins; keys, types and array lengths stay.
+//! transcript text become generated stand-ins; keys, types and array lengths stay. One
+//! [`Redactor`] gives a value the same stand-in every time it meets it, so the events of a
+//! recorded call still agree after redaction: one caller number, one name, and a transcript
+//! that still grows line by line.
+
+use std::collections::HashMap;
 
 use rand::Rng;
 use rand::seq::SliceRandom;
@@ -69,41 +74,104 @@ fn is_text_key(key: &str) -> bool {
     )
 }
 
-/// Redacts a body in place.
+/// Redacts a body in place (stand-ins consistent within this body only).
 pub fn redact(value: &mut Value, rng: &mut impl Rng) {
-    walk(value, None, rng);
+    Redactor::default().redact(value, rng);
 }
 
-fn walk(value: &mut Value, key: Option<&str>, rng: &mut impl Rng) {
-    match value {
-        Value::Object(map) => {
-            for (k, v) in map.iter_mut() {
-                walk(v, Some(k), rng);
-            }
-        }
-        Value::Array(items) => items.iter_mut().for_each(|v| walk(v, key, rng)),
-        Value::String(s) => {
-            if let Some(new) = redact_string(s, key, rng) {
-                *s = new;
-            }
-        }
-        _ => {}
-    }
+/// Redacts many bodies with consistent stand-ins: each distinct phone number, email, name
+/// and line of text is replaced the same way in every body.
+#[derive(Default)]
+pub struct Redactor {
+    seen: HashMap<(Kind, String), String>,
 }
 
-fn redact_string(s: &str, key: Option<&str>, rng: &mut impl Rng) -> Option<String> {
-    if looks_like_email(s) {
-        return Some(format!("person{}@example.com", rng.gen_range(1000..9999)));
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Kind {
+    Email,
+    Phone,
+    Name,
+    Text,
+}
+
+impl Redactor {
+    pub fn redact(&mut self, value: &mut Value, rng: &mut impl Rng) {
+        self.walk(value, None, rng);
     }
-    if looks_like_phone(s) {
-        return Some(scramble_digits(s, rng));
-    }
-    match key {
-        Some(k) if is_name_key(k) && !s.is_empty() => {
-            Some(NAMES.choose(rng).copied().unwrap_or("Alex Doe").to_string())
+
+    fn walk(&mut self, value: &mut Value, key: Option<&str>, rng: &mut impl Rng) {
+        match value {
+            Value::Object(map) => {
+                for (k, v) in map.iter_mut() {
+                    self.walk(v, Some(k), rng);
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(|v| self.walk(v, key, rng)),
+            Value::String(s) => {
+                if let Some(new) = self.redact_string(s, key, rng) {
+                    *s = new;
+                }
+            }
+            _ => {}
         }
-        Some(k) if is_text_key(k) && !s.is_empty() => Some(stand_in_text(s, rng)),
-        _ => None,
+    }
+
+    fn redact_string(&mut self, s: &str, key: Option<&str>, rng: &mut impl Rng) -> Option<String> {
+        if looks_like_email(s) {
+            return Some(self.stand_in(Kind::Email, s, rng, |rng| {
+                format!("person{}@example.com", rng.gen_range(1000..9999))
+            }));
+        }
+        if looks_like_phone(s) {
+            return Some(self.stand_in(Kind::Phone, s, rng, |rng| scramble_digits(s, rng)));
+        }
+        match key {
+            Some(k) if is_name_key(k) && !s.is_empty() => {
+                Some(self.stand_in(Kind::Name, s, rng, |rng| {
+                    NAMES.choose(rng).copied().unwrap_or("Alex Doe").to_string()
+                }))
+            }
+            Some(k) if is_text_key(k) && !s.is_empty() => Some(self.stand_in_text(s, rng)),
+            _ => None,
+        }
+    }
+
+    /// The stand-in already given to `original`, or a new one.
+    fn stand_in<R: Rng>(
+        &mut self,
+        kind: Kind,
+        original: &str,
+        rng: &mut R,
+        make: impl FnOnce(&mut R) -> String,
+    ) -> String {
+        self.seen
+            .entry((kind, original.to_string()))
+            .or_insert_with(|| make(rng))
+            .clone()
+    }
+
+    /// The same lines and word counts; `Agent:`-style speaker labels stay. Each line's text
+    /// is replaced as a unit, so a transcript that grows keeps its earlier lines.
+    fn stand_in_text(&mut self, s: &str, rng: &mut impl Rng) -> String {
+        s.split('\n')
+            .map(|line| {
+                let (label, rest) = match line.split_once(": ") {
+                    Some((label, rest)) if label.len() <= 12 && !label.contains(' ') => {
+                        (format!("{label}: "), rest)
+                    }
+                    _ => (String::new(), line),
+                };
+                let words = self.stand_in(Kind::Text, rest, rng, |rng| {
+                    let count = rest.split_whitespace().count();
+                    let words: Vec<&str> = (0..count)
+                        .map(|_| *WORDS.choose(rng).unwrap_or(&"lorem"))
+                        .collect();
+                    words.join(" ")
+                });
+                format!("{label}{words}")
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 }
 
@@ -140,26 +208,6 @@ fn scramble_digits(s: &str, rng: &mut impl Rng) -> String {
             }
         })
         .collect()
-}
-
-/// The same lines and word counts; `Agent:`-style speaker labels stay.
-fn stand_in_text(s: &str, rng: &mut impl Rng) -> String {
-    s.split('\n')
-        .map(|line| {
-            let (label, rest) = match line.split_once(": ") {
-                Some((label, rest)) if label.len() <= 12 && !label.contains(' ') => {
-                    (format!("{label}: "), rest)
-                }
-                _ => (String::new(), line),
-            };
-            let count = rest.split_whitespace().count();
-            let words: Vec<&str> = (0..count)
-                .map(|_| *WORDS.choose(rng).unwrap_or(&"lorem"))
-                .collect();
-            format!("{label}{}", words.join(" "))
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 /// A URL as hookcli prints it (reports, `--json`, `-v`, `--dry-run`, `check`): a password in it
@@ -214,5 +262,35 @@ mod tests {
         assert_ne!(body["transcript"][0]["content"], "Hello world");
         assert_eq!(body["call"]["call_id"], "abc123");
         assert_eq!(body["call"]["start"], 17);
+    }
+
+    #[test]
+    fn one_redactor_gives_a_value_the_same_stand_in_in_every_body() {
+        let mut redactor = Redactor::default();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(2);
+        let mut first = json!({"from_number": "+12137771234", "customer_name": "Ana Lopez",
+                               "transcript": "Agent: Hi Ana."});
+        let mut second = json!({"from_number": "+12137771234", "customer_name": "Ana Lopez",
+                                "transcript": "Agent: Hi Ana.\nUser: Hello there!",
+                                "transcript_object": [{"content": "Hi Ana."}]});
+        redactor.redact(&mut first, &mut rng);
+        redactor.redact(&mut second, &mut rng);
+        assert_eq!(first["from_number"], second["from_number"]);
+        assert_eq!(first["customer_name"], second["customer_name"]);
+        let (grown, earlier) = (
+            second["transcript"].as_str().unwrap(),
+            first["transcript"].as_str().unwrap(),
+        );
+        assert!(
+            grown.starts_with(&format!("{earlier}\nUser: ")),
+            "{earlier:?} / {grown:?}"
+        );
+        assert_eq!(
+            format!(
+                "Agent: {}",
+                second["transcript_object"][0]["content"].as_str().unwrap()
+            ),
+            earlier
+        );
     }
 }

@@ -135,31 +135,43 @@ pub struct Settings {
     pub pacing: Pacing,
 }
 
+/// A call whose task died (a panic: a hookcli bug). Its remaining events were not sent; the
+/// report names it instead of the whole run crashing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Crashed {
+    /// 0-based call index.
+    pub call: usize,
+    pub why: String,
+}
+
 /// Plays the source; every outcome is sent on `results` as it happens. Returns when all
-/// calls are done.
+/// calls are done, with the calls that crashed (none, unless hookcli has a bug).
 pub async fn run(
     source: Source,
     settings: Settings,
     results: mpsc::UnboundedSender<Outcome>,
-) -> Result<(), RenderError> {
+) -> Result<Vec<Crashed>, RenderError> {
     let settings = Arc::new(settings);
     let client = delivery::client();
+    let mut calls = Calls::default();
     match source {
         Source::Recorded(planned) => {
-            play_call(0, planned, &settings, &client, &results).await;
-            Ok(())
+            let (settings, results) = (settings.clone(), results.clone());
+            calls.spawn(0, async move {
+                play_call(0, planned, &settings, &client, &results).await;
+                Ok(())
+            });
         }
         Source::Lifecycle {
             catalog,
             platform,
             lifecycle,
             filter,
-            calls,
+            calls: count,
         } => {
             let gate = Arc::new(Semaphore::new(settings.concurrency.max(1)));
             let lifecycle = Arc::new(lifecycle);
-            let mut tasks = tokio::task::JoinSet::new();
-            for index in 0..calls {
+            for index in 0..count {
                 let permit = gate
                     .clone()
                     .acquire_owned()
@@ -173,7 +185,7 @@ pub async fn run(
                     results.clone(),
                 );
                 let filter = filter.clone();
-                tasks.spawn(async move {
+                calls.spawn(index, async move {
                     let _permit = permit;
                     let platform = &catalog.platforms[platform];
                     let anchor = match settings.pacing {
@@ -193,15 +205,80 @@ pub async fn run(
                     Ok::<(), RenderError>(())
                 });
                 // Collect finished calls as we go so errors surface early.
-                while let Some(done) = tasks.try_join_next() {
-                    done.expect("replay tasks do not panic")?;
-                }
+                calls.collect_finished()?;
             }
-            while let Some(done) = tasks.join_next().await {
-                done.expect("replay tasks do not panic")?;
-            }
-            Ok(())
         }
+    }
+    calls.finish().await
+}
+
+/// The running calls' tasks, by task id, so a task that dies is reported by its call.
+#[derive(Default)]
+struct Calls {
+    tasks: tokio::task::JoinSet<Result<(), RenderError>>,
+    index: std::collections::HashMap<tokio::task::Id, usize>,
+    crashed: Vec<Crashed>,
+}
+
+impl Calls {
+    fn spawn(
+        &mut self,
+        index: usize,
+        call: impl std::future::Future<Output = Result<(), RenderError>> + Send + 'static,
+    ) {
+        let handle = self.tasks.spawn(call);
+        self.index.insert(handle.id(), index);
+    }
+
+    fn collect_finished(&mut self) -> Result<(), RenderError> {
+        while let Some(done) = self.tasks.try_join_next_with_id() {
+            self.settle(done)?;
+        }
+        Ok(())
+    }
+
+    async fn finish(mut self) -> Result<Vec<Crashed>, RenderError> {
+        while let Some(done) = self.tasks.join_next_with_id().await {
+            self.settle(done)?;
+        }
+        self.crashed.sort_by_key(|c| c.call);
+        Ok(self.crashed)
+    }
+
+    fn settle(
+        &mut self,
+        done: Result<(tokio::task::Id, Result<(), RenderError>), tokio::task::JoinError>,
+    ) -> Result<(), RenderError> {
+        match done {
+            Ok((id, result)) => {
+                self.index.remove(&id);
+                result
+            }
+            Err(error) => {
+                let call = self.index.remove(&error.id()).unwrap_or_default();
+                self.crashed.push(Crashed {
+                    call,
+                    why: task_failure(error),
+                });
+                Ok(())
+            }
+        }
+    }
+}
+
+/// A dead task's cause in plain words: the panic message when there is one.
+fn task_failure(error: tokio::task::JoinError) -> String {
+    if !error.is_panic() {
+        return "its task was cancelled".into();
+    }
+    let payload = error.into_panic();
+    let message = payload
+        .downcast_ref::<&str>()
+        .map(|m| m.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned());
+    match message {
+        Some(message) => format!("it panicked: {message}"),
+        None => "it panicked".into(),
     }
 }
 
@@ -250,20 +327,35 @@ async fn pace(pacing: Pacing, started: Instant, offset: Duration, sent_any: bool
             }
         }
         Pacing::Realtime { speed } => {
-            let due = started + offset.div_f64(speed);
-            tokio::time::sleep_until(due.into()).await;
+            // Checked: a tiny speed or a recording spanning years must not overflow the clock.
+            let wait =
+                Duration::try_from_secs_f64(offset.as_secs_f64() / speed).unwrap_or(Duration::MAX);
+            match started.checked_add(wait) {
+                Some(due) => tokio::time::sleep_until(due.into()).await,
+                None => std::future::pending::<()>().await,
+            }
         }
     }
 }
 
-/// One line of a recording that could not be used.
-#[derive(Debug, thiserror::Error)]
-#[error("{file}, line {line}: {message}")]
+/// One line of a recording that could not be used (line 0: the file as a whole).
+#[derive(Debug)]
 pub struct RecordingError {
     pub file: String,
     pub line: usize,
     pub message: String,
 }
+
+impl std::fmt::Display for RecordingError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            0 => write!(f, "{}: {}", self.file, self.message),
+            line => write!(f, "{}, line {line}: {}", self.file, self.message),
+        }
+    }
+}
+
+impl std::error::Error for RecordingError {}
 
 /// Reads a `listen --record` file (or one JSON body per line) into deliveries, in order,
 /// spaced by the recorded arrival times.
@@ -284,8 +376,7 @@ pub fn plan_recording(
         if line.trim().is_empty() {
             continue;
         }
-        let value: Value =
-            serde_json::from_str(line).map_err(|e| fail(format!("not JSON ({e})")))?;
+        let value: Value = serde_json::from_str(line).map_err(|e| fail(not_json(&e)))?;
         let (body, time_ms) = recorded_body(&value).map_err(fail)?;
         let parsed: Option<Value> = serde_json::from_slice(&body).ok();
         let event = parsed
@@ -316,6 +407,15 @@ pub fn plan_recording(
     Ok(planned)
 }
 
+/// Why a line is not JSON, placed by column (serde's own "line 1" would contradict ours).
+fn not_json(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    let what = text
+        .rsplit_once(" at line ")
+        .map_or(text.as_str(), |(what, _)| what);
+    format!("not JSON ({what} at column {})", error.column())
+}
+
 /// A record line's exact body bytes and arrival time, or a bare body line as it is.
 fn recorded_body(value: &Value) -> Result<(Bytes, Option<u64>), String> {
     if value.get("headers").is_some() && value.get("rejected").is_some_and(|r| r == "too_large") {
@@ -343,4 +443,40 @@ fn recorded_body(value: &Value) -> Result<(Bytes, Option<u64>), String> {
         .decode(encoded)
         .map_err(|_| "body_base64 is not base64".to_string())?;
     Ok((Bytes::from(bytes), time_ms))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_call_whose_task_panics_is_reported_by_its_index_and_the_others_finish() {
+        let mut calls = Calls::default();
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        for index in 0..3 {
+            let tx = tx.clone();
+            calls.spawn(index, async move {
+                if index == 1 {
+                    panic!("an index out of range");
+                }
+                let _ = tx.send(index);
+                Ok(())
+            });
+        }
+        drop(tx);
+        let crashed = calls.finish().await.expect("no render error");
+        assert_eq!(
+            crashed,
+            [Crashed {
+                call: 1,
+                why: "it panicked: an index out of range".into()
+            }]
+        );
+        let mut finished = Vec::new();
+        while let Some(index) = rx.recv().await {
+            finished.push(index);
+        }
+        finished.sort();
+        assert_eq!(finished, [0, 2]);
+    }
 }

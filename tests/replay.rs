@@ -5,7 +5,7 @@ mod common;
 
 use std::process::Output;
 
-use common::{KEY, Server, TempFile, hookcli, stderr, stdout};
+use common::{KEY, Server, TempFile, assert_no_panic, hookcli, stderr, stdout};
 use hookcli::receiver::{Faults, Received};
 use serde_json::Value;
 
@@ -403,5 +403,154 @@ fn bad_input_is_exit_2_and_sends_nothing() {
         assert!(err.contains(needle), "{args:?}: {err}");
         assert!(!err.contains("panicked"), "{err}");
         assert!(target.received().is_empty(), "{args:?} sent something");
+    }
+}
+
+#[test]
+fn a_speed_too_small_or_negative_is_one_error_line_not_a_panic() {
+    for speed in ["1e-300", "-2"] {
+        let mut target = receiver("uponai", |_| {});
+        // `=` so "-2" is not taken for a flag by a shell-less argv either way.
+        let out = replay(&target, &[&format!("--speed={speed}")]);
+        assert_no_panic(&out);
+        assert_eq!(out.status.code(), Some(2), "{speed}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.starts_with(&format!("error: invalid value '{speed}' for '--speed <N>'")),
+            "{err}"
+        );
+        assert!(err.contains("from 0.001 up"), "{err}");
+        assert!(target.received().is_empty(), "{speed} sent something");
+    }
+    // Negative without `=`, as a user types it.
+    let out = run(&["replay", "--speed", "-2"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("`-2` is not a speed"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn gap_with_speed_is_refused_rather_than_ignored() {
+    let mut target = receiver("uponai", |_| {});
+    let out = replay(&target, &["--speed", "1000", "--gap", "1h"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("'--speed <N>' cannot be used with '--gap <DUR>'"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(target.received().is_empty());
+}
+
+#[test]
+fn an_unusable_recording_names_the_file_and_line_with_a_hint() {
+    let not_json = TempFile::new("bad.ndjson", b"{\"event\":\"call_ended\"}\nnot json\n");
+    let empty = TempFile::new("empty.ndjson", b"\n  \n");
+    let mut target = receiver("uponai", |_| {});
+    let out = replay(&target, &["--from", not_json.path_str()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 2, "{err}");
+    assert!(
+        lines[0].starts_with("error: --from ") && lines[0].contains("bad.ndjson, line 2: not JSON")
+    );
+    assert!(
+        !lines[0].contains("line 1"),
+        "serde's own line number contradicts ours: {err}"
+    );
+    assert!(lines[1].starts_with("hint: "), "{err}");
+
+    let out = replay(&target, &["--from", empty.path_str()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("empty.ndjson: holds no requests"), "{err}");
+    assert!(!err.contains("line 0"), "{err}");
+    assert!(
+        err.lines().nth(1).is_some_and(|l| l.starts_with("hint: ")),
+        "{err}"
+    );
+    assert!(target.received().is_empty());
+}
+
+#[test]
+fn redacted_events_of_one_call_still_agree_with_each_other() {
+    let file = TempFile::new("traffic.ndjson", b"");
+    let record = file.path.clone();
+    let mut first = receiver("uponai", |c| c.record = Some(record.clone()));
+    assert_eq!(replay(&first, &["--events", "all"]).status.code(), Some(0));
+    let original: Vec<Value> = first.received().iter().map(body).collect();
+    drop(first);
+
+    let mut second = receiver("uponai", |_| {});
+    let out = replay(&second, &["--from", record.to_str().unwrap(), "--redact"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let redacted: Vec<Value> = second.received().iter().map(body).collect();
+    assert_eq!(redacted.len(), original.len());
+    let caller = &redacted[0]["call"]["from_number"];
+    assert_ne!(caller, &original[0]["call"]["from_number"]);
+    let mut so_far = String::new();
+    for b in &redacted {
+        assert_eq!(&b["call"]["from_number"], caller, "one caller per call");
+        let transcript = b["call"]["transcript"].as_str().unwrap_or_default();
+        assert!(
+            transcript.starts_with(&so_far),
+            "the redacted transcript still grows: {so_far:?} then {transcript:?}"
+        );
+        so_far = transcript.to_string();
+    }
+    assert!(!so_far.is_empty());
+}
+
+/// `hookcli replay ARGS --to TARGET` as a child with piped output, to stop with a signal.
+fn spawn_replay(target: &Server, args: &[&str]) -> std::process::Child {
+    hookcli()
+        .args(["replay", "--to", target.url.as_str()])
+        .args(args)
+        .env("HOOKCLI_SECRET", KEY)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("hookcli replay starts")
+}
+
+#[test]
+fn ctrl_c_stops_the_replay_with_the_report_so_far() {
+    for json in [false, true] {
+        let mut target = receiver("uponai", |_| {});
+        let mut args = vec!["--events", "all", "--gap", "1h"];
+        if json {
+            args.push("--json");
+        }
+        let child = spawn_replay(&target, &args);
+        // The first event arrives at once; the second waits an hour.
+        assert_eq!(target.next().event.as_deref(), Some("call_started"));
+        let status = std::process::Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+        let out = child.wait_with_output().expect("replay exits");
+        assert_no_panic(&out);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "the report so far passed: {}",
+            stderr(&out)
+        );
+        let text = stdout(&out);
+        if json {
+            let summary: Value =
+                serde_json::from_str(text.lines().last().expect("a summary line")).unwrap();
+            assert_eq!(summary["summary"]["interrupted"], true, "{text}");
+            assert_eq!(summary["summary"]["delivered"], 1, "{text}");
+        } else {
+            assert!(text.contains("call_started"), "{text}");
+            assert!(text.contains("1 delivered, 0 failed"), "{text}");
+            assert!(text.contains("interrupted: the report so far"), "{text}");
+        }
     }
 }

@@ -227,7 +227,7 @@ async fn drive(args: &LoadArgs, settings: Settings, bodies: Bodies) -> (Report, 
 /// The handlers are installed when this is called, before the first delivery: a signal
 /// arriving before then would kill the process without a report.
 #[cfg(unix)]
-fn interrupt() -> impl std::future::Future<Output = ()> {
+pub(super) fn interrupt() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
     let handlers = (
         signal(SignalKind::interrupt()),
@@ -249,7 +249,7 @@ fn interrupt() -> impl std::future::Future<Output = ()> {
 }
 
 #[cfg(not(unix))]
-fn interrupt() -> impl std::future::Future<Output = ()> {
+pub(super) fn interrupt() -> impl std::future::Future<Output = ()> {
     async {
         let _ = tokio::signal::ctrl_c().await;
     }

@@ -188,13 +188,22 @@ fn read_recording(
             "give a file written by `hookcli listen --record FILE`, or one JSON body per line",
         )
     })?;
-    let mut planned = replay::plan_recording(&text, &shown, platform, filter)
-        .map_err(|e| UserError::new(format!("--from {e}")))?;
+    let mut planned = replay::plan_recording(&text, &shown, platform, filter).map_err(|e| {
+        let hint = if e.line == 0 {
+            "record traffic with `hookcli listen --record FILE`, or write one JSON body per line"
+        } else {
+            "each line must be a `hookcli listen --record` line or one JSON body; fix or delete \
+             that line"
+        };
+        UserError::new(format!("--from {e}")).hint(hint)
+    })?;
     if redact {
         let mut rng = crate::call::rng();
+        // One redactor for the file: a call's events keep agreeing with each other.
+        let mut redactor = crate::redact::Redactor::default();
         for item in &mut planned {
             if let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(&item.body) {
-                crate::redact::redact(&mut value, &mut rng);
+                redactor.redact(&mut value, &mut rng);
                 item.body = serde_json::to_vec(&value)?.into();
             }
         }
@@ -239,7 +248,10 @@ async fn execute(source: Source, plan: Plan, platform: &Platform, args: &ReplayA
     };
     let (tx, mut rx) = mpsc::unbounded_channel();
     let started = Instant::now();
-    let engine = tokio::spawn(replay::run(source, settings, tx));
+    // Installed before the first delivery: Ctrl-C (or SIGTERM) stops with the report so far.
+    let interrupt = super::load::interrupt();
+    tokio::pin!(interrupt);
+    let mut engine = tokio::spawn(replay::run(source, settings, tx));
     let bar = progress::bar(plan.calls as u64, "calls", !args.json);
     let url_text = super::shown_url(&url);
     let mut rows = Vec::new();
@@ -248,7 +260,7 @@ async fn execute(source: Source, plan: Plan, platform: &Platform, args: &ReplayA
         ..Totals::default()
     };
     let mut by_event = ByEvent::default();
-    while let Some(outcome) = rx.recv().await {
+    let mut record = |outcome: Outcome, totals: &mut Totals| {
         let row = to_row(&outcome, platform, &plan, &url_text);
         if args.json {
             outln!(
@@ -274,9 +286,42 @@ async fn execute(source: Source, plan: Plan, platform: &Platform, args: &ReplayA
                 totals.failed + totals.unreachable
             ));
         }
+    };
+    loop {
+        tokio::select! {
+            outcome = rx.recv() => match outcome {
+                Some(outcome) => record(outcome, &mut totals),
+                None => break,
+            },
+            _ = &mut interrupt => {
+                totals.interrupted = true;
+                engine.abort();
+                // Deliveries that finished before the signal are part of the report.
+                while let Ok(outcome) = rx.try_recv() {
+                    record(outcome, &mut totals);
+                }
+                break;
+            }
+        }
     }
     bar.finish_and_clear();
-    engine.await??;
+    let crashed = match (&mut engine).await {
+        Ok(Ok(crashed)) => crashed,
+        Ok(Err(render)) => return Err(render.into()),
+        Err(_) if totals.interrupted => Vec::new(),
+        Err(dead) => vec![replay::Crashed {
+            call: 0,
+            why: format!("the replay stopped: {dead}"),
+        }],
+    };
+    for call in &crashed {
+        errln!(
+            "error: call {} stopped before its last event: {} (a hookcli bug: please report it)",
+            call.call + 1,
+            call.why
+        );
+    }
+    totals.crashed = crashed.len() as u64;
     totals.elapsed = started.elapsed();
     let seen = match receiver {
         Some(receiver) => {
@@ -307,11 +352,18 @@ async fn execute(source: Source, plan: Plan, platform: &Platform, args: &ReplayA
         if let Some(seen) = &seen {
             outln!("{} {}", output::dim("built-in receiver:"), seen.summary());
         }
+        if totals.interrupted {
+            outln!("{}", output::warn("interrupted: the report so far"));
+        }
     }
     Ok(
-        if totals.unreachable > 0 && totals.delivered == 0 && totals.failed == 0 {
+        if totals.unreachable > 0
+            && totals.delivered == 0
+            && totals.failed == 0
+            && totals.crashed == 0
+        {
             exit::UNREACHABLE
-        } else if totals.failed + totals.unreachable > 0 {
+        } else if totals.failed + totals.unreachable + totals.crashed > 0 {
             exit::FAILED
         } else {
             exit::OK

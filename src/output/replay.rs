@@ -35,6 +35,10 @@ pub struct Totals {
     pub filtered: u64,
     pub slowest: Option<(Duration, String)>,
     pub elapsed: Duration,
+    /// Calls whose task died before their last event (a hookcli bug, reported on stderr).
+    pub crashed: u64,
+    /// Ctrl-C (or SIGTERM) stopped the replay: the totals are the report so far.
+    pub interrupted: bool,
 }
 
 impl Totals {
@@ -64,6 +68,10 @@ impl Totals {
             parts.push(bad(&format!("{} unreachable", self.unreachable)));
         }
         parts.push(format!("{} filtered", self.filtered));
+        if self.crashed > 0 {
+            let calls = if self.crashed == 1 { "call" } else { "calls" };
+            parts.push(bad(&format!("{} {calls} crashed", self.crashed)));
+        }
         if let Some((latency, event)) = &self.slowest {
             parts.push(format!(
                 "slowest {} ({event})",
@@ -92,6 +100,8 @@ impl Totals {
             "filtered": self.filtered,
             "slowest_ms": self.slowest.as_ref().map(|(d, _)| (d.as_secs_f64() * 10_000.0).round() / 10.0),
             "elapsed_ms": self.elapsed.as_millis() as u64,
+            "crashed": self.crashed,
+            "interrupted": self.interrupted,
         }})
     }
 }
