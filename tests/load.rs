@@ -261,6 +261,14 @@ async fn a_closed_port_is_unreachable_and_exits_three() {
     .await;
 
     assert_eq!(output.status.code(), Some(3), "{output:?}");
+    // With --json the report has only counts: stderr says in words why it is exit 3.
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        err.contains(&format!(
+            "error: the receiver at {url} was unreachable: no connection succeeded\nhint: "
+        )),
+        "{err}"
+    );
     let report = json(&output);
     assert_eq!(report["failures"]["connect"], 5);
     assert!(

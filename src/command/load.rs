@@ -107,7 +107,18 @@ pub fn run(args: LoadArgs, overlay: Option<&Path>) -> Result<u8> {
         } else {
             out!("{}", run.text(&report));
         }
-        Ok(exit_code(&report))
+        let code = exit_code(&report);
+        if code == exit::UNREACHABLE {
+            // The report (stdout) has the counts; stderr says why the run is exit 3, with
+            // --json too, where the report alone would not say it in words.
+            return Err(UserError::new(format!(
+                "the receiver at {url_text} was unreachable: no connection succeeded"
+            ))
+            .hint("start it first, and check the host and port in --to")
+            .code(exit::UNREACHABLE)
+            .into());
+        }
+        Ok(code)
     })
 }
 
