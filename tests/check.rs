@@ -457,6 +457,21 @@ fn a_receiver_that_is_not_idempotent_fails_delivery_duplicate() {
 }
 
 #[test]
+fn a_receiver_answering_413_to_a_1_mb_body_passes_body_large() {
+    let rt = runtime();
+    let dir = temp_dir("large-413");
+    let mut config = ReceiverConfig::local(uponai(), Some(Secret::new(KEY)));
+    config.max_body = 100 * 1024;
+    let receiver = rt.block_on(Receiver::start(config, None)).unwrap();
+    let run = check(&dir, &receiver.url, &["--only", "body/large"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let case = &run.lines()[0];
+    assert_eq!(case["result"], "passed", "{case}");
+    assert_eq!(case["statuses"], serde_json::json!([413]), "{case}");
+    assert_eq!(case["requests"], 1, "a 413 is final: not retried");
+}
+
+#[test]
 fn a_receiver_too_slow_for_the_timeout_fails_delivers_as_timeouts() {
     let rt = runtime();
     let dir = temp_dir("slow");
