@@ -712,6 +712,11 @@ fn bad_amounts_rates_and_timeouts_are_one_clear_error_and_send_nothing() {
             "{extra:?}: {err}"
         );
         assert_eq!(err.matches("error:").count(), 1, "{extra:?}: {err}");
+        // And a hint line: what to write instead, or where the flags are described.
+        assert!(
+            err.lines().nth(1).is_some_and(|l| l.starts_with("hint: ")),
+            "{extra:?}: {err}"
+        );
         assert!(output.stdout.is_empty(), "{extra:?}");
     }
     assert_eq!(server.hits(), 0, "nothing was sent");

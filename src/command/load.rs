@@ -136,9 +136,9 @@ fn amount(args: &LoadArgs) -> Result<()> {
         ))
         .hint("-n stops after that many deliveries, -z after that long")
         .into()),
-        (None, Some(d)) if d.is_zero() => {
-            Err(usage("-z 0: the duration must be above 0, e.g. -z 10s"))
-        }
+        (None, Some(d)) if d.is_zero() => Err(UserError::new("-z 0: the duration must be above 0")
+            .hint("give how long to send, like -z 10s or -z 1m")
+            .into()),
         _ => Ok(()),
     }
 }
