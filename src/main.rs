@@ -55,6 +55,14 @@ fn usage_error(err: clap::Error) -> ExitCode {
     {
         hint = Some(format!("`{} --help` lists the flags", command_path()));
     }
+    // A bad or missing value (`--wait-for abc`, `--to` at the end) comes from clap without a
+    // tip or usage line: point at the help, which says what each flag takes.
+    if hint.is_none() {
+        hint = Some(format!(
+            "`{} --help` says what each flag takes",
+            command_path()
+        ));
+    }
     print_error(&message, hint.as_deref());
     ExitCode::from(2)
 }

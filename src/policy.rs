@@ -20,6 +20,15 @@ impl SuccessRule {
         SuccessRule(vec![Accepts::Class(2)])
     }
 
+    /// This rule, also taking `code`: for check's body/large, where a 413 is a fine answer.
+    /// Not reachable from the command line, whose rules take 2xx codes only.
+    pub fn also(mut self, code: u16) -> Self {
+        if !self.accepts(code) {
+            self.0.push(Accepts::Code(code));
+        }
+        self
+    }
+
     pub fn accepts(&self, status: u16) -> bool {
         self.0.iter().any(|a| match a {
             Accepts::Class(c) => status / 100 == *c,

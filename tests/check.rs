@@ -457,6 +457,21 @@ fn a_receiver_that_is_not_idempotent_fails_delivery_duplicate() {
 }
 
 #[test]
+fn a_receiver_answering_413_to_a_1_mb_body_passes_body_large() {
+    let rt = runtime();
+    let dir = temp_dir("large-413");
+    let mut config = ReceiverConfig::local(uponai(), Some(Secret::new(KEY)));
+    config.max_body = 100 * 1024;
+    let receiver = rt.block_on(Receiver::start(config, None)).unwrap();
+    let run = check(&dir, &receiver.url, &["--only", "body/large"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let case = &run.lines()[0];
+    assert_eq!(case["result"], "passed", "{case}");
+    assert_eq!(case["statuses"], serde_json::json!([413]), "{case}");
+    assert_eq!(case["requests"], 1, "a 413 is final: not retried");
+}
+
+#[test]
 fn a_receiver_too_slow_for_the_timeout_fails_delivers_as_timeouts() {
     let rt = runtime();
     let dir = temp_dir("slow");
@@ -696,6 +711,17 @@ fn an_unreachable_receiver_exits_3_after_wait_for_and_the_junit_report_says_why(
     assert_eq!(run.code, 3);
     let line = format!("the receiver at {url} did not accept a connection within 300ms");
     assert!(run.stderr.contains(&line), "{}", run.stderr);
+    // --wait-for was given: the hint does not suggest giving it.
+    let hint = run
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("hint: "))
+        .unwrap_or_default();
+    assert!(
+        hint.contains("raise --wait-for") && !hint.contains("give --wait-for"),
+        "{}",
+        run.stderr
+    );
     assert!(run.stdout.is_empty());
     // CI report viewers get a report that says why, not nothing.
     assert_eq!(junit_counts(&dir.join("report.xml")), (1, 1));
@@ -707,6 +733,93 @@ fn an_unreachable_receiver_exits_3_after_wait_for_and_the_junit_report_says_why(
         panic!("receiver/reachable failed: {xml}");
     };
     assert!(message.as_ref().unwrap().as_str().contains(&line), "{xml}");
+}
+
+#[test]
+fn a_bad_or_missing_flag_value_is_one_error_line_and_a_hint() {
+    let dir = temp_dir("bad-flag-value");
+    for args in [
+        &["check", "--wait-for", "abc"][..],
+        &["check", "--burst", "0"],
+        &["check", "--to"],
+    ] {
+        let run = hookcli(&dir, args, &[]);
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+        let lines: Vec<&str> = run.stderr.lines().collect();
+        assert_eq!(lines.len(), 2, "{args:?}: {}", run.stderr);
+        assert!(lines[0].starts_with("error: "), "{}", run.stderr);
+        assert_eq!(
+            lines[1],
+            "hint: `hookcli check --help` says what each flag takes"
+        );
+        assert!(run.stdout.is_empty());
+    }
+}
+
+/// /proc takes no new file, even from root (a permissions test would pass as root).
+#[cfg(target_os = "linux")]
+#[test]
+fn a_junit_file_that_cannot_be_written_is_exit_2_before_anything_is_sent() {
+    let rt = runtime();
+    let dir = temp_dir("junit-unwritable");
+    let receiver = start_receiver(&rt, Some(KEY), Faults::default());
+    let run = check(
+        &dir,
+        &receiver.url,
+        &["--junit", "/proc/hookcli-report.xml"],
+    );
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "error: --junit /proc/hookcli-report.xml: cannot write it: the file cannot be created there",
+            "hint: name a file in a folder you can write to, like --junit report.xml",
+        ],
+        "{}",
+        run.stderr
+    );
+    assert!(run.stdout.is_empty());
+    assert_eq!(hits(&receiver), 0, "nothing was sent");
+
+    // The early try does not get in the way of replacing an old report.
+    std::fs::write(dir.join("old.xml"), "old").unwrap();
+    let run = check(
+        &dir,
+        &receiver.url,
+        &["--only", "http/charset", "--junit", "old.xml"],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(junit_counts(&dir.join("old.xml")), (1, 0));
+}
+
+#[test]
+fn a_suite_secret_env_that_is_not_a_variable_name_is_exit_2_and_not_echoed() {
+    let rt = runtime();
+    let dir = temp_dir("secret-env");
+    let receiver = start_receiver(&rt, Some(KEY), Faults::default());
+    for (text, line) in [
+        ("secret_env = \"\"\n", 1),
+        ("retries = 0\nsecret_env = \"key live 0042\"\n", 2),
+    ] {
+        std::fs::write(dir.join("suite.toml"), text).unwrap();
+        let run = hookcli(
+            &dir,
+            &["check", "--config", "suite.toml", "--to", &receiver.url],
+            &[],
+        );
+        assert_eq!(run.code, 2, "{text}: {}", run.stderr);
+        let first = run.stderr.lines().next().unwrap_or_default();
+        assert!(
+            first.starts_with(&format!(
+                "error: suite.toml line {line}, key `secret_env`: not the name of an environment variable"
+            )),
+            "{}",
+            run.stderr
+        );
+        assert!(!run.stderr.contains("0042"), "{}", run.stderr);
+    }
+    assert_eq!(hits(&receiver), 0);
 }
 
 #[test]

@@ -261,6 +261,14 @@ async fn a_closed_port_is_unreachable_and_exits_three() {
     .await;
 
     assert_eq!(output.status.code(), Some(3), "{output:?}");
+    // With --json the report has only counts: stderr says in words why it is exit 3.
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        err.contains(&format!(
+            "error: the receiver at {url} was unreachable: no connection succeeded\nhint: "
+        )),
+        "{err}"
+    );
     let report = json(&output);
     assert_eq!(report["failures"]["connect"], 5);
     assert!(
@@ -704,6 +712,11 @@ fn bad_amounts_rates_and_timeouts_are_one_clear_error_and_send_nothing() {
             "{extra:?}: {err}"
         );
         assert_eq!(err.matches("error:").count(), 1, "{extra:?}: {err}");
+        // And a hint line: what to write instead, or where the flags are described.
+        assert!(
+            err.lines().nth(1).is_some_and(|l| l.starts_with("hint: ")),
+            "{extra:?}: {err}"
+        );
         assert!(output.stdout.is_empty(), "{extra:?}");
     }
     assert_eq!(server.hits(), 0, "nothing was sent");

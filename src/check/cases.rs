@@ -922,8 +922,7 @@ async fn body_large(context: &Context, rng: &mut StdRng) -> Result<Finding, Rend
     let body = serde_json::to_vec(&value).expect("a JSON value serializes");
     // 413 is a fine answer to a body this big: the platform then knows not to retry.
     let mut policy = context.config.policy.clone();
-    let rule = format!("{},413", policy.success);
-    policy.success = rule.parse().unwrap_or(policy.success);
+    policy.success = policy.success.also(413);
     let mut finding = Finding::default();
     context
         .deliver(

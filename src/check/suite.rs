@@ -105,6 +105,18 @@ impl Suite {
         })?;
         suite.file = path.to_path_buf();
         suite.text = text.to_string();
+        if let Some(name) = &suite.secret_env {
+            if !is_variable_name(name.get_ref()) {
+                // The value is not echoed: a key pasted here by mistake stays out of CI logs.
+                return Err(suite.error(
+                    name.span(),
+                    "secret_env",
+                    "not the name of an environment variable (letters, digits and _, not \
+                     starting with a digit): give the name of the variable that holds the key, \
+                     not the key",
+                ));
+            }
+        }
         Ok(suite)
     }
 
@@ -121,6 +133,15 @@ impl Suite {
     pub fn file(&self) -> &Path {
         &self.file
     }
+}
+
+/// A portable environment variable name: `RECEIVER_KEY`, not `` or `my key`.
+fn is_variable_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// The 1-based line of a byte offset.

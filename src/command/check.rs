@@ -323,7 +323,32 @@ fn check_writable(path: &Path) -> Result<()> {
         .hint("name a file in an existing folder, like --junit report.xml")
         .into());
     }
-    Ok(())
+    // The folder exists, but can the file be written there (permissions, a read-only file
+    // system)? Try now, not after the run: opened for appending, so an existing report is left
+    // as it is until the run replaces it, and a file made only for the try is removed.
+    let existed = path.exists();
+    match std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+    {
+        Ok(_) => {
+            if !existed {
+                let _ = std::fs::remove_file(path);
+            }
+            Ok(())
+        }
+        Err(e) => Err(UserError::new(format!(
+            "--junit {}: cannot write it: {}",
+            path.display(),
+            match e.kind() {
+                std::io::ErrorKind::NotFound => "the file cannot be created there".to_string(),
+                _ => crate::error::io_reason(&e),
+            }
+        ))
+        .hint("name a file in a folder you can write to, like --junit report.xml")
+        .into()),
+    }
 }
 
 async fn execute(
@@ -381,8 +406,17 @@ async fn execute(
                 output::check::junit_unreachable(&config.platform.id, &message)?,
             )?;
         }
+        let hint = if wait.is_zero() {
+            "start it first, or give --wait-for 30s so hookcli waits for it".to_string()
+        } else {
+            format!(
+                "did it start? check its log and the host and port in --to; raise \
+                 --wait-for if it needs longer than {} to start",
+                crate::duration::short(wait)
+            )
+        };
         return Err(UserError::new(message)
-            .hint("start it first, or give --wait-for 30s so hookcli waits for it")
+            .hint(hint)
             .code(exit::UNREACHABLE)
             .into());
     }
@@ -453,6 +487,7 @@ fn write_junit(path: &Path, xml: String) -> Result<()> {
             "--junit {}: cannot write it: {reason}",
             path.display()
         ))
+        .hint("the results above are complete; only the report file is missing")
         .code(exit::FAILED)
     })?;
     errln!("wrote {}", path.display());

@@ -107,7 +107,18 @@ pub fn run(args: LoadArgs, overlay: Option<&Path>) -> Result<u8> {
         } else {
             out!("{}", run.text(&report));
         }
-        Ok(exit_code(&report))
+        let code = exit_code(&report);
+        if code == exit::UNREACHABLE {
+            // The report (stdout) has the counts; stderr says why the run is exit 3, with
+            // --json too, where the report alone would not say it in words.
+            return Err(UserError::new(format!(
+                "the receiver at {url_text} was unreachable: no connection succeeded"
+            ))
+            .hint("start it first, and check the host and port in --to")
+            .code(exit::UNREACHABLE)
+            .into());
+        }
+        Ok(code)
     })
 }
 
@@ -125,9 +136,9 @@ fn amount(args: &LoadArgs) -> Result<()> {
         ))
         .hint("-n stops after that many deliveries, -z after that long")
         .into()),
-        (None, Some(d)) if d.is_zero() => {
-            Err(usage("-z 0: the duration must be above 0, e.g. -z 10s"))
-        }
+        (None, Some(d)) if d.is_zero() => Err(UserError::new("-z 0: the duration must be above 0")
+            .hint("give how long to send, like -z 10s or -z 1m")
+            .into()),
         _ => Ok(()),
     }
 }
