@@ -312,16 +312,13 @@ fn count<T: std::str::FromStr>(text: &str) -> Result<T, String> {
 
 /// A whole number from MIN to MAX, for flags whose range is part of the contract.
 fn whole_in<T: TryFrom<u64>, const MIN: u64, const MAX: u64>(text: &str) -> Result<T, String> {
-    match text
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .filter(|n| (MIN..=MAX).contains(n))
-    {
-        Some(n) => T::try_from(n).map_err(|_| format!("`{text}` is too large")),
-        None => Err(format!(
-            "`{text}` is not a whole number from {MIN} to {MAX}: write it like {MIN}"
-        )),
+    let fix = format!("write a whole number from {MIN} to {MAX}");
+    match text.trim().parse::<u64>() {
+        Ok(n) if (MIN..=MAX).contains(&n) => {
+            T::try_from(n).map_err(|_| format!("`{text}` is too large: {fix}"))
+        }
+        Ok(_) => Err(format!("`{text}` is out of range: {fix}")),
+        Err(_) => Err(format!("`{text}` is not a whole number: {fix}")),
     }
 }
 

@@ -748,12 +748,29 @@ fn a_bad_or_missing_flag_value_is_one_error_line_and_a_hint() {
         let lines: Vec<&str> = run.stderr.lines().collect();
         assert_eq!(lines.len(), 2, "{args:?}: {}", run.stderr);
         assert!(lines[0].starts_with("error: "), "{}", run.stderr);
-        assert_eq!(
-            lines[1],
-            "hint: `hookcli check --help` says what each flag takes"
-        );
+        assert!(lines[1].starts_with("hint: "), "{}", run.stderr);
         assert!(run.stdout.is_empty());
     }
+    // Each hint says the fix for its flag; a missing value points at the help.
+    let hint = |args: &[&str]| {
+        hookcli(&dir, args, &[])
+            .stderr
+            .lines()
+            .nth(1)
+            .map(String::from)
+    };
+    assert_eq!(
+        hint(&["check", "--wait-for", "abc"]).unwrap(),
+        "hint: write it with a unit, like 10s, 500ms or 1m30s"
+    );
+    assert_eq!(
+        hint(&["check", "--burst", "0"]).unwrap(),
+        "hint: write a whole number from 1 to 1000"
+    );
+    assert_eq!(
+        hint(&["check", "--to"]).unwrap(),
+        "hint: `hookcli check --help` says what each flag takes"
+    );
 }
 
 /// /proc takes no new file, even from root (a permissions test would pass as root).
