@@ -286,11 +286,11 @@ pub struct ReplayArgs {
     pub speed: Option<f64>,
     /// How many independent calls to replay
     #[arg(long, default_value_t = 1, value_parser = whole_in::<u64, 1, 10_000_000>,
-          allow_negative_numbers = true, conflicts_with = "from")]
+          allow_negative_numbers = true, conflicts_with = "from", value_name = "N")]
     pub calls: u64,
     /// How many calls run at once (each call's events stay in order)
     #[arg(long, default_value_t = 1, value_parser = whole_in::<u64, 1, 10_000>,
-          allow_negative_numbers = true)]
+          allow_negative_numbers = true, conflicts_with = "from", value_name = "N")]
     pub concurrency: u64,
     /// Re-send the bodies of a `listen --record` file (or one JSON body per line), re-signed
     #[arg(long, value_name = "FILE")]

@@ -55,6 +55,13 @@ fn usage_error(err: clap::Error) -> ExitCode {
     {
         hint = Some(format!("`{} --help` lists the flags", command_path()));
     }
+    // clap's usage line for a conflict shows one of the pair, which reads as a correction.
+    if err.kind() == ErrorKind::ArgumentConflict {
+        hint = Some(format!(
+            "give one or the other; `{} --help` says what each does",
+            command_path()
+        ));
+    }
     // A bad or missing value (`--wait-for abc`, `--to` at the end) comes from clap without a
     // tip or usage line: point at the help, which says what each flag takes.
     if hint.is_none() {

@@ -570,6 +570,16 @@ fn an_unknown_case_lists_the_cases_and_sends_nothing() {
         run.stderr
     );
     assert!(run.stdout.is_empty());
+    // A near miss gets a suggestion; a name like no case gets none (not `body/` for `bogus`).
+    let near = check(&dir, &receiver.url, &["--skip", "signatur/"]);
+    assert!(
+        near.stderr.contains("did you mean signature/?"),
+        "{}",
+        near.stderr
+    );
+    let far = check(&dir, &receiver.url, &["--skip", "bogus"]);
+    assert_eq!(far.code, 2);
+    assert!(!far.stderr.contains("did you mean"), "{}", far.stderr);
     assert_eq!(hits(&receiver), 0);
 }
 
@@ -1023,4 +1033,30 @@ fn a_receiver_that_never_answers_exits_3_and_says_so() {
     assert!(run.stderr.contains("hint: "), "{}", run.stderr);
     let xml = std::fs::read_to_string(dir.join("report.xml")).unwrap();
     assert!(xml.contains("the receiver never answered"), "{xml}");
+}
+
+#[test]
+fn without_a_url_the_note_names_the_suite_file_that_was_read() {
+    let dir = temp_dir("note-names-config");
+    std::fs::write(dir.join("ci.toml"), "platform = \"uponai\"\n").unwrap();
+    let run = hookcli(
+        &dir,
+        &["check", "--config", "ci.toml", "--only", "http/", "--json"],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("no --to given (and no `to` in ci.toml)"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("hookcli.toml"), "{}", run.stderr);
+    // Without a suite file, no file is named.
+    let bare = hookcli(
+        &temp_dir("note-no-config"),
+        &["check", "--only", "http/"],
+        &[],
+    );
+    assert!(bare.stderr.contains("no --to given: "), "{}", bare.stderr);
 }

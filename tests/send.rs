@@ -745,7 +745,7 @@ fn usage_errors_are_one_error_line_and_one_hint() {
         (
             &["replay", "--gap", "1s", "--realtime"],
             "'--gap <DUR>' cannot be used with '--realtime'",
-            "hint: usage: hookcli replay",
+            "hint: give one or the other; `hookcli replay --help` says what each does",
         ),
     ];
     for (args, message, hint) in cases {

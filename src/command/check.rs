@@ -24,7 +24,10 @@ const DEFAULT_BURST: usize = 20;
 /// Where the run goes: a URL, or hookcli's own receiver started for it.
 enum Target {
     Url(reqwest::Url),
-    BuiltIn,
+    /// `why` says where a URL was looked for: "no --to given (and no `to` in ci.toml)".
+    BuiltIn {
+        why: String,
+    },
 }
 
 pub fn run(args: CheckArgs, overlay: Option<&Path>) -> Result<u8> {
@@ -207,7 +210,12 @@ fn pick_target(args: &CheckArgs, suite: Option<&Suite>) -> Result<Target> {
                 .hint("write it like to = \"http://127.0.0.1:3000/webhook\"")
                 .into()
         }),
-        None => Ok(Target::BuiltIn),
+        None => Ok(Target::BuiltIn {
+            why: match suite {
+                Some(suite) => format!("no --to given (and no `to` in {})", suite.file().display()),
+                None => "no --to given".to_string(),
+            },
+        }),
     }
 }
 
@@ -245,7 +253,7 @@ fn pick_key(
     }
     match (key, target) {
         (Some(key), _) => (Some(key), reason),
-        (None, Target::BuiltIn) => (Some(Secret::generate()), reason),
+        (None, Target::BuiltIn { .. }) => (Some(Secret::generate()), reason),
         (None, Target::Url(_)) => (None, reason),
     }
 }
@@ -363,7 +371,7 @@ async fn execute(
             config.url = url;
             None
         }
-        Target::BuiltIn => {
+        Target::BuiltIn { why } => {
             let mut local = ReceiverConfig::local(config.platform.clone(), config.key.clone());
             // Answer what the rule wants: salpre accepts exactly 200, not the default 204.
             if let Some(status) = [204, 200, 201, 202]
@@ -374,7 +382,7 @@ async fn execute(
             }
             let receiver = Receiver::start(local, None).await?;
             errln!(
-                "no --to given (and no `to` in hookcli.toml): checking hookcli's built-in receiver at {}, \
+                "{why}: checking hookcli's built-in receiver at {}, \
                  to show what a passing receiver looks like",
                 receiver.url
             );

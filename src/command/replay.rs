@@ -112,6 +112,15 @@ fn parse_filter(arg: Option<&str>, platform: &Platform, recorded: bool) -> Resul
     }
     let mut names = BTreeSet::new();
     for name in arg.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        if matches!(name, "all" | "default" | "defaults") {
+            return Err(UserError::new(format!(
+                "--events {arg}: `{name}` cannot be part of a list"
+            ))
+            .hint(format!(
+                "write --events {name} alone, or list the events without it"
+            ))
+            .into());
+        }
         if platform.event(name).is_none() {
             let mut error = UserError::new(format!(
                 "--events: unknown event `{name}` for {}",
