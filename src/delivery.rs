@@ -297,7 +297,12 @@ fn classify(e: &reqwest::Error) -> (ErrorKind, String) {
         let detail = if lower.contains("refused") {
             "connection refused".to_string()
         } else if lower.contains("dns") || lower.contains("lookup") || lower.contains("resolve") {
-            format!("name not resolved: {cause}")
+            // The resolver's own words ("failed to lookup address information: Name or
+            // service not known") say less than the name that did not resolve.
+            match e.url().and_then(|url| url.host_str()) {
+                Some(host) => format!("{host}: name not resolved"),
+                None => format!("name not resolved: {cause}"),
+            }
         } else {
             cause
         };

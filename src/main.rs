@@ -6,6 +6,7 @@ use clap::error::ErrorKind;
 
 fn main() -> ExitCode {
     hookcli::output::init_colors();
+    quiet_panics();
     let cli = match hookcli::cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => return usage_error(err),
@@ -17,6 +18,31 @@ fn main() -> ExitCode {
             ExitCode::from(hookcli::error::exit_code(&err))
         }
     }
+}
+
+/// A panic is a bug, but the user still gets one `error:` line and a hint instead of Rust's
+/// paragraph and its RUST_BACKTRACE note; a call or case that panics is also reported by
+/// name where it happened. With RUST_BACKTRACE set, the default hook shows everything.
+fn quiet_panics() {
+    if std::env::var_os("RUST_BACKTRACE").is_some() {
+        return;
+    }
+    std::panic::set_hook(Box::new(|info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("no message");
+        let place = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        print_error(
+            &format!("hookcli panicked: {message}{place}"),
+            Some("this is a bug in hookcli: please report it with the command that caused it"),
+        );
+    }));
 }
 
 /// Written with `writeln!`, not `eprintln!`: a stderr nobody reads (`2>&1 | head`) must not
