@@ -1060,3 +1060,55 @@ fn without_a_url_the_note_names_the_suite_file_that_was_read() {
     );
     assert!(bare.stderr.contains("no --to given: "), "{}", bare.stderr);
 }
+
+#[test]
+fn ctrl_c_stops_the_check_with_the_report_so_far_and_no_pass() {
+    let rt = runtime();
+    let dir = temp_dir("interrupted");
+    let (url, state) = start_flawed(&rt, Flaw::NeverAnswers);
+    let child = Command::new(env!("CARGO_BIN_EXE_hookcli"))
+        .current_dir(&dir)
+        .args(["check", "--to", &url, "--secret", KEY, "--json"])
+        .args(["--only", "delivers/call_started,http/charset"])
+        .args(["--timeout", "1h", "--junit", "report.xml"])
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Both cases' requests are in (and will never be answered): now stop it.
+    while state.hits.load(Ordering::Relaxed) < 2 {
+        std::thread::yield_now();
+    }
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    let run = Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into(),
+        stderr: String::from_utf8_lossy(&out.stderr).into(),
+    };
+    assert_eq!(run.code, 1, "an interrupted run is no pass: {}", run.stderr);
+    let summary = run.summary();
+    assert_eq!(summary["interrupted"], true, "{}", run.stdout);
+    assert_eq!(summary["skipped"], 2, "{}", run.stdout);
+    assert_eq!(summary["receiver"], "up", "{}", run.stdout);
+    for (name, (result, reason)) in run.cases() {
+        assert_eq!(result, "skipped", "{name}");
+        assert_eq!(reason, "not finished: the run was interrupted", "{name}");
+    }
+    // The JUnit file is written too, with the cases skipped rather than passed.
+    let xml = std::fs::read_to_string(dir.join("report.xml")).unwrap();
+    let report = quick_junit::Report::deserialize_from_str(&xml).unwrap();
+    let cases = &report.test_suites[0].test_cases;
+    assert_eq!(cases.len(), 2);
+    assert!(
+        cases
+            .iter()
+            .all(|c| matches!(c.status, quick_junit::TestCaseStatus::Skipped { .. })),
+        "{xml}"
+    );
+}

@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
 use reqwest::header::HeaderMap;
+use std::future::Future;
+use std::pin::Pin;
+
 use tokio::task::JoinSet;
 
 use crate::catalog::{Catalog, Platform};
@@ -94,16 +97,33 @@ impl CaseResult {
     /// The result of a case whose task died (a panic: a hookcli bug). It is reported as an
     /// error-level failure under its own name, so the run cannot pass without it.
     fn crashed(case: &Case, why: &str) -> CaseResult {
+        CaseResult::untested(
+            case,
+            CaseOutcome::Failed,
+            format!(
+                "hookcli failed inside this case ({why}), so it tested nothing; this is a \
+                 hookcli bug: please report it"
+            ),
+        )
+    }
+
+    /// A case that Ctrl-C (or SIGTERM) stopped before it finished, or before it began.
+    fn interrupted(case: &Case) -> CaseResult {
+        CaseResult::untested(
+            case,
+            CaseOutcome::Skipped,
+            "not finished: the run was interrupted".into(),
+        )
+    }
+
+    fn untested(case: &Case, result: CaseOutcome, reason: String) -> CaseResult {
         CaseResult {
             name: case.name.clone(),
             severity: case.severity,
-            result: CaseOutcome::Failed,
+            result,
             statuses: Vec::new(),
             latency: None,
-            reason: Some(format!(
-                "hookcli failed inside this case ({why}), so it tested nothing; this is a \
-                 hookcli bug: please report it"
-            )),
+            reason: Some(reason),
             requests: 0,
             elapsed: Duration::ZERO,
             last_answer: None,
@@ -173,6 +193,8 @@ pub struct CheckReport {
     pub results: Vec<CaseResult>,
     pub elapsed: Duration,
     pub receiver: ReceiverState,
+    /// Ctrl-C or SIGTERM stopped the run: the cases not finished are skipped.
+    pub interrupted: bool,
 }
 
 impl CheckReport {
@@ -218,7 +240,14 @@ pub fn select(cases: Vec<Case>, only: &[String], skip: &[String]) -> Result<Vec<
 
 /// Runs `cases` against the receiver. Independent cases run concurrently; `load/burst` runs
 /// alone afterwards, so its 60-odd simultaneous requests do not slow the latency of others.
-pub async fn run(config: CheckConfig, cases: Vec<Case>) -> CheckReport {
+/// Runs the cases; when `stop` completes first (Ctrl-C), the cases not finished are reported
+/// skipped and the report says it was interrupted.
+pub async fn run(
+    config: CheckConfig,
+    cases: Vec<Case>,
+    stop: impl std::future::Future<Output = ()>,
+) -> CheckReport {
+    tokio::pin!(stop);
     let started = Instant::now();
     let url = crate::redact::shown_url(&config.url);
     let target = config.url.clone();
@@ -233,17 +262,36 @@ pub async fn run(config: CheckConfig, cases: Vec<Case>) -> CheckReport {
         .enumerate()
         .partition(|(_, (c, _))| c.kind.runs_alone());
     let mut results: Vec<(usize, CaseResult)> = Vec::new();
-    results.extend(run_concurrently(&context, together).await);
-    results.extend(run_concurrently(&context, alone).await);
+    let mut interrupted = false;
+    for phase in [together, alone] {
+        if interrupted {
+            results.extend(
+                phase
+                    .into_iter()
+                    .map(|(i, (case, _))| (i, CaseResult::interrupted(&case))),
+            );
+            continue;
+        }
+        let (done, stopped) = run_concurrently(&context, phase, stop.as_mut()).await;
+        results.extend(done);
+        interrupted = stopped;
+    }
     results.sort_by_key(|(i, _)| *i);
     let mut results: Vec<CaseResult> = results.into_iter().map(|(_, r)| r).collect();
-    let receiver = receiver_state(&mut results, &target).await;
+    // A stopped run says nothing of the receiver (a slow answer was cut off, not missing),
+    // and probing it would only delay the report the user asked for.
+    let receiver = if interrupted {
+        ReceiverState::Up
+    } else {
+        receiver_state(&mut results, &target).await
+    };
     CheckReport {
         url,
         platform,
         results,
         elapsed: started.elapsed(),
         receiver,
+        interrupted,
     }
 }
 
@@ -306,10 +354,12 @@ fn up_or_silent(results: &[CaseResult]) -> ReceiverState {
 /// The cases being run, by task, so a task that dies can still be reported by name.
 type Running = HashMap<tokio::task::Id, (usize, Case)>;
 
+/// Runs the cases at once; `true` when `stop` cut the run short.
 async fn run_concurrently(
     context: &Arc<cases::Context>,
     cases: Vec<(usize, (Case, u64))>,
-) -> Vec<(usize, CaseResult)> {
+    stop: Pin<&mut impl Future<Output = ()>>,
+) -> (Vec<(usize, CaseResult)>, bool) {
     let mut set = JoinSet::new();
     let mut running = Running::new();
     for (i, (case, seed)) in cases {
@@ -321,14 +371,30 @@ async fn run_concurrently(
         });
         running.insert(task.id(), (i, case));
     }
-    gather(set, running).await
+    gather(set, running, stop).await
 }
 
 /// Waits for every case task. One that panicked (a bug) becomes a failed case with its
-/// name instead of vanishing from the report, which would let the run pass without it.
-async fn gather(mut set: JoinSet<CaseResult>, mut running: Running) -> Vec<(usize, CaseResult)> {
+/// name instead of vanishing from the report, which would let the run pass without it. When
+/// `stop` completes first, the tasks still running are aborted and reported as interrupted.
+async fn gather(
+    mut set: JoinSet<CaseResult>,
+    mut running: Running,
+    mut stop: Pin<&mut impl Future<Output = ()>>,
+) -> (Vec<(usize, CaseResult)>, bool) {
     let mut done = Vec::new();
-    while let Some(joined) = set.join_next_with_id().await {
+    loop {
+        let joined = tokio::select! {
+            joined = set.join_next_with_id() => joined,
+            () = stop.as_mut() => {
+                set.abort_all();
+                done.extend(running.into_values().map(|(i, case)| (i, CaseResult::interrupted(&case))));
+                return (done, true);
+            }
+        };
+        let Some(joined) = joined else {
+            return (done, false);
+        };
         let (id, result) = match joined {
             Ok((id, result)) => (id, Ok(result)),
             Err(e) => (e.id(), Err(task_failure(e))),
@@ -339,7 +405,6 @@ async fn gather(mut set: JoinSet<CaseResult>, mut running: Running) -> Vec<(usiz
         let result = result.unwrap_or_else(|why| CaseResult::crashed(&case, &why));
         done.push((i, result));
     }
-    done
 }
 
 /// A dead task's cause in plain words: the panic message when there is one.
@@ -416,7 +481,9 @@ mod tests {
         let task = set.spawn(async { panic!("an index out of range") });
         running.insert(task.id(), (1, doomed.clone()));
 
-        let mut done = gather(set, running).await;
+        let never = std::pin::pin!(std::future::pending());
+        let (mut done, interrupted) = gather(set, running, never).await;
+        assert!(!interrupted);
         done.sort_by_key(|(i, _)| *i);
         assert_eq!(done.len(), 2, "the panicked case is not dropped");
         assert_eq!(done[0].1.result, CaseOutcome::Passed);
@@ -434,8 +501,33 @@ mod tests {
             results: done.into_iter().map(|(_, r)| r).collect(),
             elapsed: Duration::ZERO,
             receiver: ReceiverState::Up,
+            interrupted: false,
         };
         assert!(report.failed(), "the run fails (exit 1) with it");
+    }
+
+    #[tokio::test]
+    async fn a_stop_reports_the_unfinished_cases_skipped_by_name() {
+        let cases = case_list(&platform());
+        let mut set = JoinSet::new();
+        let mut running = Running::new();
+        for (i, case) in cases.iter().take(2).enumerate() {
+            let task = set.spawn(std::future::pending::<CaseResult>());
+            running.insert(task.id(), (i, case.clone()));
+        }
+        let stop = std::pin::pin!(std::future::ready(()));
+        let (mut done, interrupted) = gather(set, running, stop).await;
+        assert!(interrupted);
+        done.sort_by_key(|(i, _)| *i);
+        let names: Vec<&str> = done.iter().map(|(_, r)| r.name.as_str()).collect();
+        assert_eq!(names, [cases[0].name.as_str(), cases[1].name.as_str()]);
+        for (_, result) in &done {
+            assert_eq!(result.result, CaseOutcome::Skipped);
+            assert_eq!(
+                result.reason.as_deref(),
+                Some("not finished: the run was interrupted")
+            );
+        }
     }
 
     #[test]

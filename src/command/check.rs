@@ -435,13 +435,14 @@ async fn execute(
         cases.len(),
         if cases.len() == 1 { "" } else { "s" }
     );
-    let report = check::run(config, cases).await;
+    let report = check::run(config, cases, super::interrupt()).await;
     if let Some(receiver) = receiver {
         receiver.stop().await;
     }
+    // An interrupted run left cases untested: it is not a pass, whatever ran passed.
     let code = if report.receiver.never_answered() {
         exit::UNREACHABLE
-    } else if report.failed() {
+    } else if report.failed() || report.interrupted {
         exit::FAILED
     } else {
         exit::OK

@@ -196,7 +196,7 @@ async fn drive(args: &LoadArgs, settings: Settings, bodies: Bodies) -> (Report, 
     let seed = std::env::var("HOOKCLI_SEED")
         .ok()
         .and_then(|s| s.trim().parse().ok());
-    let ctrl_c = interrupt();
+    let ctrl_c = super::interrupt();
     tokio::pin!(ctrl_c);
     let mut load = Load::start(settings, bodies, stop, args.rate, seed);
     let visible = !args.json && std::io::stderr().is_terminal();
@@ -232,38 +232,6 @@ async fn drive(args: &LoadArgs, settings: Settings, bodies: Bodies) -> (Report, 
     load.finished().await;
     bar.finish_and_clear();
     (load.report(), interrupted)
-}
-
-/// Ctrl-C, or SIGTERM (a CI runner's stop): either one ends the load with the report so far.
-/// The handlers are installed when this is called, before the first delivery: a signal
-/// arriving before then would kill the process without a report.
-#[cfg(unix)]
-pub(super) fn interrupt() -> impl std::future::Future<Output = ()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let handlers = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    );
-    async move {
-        match handlers {
-            (Ok(mut int), Ok(mut term)) => {
-                tokio::select! {
-                    _ = int.recv() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            _ => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-}
-
-#[cfg(not(unix))]
-pub(super) fn interrupt() -> impl std::future::Future<Output = ()> {
-    async {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }
 
 /// 0 when every delivery met the rule, 3 when every request failed to connect, else 1. A

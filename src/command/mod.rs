@@ -304,3 +304,36 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
         .build()
         .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {}", io_reason(&e)))
 }
+
+/// Ctrl-C, or SIGTERM (a CI runner's stop): either one ends a load, replay or check with the
+/// report so far.
+/// The handlers are installed when this is called, before the first delivery: a signal
+/// arriving before then would kill the process without a report.
+#[cfg(unix)]
+pub(super) fn interrupt() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let handlers = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    );
+    async move {
+        match handlers {
+            (Ok(mut int), Ok(mut term)) => {
+                tokio::select! {
+                    _ = int.recv() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+}
+
+#[cfg(not(unix))]
+pub(super) fn interrupt() -> impl std::future::Future<Output = ()> {
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -258,7 +258,7 @@ async fn execute(source: Source, plan: Plan, platform: &Platform, args: &ReplayA
     let (tx, mut rx) = mpsc::unbounded_channel();
     let started = Instant::now();
     // Installed before the first delivery: Ctrl-C (or SIGTERM) stops with the report so far.
-    let interrupt = super::load::interrupt();
+    let interrupt = super::interrupt();
     tokio::pin!(interrupt);
     let mut engine = tokio::spawn(replay::run(source, settings, tx));
     let bar = progress::bar(plan.calls as u64, "calls", !args.json);

@@ -84,11 +84,19 @@ pub fn summary(report: &CheckReport) -> String {
         report.url,
         crate::duration::short(report.elapsed)
     );
-    match receiver_line(report) {
+    let line = match receiver_line(report) {
         Some(stopped) => format!("{line}\n{}", bad(&stopped)),
         None => line,
+    };
+    if report.interrupted {
+        format!("{line}\n{}", warn(INTERRUPTED))
+    } else {
+        line
     }
 }
+
+/// The line under the summary of a run stopped by Ctrl-C or SIGTERM.
+const INTERRUPTED: &str = "interrupted: the report so far (the unfinished cases are skipped)";
 
 /// A plain sentence when the receiver stopped taking connections, for the summary.
 pub fn receiver_line(report: &CheckReport) -> Option<String> {
@@ -159,6 +167,7 @@ pub fn summary_json(report: &CheckReport, exit_code: u8) -> Value {
         "skipped": report.count(CaseOutcome::Skipped),
         "seconds": (report.elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
         "receiver": report.receiver.word(),
+        "interrupted": report.interrupted,
         "exit_code": exit_code,
     })
 }
@@ -202,8 +211,15 @@ pub fn junit(report: &CheckReport) -> Result<String, quick_junit::SerializeError
         suite.add_test_case(case);
     }
     suite.set_time(report.elapsed);
-    if let Some(stopped) = receiver_line(report) {
-        suite.set_system_err(stopped);
+    let notes: Vec<String> = [
+        receiver_line(report),
+        report.interrupted.then(|| INTERRUPTED.to_string()),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if !notes.is_empty() {
+        suite.set_system_err(notes.join("\n"));
     }
     let mut junit = Report::new("hookcli check");
     junit.add_test_suite(suite);
