@@ -42,16 +42,13 @@ pub enum OverrideError {
     },
     #[error("--set `{arg}`: {why}")]
     BadPath { arg: String, why: &'static str },
+    /// `near` is a key of the same object spelled like the missing one, as a whole path.
     #[error("--set `{arg}`: the body has no `{at}`")]
-    Missing { arg: String, at: String },
-}
-
-/// What applying an override did, for a note on stderr.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Applied {
-    Replaced,
-    /// The last key was not in the template and was added.
-    Added(String),
+    Missing {
+        arg: String,
+        at: String,
+        near: Option<String>,
+    },
 }
 
 fn path_text(path: &[Segment]) -> String {
@@ -131,35 +128,65 @@ fn parse_path(path: &str, arg: &str) -> Result<Vec<Segment>, OverrideError> {
 }
 
 impl Override {
-    /// Sets the value in `body`. Every step but the last must exist; a missing last key of an
-    /// object is added (platforms add fields over time, and tests want to send them).
-    pub fn apply(&self, body: &mut Value) -> Result<Applied, OverrideError> {
-        let (last, parents) = self.path.split_last().expect("paths are never empty");
-        let mut node = body;
+    /// Sets the value in `body`. Every step of the path must exist, so that a typo is an error
+    /// rather than a body sent without the change. The one exception is a new last key in an
+    /// object reached through a key named in `free_form` (`metadata`, say): the platform's
+    /// users fill those objects with keys of their own, which no template can know.
+    pub fn apply(&self, body: &mut Value, free_form: &[String]) -> Result<(), OverrideError> {
+        let Some((last, parents)) = self.path.split_last() else {
+            return Err(OverrideError::BadPath {
+                arg: self.source.clone(),
+                why: "the path is empty",
+            });
+        };
+        let mut node = &mut *body;
         for (depth, segment) in parents.iter().enumerate() {
-            node = step(node, segment).ok_or_else(|| self.missing(depth))?;
+            match step(node, segment) {
+                Some(next) => node = next,
+                None => return Err(self.missing(body, depth)),
+            }
         }
         match (last, node) {
-            (Segment::Key(key), Value::Object(map)) => {
-                let added = map.insert(key.clone(), self.value.clone()).is_none();
-                Ok(if added {
-                    Applied::Added(path_text(&self.path))
-                } else {
-                    Applied::Replaced
-                })
+            (Segment::Key(key), Value::Object(map))
+                if map.contains_key(key) || self.is_inside_free_form(free_form) =>
+            {
+                map.insert(key.clone(), self.value.clone());
+                Ok(())
             }
             (Segment::Index(i), Value::Array(items)) if *i < items.len() => {
                 items[*i] = self.value.clone();
-                Ok(Applied::Replaced)
+                Ok(())
             }
-            _ => Err(self.missing(parents.len())),
+            _ => Err(self.missing(body, parents.len())),
         }
     }
 
-    fn missing(&self, depth: usize) -> OverrideError {
+    /// Whether a key before the last one names a free-form object: everything below it,
+    /// nested objects too, is the user's own.
+    fn is_inside_free_form(&self, free_form: &[String]) -> bool {
+        let parents = &self.path[..self.path.len().saturating_sub(1)];
+        parents
+            .iter()
+            .any(|segment| matches!(segment, Segment::Key(k) if free_form.contains(k)))
+    }
+
+    /// The error for the step at `depth`, which `body` does not have, with the key of that
+    /// object spelled most like it.
+    fn missing(&self, body: &Value, depth: usize) -> OverrideError {
+        let near = match (&self.path[depth], walk(body, &self.path[..depth])) {
+            (Segment::Key(typed), Some(Value::Object(map))) => {
+                closest_key(typed, map.keys().map(String::as_str)).map(|key| {
+                    let mut path = self.path[..depth].to_vec();
+                    path.push(Segment::Key(key.to_string()));
+                    path_text(&path)
+                })
+            }
+            _ => None,
+        };
         OverrideError::Missing {
             arg: self.source.clone(),
             at: path_text(&self.path[..=depth]),
+            near,
         }
     }
 }
@@ -172,35 +199,71 @@ fn step<'a>(node: &'a mut Value, segment: &Segment) -> Option<&'a mut Value> {
     }
 }
 
+/// The value at `path`, read only.
+fn walk<'a>(mut node: &'a Value, path: &[Segment]) -> Option<&'a Value> {
+    for segment in path {
+        node = match (segment, node) {
+            (Segment::Key(k), Value::Object(map)) => map.get(k)?,
+            (Segment::Index(i), Value::Array(items)) => items.get(*i)?,
+            _ => return None,
+        };
+    }
+    Some(node)
+}
+
+/// The key nearest to a misspelled one, when it is plausibly a typo. Keys often repeat their
+/// object's name (`call.call_status`), so each key is also matched without its leading
+/// words: `call.status` finds `call_status`. The budget is one edit per four characters (at
+/// least one), tighter than for event names: keys are short, and `nope` is not `type`.
+fn closest_key<'a>(typed: &str, keys: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let budget = (typed.chars().count() / 4).max(1);
+    keys.flat_map(|key| spellings(key).map(move |spelling| (spelling, key)))
+        .map(|(spelling, key)| (strsim::damerau_levenshtein(typed, spelling), key))
+        .filter(|(distance, _)| *distance <= budget)
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, key)| key)
+}
+
+/// `call_status`, then `status`: the key and each tail after an underscore.
+fn spellings(key: &str) -> impl Iterator<Item = &str> {
+    let tails = key.match_indices('_').map(move |(i, _)| &key[i + 1..]);
+    std::iter::once(key).chain(tails.filter(|tail| !tail.is_empty()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
 
-    fn set(body: &mut Value, arg: &str) -> Result<Applied, String> {
+    fn set_in(body: &mut Value, arg: &str, free_form: &[&str]) -> Result<(), OverrideError> {
+        let free_form: Vec<String> = free_form.iter().map(|k| k.to_string()).collect();
         arg.parse::<Override>()
-            .and_then(|set| set.apply(body))
-            .map_err(|e| e.to_string())
+            .and_then(|set| set.apply(body, &free_form))
+    }
+
+    fn set(body: &mut Value, arg: &str) -> Result<(), String> {
+        set_in(body, arg, &[]).map_err(|e| e.to_string())
+    }
+
+    /// The missing path and the suggestion of a `Missing` error.
+    fn missing(body: &mut Value, arg: &str, free_form: &[&str]) -> (String, Option<String>) {
+        match set_in(body, arg, free_form) {
+            Err(OverrideError::Missing { at, near, .. }) => (at, near),
+            other => panic!("{arg}: expected a missing path, got {other:?}"),
+        }
     }
 
     #[test]
     fn strings_json_and_indexes() {
         let mut body = json!({"call": {"vars": {"name": "x"}, "start": 1}, "payload": {"transcript": [{"message": "a"}]}});
-        assert_eq!(
-            set(&mut body, "call.vars.name=Ana").unwrap(),
-            Applied::Replaced
-        );
+        set(&mut body, "call.vars.name=Ana").unwrap();
         set(&mut body, "call.start:=1714608475945").unwrap();
         set(&mut body, "payload.transcript[0].message=hi").unwrap();
-        assert_eq!(body["call"]["vars"]["name"], "Ana");
-        assert_eq!(body["call"]["start"], 1714608475945u64);
-        assert_eq!(body["payload"]["transcript"][0]["message"], "hi");
+        set(&mut body, "call.vars.name=a=b").unwrap();
         assert_eq!(
-            set(&mut body, "call.vars.tier=gold").unwrap(),
-            Applied::Added("call.vars.tier".into())
+            body,
+            json!({"call": {"vars": {"name": "a=b"}, "start": 1714608475945u64}, "payload": {"transcript": [{"message": "hi"}]}})
         );
-        set(&mut body, "call.vars.value=a=b").unwrap();
-        assert_eq!(body["call"]["vars"]["value"], "a=b");
     }
 
     #[test]
@@ -220,5 +283,68 @@ mod tests {
         assert!("noequals".parse::<Override>().is_err());
         assert!("=x".parse::<Override>().is_err());
         assert!("a[x]=1".parse::<Override>().is_err());
+    }
+
+    #[test]
+    fn a_missing_last_key_is_refused_and_the_body_is_unchanged() {
+        let mut body = json!({"call": {"call_status": "ended", "metadata": {}}});
+        let before = body.clone();
+        let error = set(&mut body, "call.statu=ended").unwrap_err();
+        assert_eq!(
+            error,
+            "--set `call.statu=ended`: the body has no `call.statu`"
+        );
+        assert_eq!(body, before);
+    }
+
+    #[test]
+    fn a_missing_key_suggests_the_key_spelled_like_it() {
+        let body = json!({"call": {"call_status": "ended", "metadata": {}}, "event": "x"});
+        let near = |arg: &str| missing(&mut body.clone(), arg, &[]).1;
+        // A key without the object's name in front of it.
+        assert_eq!(near("call.statu=x"), Some("call.call_status".into()));
+        assert_eq!(near("call.status=x"), Some("call.call_status".into()));
+        // A typo in the whole key, at the last step or before it.
+        assert_eq!(near("call.call_staus=x"), Some("call.call_status".into()));
+        assert_eq!(near("cal.call_status=x"), Some("call".into()));
+        assert_eq!(near("call.metdata.tier=x"), Some("call.metadata".into()));
+        // Nothing close: no suggestion rather than a wild one.
+        assert_eq!(near("nope.x=1"), None);
+        assert_eq!(near("call.x=1"), None);
+        // An index out of range names the index; there is no key to suggest.
+        let mut list = json!({"items": [1]});
+        assert_eq!(
+            missing(&mut list, "items[3]=1", &[]),
+            ("items[3]".into(), None)
+        );
+    }
+
+    #[test]
+    fn a_new_key_is_added_only_inside_a_free_form_object() {
+        let free_form = ["metadata", "dynamic_variables"];
+        let mut body = json!({"call": {"metadata": {}, "dynamic_variables": {"name": "x"}}});
+        set_in(&mut body, "call.metadata.order_id=A1", &free_form).unwrap();
+        set_in(&mut body, "call.dynamic_variables.tier=gold", &free_form).unwrap();
+        // Deeper objects inside a free-form one are the user's too.
+        set_in(&mut body, "call.metadata.order:={}", &free_form).unwrap();
+        set_in(&mut body, "call.metadata.order.lines:=2", &free_form).unwrap();
+        assert_eq!(
+            body,
+            json!({"call": {
+                "metadata": {"order_id": "A1", "order": {"lines": 2}},
+                "dynamic_variables": {"name": "x", "tier": "gold"}
+            }})
+        );
+        // Beside a free-form object, and for a missing step within one, the path must exist.
+        assert_eq!(
+            missing(&mut body, "call.tier=gold", &free_form).0,
+            "call.tier"
+        );
+        assert_eq!(
+            missing(&mut body, "call.metadata.cart.id=1", &free_form).0,
+            "call.metadata.cart"
+        );
+        // A free-form name that is the last key itself adds nothing new beside it.
+        assert_eq!(missing(&mut body, "metadata=x", &free_form).0, "metadata");
     }
 }

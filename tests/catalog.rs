@@ -261,6 +261,40 @@ fn times_are_consistent_and_in_the_platform_unit() {
     assert!(seconds.as_f64().is_some_and(|s| s > 0.0), "{seconds}");
 }
 
+/// Whether `key` holds an object anywhere in `value`.
+fn has_object_at_key(value: &Value, key: &str) -> bool {
+    match value {
+        Value::Object(map) => map
+            .iter()
+            .any(|(k, v)| (k == key && v.is_object()) || has_object_at_key(v, key)),
+        Value::Array(items) => items.iter().any(|v| has_object_at_key(v, key)),
+        _ => false,
+    }
+}
+
+#[test]
+fn every_free_form_name_holds_an_object_in_a_template_of_its_platform() {
+    // A misspelled name in platform.toml would quietly let `--set` add nowhere.
+    let catalog = catalog();
+    for platform in &catalog.platforms {
+        for name in &platform.free_form {
+            let found = platform
+                .events
+                .iter()
+                .any(|e| has_object_at_key(&render(&catalog, platform, &e.name), name));
+            assert!(
+                found,
+                "{}: free_form `{name}` is in no template",
+                platform.id
+            );
+        }
+    }
+    let free_form = |id: &str| catalog.platform(id).unwrap().free_form.clone();
+    assert!(free_form("uponai").contains(&"metadata".to_string()));
+    assert_eq!(free_form("callevents"), ["variables", "metrics"]);
+    assert!(free_form("salpre").is_empty(), "salpre documents every key");
+}
+
 #[test]
 fn every_lifecycle_step_names_an_event_of_its_platform() {
     let catalog = catalog();

@@ -121,6 +121,37 @@ fn a_broken_overlay_names_the_file_line_and_column_and_exits_2() {
 }
 
 #[test]
+fn an_overlay_platform_lists_its_own_free_form_objects() {
+    let dir = folder("free-form");
+    let set_tier = |dir: &Path| {
+        let args = ["show", "call_ended", "--set", "call.metadata.tier=gold"];
+        run(&[&["--payloads", dir.to_str().unwrap()][..], &args].concat())
+    };
+    // The built-in list lets a key into metadata; an overlay's list replaces it.
+    write(&dir.join("uponai/platform.toml"), "free_form = []\n");
+    let out = set_tier(&dir);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("the body has no `call.metadata.tier`"),
+        "{}",
+        stderr(&out)
+    );
+
+    // A path instead of a key name would match nothing: it is refused with the file.
+    write(
+        &dir.join("uponai/platform.toml"),
+        "free_form = [\"call.metadata\"]\n",
+    );
+    let out = set_tier(&dir);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("uponai/platform.toml") && err.contains("free_form: `call.metadata`"),
+        "{err}"
+    );
+}
+
+#[test]
 fn a_missing_overlay_folder_is_exit_2() {
     let out = run(&["--payloads", "/no/such/folder", "platforms"]);
     assert_eq!(out.status.code(), Some(2));

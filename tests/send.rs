@@ -477,6 +477,70 @@ fn set_changes_strings_by_path_and_json_after_colon_equals() {
 }
 
 #[test]
+fn a_set_path_with_a_typo_is_refused_with_the_near_key_and_nothing_is_sent() {
+    let mut server = Server::uponai();
+    let out = server.send(&["call_ended", "--secret", KEY, "--set", "call.statu=ended"]);
+    assert_code(&out, 2);
+    assert_no_panic(&out);
+    let err = stderr(&out);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 2, "an error and a hint\n{err}");
+    assert_eq!(
+        lines[0],
+        "error: --set `call.statu=ended`: the body has no `call.statu`"
+    );
+    assert!(
+        lines[1].starts_with("hint: did you mean call.call_status?"),
+        "{err}"
+    );
+    assert!(stdout(&out).is_empty(), "{}", stdout(&out));
+    assert_eq!(server.hits(), 0, "nothing was sent");
+}
+
+#[test]
+fn a_new_key_outside_a_free_form_object_points_at_hookcli_show_and_the_free_form_objects() {
+    let mut server = Server::uponai();
+    let out = server.send(&["call_ended", "--secret", KEY, "--set", "call.shoe_size=9"]);
+    assert_code(&out, 2);
+    let err = stderr(&out);
+    assert!(err.contains("the body has no `call.shoe_size`"), "{err}");
+    assert!(!err.contains("did you mean"), "nothing is close\n{err}");
+    assert!(
+        err.contains("hint: `hookcli show call_ended -p uponai` prints the body's keys")
+            && err.contains("metadata")
+            && err.contains("--data FILE"),
+        "{err}"
+    );
+    assert_eq!(server.hits(), 0, "nothing was sent");
+}
+
+#[test]
+fn a_new_key_inside_a_free_form_object_is_delivered() {
+    let mut server = Server::uponai();
+    let out = server.send(&[
+        "call_ended",
+        "--secret",
+        KEY,
+        "--set",
+        "call.metadata.order_id=A1",
+        "--set",
+        "call.retell_llm_dynamic_variables.tier=gold",
+    ]);
+    assert_code(&out, 0);
+    assert!(stderr(&out).is_empty(), "no note: {}", stderr(&out));
+    let got = server.received().to_vec();
+    assert_eq!(got.len(), 1);
+    let text = String::from_utf8_lossy(&got[0].body);
+    assert!(text.contains(r#""order_id":"A1""#), "{text}");
+    let body: Value = serde_json::from_slice(&got[0].body).unwrap();
+    assert_eq!(body["call"]["retell_llm_dynamic_variables"]["tier"], "gold");
+    assert!(
+        body["call"]["retell_llm_dynamic_variables"]["customer_name"].is_string(),
+        "the template's variables stay: {body}"
+    );
+}
+
+#[test]
 fn an_extra_header_arrives_at_the_receiver() {
     let mut server = Server::start("salpre", None, faults(|f| f.status = 200));
     let out = server.send(&[
@@ -604,6 +668,10 @@ fn every_bad_input_is_exit_two_with_one_error_line_and_nothing_sent() {
             "call.nope",
         ),
         (vec!["call_ended", "--set", "call.x:={bad"], "{bad"),
+        (
+            vec!["call_ended", "--set", "call.statu=ended"],
+            "did you mean call.call_status?",
+        ),
         (vec!["call_ended", "--timeout", "5parsecs"], "5parsecs"),
         (vec!["call_ended", "--timeout", "0"], "more than 0"),
         (

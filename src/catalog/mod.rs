@@ -59,6 +59,9 @@ pub struct Platform {
     pub headers: Vec<(String, String)>,
     pub ids: Vec<(String, IdPattern)>,
     pub transcript: TranscriptStyle,
+    /// Keys whose objects the platform's users fill themselves (`metadata`): `--set` may add
+    /// a new key inside them, and nowhere else.
+    pub free_form: Vec<String>,
     pub events: Vec<EventSpec>,
     pub lifecycles: Vec<Lifecycle>,
 }

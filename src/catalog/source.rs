@@ -230,6 +230,8 @@ struct PlatformFile {
     ids: toml::Table,
     transcript: TranscriptFile,
     #[serde(default)]
+    free_form: Vec<String>,
+    #[serde(default)]
     events: Vec<EventFile>,
 }
 
@@ -411,6 +413,7 @@ fn build_platform(dir: &str, parts: PlatformFiles) -> Result<Platform, CatalogEr
         line: file.transcript.line,
         turn: to_json(file.transcript.turn),
     };
+    check_free_form(&file.free_form).map_err(err)?;
     let events = build_events(file.events, parts.templates)?;
     let lifecycles = match parts.lifecycles {
         Some((table, origin)) => build_lifecycles(table, &origin, &events)?,
@@ -433,9 +436,24 @@ fn build_platform(dir: &str, parts: PlatformFiles) -> Result<Platform, CatalogEr
         headers,
         ids,
         transcript,
+        free_form: file.free_form,
         events,
         lifecycles,
     })
+}
+
+/// `free_form` names keys, not paths: `call.metadata` would match no key and quietly let
+/// nothing be added.
+fn check_free_form(names: &[String]) -> Result<(), String> {
+    match names
+        .iter()
+        .find(|name| name.is_empty() || name.contains(['.', '[']))
+    {
+        Some(name) => Err(format!(
+            "free_form: `{name}` is not a key name; list keys such as \"metadata\", without a path"
+        )),
+        None => Ok(()),
+    }
 }
 
 fn build_events(

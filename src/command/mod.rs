@@ -19,7 +19,7 @@ use serde_json::Value;
 
 use crate::catalog::{Catalog, EventSpec, Platform, closest};
 use crate::error::{UserError, io_reason, path_reason, usage};
-use crate::overrides::{Applied, Override, OverrideError};
+use crate::overrides::{Override, OverrideError};
 use crate::secret::Secret;
 
 pub fn load_catalog(overlay: Option<&Path>) -> Result<Catalog> {
@@ -221,8 +221,8 @@ pub fn parse_headers(list: &[String]) -> Result<HeaderMap> {
     Ok(headers)
 }
 
-/// Applies `--set`s to a rendered body, with a note for each key the template did not have.
-/// All are parsed before any is applied, so a typo in the last one changes nothing.
+/// Applies `--set`s to a rendered body. All are parsed before any is applied, and every one
+/// is applied before anything is sent, so a typo in the last one changes and sends nothing.
 pub fn apply_sets(
     list: &[String],
     body: &mut Value,
@@ -236,9 +236,7 @@ pub fn apply_sets(
         .collect::<Result<_, _>>()
         .map_err(fail)?;
     for set in &sets {
-        if let Applied::Added(path) = set.apply(body).map_err(fail)? {
-            errln!("note: --set added `{path}`, which the {event} template does not have");
-        }
+        set.apply(body, &platform.free_form).map_err(fail)?;
     }
     Ok(())
 }
@@ -253,13 +251,32 @@ fn set_error(error: OverrideError, platform: &Platform, event: &str) -> anyhow::
         OverrideError::BadPath { .. } => format!(
             "write a dotted path like call.metadata.tier or payload.transcript[0].message; {show} prints the body"
         ),
-        OverrideError::Missing { .. } => format!("{show} prints the body to pick a path from"),
+        OverrideError::Missing {
+            near: Some(near), ..
+        } => {
+            format!("did you mean {near}? {show} prints the body's keys")
+        }
+        OverrideError::Missing { near: None, .. } => missing_hint(&show, &platform.free_form),
         OverrideError::NotJson { .. } => {
             "for a string use PATH=STRING; a JSON string keeps its quotes: --set 'PATH:=\"text\"'"
                 .into()
         }
     };
     UserError::new(error.to_string()).hint(hint).into()
+}
+
+/// The way to a path the body does not have: pick one it has, put a new key in a free-form
+/// object, or send a whole edited body.
+fn missing_hint(show: &str, free_form: &[String]) -> String {
+    let edited = "send an edited body with --data FILE";
+    if free_form.is_empty() {
+        return format!("{show} prints the body's keys; for a key it lacks, {edited}");
+    }
+    let names: Vec<&str> = free_form.iter().map(String::as_str).collect();
+    format!(
+        "{show} prints the body's keys; a new key goes only in {} (else {edited})",
+        spoken_list(&names, "or")
+    )
 }
 
 /// Reads a body from a file, or stdin for `-` or no file. `what` names the flag in errors.
