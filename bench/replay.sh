@@ -3,7 +3,8 @@
 #  1. replaying the uponai `call` lifecycle with --events all into a local receiver takes no
 #     longer than curl posting the same bodies over one connection (curl URL --next URL ...);
 #  2. 1,000 calls at concurrency 50 finish with peak memory under 50 MB.
-# The receiver is `hookcli listen` without a key (curl does not sign), answering 204.
+# The receiver is `hookcli listen` without a key (curl does not sign), answering 204; hookcli
+# signs every request anyway (with a bench key), so its figures include the signing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -49,6 +50,7 @@ for i, line in enumerate(open(f"{work}/call.ndjson")):
 open(f"{work}/curl.cmd", "w").write(" ".join(shlex.quote(a) for a in args))
 PY
 deliveries=$(wc -l <"$work/call.ndjson")
+export HOOKCLI_SECRET=bench_replay_key
 echo "== one uponai call, --events all: $deliveries deliveries to $url"
 hyperfine -N --warmup 5 --runs 40 \
   --export-markdown "$work/replay.md" \
