@@ -49,6 +49,10 @@ pub enum OverrideError {
         at: String,
         near: Option<String>,
     },
+    /// The path goes where the body's shape does not: past an array's end, a key into an
+    /// array, a step into a string or number.
+    #[error("--set `{arg}`: {why}")]
+    Shape { arg: String, why: String },
 }
 
 fn path_text(path: &[Segment]) -> String {
@@ -173,7 +177,14 @@ impl Override {
     /// The error for the step at `depth`, which `body` does not have, with the key of that
     /// object spelled most like it.
     fn missing(&self, body: &Value, depth: usize) -> OverrideError {
-        let near = match (&self.path[depth], walk(body, &self.path[..depth])) {
+        let parent = walk(body, &self.path[..depth]);
+        if let Some(why) = parent.and_then(|p| self.shape_mismatch(p, depth)) {
+            return OverrideError::Shape {
+                arg: self.source.clone(),
+                why,
+            };
+        }
+        let near = match (&self.path[depth], parent) {
             (Segment::Key(typed), Some(Value::Object(map))) => {
                 closest_key(typed, map.keys().map(String::as_str)).map(|key| {
                     let mut path = self.path[..depth].to_vec();
@@ -187,6 +198,44 @@ impl Override {
             arg: self.source.clone(),
             at: path_text(&self.path[..=depth]),
             near,
+        }
+    }
+}
+
+impl Override {
+    /// Why the step at `depth` cannot go into `parent`, when it is the shape and not a
+    /// missing key: "`payload.transcript` has 4 items, [0] to [3]".
+    fn shape_mismatch(&self, parent: &Value, depth: usize) -> Option<String> {
+        let at = path_text(&self.path[..depth]);
+        let kind = |v: &Value| match v {
+            Value::Null => "null",
+            Value::Bool(_) => "a boolean",
+            Value::Number(_) => "a number",
+            Value::String(_) => "a string",
+            Value::Array(_) => "an array",
+            Value::Object(_) => "an object",
+        };
+        match (&self.path[depth], parent) {
+            (Segment::Index(_), Value::Array(items)) if items.is_empty() => {
+                Some(format!("`{at}` is an empty array"))
+            }
+            (Segment::Index(_), Value::Array(items)) => Some(format!(
+                "`{at}` has {} item{}, [0] to [{}]",
+                items.len(),
+                if items.len() == 1 { "" } else { "s" },
+                items.len() - 1
+            )),
+            (Segment::Key(key), Value::Array(_)) => {
+                Some(format!("`{at}` is an array: index it, like {at}[0].{key}"))
+            }
+            (Segment::Index(_), Value::Object(_)) => {
+                Some(format!("`{at}` is an object, not an array: name a key"))
+            }
+            (_, Value::Object(_)) => None,
+            (_, scalar) => Some(format!(
+                "`{at}` is {}, with nothing inside to set",
+                kind(scalar)
+            )),
         }
     }
 }
@@ -270,10 +319,9 @@ mod tests {
     fn missing_paths_and_bad_json_are_errors() {
         let mut body = json!({"call": {"list": [1]}});
         assert!(set(&mut body, "cal.x=1").unwrap_err().contains("no `cal`"));
-        assert!(
-            set(&mut body, "call.list[3]=1")
-                .unwrap_err()
-                .contains("call.list[3]")
+        assert_eq!(
+            set(&mut body, "call.list[3]=1").unwrap_err(),
+            "--set `call.list[3]=1`: `call.list` has 1 item, [0] to [0]"
         );
         assert!(
             set(&mut body, "call.x:={oops")
@@ -283,6 +331,30 @@ mod tests {
         assert!("noequals".parse::<Override>().is_err());
         assert!("=x".parse::<Override>().is_err());
         assert!("a[x]=1".parse::<Override>().is_err());
+    }
+
+    #[test]
+    fn a_path_against_the_shape_says_what_is_there() {
+        let mut body = json!({"call": {"status": "ended", "list": [], "turns": [{"a": 1}]}});
+        let before = body.clone();
+        for (arg, why) in [
+            ("call.list[0]=x", "`call.list` is an empty array"),
+            (
+                "call.turns.a=x",
+                "`call.turns` is an array: index it, like call.turns[0].a",
+            ),
+            ("call[0]=x", "`call` is an object, not an array: name a key"),
+            (
+                "call.status.x=1",
+                "`call.status` is a string, with nothing inside to set",
+            ),
+        ] {
+            assert_eq!(
+                set(&mut body, arg).unwrap_err(),
+                format!("--set `{arg}`: {why}")
+            );
+        }
+        assert_eq!(body, before);
     }
 
     #[test]
@@ -311,12 +383,6 @@ mod tests {
         // Nothing close: no suggestion rather than a wild one.
         assert_eq!(near("nope.x=1"), None);
         assert_eq!(near("call.x=1"), None);
-        // An index out of range names the index; there is no key to suggest.
-        let mut list = json!({"items": [1]});
-        assert_eq!(
-            missing(&mut list, "items[3]=1", &[]),
-            ("items[3]".into(), None)
-        );
     }
 
     #[test]

@@ -1112,3 +1112,21 @@ fn ctrl_c_stops_the_check_with_the_report_so_far_and_no_pass() {
         "{xml}"
     );
 }
+
+#[test]
+fn a_missing_suite_file_is_named_with_the_fix_and_sends_nothing() {
+    let rt = runtime();
+    let dir = temp_dir("missing-suite");
+    let receiver = start_receiver(&rt, Some(KEY), Faults::default());
+    let run = check(&dir, &receiver.url, &["--config", "nope.toml"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(
+        run.stderr.lines().collect::<Vec<_>>(),
+        [
+            "error: nope.toml: no such file",
+            "hint: give --config the path of a suite file, or leave it out to read ./hookcli.toml"
+        ]
+    );
+    assert!(run.stdout.is_empty());
+    assert_eq!(hits(&receiver), 0);
+}

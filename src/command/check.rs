@@ -81,7 +81,12 @@ fn load_suite(flag: Option<&Path>) -> Result<Option<Suite>> {
         None => return Ok(None),
     };
     let suite = Suite::load(&path).map_err(|e| {
-        UserError::new(e.to_string()).hint("README \"Use in CI\" lists every hookcli.toml key")
+        let hint = if path.is_file() {
+            "README \"Use in CI\" lists every hookcli.toml key"
+        } else {
+            "give --config the path of a suite file, or leave it out to read ./hookcli.toml"
+        };
+        UserError::new(e.to_string()).hint(hint)
     })?;
     if flag.is_none() {
         errln!("reading {DEFAULT_FILE}");

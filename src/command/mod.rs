@@ -257,6 +257,7 @@ fn set_error(error: OverrideError, platform: &Platform, event: &str) -> anyhow::
             format!("did you mean {near}? {show} prints the body's keys")
         }
         OverrideError::Missing { near: None, .. } => missing_hint(&show, &platform.free_form),
+        OverrideError::Shape { .. } => format!("{show} prints the body, to pick a path it has"),
         OverrideError::NotJson { .. } => {
             "for a string use PATH=STRING; a JSON string keeps its quotes: --set 'PATH:=\"text\"'"
                 .into()
