@@ -150,7 +150,13 @@ impl ReceiverError {
             kind => ReceiverError::Bind {
                 host: host.to_string(),
                 port,
-                reason: io_reason(err),
+                // The resolver's words ("failed to lookup address information: Name or
+                // service not known") for what is simply a bad --host.
+                reason: if err.to_string().contains("lookup address") {
+                    "not an address, nor a name that resolves".to_string()
+                } else {
+                    io_reason(err)
+                },
                 kind,
             },
         }
