@@ -75,13 +75,21 @@ pub struct PlatformArg {
 pub struct KeyArg {
     /// Signing key (the platform API key). Also read from HOOKCLI_SECRET, and for uponai from
     /// UPONAI_API_KEY, then RETELL_API_KEY
-    #[arg(
-        long = "secret",
-        env = "HOOKCLI_SECRET",
-        hide_env_values = true,
-        value_name = "KEY"
-    )]
+    // HOOKCLI_SECRET is read by `given`, not by clap: clap would pass an empty variable to
+    // the parser, which refuses an empty --secret.
+    #[arg(long = "secret", value_name = "KEY", value_parser = key)]
     pub secret: Option<String>,
+}
+
+impl KeyArg {
+    /// The key from --secret, else from a non-empty HOOKCLI_SECRET.
+    pub fn given(&self) -> Option<String> {
+        self.secret.clone().or_else(|| {
+            std::env::var("HOOKCLI_SECRET")
+                .ok()
+                .filter(|k| !k.is_empty())
+        })
+    }
 }
 
 #[derive(Debug, Args, Clone, Default)]
@@ -301,6 +309,16 @@ pub struct ReplayArgs {
     /// One JSON object per delivery, then one summary object, on stdout
     #[arg(long)]
     pub json: bool,
+}
+
+/// `--secret ''` is a key that was meant to be there (`--secret "$KEY"` with KEY unset):
+/// refused, rather than running unsigned or not verifying. An empty HOOKCLI_SECRET still
+/// counts as unset, as empty environment variables do.
+fn key(text: &str) -> Result<String, String> {
+    if text.is_empty() {
+        return Err("the key is empty (an unset variable in `--secret \"$KEY\"`?): give the key, or leave --secret out".into());
+    }
+    Ok(text.to_string())
 }
 
 /// A count such as `--retries 3`; clap's own error says only "invalid digit found in string".

@@ -211,13 +211,16 @@ fn scramble_digits(s: &str, rng: &mut impl Rng) -> String {
 }
 
 /// A URL as hookcli prints it (reports, `--json`, `-v`, `--dry-run`, `check`): a password in it
-/// (`http://user:pw@host/`) is a secret, shown as `***`.
+/// (`http://user:pw@host/`) is a secret, shown as `***`, and so is a user name with no
+/// password (`http://TOKEN@host/`).
 pub fn shown_url(url: &reqwest::Url) -> String {
-    if url.password().is_none() {
-        return url.to_string();
-    }
     let mut shown = url.clone();
-    let _ = shown.set_password(Some("***"));
+    if url.password().is_some() {
+        let _ = shown.set_password(Some("***"));
+    } else if !url.username().is_empty() {
+        // `https://TOKEN@host/`: a user name alone is how many services take a token.
+        let _ = shown.set_username("***");
+    }
     shown.to_string()
 }
 
@@ -292,5 +295,13 @@ mod tests {
             ),
             earlier
         );
+    }
+
+    #[test]
+    fn credentials_in_a_url_are_masked() {
+        let shown = |text: &str| shown_url(&reqwest::Url::parse(text).unwrap());
+        assert_eq!(shown("http://u:pw@h/x"), "http://u:***@h/x");
+        assert_eq!(shown("https://tok3n@h/x"), "https://***@h/x");
+        assert_eq!(shown("http://h:8080/x?a=1"), "http://h:8080/x?a=1");
     }
 }

@@ -445,6 +445,17 @@ fn a_port_in_use_is_exit_2_with_a_clear_message() {
 }
 
 #[test]
+fn an_empty_secret_is_refused_not_taken_for_no_verification() {
+    // `--secret "$KEY"` with KEY unset: a receiver that verified nothing would pass every
+    // sender's test.
+    let out = run(&["listen", "--port", "0", "--secret", ""]);
+    assert_code(&out, 2);
+    let err = stderr(&out);
+    assert!(err.contains("the key is empty"), "{err}");
+    assert!(!err.contains("listening on"), "{err}");
+}
+
+#[test]
 fn a_record_file_that_cannot_be_written_is_one_line_naming_it_and_the_fix() {
     let dir = TempFile::new("placeholder", b"");
     let folder = dir.path.parent().unwrap();

@@ -697,6 +697,7 @@ fn every_bad_input_is_exit_two_with_one_error_line_and_nothing_sent() {
             vec!["call_ended", "-H", "transfer-encoding: chunked"],
             "from the body",
         ),
+        (vec!["call_ended", "--secret", ""], "the key is empty"),
     ];
     for (args, needle) in cases {
         let mut cmd = hookcli();

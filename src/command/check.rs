@@ -232,7 +232,7 @@ fn pick_key(
     platform: &Platform,
     target: &Target,
 ) -> (Option<Secret>, String) {
-    let flag = args.key.secret.clone().filter(|k| !k.is_empty());
+    let flag = args.key.given();
     let from_file = suite.and_then(|s| s.secret_env.as_ref()).map(|name| {
         let name = name.get_ref().clone();
         let value = std::env::var(&name).ok().filter(|v| !v.is_empty());

@@ -54,7 +54,7 @@ pub fn run(args: ListenArgs, overlay: Option<&Path>) -> Result<u8> {
                 .into(),
         );
     }
-    let key = resolve_key(args.key.secret.as_deref(), platform);
+    let key = resolve_key(args.key.given().as_deref(), platform);
     let tolerance = args
         .tolerance
         .or(platform.signing.as_ref().map(|s| s.tolerance))

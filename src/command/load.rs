@@ -38,7 +38,7 @@ pub fn run(args: LoadArgs, overlay: Option<&Path>) -> Result<u8> {
         backoff: args.backoff,
         success: args.expect.clone(),
     });
-    let key = choose_key(args.key.secret.as_deref(), &platform, url.is_none());
+    let key = choose_key(args.key.given().as_deref(), &platform, url.is_none());
     super::runtime()?.block_on(async move {
         let receiver = match &url {
             Some(_) => None,

@@ -91,7 +91,7 @@ fn spoken_list<T: AsRef<str>>(items: &[T], and: &str) -> String {
     }
 }
 
-/// The signing key: the flag (or HOOKCLI_SECRET, through clap), then the platform's own
+/// The signing key: the flag (or HOOKCLI_SECRET, see `KeyArg::given`), then the platform's own
 /// environment variables. Empty values count as unset.
 pub fn resolve_key(flag: Option<&str>, platform: &Platform) -> Option<Secret> {
     if let Some(key) = flag.filter(|k| !k.is_empty()) {

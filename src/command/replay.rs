@@ -67,7 +67,7 @@ pub fn run(args: ReplayArgs, overlay: Option<&Path>) -> Result<u8> {
     if args.redact && args.from.is_none() {
         errln!("note: --redact applies to --from recordings; generated calls hold no real people");
     }
-    let key = choose_key(args.key.secret.as_deref(), platform, url.is_none());
+    let key = choose_key(args.key.given().as_deref(), platform, url.is_none());
     let plan = Plan {
         url,
         headers,

@@ -96,7 +96,7 @@ fn prepare(args: &SendArgs, catalog: &Catalog, platform: &Platform) -> Result<Pr
         "sending unsigned"
     };
     let key = super::choose_key_for(
-        args.key.secret.as_deref(),
+        args.key.given().as_deref(),
         platform,
         url.is_none(),
         unsigned,

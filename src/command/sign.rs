@@ -31,7 +31,7 @@ pub fn sign(args: SignArgs, overlay: Option<&Path>) -> Result<u8> {
     let catalog = load_catalog(overlay)?;
     let platform = find_platform(&catalog, &args.platform.platform)?;
     let signing = signing_of(platform)?;
-    let key = key_of(args.key.secret.as_deref(), platform)?;
+    let key = key_of(args.key.given().as_deref(), platform)?;
     let body = read_input(args.file.as_deref(), "body")?;
     let at = args.timestamp.unwrap_or_else(signing::now_ms);
     outln!(
@@ -46,7 +46,7 @@ pub fn verify(args: VerifyArgs, overlay: Option<&Path>) -> Result<u8> {
     let catalog = load_catalog(overlay)?;
     let platform = find_platform(&catalog, &args.platform.platform)?;
     let signing = signing_of(platform)?;
-    let key = key_of(args.key.secret.as_deref(), platform)?;
+    let key = key_of(args.key.given().as_deref(), platform)?;
     let body = read_input(args.file.as_deref(), "body")?;
     let now = args.now.unwrap_or_else(signing::now_ms);
     let tolerance = args.tolerance.unwrap_or(signing.tolerance);
