@@ -653,6 +653,10 @@ fn every_bad_input_is_exit_two_with_one_error_line_and_nothing_sent() {
             "call.start is a callevents event: add -p callevents",
         ),
         (vec!["call_endd"], "did you mean call_ended?"),
+        (
+            vec!["-p", "postcall", "call_ended"],
+            "add -p uponai or -p salpre (postcall events: call_completed)",
+        ),
         (vec!["call_ended", "--to", "ht tp://x"], "`ht tp://x`"),
         (vec!["call_ended", "--to", "localhost:8080/webhook"], "http"),
         (vec!["call_ended", "--to", "ftp://example.com/hook"], "ftp"),

@@ -66,10 +66,13 @@ pub fn find_event<'a>(
     let hint = if !elsewhere.is_empty() {
         let ids: Vec<&str> = elsewhere.iter().map(|p| p.id.as_str()).collect();
         let flags: Vec<String> = ids.iter().map(|id| format!("-p {id}")).collect();
+        // With the platform's own events too: `-p postcall` may have been meant, and its
+        // call_completed is what the user was after.
         format!(
-            "{name} is a {} event: add {}",
+            "{name} is a {} event: add {} ({} events: {list})",
             spoken_list(&ids, "and"),
-            spoken_list(&flags, "or")
+            spoken_list(&flags, "or"),
+            platform.id
         )
     } else if let Some(near) = platform.closest_event(name) {
         format!("did you mean {near}? {} events: {list}", platform.id)
