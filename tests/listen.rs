@@ -584,6 +584,13 @@ fn send_without_to_delivers_to_the_built_in_receiver_and_verifies() {
     assert_code(&out, 0);
     let text = stdout(&out);
     assert!(text.contains("delivered: 204"), "{text}");
+    // The streamed report, then what the receiver saw.
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    assert!(lines[0].starts_with("POST http://127.0.0.1:"), "{text}");
+    assert!(lines[1].starts_with("  #1  204 No Content  "), "{text}");
+    assert_eq!(lines[2], "delivered: 204 No Content (2xx)", "{text}");
+    assert!(lines[3].starts_with("receiver saw: "), "{text}");
     let seen = text
         .lines()
         .find(|l| l.starts_with("receiver saw:"))
