@@ -503,6 +503,14 @@ fn bad_listen_flags_are_exit_2_with_the_value_and_the_fix() {
         (vec!["--max-body", "0"], "above 0"),
         (vec!["--path", "webhook"], "--path /webhook"),
         (vec!["--delay", "soon"], "like 10s"),
+        // -q used to win silently over --json and -v.
+        (
+            vec!["--json", "-q"],
+            "'--json' cannot be used with '--quiet'",
+        ),
+        (vec!["-q", "--json"], "cannot be used with"),
+        (vec!["-v", "-q"], "cannot be used with"),
+        (vec!["--json", "-v"], "cannot be used with"),
     ];
     // A port in use: were a flag wrongly accepted, listen would fail to bind (and the needle
     // would be missing) rather than serve forever and hang the test.
