@@ -725,6 +725,12 @@ fn verify_says_invalid_or_malformed_with_exit_1() {
     // The whole header line, as `sign` prints it, is accepted too.
     let out = verify(VECTOR_KEY, &format!("x-retell-signature: {signature}"));
     assert_code(&out, 0);
+    // An empty value (a header that was not there) is `missing`, as the receiver says.
+    for empty in ["", " ", "x-retell-signature:"] {
+        let out = verify(VECTOR_KEY, empty);
+        assert_code(&out, 1);
+        assert_eq!(stdout(&out), "missing\n", "{empty:?}");
+    }
 }
 
 #[test]
