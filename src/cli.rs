@@ -226,10 +226,10 @@ pub struct ListenArgs {
     #[arg(long)]
     pub json: bool,
     /// Also pretty-print each body
-    #[arg(short, long)]
+    #[arg(short, long, conflicts_with = "json")]
     pub verbose: bool,
     /// No line per request; only the summary when stopped
-    #[arg(short, long)]
+    #[arg(short, long, conflicts_with_all = ["json", "verbose"])]
     pub quiet: bool,
 }
 
@@ -415,8 +415,8 @@ pub struct CheckArgs {
     /// Skip these cases: names or prefixes like signature/ (comma-separated, repeatable)
     #[arg(long, value_delimiter = ',', value_name = "CASES")]
     pub skip: Vec<String>,
-    /// Print the cases and exit
-    #[arg(long)]
+    /// Print the cases and exit (nothing is sent, so no run flags like --to or --junit)
+    #[arg(long, conflicts_with_all = ["to", "junit", "wait_for", "burst"])]
     pub list: bool,
     /// Wait up to this long for the receiver to accept connections (CI readiness)
     #[arg(long, value_parser = duration, value_name = "DUR", allow_hyphen_values = true)]

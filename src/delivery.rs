@@ -151,6 +151,17 @@ pub async fn deliver(
     request: &Request,
     policy: &DeliveryPolicy,
 ) -> Delivery {
+    deliver_with(client, request, policy, |_| {}).await
+}
+
+/// [`deliver`], handing each attempt to `on_attempt` as soon as it is known: after its
+/// answer (its `wait` set when another attempt follows) and before the wait for the next.
+pub async fn deliver_with(
+    client: &reqwest::Client,
+    request: &Request,
+    policy: &DeliveryPolicy,
+    mut on_attempt: impl FnMut(&Attempt),
+) -> Delivery {
     let mut attempts: Vec<Attempt> = Vec::new();
     for n in 1..=policy.max_attempts() {
         let mut attempt = attempt(client, request, policy, n).await;
@@ -158,6 +169,7 @@ pub async fn deliver(
         if !done {
             attempt.wait = Some(policy.wait_after(n));
         }
+        on_attempt(&attempt);
         let wait = attempt.wait;
         attempts.push(attempt);
         match wait {

@@ -1130,3 +1130,55 @@ fn a_missing_suite_file_is_named_with_the_fix_and_sends_nothing() {
     assert!(run.stdout.is_empty());
     assert_eq!(hits(&receiver), 0);
 }
+
+#[test]
+fn list_with_a_run_only_flag_is_a_conflict_not_a_silent_drop() {
+    let dir = temp_dir("list-conflicts");
+    for (args, flag) in [
+        (
+            &["check", "--list", "--junit", "r.xml"][..],
+            "'--junit <FILE>'",
+        ),
+        (&["check", "--junit", "r.xml", "--list"], "'--junit <FILE>'"),
+        (
+            &["check", "--list", "--wait-for", "5s"],
+            "'--wait-for <DUR>'",
+        ),
+        (
+            &["check", "--list", "--to", "http://127.0.0.1:9/"],
+            "'--to <URL>'",
+        ),
+        (&["check", "--list", "--burst", "3"], "'--burst <N>'"),
+    ] {
+        let run = hookcli(&dir, args, &[]);
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+        let lines: Vec<&str> = run.stderr.lines().collect();
+        assert_eq!(lines.len(), 2, "{args:?}: {}", run.stderr);
+        assert!(
+            lines[0].starts_with("error: the argument '--")
+                && lines[0].contains("cannot be used with")
+                && lines[0].contains("'--list'")
+                && lines[0].contains(flag),
+            "{args:?}: {}",
+            run.stderr
+        );
+        assert_eq!(
+            lines[1],
+            "hint: give one or the other; `hookcli check --help` says what each does"
+        );
+        assert!(run.stdout.is_empty());
+    }
+    assert!(!dir.join("r.xml").exists(), "no report file is written");
+    // --list still takes the flags that pick cases.
+    let run = hookcli(
+        &dir,
+        &["check", "--list", "--json", "--only", "signature/"],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.lines()
+            .iter()
+            .all(|l| l["case"].as_str().unwrap().starts_with("signature/"))
+    );
+}

@@ -514,6 +514,14 @@ fn bad_listen_flags_are_exit_2_with_the_value_and_the_fix() {
         (vec!["--max-body", "0"], "above 0"),
         (vec!["--path", "webhook"], "--path /webhook"),
         (vec!["--delay", "soon"], "like 10s"),
+        // -q used to win silently over --json and -v.
+        (
+            vec!["--json", "-q"],
+            "'--json' cannot be used with '--quiet'",
+        ),
+        (vec!["-q", "--json"], "cannot be used with"),
+        (vec!["-v", "-q"], "cannot be used with"),
+        (vec!["--json", "-v"], "cannot be used with"),
     ];
     // A port in use: were a flag wrongly accepted, listen would fail to bind (and the needle
     // would be missing) rather than serve forever and hang the test.
@@ -595,6 +603,13 @@ fn send_without_to_delivers_to_the_built_in_receiver_and_verifies() {
     assert_code(&out, 0);
     let text = stdout(&out);
     assert!(text.contains("delivered: 204"), "{text}");
+    // The streamed report, then what the receiver saw.
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    assert!(lines[0].starts_with("POST http://127.0.0.1:"), "{text}");
+    assert!(lines[1].starts_with("  #1  204 No Content  "), "{text}");
+    assert_eq!(lines[2], "delivered: 204 No Content (2xx)", "{text}");
+    assert!(lines[3].starts_with("receiver saw: "), "{text}");
     let seen = text
         .lines()
         .find(|l| l.starts_with("receiver saw:"))
@@ -721,6 +736,12 @@ fn verify_says_invalid_or_malformed_with_exit_1() {
     // The whole header line, as `sign` prints it, is accepted too.
     let out = verify(VECTOR_KEY, &format!("x-retell-signature: {signature}"));
     assert_code(&out, 0);
+    // An empty value (a header that was not there) is `missing`, as the receiver says.
+    for empty in ["", " ", "x-retell-signature:"] {
+        let out = verify(VECTOR_KEY, empty);
+        assert_code(&out, 1);
+        assert_eq!(stdout(&out), "missing\n", "{empty:?}");
+    }
 }
 
 #[test]

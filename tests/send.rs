@@ -998,3 +998,131 @@ fn a_closed_stderr_is_no_panic_either() {
     }
     assert_eq!(server.hits(), 2, "the bad commands sent nothing");
 }
+
+#[test]
+fn the_report_streams_each_attempt_before_the_wait_for_the_next() {
+    // The first request gets a 500, then a one-minute backoff: the `#1 ... retrying in 1m`
+    // line must be on stdout while the receiver has seen one request, not after attempt 2.
+    let mut server = Server::start("uponai", Some(KEY), faults(|f| f.fail_first = 1));
+    let mut child = hookcli()
+        .args(["send", "call_ended", "--secret", KEY, "--retries", "1"])
+        .args(["--backoff", "1m", "--to", &server.url])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap());
+    let mut header = String::new();
+    lines.read_line(&mut header).unwrap();
+    let mut first = String::new();
+    lines.read_line(&mut first).unwrap();
+    let hits = server.hits();
+    // Never leave the child waiting out its backoff.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        header.starts_with(&format!("POST {} · uponai call_ended · call ", server.url)),
+        "{header:?}"
+    );
+    assert!(
+        first.starts_with("  #1  500 Internal Server Error  ")
+            && first.ends_with("  retrying in 1m\n"),
+        "{first:?}"
+    );
+    assert_eq!(hits, 1, "the attempt line came before the second attempt");
+}
+
+#[test]
+fn verbose_still_shows_the_exchange_on_stderr_with_json() {
+    let mut server = Server::start("uponai", Some(KEY), faults(|f| f.fail_first = 1));
+    let out = server.send(&[
+        "call_ended",
+        "--secret",
+        KEY,
+        "--backoff",
+        "0",
+        "--json",
+        "-v",
+    ]);
+    assert_code(&out, 0);
+    assert_eq!(server.hits(), 2);
+    let report = json_of(&out);
+    assert_eq!(report["attempts"].as_array().unwrap().len(), 2);
+    let err = stderr(&out);
+    let first = at(&err, "* attempt 1\n");
+    let request = at(&err, &format!("> POST {}", server.url));
+    let failed = at(&err, "< 500 Internal Server Error");
+    let second = at(&err, "* attempt 2\n");
+    let delivered = at(&err, "< 204 No Content");
+    assert!(
+        first < request && request < failed && failed < second && second < delivered,
+        "both attempts, in order:\n{err}"
+    );
+}
+
+#[test]
+fn an_empty_data_body_says_it_is_empty_and_sends_nothing() {
+    let mut server = Server::uponai();
+    for input in [&b""[..], b" \n"] {
+        let mut child = hookcli()
+            .args(["send", "call_ended", "--data", "-", "--secret", KEY])
+            .args(["--to", &server.url])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert_code(&out, 2);
+        let err = stderr(&out);
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(lines.len(), 2, "{err}");
+        assert!(
+            lines[0].starts_with("error: --data (stdin) is ")
+                && lines[0].ends_with(": there is no body to send"),
+            "{err}"
+        );
+        assert!(
+            lines[1].starts_with("hint: pipe one JSON body in")
+                && lines[1].contains("hookcli show call_ended"),
+            "{err}"
+        );
+        assert!(!err.contains("EOF"), "{err}");
+        assert!(out.stdout.is_empty());
+    }
+    let empty = TempFile::new("empty.json", b"");
+    let out = server.send(&["--data", empty.path_str(), "--secret", KEY]);
+    assert_code(&out, 2);
+    let err = stderr(&out);
+    assert!(
+        err.starts_with(&format!(
+            "error: --data `{}` is empty: there is no body to send\nhint: put one JSON body in the file",
+            empty.path_str()
+        )),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 2, "{err}");
+    assert_eq!(server.hits(), 0);
+}
+
+#[test]
+fn a_dry_run_without_to_says_signed_only_when_the_platform_signs() {
+    let note = |args: &[&str]| {
+        let out = run(&[&["send", "call_ended", "--dry-run"][..], args].concat());
+        assert_code(&out, 0);
+        stderr(&out)
+    };
+    let salpre = note(&["-p", "salpre"]);
+    assert_eq!(
+        salpre,
+        "note: no --to given: a real send would go to hookcli's built-in receiver\n"
+    );
+    let made = note(&[]);
+    assert!(
+        made.ends_with(", signed with a key made for it\n"),
+        "{made}"
+    );
+    let given = note(&["--secret", KEY]);
+    assert!(given.ends_with(", signed with the key given\n"), "{given}");
+}

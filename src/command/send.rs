@@ -14,9 +14,9 @@ use super::{
 };
 use crate::catalog::{Catalog, Platform};
 use crate::cli::{DeliveryArgs, SendArgs};
-use crate::delivery::{self, Outcome, Request, Signer};
+use crate::delivery::{self, Attempt, Outcome, Request, Signer};
 use crate::error::{UserError, exit};
-use crate::output::delivery::{DeliveryReport, exchange_text};
+use crate::output::delivery::{DeliveryReport, attempt_exchange_text, attempt_line, header_line};
 use crate::output::{self, received};
 use crate::policy::DeliveryPolicy;
 use crate::receiver::{Receiver, ReceiverConfig};
@@ -40,7 +40,8 @@ pub fn run(args: SendArgs, overlay: Option<&Path>) -> Result<u8> {
     let platform = find_platform(&catalog, &args.platform.platform)?;
     let prepared = prepare(&args, &catalog, platform)?;
     if args.dry_run {
-        print_dry_run(&prepared, platform, args.json)?;
+        let own_key = super::resolve_key(args.key.secret.as_deref(), platform).is_some();
+        print_dry_run(&prepared, platform, args.json, own_key)?;
         return Ok(exit::OK);
     }
     super::runtime()?.block_on(execute(prepared, platform, &args))
@@ -66,6 +67,9 @@ fn prepare(args: &SendArgs, catalog: &Catalog, platform: &Platform) -> Result<Pr
             } else {
                 format!("--data `{file}`")
             };
+            if bytes.trim_ascii().is_empty() {
+                return Err(empty_data(file, &shown, bytes.is_empty(), args, platform));
+            }
             let value = check_json(&bytes, &shown)?;
             let event = match &args.event {
                 Some(name) => find_event(catalog, platform, name)?.name.clone(),
@@ -113,6 +117,36 @@ fn prepare(args: &SendArgs, catalog: &Catalog, platform: &Platform) -> Result<Pr
     })
 }
 
+/// `--data` that holds no body: said as such, rather than as JSON that ends too soon.
+fn empty_data(
+    file: &str,
+    shown: &str,
+    no_bytes: bool,
+    args: &SendArgs,
+    platform: &Platform,
+) -> anyhow::Error {
+    let what = if no_bytes {
+        "is empty"
+    } else {
+        "is only whitespace"
+    };
+    let event = args.event.as_deref().unwrap_or("call_ended");
+    let show = format!("hookcli show {event} -p {} --compact", platform.id);
+    let hint = if file == "-" {
+        format!(
+            "pipe one JSON body in, e.g. `{show} | hookcli send -p {} --data -`; or leave out --data to send the rendered event",
+            platform.id
+        )
+    } else {
+        format!(
+            "put one JSON body in the file (`{show} > {file}` writes one); or leave out --data to send the rendered event"
+        )
+    };
+    UserError::new(format!("{shown} {what}: there is no body to send"))
+        .hint(hint)
+        .into()
+}
+
 /// The platform's headers, then the user's -H (which replace same-named ones).
 pub fn platform_headers(platform: &Platform, delivery: &DeliveryArgs) -> Result<HeaderMap> {
     let mut headers = HeaderMap::new();
@@ -140,7 +174,13 @@ pub fn signer_for(platform: &Platform, key: Option<&Secret>) -> Option<Signer> {
     })
 }
 
-fn print_dry_run(prepared: &Prepared, platform: &Platform, json: bool) -> Result<()> {
+/// `own_key`: the key came from the user (flag or environment), not made for the receiver.
+fn print_dry_run(
+    prepared: &Prepared,
+    platform: &Platform,
+    json: bool,
+    own_key: bool,
+) -> Result<()> {
     let url = prepared
         .url
         .as_ref()
@@ -174,9 +214,14 @@ fn print_dry_run(prepared: &Prepared, platform: &Platform, json: bool) -> Result
     outln!();
     outln!("{}", String::from_utf8_lossy(&prepared.body));
     if prepared.url.is_none() {
-        errln!(
-            "note: no --to given: a real send would go to hookcli's built-in receiver, signed with a key made for it"
-        );
+        // A platform that does not sign is sent unsigned; one that signs gets a key made for
+        // the built-in receiver unless one was given.
+        let signed = match (&platform.signing, own_key) {
+            (None, _) => "",
+            (Some(_), true) => ", signed with the key given",
+            (Some(_), false) => ", signed with a key made for it",
+        };
+        errln!("note: no --to given: a real send would go to hookcli's built-in receiver{signed}");
     }
     Ok(())
 }
@@ -206,8 +251,35 @@ async fn execute(prepared: Prepared, platform: &Platform, args: &SendArgs) -> Re
         body: prepared.body.clone(),
         signer: signer_for(platform, prepared.key.as_ref()),
     };
-    let delivery = delivery::deliver(&delivery::client(), &request, &prepared.policy).await;
     let url_text = super::shown_url(&url);
+    // The human report streams: the header before the first attempt, each attempt's line as
+    // soon as it is known (a "retrying in 3s" before the wait), then the verdict. -v goes to
+    // stderr as each attempt ends, with or without --json; --json itself is one object at
+    // the end.
+    if !args.json {
+        outln!(
+            "{}",
+            header_line(
+                &url_text,
+                &platform.id,
+                &prepared.event,
+                prepared.call_id.as_deref()
+            )
+        );
+    }
+    let on_attempt = |attempt: &Attempt| {
+        if args.verbose {
+            err!(
+                "{}",
+                attempt_exchange_text(&url_text, attempt, &prepared.body)
+            );
+        }
+        if !args.json {
+            outln!("{}", attempt_line(attempt));
+        }
+    };
+    let delivery =
+        delivery::deliver_with(&delivery::client(), &request, &prepared.policy, on_attempt).await;
     let report = DeliveryReport {
         platform: &platform.id,
         event: &prepared.event,
@@ -232,10 +304,7 @@ async fn execute(prepared: Prepared, platform: &Platform, args: &SendArgs) -> Re
         }
         outln!("{object}");
     } else {
-        if args.verbose {
-            err!("{}", exchange_text(&url_text, &delivery, &prepared.body));
-        }
-        out!("{}", report.text());
+        out!("{}", report.ending());
         for r in &seen {
             outln!("{} {}", output::dim("receiver saw:"), received::line(r));
         }

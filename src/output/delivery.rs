@@ -91,23 +91,21 @@ impl DeliveryReport<'_> {
         }
     }
 
+    /// The whole report: [`header_line`], one [`attempt_line`] per attempt, then
+    /// [`DeliveryReport::ending`]. `send` prints the same pieces as they become known.
     pub fn text(&self) -> String {
-        let mut out = String::new();
-        let call = self
-            .call_id
-            .as_deref()
-            .map(|c| format!(" · call {c}"))
-            .unwrap_or_default();
-        let _ = writeln!(
-            out,
-            "{} {} {}{call}",
-            dim("POST"),
-            self.url,
-            dim(&format!("· {} {}", self.platform, self.event))
-        );
+        let mut out = header_line(self.url, self.platform, self.event, self.call_id.as_deref());
+        out.push('\n');
         for attempt in &self.delivery.attempts {
-            let _ = writeln!(out, "  {}", self.attempt_line(attempt));
+            let _ = writeln!(out, "{}", attempt_line(attempt));
         }
+        out.push_str(&self.ending());
+        out
+    }
+
+    /// The verdict line, and the slow-success warning when there is one; each ends in `\n`.
+    pub fn ending(&self) -> String {
+        let mut out = String::new();
         let verdict = self.verdict();
         let verdict = match self.delivery.outcome {
             Outcome::Delivered => good(&verdict),
@@ -118,39 +116,6 @@ impl DeliveryReport<'_> {
             let _ = writeln!(out, "{}", warn(&format!("warning: {note}")));
         }
         out
-    }
-
-    fn attempt_line(&self, attempt: &Attempt) -> String {
-        let result = match (attempt.status, attempt.error) {
-            (Some(status), Some(ErrorKind::Redirect)) => format!(
-                "{} → {}",
-                status_text(status),
-                attempt.location.as_deref().unwrap_or("(no Location)")
-            ),
-            (Some(status), _) => status_text(status),
-            (None, Some(kind)) => format!(
-                "{}: {}",
-                kind.word(),
-                attempt.detail.as_deref().unwrap_or("")
-            ),
-            (None, None) => "no response".into(),
-        };
-        let result = if attempt.accepted {
-            good(&result)
-        } else {
-            bad(&result)
-        };
-        let wait = match attempt.wait {
-            Some(w) if w.is_zero() => "  retrying now".to_string(),
-            Some(w) => format!("  retrying in {}", crate::duration::short(w)),
-            None => String::new(),
-        };
-        format!(
-            "#{}  {result}  {}{}",
-            attempt.n,
-            dim(&crate::duration::latency(attempt.latency)),
-            dim(&wait)
-        )
     }
 
     /// The documented JSON object (README "JSON output").
@@ -168,6 +133,50 @@ impl DeliveryReport<'_> {
             "attempts": delivery.attempts.iter().map(attempt_json).collect::<Vec<_>>(),
         })
     }
+}
+
+/// The first line: `POST URL · platform event · call ID`, without its `\n`.
+pub fn header_line(url: &str, platform: &str, event: &str, call_id: Option<&str>) -> String {
+    let call = call_id.map(|c| format!(" · call {c}")).unwrap_or_default();
+    format!(
+        "{} {url} {}{call}",
+        dim("POST"),
+        dim(&format!("· {platform} {event}"))
+    )
+}
+
+/// An attempt's line, indented: `  #1  500 Internal Server Error  3.1 ms  retrying in 1s`.
+pub fn attempt_line(attempt: &Attempt) -> String {
+    let result = match (attempt.status, attempt.error) {
+        (Some(status), Some(ErrorKind::Redirect)) => format!(
+            "{} → {}",
+            status_text(status),
+            attempt.location.as_deref().unwrap_or("(no Location)")
+        ),
+        (Some(status), _) => status_text(status),
+        (None, Some(kind)) => format!(
+            "{}: {}",
+            kind.word(),
+            attempt.detail.as_deref().unwrap_or("")
+        ),
+        (None, None) => "no response".into(),
+    };
+    let result = if attempt.accepted {
+        good(&result)
+    } else {
+        bad(&result)
+    };
+    let wait = match attempt.wait {
+        Some(w) if w.is_zero() => "  retrying now".to_string(),
+        Some(w) => format!("  retrying in {}", crate::duration::short(w)),
+        None => String::new(),
+    };
+    format!(
+        "  #{}  {result}  {}{}",
+        attempt.n,
+        dim(&crate::duration::latency(attempt.latency)),
+        dim(&wait)
+    )
 }
 
 pub fn outcome_word(outcome: Outcome) -> &'static str {
@@ -191,17 +200,26 @@ fn attempt_json(attempt: &Attempt) -> Value {
 /// `-v`, for stderr: every attempt the way curl shows it. The request line, its headers, a
 /// blank, the body; then the status, the response headers, a blank, the response body.
 pub fn exchange_text(url: &str, delivery: &Delivery, body: &[u8]) -> String {
-    let numbered = delivery.attempts.len() > 1;
+    delivery
+        .attempts
+        .iter()
+        .map(|attempt| attempt_exchange_text(url, attempt, body))
+        .collect()
+}
+
+/// One attempt's part of [`exchange_text`], printable as soon as the attempt is over. It is
+/// headed `* attempt N` when the delivery has more than one: a later one, or one that waits
+/// for a next.
+pub fn attempt_exchange_text(url: &str, attempt: &Attempt, body: &[u8]) -> String {
+    let numbered = attempt.n > 1 || attempt.wait.is_some();
     let mut out = String::new();
-    for attempt in &delivery.attempts {
-        if numbered {
-            let _ = writeln!(out, "{}", dim(&format!("* attempt {}", attempt.n)));
-        }
-        out.push_str(&request_text(url, attempt, body));
-        out.push('\n');
-        out.push_str(&response_text(attempt));
-        out.push('\n');
+    if numbered {
+        let _ = writeln!(out, "{}", dim(&format!("* attempt {}", attempt.n)));
     }
+    out.push_str(&request_text(url, attempt, body));
+    out.push('\n');
+    out.push_str(&response_text(attempt));
+    out.push('\n');
     out
 }
 
