@@ -197,7 +197,7 @@ fn read_recording(
             "give a file written by `hookcli listen --record FILE`, or one JSON body per line",
         )
     })?;
-    let mut planned = replay::plan_recording(&text, &shown, platform, filter).map_err(|e| {
+    let recording = replay::plan_recording(&text, &shown, platform, filter).map_err(|e| {
         let hint = if e.line == 0 {
             "record traffic with `hookcli listen --record FILE`, or write one JSON body per line"
         } else {
@@ -206,6 +206,17 @@ fn read_recording(
         };
         UserError::new(format!("--from {e}")).hint(hint)
     })?;
+    let skipped = &recording.skipped;
+    if !skipped.is_empty() {
+        errln!(
+            "note: skipped {} recorded request{} that {} not webhook deliveries: {}",
+            skipped.len(),
+            if skipped.len() == 1 { "" } else { "s" },
+            if skipped.len() == 1 { "was" } else { "were" },
+            replay::skipped_list(skipped)
+        );
+    }
+    let mut planned = recording.planned;
     if redact {
         let mut rng = crate::call::rng();
         // One redactor for the file: a call's events keep agreeing with each other.
