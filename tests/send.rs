@@ -993,3 +993,53 @@ fn a_closed_stderr_is_no_panic_either() {
     }
     assert_eq!(server.hits(), 2, "the bad commands sent nothing");
 }
+
+#[test]
+fn a_bad_hookcli_seed_is_exit_two_naming_it_and_nothing_is_sent() {
+    let mut server = Server::uponai();
+    for seed in ["abc", "-1", "99999999999999999999999", "4.2"] {
+        let commands: [&[&str]; 3] = [
+            &["show", "call_ended"],
+            &["send", "call_ended", "--to", &server.url],
+            &["load", "-n", "3", "--to", &server.url],
+        ];
+        for args in commands {
+            let out = hookcli()
+                .args(args)
+                .env("HOOKCLI_SEED", seed)
+                .env("HOOKCLI_SECRET", KEY)
+                .output()
+                .unwrap();
+            assert_code(&out, 2);
+            let err = stderr(&out);
+            let lines: Vec<&str> = err.lines().collect();
+            assert_eq!(
+                lines,
+                [
+                    format!("error: HOOKCLI_SEED `{seed}` is not a seed").as_str(),
+                    "hint: set it to a whole number from 0 to 18446744073709551615, like \
+                     HOOKCLI_SEED=42, or unset it",
+                ],
+                "{args:?}"
+            );
+            assert!(stdout(&out).is_empty(), "{args:?}: nothing on stdout");
+        }
+    }
+    assert_eq!(server.hits(), 0, "nothing was sent");
+}
+
+#[test]
+fn a_good_hookcli_seed_renders_the_same_body_and_an_empty_one_is_no_seed() {
+    let show = |seed: &str| {
+        let out = hookcli()
+            .args(["show", "call_ended", "--compact"])
+            .env("HOOKCLI_SEED", seed)
+            .output()
+            .unwrap();
+        assert_code(&out, 0);
+        let body: Value = serde_json::from_slice(&out.stdout).unwrap();
+        body["call"]["call_id"].clone()
+    };
+    assert_eq!(show("18446744073709551615"), show(" 18446744073709551615 "));
+    assert_ne!(show(""), show(""), "an empty HOOKCLI_SEED is as if unset");
+}

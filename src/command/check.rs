@@ -49,6 +49,7 @@ pub fn run(args: CheckArgs, overlay: Option<&Path>) -> Result<u8> {
             .with_overrides(&overrides(&args, suite.as_ref())),
         rule_owner: rule_owner(&args, suite.as_ref(), &platform),
         burst: burst(&args, suite.as_ref()),
+        seed: crate::call::seed()?,
         catalog,
         // Replaced by the built-in receiver's URL when there is no target.
         url: reqwest::Url::parse("http://127.0.0.1/").expect("a static URL parses"),

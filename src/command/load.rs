@@ -22,6 +22,7 @@ const TICK: Duration = Duration::from_millis(250);
 
 pub fn run(args: LoadArgs, overlay: Option<&Path>) -> Result<u8> {
     amount(&args)?;
+    let seed = crate::call::seed()?;
     let catalog = Arc::new(load_catalog(overlay)?);
     let platform = find_platform(&catalog, &args.platform.platform)?.clone();
     let script = script(&args, &catalog, &platform)?;
@@ -77,12 +78,12 @@ pub fn run(args: LoadArgs, overlay: Option<&Path>) -> Result<u8> {
             catalog.clone(),
             &platform,
             script.clone(),
-            &mut crate::call::rng(),
+            &mut crate::call::rng_from(seed),
         )?;
         if let Some(why) = slow {
             errln!("note: rendering every call in full, which is slower ({why})");
         }
-        let (report, interrupted) = drive(&args, settings, bodies).await;
+        let (report, interrupted) = drive(&args, settings, bodies, seed).await;
         if let Some(receiver) = receiver {
             receiver.stop().await;
         }
@@ -187,15 +188,17 @@ enum Event {
 }
 
 /// Runs the load until the count, the deadline or Ctrl-C, redrawing the live line.
-async fn drive(args: &LoadArgs, settings: Settings, bodies: Bodies) -> (Report, bool) {
+async fn drive(
+    args: &LoadArgs,
+    settings: Settings,
+    bodies: Bodies,
+    seed: Option<u64>,
+) -> (Report, bool) {
     let stop = match args.duration {
         Some(d) => Stop::Until(Instant::now() + d),
         None => Stop::count(args.count.unwrap_or(1)),
     };
     let deadline = stop.deadline();
-    let seed = std::env::var("HOOKCLI_SEED")
-        .ok()
-        .and_then(|s| s.trim().parse().ok());
     let ctrl_c = super::interrupt();
     tokio::pin!(ctrl_c);
     let mut load = Load::start(settings, bodies, stop, args.rate, seed);

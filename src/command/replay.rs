@@ -25,6 +25,8 @@ use crate::replay::{self, EventFilter, Outcome, Pacing, Settings, Source};
 const MAX_TABLE_ROWS: usize = 60;
 
 pub fn run(args: ReplayArgs, overlay: Option<&Path>) -> Result<u8> {
+    // Checked even where replay does not use it, so a typo is never silently ignored.
+    crate::call::seed()?;
     let catalog = Arc::new(load_catalog(overlay)?);
     let platform = find_platform(&catalog, &args.platform.platform)?;
     let platform_index = catalog
@@ -218,7 +220,7 @@ fn read_recording(
     }
     let mut planned = recording.planned;
     if redact {
-        let mut rng = crate::call::rng();
+        let mut rng = crate::call::rng()?;
         // One redactor for the file: a call's events keep agreeing with each other.
         let mut redactor = crate::redact::Redactor::default();
         for item in &mut planned {

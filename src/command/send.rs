@@ -84,7 +84,7 @@ fn prepare(args: &SendArgs, catalog: &Catalog, platform: &Platform) -> Result<Pr
             })?;
             let event = find_event(catalog, platform, name)?;
             let mut value =
-                crate::call::render_event(catalog, platform, event, &mut crate::call::rng())?;
+                crate::call::render_event(catalog, platform, event, &mut crate::call::rng()?)?;
             apply_sets(&args.sets, &mut value, platform, &event.name)?;
             let body = Bytes::from(serde_json::to_vec(&value)?);
             (event.name.clone(), body, value)
