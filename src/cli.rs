@@ -65,10 +65,73 @@ pub struct PlatformArg {
         short = 'p',
         long = "platform",
         env = "HOOKCLI_PLATFORM",
-        default_value = "uponai",
+        default_value = DEFAULT_PLATFORM,
         value_name = "PLATFORM"
     )]
     pub platform: String,
+    /// The value came from HOOKCLI_PLATFORM, not -p: an error about it says so.
+    #[arg(skip)]
+    pub from_env: bool,
+}
+
+/// The platform when neither -p nor HOOKCLI_PLATFORM names one.
+pub const DEFAULT_PLATFORM: &str = "uponai";
+
+/// Parses the command line (and the environment clap reads), noting where the platform came
+/// from: a value from HOOKCLI_PLATFORM is named as such in errors, and an empty (or blank)
+/// HOOKCLI_PLATFORM counts as not set.
+pub fn parse() -> Result<Cli, clap::Error> {
+    parse_from(std::env::args_os())
+}
+
+/// [`parse`] for given arguments.
+pub fn parse_from<I, T>(args: I) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    use clap::{CommandFactory, FromArgMatches, parser::ValueSource};
+    let matches = Cli::command().try_get_matches_from(args)?;
+    let mut cli = Cli::from_arg_matches(&matches)?;
+    // `platforms` has no -p: asking its matches about one would be an error.
+    let from_env = matches.subcommand().is_some_and(|(_, sub)| {
+        sub.try_get_raw("platform").is_ok()
+            && sub.value_source("platform") == Some(ValueSource::EnvVariable)
+    });
+    if from_env {
+        cli.command.platform_from_env();
+    }
+    Ok(cli)
+}
+
+impl Command {
+    /// The platform value came from HOOKCLI_PLATFORM: mark it, or, when blank, drop it.
+    fn platform_from_env(&mut self) {
+        let arg = match self {
+            Command::Send(a) => &mut a.platform,
+            Command::Show(a) => &mut a.platform,
+            Command::Events(a) | Command::Lifecycles(a) => &mut a.platform,
+            Command::Listen(a) => &mut a.platform,
+            Command::Replay(a) => &mut a.platform,
+            Command::Sign(a) => &mut a.platform,
+            Command::Verify(a) => &mut a.platform,
+            Command::Load(a) => &mut a.platform,
+            Command::Check(a) => {
+                if a.platform.as_deref().is_some_and(|p| p.trim().is_empty()) {
+                    a.platform = None;
+                } else {
+                    a.platform_from_env = true;
+                }
+                return;
+            }
+            Command::Platforms(_) => return,
+        };
+        if arg.platform.trim().is_empty() {
+            arg.platform = DEFAULT_PLATFORM.to_string();
+        } else {
+            arg.from_env = true;
+        }
+    }
 }
 
 #[derive(Debug, Args, Clone)]
@@ -384,6 +447,9 @@ pub struct CheckArgs {
         value_name = "PLATFORM"
     )]
     pub platform: Option<String>,
+    /// The platform came from HOOKCLI_PLATFORM, not -p.
+    #[arg(skip)]
+    pub platform_from_env: bool,
     #[command(flatten)]
     pub key: KeyArg,
     #[command(flatten)]

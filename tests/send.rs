@@ -1043,3 +1043,71 @@ fn a_good_hookcli_seed_renders_the_same_body_and_an_empty_one_is_no_seed() {
     assert_eq!(show("18446744073709551615"), show(" 18446744073709551615 "));
     assert_ne!(show(""), show(""), "an empty HOOKCLI_SEED is as if unset");
 }
+
+#[test]
+fn an_unknown_platform_from_hookcli_platform_says_it_came_from_there() {
+    let with_env = |value: &str, args: &[&str]| {
+        hookcli()
+            .args(args)
+            .env("HOOKCLI_PLATFORM", value)
+            .output()
+            .unwrap()
+    };
+    for args in [
+        &["events"][..],
+        &["check", "--list"],
+        &["show", "call_ended"],
+    ] {
+        let out = with_env("foo", args);
+        assert_code(&out, 2);
+        let err = stderr(&out);
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(lines.len(), 2, "{args:?}: {err}");
+        assert_eq!(
+            lines[0], "error: unknown platform `foo` (from HOOKCLI_PLATFORM)",
+            "{args:?}"
+        );
+        assert!(
+            lines[1].starts_with("hint: set HOOKCLI_PLATFORM to one of uponai")
+                && lines[1].ends_with("or unset it for uponai"),
+            "{args:?}: {err}"
+        );
+    }
+    let out = with_env("retel", &["events"]);
+    assert_code(&out, 2);
+    assert!(
+        stderr(&out).contains("hint: did you mean HOOKCLI_PLATFORM=retell?"),
+        "{}",
+        stderr(&out)
+    );
+    // -p wins over the variable, and its own error does not mention it.
+    assert_code(&with_env("foo", &["events", "-p", "salpre"]), 0);
+    let out = with_env("salpre", &["events", "-p", "nope"]);
+    assert_code(&out, 2);
+    assert!(
+        stderr(&out).starts_with("error: unknown platform `nope`\n"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn an_empty_hookcli_platform_is_as_if_unset() {
+    let mut server = Server::uponai();
+    for value in ["", "  "] {
+        let out = hookcli()
+            .args(["events", "--json"])
+            .env("HOOKCLI_PLATFORM", value)
+            .output()
+            .unwrap();
+        assert_code(&out, 0);
+        assert!(stdout(&out).contains("call_ended"), "uponai's events");
+        let out = hookcli()
+            .args(["send", "call_ended", "--secret", KEY, "--to", &server.url])
+            .env("HOOKCLI_PLATFORM", value)
+            .output()
+            .unwrap();
+        assert_code(&out, 0);
+    }
+    assert_eq!(server.hits(), 2);
+}

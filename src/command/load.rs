@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 
 use super::send::{platform_headers, signer_for};
-use super::{choose_key, find_event, find_platform, load_catalog, parse_url};
+use super::{choose_key, find_event, load_catalog, parse_url, platform_of};
 use crate::catalog::{Catalog, Moment, Platform};
 use crate::cli::{DeliveryArgs, LoadArgs};
 use crate::error::{UserError, exit, usage};
@@ -24,7 +24,7 @@ pub fn run(args: LoadArgs, overlay: Option<&Path>) -> Result<u8> {
     amount(&args)?;
     let seed = crate::call::seed()?;
     let catalog = Arc::new(load_catalog(overlay)?);
-    let platform = find_platform(&catalog, &args.platform.platform)?.clone();
+    let platform = platform_of(&catalog, &args.platform)?.clone();
     let script = script(&args, &catalog, &platform)?;
     let url = args.to.as_deref().map(parse_url).transpose()?;
     let delivery = DeliveryArgs {

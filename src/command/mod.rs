@@ -18,6 +18,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 
 use crate::catalog::{Catalog, EventSpec, Platform, closest};
+use crate::cli::PlatformArg;
 use crate::error::{UserError, io_reason, path_reason, usage};
 use crate::overrides::{Override, OverrideError};
 use crate::secret::Secret;
@@ -28,22 +29,52 @@ pub fn load_catalog(overlay: Option<&Path>) -> Result<Catalog> {
 
 /// The platform by id or alias, or an error that lists them.
 pub fn find_platform<'a>(catalog: &'a Catalog, name: &str) -> Result<&'a Platform> {
+    find_platform_from(catalog, name, false)
+}
+
+/// The platform of a command's -p (or HOOKCLI_PLATFORM).
+pub fn platform_of<'a>(catalog: &'a Catalog, arg: &PlatformArg) -> Result<&'a Platform> {
+    find_platform_from(catalog, &arg.platform, arg.from_env)
+}
+
+/// [`find_platform`]; `from_env` when the name came from HOOKCLI_PLATFORM rather than -p, so
+/// the error names the variable the user did not type on the command line.
+pub fn find_platform_from<'a>(
+    catalog: &'a Catalog,
+    name: &str,
+    from_env: bool,
+) -> Result<&'a Platform> {
     catalog.platform(name).ok_or_else(|| {
         let ids = catalog.platform_ids();
-        let mut error = UserError::new(format!("unknown platform `{name}`"));
+        let source = if from_env {
+            " (from HOOKCLI_PLATFORM)"
+        } else {
+            ""
+        };
+        let mut error = UserError::new(format!("unknown platform `{name}`{source}"));
         // Aliases count as near names too: `retel` means retell.
         let names = catalog
             .platforms
             .iter()
             .flat_map(|p| std::iter::once(&p.id).chain(&p.aliases))
             .map(String::as_str);
-        error = match closest(&name.to_ascii_lowercase(), names) {
-            Some(near) => error.hint(format!(
+        let near = closest(&name.to_ascii_lowercase(), names);
+        error = match (near, from_env) {
+            (Some(near), false) => error.hint(format!(
                 "did you mean `-p {near}`? platforms: {}",
                 ids.join(", ")
             )),
-            None => error.hint(format!(
+            (None, false) => error.hint(format!(
                 "platforms: {} (retell is an alias of uponai)",
+                ids.join(", ")
+            )),
+            (Some(near), true) => error.hint(format!(
+                "did you mean HOOKCLI_PLATFORM={near}? platforms: {}; or unset it for uponai",
+                ids.join(", ")
+            )),
+            (None, true) => error.hint(format!(
+                "set HOOKCLI_PLATFORM to one of {} (retell is an alias of uponai), or unset it \
+                 for uponai",
                 ids.join(", ")
             )),
         };

@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::Result;
 use tokio::sync::mpsc;
 
-use super::{choose_key, find_platform, load_catalog, parse_url};
+use super::{choose_key, load_catalog, parse_url, platform_of};
 use crate::catalog::{Lifecycle, Platform};
 use crate::cli::ReplayArgs;
 use crate::command::send::{platform_headers, signer_for};
@@ -28,7 +28,7 @@ pub fn run(args: ReplayArgs, overlay: Option<&Path>) -> Result<u8> {
     // Checked even where replay does not use it, so a typo is never silently ignored.
     crate::call::seed()?;
     let catalog = Arc::new(load_catalog(overlay)?);
-    let platform = find_platform(&catalog, &args.platform.platform)?;
+    let platform = platform_of(&catalog, &args.platform)?;
     let platform_index = catalog
         .platforms
         .iter()
