@@ -1111,3 +1111,59 @@ fn an_empty_hookcli_platform_is_as_if_unset() {
     }
     assert_eq!(server.hits(), 2);
 }
+
+#[test]
+fn a_count_past_its_type_is_out_of_range_with_the_maximum() {
+    let cases: [(&[&str], &str, &str); 6] = [
+        (
+            &["send", "call_ended", "--retries", "4294967296"],
+            "error: invalid value '4294967296' for '--retries <N>': `4294967296` is out of range",
+            "hint: write a whole number from 0 to 4294967295",
+        ),
+        (
+            &["replay", "--retries", "99999999999999999999999"],
+            "error: invalid value '99999999999999999999999' for '--retries <N>': \
+             `99999999999999999999999` is out of range",
+            "hint: write a whole number from 0 to 4294967295",
+        ),
+        (
+            &["load", "-n", "1", "--retries", "4294967296"],
+            "error: invalid value '4294967296' for '--retries <N>': `4294967296` is out of range",
+            "hint: write a whole number from 0 to 4294967295",
+        ),
+        (
+            &["listen", "--fail-first", "18446744073709551616"],
+            "error: invalid value '18446744073709551616' for '--fail-first <N>': \
+             `18446744073709551616` is out of range",
+            "hint: write a whole number from 0 to 18446744073709551615",
+        ),
+        (
+            &["replay", "--calls", "99999999999999999999999"],
+            "error: invalid value '99999999999999999999999' for '--calls <N>': \
+             `99999999999999999999999` is out of range",
+            "hint: write a whole number from 1 to 10000000",
+        ),
+        (
+            &["load", "-n", "18446744073709551616"],
+            "error: invalid value '18446744073709551616' for '--count <COUNT>': \
+             `18446744073709551616` is out of range",
+            "hint: give a count from 1 to 18446744073709551615",
+        ),
+    ];
+    for (args, error, hint) in cases {
+        let out = run(args);
+        assert_code(&out, 2);
+        let err = stderr(&out);
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(lines, [error, hint], "{args:?}");
+    }
+    // Not a number at all keeps its own words.
+    let out = run(&["send", "call_ended", "--retries", "two"]);
+    assert_eq!(
+        stderr(&out).lines().collect::<Vec<_>>(),
+        [
+            "error: invalid value 'two' for '--retries <N>': `two` is not a whole number",
+            "hint: write it like 0, 3 or 10",
+        ]
+    );
+}
