@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 
 use super::send::{platform_headers, signer_for};
-use super::{choose_key, find_event, load_catalog, parse_url, platform_of};
+use super::{choose_key, find_event, find_lifecycle, load_catalog, parse_url, platform_of};
 use crate::catalog::{Catalog, Moment, Platform};
 use crate::cli::{DeliveryArgs, LoadArgs};
 use crate::error::{UserError, exit, usage};
@@ -147,21 +147,8 @@ fn amount(args: &LoadArgs) -> Result<()> {
 /// The event or lifecycle: named, or the platform's call-end event.
 fn script(args: &LoadArgs, catalog: &Catalog, platform: &Platform) -> Result<Script> {
     if let Some(name) = &args.lifecycle {
-        return match platform.lifecycle(name) {
-            Some(l) => Ok(Script::Lifecycle(l.clone())),
-            None => {
-                let names: Vec<&str> = platform
-                    .lifecycles
-                    .iter()
-                    .map(|l| l.name.as_str())
-                    .collect();
-                Err(
-                    UserError::new(format!("unknown lifecycle `{name}` for {}", platform.id))
-                        .hint(format!("{} lifecycles: {}", platform.id, names.join(", ")))
-                        .into(),
-                )
-            }
-        };
+        let lifecycle = find_lifecycle(platform, Some(name))?;
+        return Ok(Script::Lifecycle(lifecycle.clone()));
     }
     let event = match &args.event {
         Some(name) => find_event(catalog, platform, name)?,

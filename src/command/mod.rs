@@ -17,7 +17,7 @@ use anyhow::Result;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 
-use crate::catalog::{Catalog, EventSpec, Platform, closest};
+use crate::catalog::{Catalog, EventSpec, Lifecycle, Platform, closest};
 use crate::cli::PlatformArg;
 use crate::error::{UserError, io_reason, path_reason, usage};
 use crate::overrides::{Override, OverrideError};
@@ -79,6 +79,41 @@ pub fn find_platform_from<'a>(
             )),
         };
         error.into()
+    })
+}
+
+/// The lifecycle by name (`None`: the platform's first), or an error that suggests the closest
+/// name and lists them (replay, load).
+pub fn find_lifecycle<'a>(platform: &'a Platform, name: Option<&str>) -> Result<&'a Lifecycle> {
+    let names: Vec<&str> = platform
+        .lifecycles
+        .iter()
+        .map(|l| l.name.as_str())
+        .collect();
+    let found = match name {
+        Some(name) => platform.lifecycle(name),
+        None => platform.lifecycles.first(),
+    };
+    found.ok_or_else(|| {
+        let message = match name {
+            Some(name) => format!("unknown lifecycle `{name}` for {}", platform.id),
+            None => format!("{} has no lifecycles", platform.id),
+        };
+        let near = name.and_then(|n| crate::catalog::closest(n, names.iter().copied()));
+        let hint = match near {
+            Some(near) => format!(
+                "did you mean {near}? {} lifecycles: {}",
+                platform.id,
+                names.join(", ")
+            ),
+            None => format!(
+                "{} lifecycles: {} (`hookcli lifecycles -p {}` shows their events)",
+                platform.id,
+                names.join(", "),
+                platform.id
+            ),
+        };
+        UserError::new(message).hint(hint).into()
     })
 }
 

@@ -8,8 +8,8 @@ use std::time::Instant;
 use anyhow::Result;
 use tokio::sync::mpsc;
 
-use super::{choose_key, load_catalog, parse_url, platform_of};
-use crate::catalog::{Lifecycle, Platform};
+use super::{choose_key, find_lifecycle, load_catalog, parse_url, platform_of};
+use crate::catalog::Platform;
 use crate::cli::ReplayArgs;
 use crate::command::send::{platform_headers, signer_for};
 use crate::delivery::{Delivery, ErrorKind, Outcome as DeliveryOutcome, Request};
@@ -148,39 +148,6 @@ fn parse_filter(arg: Option<&str>, platform: &Platform, recorded: bool) -> Resul
             .into());
     }
     Ok(EventFilter::Only(names))
-}
-
-fn find_lifecycle<'a>(platform: &'a Platform, name: Option<&str>) -> Result<&'a Lifecycle> {
-    let names: Vec<&str> = platform
-        .lifecycles
-        .iter()
-        .map(|l| l.name.as_str())
-        .collect();
-    let found = match name {
-        Some(name) => platform.lifecycle(name),
-        None => platform.lifecycles.first(),
-    };
-    found.ok_or_else(|| {
-        let message = match name {
-            Some(name) => format!("unknown lifecycle `{name}` for {}", platform.id),
-            None => format!("{} has no lifecycles", platform.id),
-        };
-        let near = name.and_then(|n| crate::catalog::closest(n, names.iter().copied()));
-        let hint = match near {
-            Some(near) => format!(
-                "did you mean {near}? {} lifecycles: {}",
-                platform.id,
-                names.join(", ")
-            ),
-            None => format!(
-                "{} lifecycles: {} (`hookcli lifecycles -p {}` shows their events)",
-                platform.id,
-                names.join(", "),
-                platform.id
-            ),
-        };
-        UserError::new(message).hint(hint).into()
-    })
 }
 
 fn read_recording(
