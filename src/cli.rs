@@ -65,10 +65,73 @@ pub struct PlatformArg {
         short = 'p',
         long = "platform",
         env = "HOOKCLI_PLATFORM",
-        default_value = "uponai",
+        default_value = DEFAULT_PLATFORM,
         value_name = "PLATFORM"
     )]
     pub platform: String,
+    /// The value came from HOOKCLI_PLATFORM, not -p: an error about it says so.
+    #[arg(skip)]
+    pub from_env: bool,
+}
+
+/// The platform when neither -p nor HOOKCLI_PLATFORM names one.
+pub const DEFAULT_PLATFORM: &str = "uponai";
+
+/// Parses the command line (and the environment clap reads), noting where the platform came
+/// from: a value from HOOKCLI_PLATFORM is named as such in errors, and an empty (or blank)
+/// HOOKCLI_PLATFORM counts as not set.
+pub fn parse() -> Result<Cli, clap::Error> {
+    parse_from(std::env::args_os())
+}
+
+/// [`parse`] for given arguments.
+pub fn parse_from<I, T>(args: I) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    use clap::{CommandFactory, FromArgMatches, parser::ValueSource};
+    let matches = Cli::command().try_get_matches_from(args)?;
+    let mut cli = Cli::from_arg_matches(&matches)?;
+    // `platforms` has no -p: asking its matches about one would be an error.
+    let from_env = matches.subcommand().is_some_and(|(_, sub)| {
+        sub.try_get_raw("platform").is_ok()
+            && sub.value_source("platform") == Some(ValueSource::EnvVariable)
+    });
+    if from_env {
+        cli.command.platform_from_env();
+    }
+    Ok(cli)
+}
+
+impl Command {
+    /// The platform value came from HOOKCLI_PLATFORM: mark it, or, when blank, drop it.
+    fn platform_from_env(&mut self) {
+        let arg = match self {
+            Command::Send(a) => &mut a.platform,
+            Command::Show(a) => &mut a.platform,
+            Command::Events(a) | Command::Lifecycles(a) => &mut a.platform,
+            Command::Listen(a) => &mut a.platform,
+            Command::Replay(a) => &mut a.platform,
+            Command::Sign(a) => &mut a.platform,
+            Command::Verify(a) => &mut a.platform,
+            Command::Load(a) => &mut a.platform,
+            Command::Check(a) => {
+                if a.platform.as_deref().is_some_and(|p| p.trim().is_empty()) {
+                    a.platform = None;
+                } else {
+                    a.platform_from_env = true;
+                }
+                return;
+            }
+            Command::Platforms(_) => return,
+        };
+        if arg.platform.trim().is_empty() {
+            arg.platform = DEFAULT_PLATFORM.to_string();
+        } else {
+            arg.from_env = true;
+        }
+    }
 }
 
 #[derive(Debug, Args, Clone)]
@@ -321,22 +384,55 @@ fn key(text: &str) -> Result<String, String> {
     Ok(text.to_string())
 }
 
+/// An unsigned type a whole-number flag parses into, with its largest value for the message.
+pub trait Whole: TryFrom<u64> {
+    const MAX: u64;
+}
+
+impl Whole for u16 {
+    const MAX: u64 = u16::MAX as u64;
+}
+
+impl Whole for u32 {
+    const MAX: u64 = u32::MAX as u64;
+}
+
+impl Whole for u64 {
+    const MAX: u64 = u64::MAX;
+}
+
 /// A count such as `--retries 3`; clap's own error says only "invalid digit found in string".
-fn count<T: std::str::FromStr>(text: &str) -> Result<T, String> {
-    text.trim()
-        .parse()
-        .map_err(|_| format!("`{text}` is not a whole number: write it like 0, 3 or 10"))
+/// Digits past the type's maximum are out of range, with the maximum in the fix, not "not a
+/// whole number".
+fn count<T: Whole>(text: &str) -> Result<T, String> {
+    whole(text, 0, T::MAX, "write it like 0, 3 or 10")
 }
 
 /// A whole number from MIN to MAX, for flags whose range is part of the contract.
-fn whole_in<T: TryFrom<u64>, const MIN: u64, const MAX: u64>(text: &str) -> Result<T, String> {
-    let fix = format!("write a whole number from {MIN} to {MAX}");
-    match text.trim().parse::<u64>() {
-        Ok(n) if (MIN..=MAX).contains(&n) => {
-            T::try_from(n).map_err(|_| format!("`{text}` is too large: {fix}"))
+fn whole_in<T: Whole, const MIN: u64, const MAX: u64>(text: &str) -> Result<T, String> {
+    let max = MAX.min(T::MAX);
+    whole(
+        text,
+        MIN,
+        max,
+        &format!("write a whole number from {MIN} to {max}"),
+    )
+}
+
+/// `text` as a whole number from `min` to `max`; `not_a_number` is the fix for text that is
+/// not one at all.
+fn whole<T: TryFrom<u64>>(text: &str, min: u64, max: u64, not_a_number: &str) -> Result<T, String> {
+    let trimmed = text.trim();
+    let range = format!("write a whole number from {min} to {max}");
+    let digits = !trimmed.is_empty() && trimmed.bytes().all(|b| b.is_ascii_digit());
+    match trimmed.parse::<u64>() {
+        Ok(n) if (min..=max).contains(&n) => {
+            T::try_from(n).map_err(|_| format!("`{text}` is out of range: {range}"))
         }
-        Ok(_) => Err(format!("`{text}` is out of range: {fix}")),
-        Err(_) => Err(format!("`{text}` is not a whole number: {fix}")),
+        Ok(_) => Err(format!("`{text}` is out of range: {range}")),
+        // Digits that do not even fit 64 bits.
+        Err(_) if digits => Err(format!("`{text}` is out of range: {range}")),
+        Err(_) => Err(format!("`{text}` is not a whole number: {not_a_number}")),
     }
 }
 
@@ -402,6 +498,9 @@ pub struct CheckArgs {
         value_name = "PLATFORM"
     )]
     pub platform: Option<String>,
+    /// The platform came from HOOKCLI_PLATFORM, not -p.
+    #[arg(skip)]
+    pub platform_from_env: bool,
     #[command(flatten)]
     pub key: KeyArg,
     #[command(flatten)]
@@ -458,8 +557,15 @@ fn load_rate(text: &str) -> Result<f64, String> {
 
 /// `-n`: a whole number of deliveries, at least 1.
 fn load_count(text: &str) -> Result<u64, String> {
-    match text.trim().parse::<u64>() {
+    let trimmed = text.trim();
+    match trimmed.parse::<u64>() {
         Ok(n) if n > 0 => Ok(n),
+        Err(_) if !trimmed.is_empty() && trimmed.bytes().all(|b| b.is_ascii_digit()) => {
+            Err(format!(
+                "`{text}` is out of range: give a count from 1 to {}",
+                u64::MAX
+            ))
+        }
         _ => Err(format!(
             "`{text}` is not a count: give the number of deliveries, 1 or more, like -n 1000"
         )),

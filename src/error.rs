@@ -70,6 +70,9 @@ pub fn hint(err: &anyhow::Error) -> Option<&str> {
     if let Some(receiver) = err.downcast_ref::<ReceiverError>() {
         return Some(receiver.hint());
     }
+    if let Some(catalog) = err.downcast_ref::<CatalogError>() {
+        return Some(catalog.hint());
+    }
     err.downcast_ref::<UserError>()
         .and_then(|u| u.hint.as_deref())
 }

@@ -1,13 +1,12 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use clap::Parser;
 use clap::error::ErrorKind;
 
 fn main() -> ExitCode {
     hookcli::output::init_colors();
     quiet_panics();
-    let cli = match hookcli::cli::Cli::try_parse() {
+    let cli = match hookcli::cli::parse() {
         Ok(cli) => cli,
         Err(err) => return usage_error(err),
     };

@@ -547,10 +547,12 @@ pub fn record_line(received: &Received) -> String {
         "method": received.method,
         "path": received.path,
         "headers": received.headers.iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>(),
+        // The answer tells a webhook delivery from a request to another path (404), which
+        // `replay --from` skips; null when the connection was dropped.
+        "status": received.answered,
     });
     if let Verdict::TooLarge { bytes, limit } = received.verdict {
         line["rejected"] = json!("too_large");
-        line["status"] = json!(received.answered);
         line["bytes"] = json!(bytes);
         line["max_body"] = json!(limit);
         return format!("{line}\n");

@@ -357,15 +357,34 @@ impl std::fmt::Display for RecordingError {
 
 impl std::error::Error for RecordingError {}
 
+/// A recorded request `replay --from` leaves out: it was not a webhook delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    /// 1-based line in the file.
+    pub line: usize,
+    /// What it was: `a GET to /webhook`, `a POST to /health answered 404`.
+    pub what: String,
+}
+
+/// A recording's deliveries, and the recorded requests that were not webhook deliveries.
+#[derive(Debug)]
+pub struct Recording {
+    pub planned: Vec<Planned>,
+    pub skipped: Vec<Skipped>,
+}
+
 /// Reads a `listen --record` file (or one JSON body per line) into deliveries, in order,
-/// spaced by the recorded arrival times.
+/// spaced by the recorded arrival times. Recorded requests that were not webhook deliveries
+/// (not a POST, or answered 404 for another path) are skipped and listed; a delivery whose
+/// body is not JSON is an error, since no platform sends one.
 pub fn plan_recording(
     text: &str,
     file: &str,
     platform: &Platform,
     filter: &EventFilter,
-) -> Result<Vec<Planned>, RecordingError> {
+) -> Result<Recording, RecordingError> {
     let mut planned = Vec::new();
+    let mut skipped = Vec::new();
     let mut first_ms: Option<u64> = None;
     for (i, line) in text.lines().enumerate() {
         let fail = |message: String| RecordingError {
@@ -377,13 +396,23 @@ pub fn plan_recording(
             continue;
         }
         let value: Value = serde_json::from_str(line).map_err(|e| fail(not_json(&e)))?;
+        if let Some(what) = not_a_delivery(&value) {
+            skipped.push(Skipped { line: i + 1, what });
+            continue;
+        }
         let (body, time_ms) = recorded_body(&value).map_err(fail)?;
-        let parsed: Option<Value> = serde_json::from_slice(&body).ok();
-        let event = parsed
-            .as_ref()
-            .and_then(|v| platform.event_of(v))
-            .unwrap_or_else(|| "-".into());
-        let call_id = parsed.as_ref().and_then(|v| platform.call_id_of(v));
+        let parsed: Value = serde_json::from_slice(&body).map_err(|e| {
+            fail(format!(
+                "the recorded body is {}; a platform sends JSON",
+                match std::str::from_utf8(&body) {
+                    Ok("") => "empty".to_string(),
+                    Ok(_) => not_json(&e),
+                    Err(_) => "not UTF-8, so not JSON".to_string(),
+                }
+            ))
+        })?;
+        let event = platform.event_of(&parsed).unwrap_or_else(|| "-".into());
+        let call_id = platform.call_id_of(&parsed);
         let offset = match (time_ms, *first_ms.get_or_insert(time_ms.unwrap_or(0))) {
             (Some(t), first) => Duration::from_millis(t.saturating_sub(first)),
             (None, _) => Duration::ZERO,
@@ -398,13 +427,50 @@ pub fn plan_recording(
         });
     }
     if planned.is_empty() {
+        let message = match skipped.len() {
+            0 => "holds no requests".to_string(),
+            _ => format!(
+                "holds no webhook deliveries, only {}",
+                skipped_list(&skipped)
+            ),
+        };
         return Err(RecordingError {
             file: file.to_string(),
             line: 0,
-            message: "holds no requests".into(),
+            message,
         });
     }
-    Ok(planned)
+    Ok(Recording { planned, skipped })
+}
+
+/// `a GET to /webhook (line 3), a POST to /health answered 404 (line 4)`: the first few.
+pub fn skipped_list(skipped: &[Skipped]) -> String {
+    const SHOWN: usize = 5;
+    let mut parts: Vec<String> = skipped
+        .iter()
+        .take(SHOWN)
+        .map(|s| format!("{} (line {})", s.what, s.line))
+        .collect();
+    if skipped.len() > SHOWN {
+        parts.push(format!("and {} more", skipped.len() - SHOWN));
+    }
+    parts.join(", ")
+}
+
+/// Why a `listen --record` line is not a webhook delivery, or `None` when it is one (a bare
+/// body line always is). listen records every request: a GET it answered 405 and a POST to
+/// another path it answered 404 are in the file too, but no platform sent them.
+fn not_a_delivery(value: &Value) -> Option<String> {
+    value.get("headers")?;
+    let method = value.get("method").and_then(Value::as_str)?;
+    let path = value.get("path").and_then(Value::as_str).unwrap_or("?");
+    if !method.eq_ignore_ascii_case("POST") {
+        return Some(format!("a {method} to {path}"));
+    }
+    if value.get("status").and_then(Value::as_u64) == Some(404) {
+        return Some(format!("a POST to {path} answered 404"));
+    }
+    None
 }
 
 /// Why a line is not JSON, placed by column (serde's own "line 1" would contradict ours).

@@ -399,6 +399,11 @@ fn the_record_file_holds_the_exact_bytes_and_headers_received() {
     assert_eq!(first["body"].as_str().unwrap().as_bytes(), raw);
     assert_eq!(first["method"], "POST");
     assert_eq!(first["path"], "/webhook");
+    assert_eq!(first["status"], 204, "the status answered");
+    assert_eq!(
+        lines[1]["status"], 401,
+        "an unsigned request is answered 401"
+    );
     assert!(first["time"].is_string() && first["time_ms"].is_u64());
     let headers = first["headers"].as_array().unwrap();
     let has = |name: &str| headers.iter().any(|h| h[0] == name);

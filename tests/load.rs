@@ -734,3 +734,43 @@ fn an_unreachable_receiver_is_named_in_the_human_report() {
         "{text}"
     );
 }
+
+#[test]
+fn an_unknown_lifecycle_or_event_suggests_the_nearest_name_like_replay() {
+    let mut server = common::Server::uponai();
+    let url = server.url.clone();
+    let cases: [(&[&str], &str, &str); 3] = [
+        (
+            &["--lifecycle", "cal"],
+            "error: unknown lifecycle `cal` for uponai",
+            "hint: did you mean call? uponai lifecycles: call, transfer,",
+        ),
+        (
+            &["--lifecycle", "transfr"],
+            "error: unknown lifecycle `transfr` for uponai",
+            "hint: did you mean transfer? uponai lifecycles: call, transfer,",
+        ),
+        (
+            &["cal_ended"],
+            "error: unknown event `cal_ended` for uponai",
+            "hint: did you mean call_ended?",
+        ),
+    ];
+    for (extra, error, hint) in cases {
+        let mut line = vec!["load", "-n", "10", "--to", &url, "--secret", common::KEY];
+        line.extend_from_slice(extra);
+        let output = common::run(&line);
+        common::assert_code(&output, 2);
+        let err = common::stderr(&output);
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(lines.len(), 2, "{extra:?}: {err}");
+        assert_eq!(lines[0], error, "{extra:?}");
+        assert!(lines[1].starts_with(hint), "{extra:?}: {err}");
+        assert!(output.stdout.is_empty(), "{extra:?}");
+    }
+    // The replay wording, word for word.
+    let replay = common::run(&["replay", "transfr", "--to", &url]);
+    let load = common::run(&["load", "--lifecycle", "transfr", "-n", "1", "--to", &url]);
+    assert_eq!(common::stderr(&replay), common::stderr(&load));
+    assert_eq!(server.hits(), 0, "nothing was sent");
+}

@@ -161,3 +161,72 @@ fn a_missing_overlay_folder_is_exit_2() {
         "{err}"
     );
 }
+
+/// The two lines on stderr of a command that must fail with exit 2.
+fn error_and_hint(args: &[&str]) -> (String, String) {
+    let out = run(args);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 2, "{args:?}: one error and one hint\n{err}");
+    assert!(lines[0].starts_with("error: "), "{err}");
+    assert!(lines[1].starts_with("hint: "), "{err}");
+    (lines[0].to_string(), lines[1].to_string())
+}
+
+#[test]
+fn a_folder_that_is_no_platform_is_named_by_its_full_path_with_the_layout_as_hint() {
+    let dir = folder("not-a-platform");
+    std::fs::create_dir_all(dir.join("ab")).unwrap();
+    write(&dir.join("ab/notes.txt"), "not a platform");
+    let root = dir.to_str().unwrap();
+    let (error, hint) = error_and_hint(&["--payloads", root, "events"]);
+    assert_eq!(
+        error,
+        format!("error: --payloads {root}: the folder {root}/ab has no platform.toml")
+    );
+    assert!(
+        hint.contains("platform.toml and events/") && hint.contains("payloads/README.md"),
+        "{hint}"
+    );
+}
+
+#[test]
+fn a_payloads_path_that_is_no_folder_gets_a_hint() {
+    let dir = folder("file");
+    let file = dir.join("payloads.toml");
+    write(&file, "");
+    let file = file.to_str().unwrap();
+    for (path, reason) in [
+        ("/no/such/folder", "no such file or folder"),
+        (file, "it is a file, not a folder"),
+    ] {
+        let (error, hint) = error_and_hint(&["--payloads", path, "events"]);
+        assert_eq!(
+            error,
+            format!("error: --payloads {path}: cannot read the folder ({reason})")
+        );
+        assert!(
+            hint.contains("payloads/README.md") && hint.contains("HOOKCLI_PAYLOADS"),
+            "{hint}"
+        );
+    }
+}
+
+#[test]
+fn a_broken_overlay_file_gets_a_hint_too() {
+    let dir = folder("broken-hint");
+    write(
+        &dir.join("uponai/platform.toml"),
+        "[delivery]\nretries = \n",
+    );
+    let (error, hint) = error_and_hint(&["--payloads", dir.to_str().unwrap(), "events"]);
+    assert!(
+        error.starts_with(&format!(
+            "error: {}/uponai/platform.toml: line 2",
+            dir.display()
+        )),
+        "{error}"
+    );
+    assert!(hint.contains("payloads/README.md"), "{hint}");
+}

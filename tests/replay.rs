@@ -580,3 +580,114 @@ fn ctrl_c_stops_the_replay_with_the_report_so_far() {
         }
     }
 }
+
+#[test]
+fn a_recording_replays_only_the_webhook_deliveries_listen_recorded() {
+    let file = TempFile::new("traffic.ndjson", b"");
+    let record = file.path.clone();
+    let mut first = receiver("uponai", |c| c.record = Some(record.clone()));
+    let other_path = first.url.replace("/webhook", "/health");
+    let (get, stray) = first.block_on(async {
+        let client = reqwest::Client::new();
+        let get = client.get(&first.url).send().await.expect("a GET");
+        let stray = client
+            .post(&other_path)
+            .body(r#"{"event":"call_ended","call":{"call_id":"stray"}}"#)
+            .send()
+            .await
+            .expect("a POST to another path");
+        (get.status().as_u16(), stray.status().as_u16())
+    });
+    assert_eq!((get, stray), (405, 404));
+    assert_eq!(replay(&first, &["--events", "all"]).status.code(), Some(0));
+    let deliveries: Vec<Received> = first.received()[2..].to_vec();
+    assert!(!deliveries.is_empty());
+    drop(first);
+    let lines = std::fs::read_to_string(&record).expect("the record file");
+    assert_eq!(
+        lines.lines().count(),
+        deliveries.len() + 2,
+        "listen records every request"
+    );
+
+    let mut second = receiver("uponai", |_| {});
+    let out = replay(&second, &["--from", record.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let again = second.received();
+    assert_eq!(
+        again.len(),
+        deliveries.len(),
+        "only the deliveries are sent"
+    );
+    for (a, b) in deliveries.iter().zip(again) {
+        assert_eq!(a.body, b.body);
+    }
+    let err = stderr(&out);
+    let notes: Vec<&str> = err.lines().filter(|l| l.contains("skipped")).collect();
+    assert_eq!(
+        notes,
+        [
+            "note: skipped 2 recorded requests that were not webhook deliveries: a GET to \
+             /webhook (line 1), a POST to /health answered 404 (line 2)"
+        ],
+        "{err}"
+    );
+}
+
+#[test]
+fn a_recording_of_only_stray_requests_sends_nothing() {
+    let get =
+        r#"{"time_ms":1,"method":"GET","path":"/webhook","headers":[],"status":405,"body":""}"#;
+    let file = TempFile::new("stray.ndjson", format!("{get}\n").as_bytes());
+    let mut target = receiver("uponai", |_| {});
+    let out = replay(&target, &["--from", file.path_str()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.starts_with("error: --from ")
+            && err.contains(
+                "stray.ndjson: holds no webhook deliveries, only a GET to /webhook (line 1)"
+            ),
+        "{err}"
+    );
+    assert!(
+        err.lines().nth(1).is_some_and(|l| l.starts_with("hint: ")),
+        "{err}"
+    );
+    assert!(target.received().is_empty());
+}
+
+#[test]
+fn a_recorded_delivery_whose_body_is_not_json_is_refused_and_nothing_is_sent() {
+    let good = r#"{"time_ms":1,"method":"POST","path":"/webhook","headers":[],"status":204,"body":"{\"event\":\"call_started\",\"call\":{\"call_id\":\"c1\"}}"}"#;
+    let mut target = receiver("uponai", |_| {});
+    for (bad, why) in [
+        (
+            r#"{"time_ms":2,"method":"POST","path":"/webhook","headers":[],"status":400,"body":"not json"}"#,
+            "the recorded body is not JSON",
+        ),
+        (
+            r#"{"time_ms":2,"method":"POST","path":"/webhook","headers":[],"status":400,"body":""}"#,
+            "the recorded body is empty",
+        ),
+        (
+            r#"{"time_ms":2,"method":"POST","path":"/webhook","headers":[],"body_base64":"//79"}"#,
+            "the recorded body is not UTF-8",
+        ),
+    ] {
+        let file = TempFile::new("bad.ndjson", format!("{good}\n{bad}\n").as_bytes());
+        let out = replay(&target, &["--from", file.path_str()]);
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        let err = stderr(&out);
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(lines.len(), 2, "{err}");
+        assert!(
+            lines[0].starts_with("error: --from ") && lines[0].contains("bad.ndjson, line 2: "),
+            "{err}"
+        );
+        assert!(lines[0].contains(why), "{why}: {err}");
+        assert!(lines[1].starts_with("hint: "), "{err}");
+        assert_no_panic(&out);
+    }
+    assert_eq!(target.hits(), 0, "nothing is sent");
+}

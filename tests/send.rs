@@ -1126,3 +1126,177 @@ fn a_dry_run_without_to_says_signed_only_when_the_platform_signs() {
     let given = note(&["--secret", KEY]);
     assert!(given.ends_with(", signed with the key given\n"), "{given}");
 }
+
+#[test]
+fn a_bad_hookcli_seed_is_exit_two_naming_it_and_nothing_is_sent() {
+    let mut server = Server::uponai();
+    for seed in ["abc", "-1", "99999999999999999999999", "4.2"] {
+        let commands: [&[&str]; 3] = [
+            &["show", "call_ended"],
+            &["send", "call_ended", "--to", &server.url],
+            &["load", "-n", "3", "--to", &server.url],
+        ];
+        for args in commands {
+            let out = hookcli()
+                .args(args)
+                .env("HOOKCLI_SEED", seed)
+                .env("HOOKCLI_SECRET", KEY)
+                .output()
+                .unwrap();
+            assert_code(&out, 2);
+            let err = stderr(&out);
+            let lines: Vec<&str> = err.lines().collect();
+            assert_eq!(
+                lines,
+                [
+                    format!("error: HOOKCLI_SEED `{seed}` is not a seed").as_str(),
+                    "hint: set it to a whole number from 0 to 18446744073709551615, like \
+                     HOOKCLI_SEED=42, or unset it",
+                ],
+                "{args:?}"
+            );
+            assert!(stdout(&out).is_empty(), "{args:?}: nothing on stdout");
+        }
+    }
+    assert_eq!(server.hits(), 0, "nothing was sent");
+}
+
+#[test]
+fn a_good_hookcli_seed_renders_the_same_body_and_an_empty_one_is_no_seed() {
+    let show = |seed: &str| {
+        let out = hookcli()
+            .args(["show", "call_ended", "--compact"])
+            .env("HOOKCLI_SEED", seed)
+            .output()
+            .unwrap();
+        assert_code(&out, 0);
+        let body: Value = serde_json::from_slice(&out.stdout).unwrap();
+        body["call"]["call_id"].clone()
+    };
+    assert_eq!(show("18446744073709551615"), show(" 18446744073709551615 "));
+    assert_ne!(show(""), show(""), "an empty HOOKCLI_SEED is as if unset");
+}
+
+#[test]
+fn an_unknown_platform_from_hookcli_platform_says_it_came_from_there() {
+    let with_env = |value: &str, args: &[&str]| {
+        hookcli()
+            .args(args)
+            .env("HOOKCLI_PLATFORM", value)
+            .output()
+            .unwrap()
+    };
+    for args in [
+        &["events"][..],
+        &["check", "--list"],
+        &["show", "call_ended"],
+    ] {
+        let out = with_env("foo", args);
+        assert_code(&out, 2);
+        let err = stderr(&out);
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(lines.len(), 2, "{args:?}: {err}");
+        assert_eq!(
+            lines[0], "error: unknown platform `foo` (from HOOKCLI_PLATFORM)",
+            "{args:?}"
+        );
+        assert!(
+            lines[1].starts_with("hint: set HOOKCLI_PLATFORM to one of uponai")
+                && lines[1].ends_with("or unset it for uponai"),
+            "{args:?}: {err}"
+        );
+    }
+    let out = with_env("retel", &["events"]);
+    assert_code(&out, 2);
+    assert!(
+        stderr(&out).contains("hint: did you mean HOOKCLI_PLATFORM=retell?"),
+        "{}",
+        stderr(&out)
+    );
+    // -p wins over the variable, and its own error does not mention it.
+    assert_code(&with_env("foo", &["events", "-p", "salpre"]), 0);
+    let out = with_env("salpre", &["events", "-p", "nope"]);
+    assert_code(&out, 2);
+    assert!(
+        stderr(&out).starts_with("error: unknown platform `nope`\n"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn an_empty_hookcli_platform_is_as_if_unset() {
+    let mut server = Server::uponai();
+    for value in ["", "  "] {
+        let out = hookcli()
+            .args(["events", "--json"])
+            .env("HOOKCLI_PLATFORM", value)
+            .output()
+            .unwrap();
+        assert_code(&out, 0);
+        assert!(stdout(&out).contains("call_ended"), "uponai's events");
+        let out = hookcli()
+            .args(["send", "call_ended", "--secret", KEY, "--to", &server.url])
+            .env("HOOKCLI_PLATFORM", value)
+            .output()
+            .unwrap();
+        assert_code(&out, 0);
+    }
+    assert_eq!(server.hits(), 2);
+}
+
+#[test]
+fn a_count_past_its_type_is_out_of_range_with_the_maximum() {
+    let cases: [(&[&str], &str, &str); 6] = [
+        (
+            &["send", "call_ended", "--retries", "4294967296"],
+            "error: invalid value '4294967296' for '--retries <N>': `4294967296` is out of range",
+            "hint: write a whole number from 0 to 4294967295",
+        ),
+        (
+            &["replay", "--retries", "99999999999999999999999"],
+            "error: invalid value '99999999999999999999999' for '--retries <N>': \
+             `99999999999999999999999` is out of range",
+            "hint: write a whole number from 0 to 4294967295",
+        ),
+        (
+            &["load", "-n", "1", "--retries", "4294967296"],
+            "error: invalid value '4294967296' for '--retries <N>': `4294967296` is out of range",
+            "hint: write a whole number from 0 to 4294967295",
+        ),
+        (
+            &["listen", "--fail-first", "18446744073709551616"],
+            "error: invalid value '18446744073709551616' for '--fail-first <N>': \
+             `18446744073709551616` is out of range",
+            "hint: write a whole number from 0 to 18446744073709551615",
+        ),
+        (
+            &["replay", "--calls", "99999999999999999999999"],
+            "error: invalid value '99999999999999999999999' for '--calls <N>': \
+             `99999999999999999999999` is out of range",
+            "hint: write a whole number from 1 to 10000000",
+        ),
+        (
+            &["load", "-n", "18446744073709551616"],
+            "error: invalid value '18446744073709551616' for '--count <COUNT>': \
+             `18446744073709551616` is out of range",
+            "hint: give a count from 1 to 18446744073709551615",
+        ),
+    ];
+    for (args, error, hint) in cases {
+        let out = run(args);
+        assert_code(&out, 2);
+        let err = stderr(&out);
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(lines, [error, hint], "{args:?}");
+    }
+    // Not a number at all keeps its own words.
+    let out = run(&["send", "call_ended", "--retries", "two"]);
+    assert_eq!(
+        stderr(&out).lines().collect::<Vec<_>>(),
+        [
+            "error: invalid value 'two' for '--retries <N>': `two` is not a whole number",
+            "hint: write it like 0, 3 or 10",
+        ]
+    );
+}

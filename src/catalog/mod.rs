@@ -23,9 +23,32 @@ pub enum CatalogError {
     File { file: String, message: String },
     #[error("--payloads {path}: {message}")]
     Overlay { path: String, message: String },
+    /// A folder of the --payloads folder that is no platform: a new id without platform.toml.
+    #[error("--payloads {root}: the folder {folder} has no platform.toml")]
+    NotAPlatform { root: String, folder: String },
 }
 
+/// What a --payloads folder holds, for the hints.
+const LAYOUT: &str = "each platform is a folder with platform.toml and events/ (a folder named \
+                      after a built-in platform, like uponai, may hold only what it changes); \
+                      payloads/README.md describes the layout";
+
 impl CatalogError {
+    /// The fix, for the `hint:` line.
+    pub fn hint(&self) -> &'static str {
+        match self {
+            CatalogError::File { .. } => {
+                "fix that file: payloads/README.md describes each file of the catalog and its keys"
+            }
+            CatalogError::Overlay { .. } => {
+                "give a folder laid out like payloads/: each platform a folder with \
+                 platform.toml and events/ (payloads/README.md describes the layout); or leave \
+                 out --payloads and HOOKCLI_PAYLOADS"
+            }
+            CatalogError::NotAPlatform { .. } => LAYOUT,
+        }
+    }
+
     fn file(file: impl Into<String>, message: impl std::fmt::Display) -> Self {
         CatalogError::File {
             file: file.into(),

@@ -24,6 +24,8 @@ struct PlatformFiles {
     platform: Option<(toml::Table, String)>,
     lifecycles: Option<(toml::Table, String)>,
     templates: BTreeMap<String, Text>,
+    /// The --payloads folder and this platform's folder in it, when the overlay has one.
+    overlay: Option<(String, String)>,
 }
 
 #[derive(Default)]
@@ -71,10 +73,12 @@ fn read_overlay(files: &mut Files, dir: &Path) -> Result<(), CatalogError> {
         message,
     };
     let entries = std::fs::read_dir(dir).map_err(|e| {
-        overlay_error(format!(
-            "cannot read the folder ({}): give a folder laid out like payloads/",
+        let reason = if dir.is_file() {
+            "it is a file, not a folder".to_string()
+        } else {
             io_reason(&e)
-        ))
+        };
+        overlay_error(format!("cannot read the folder ({reason})"))
     })?;
     let read = |path: &Path| -> Result<Text, CatalogError> {
         let text = std::fs::read_to_string(path)
@@ -106,6 +110,9 @@ fn read_overlay(files: &mut Files, dir: &Path) -> Result<(), CatalogError> {
                 }
             }
             add_platform_files(files, &name, found)?;
+            if let Some(platform) = files.platforms.get_mut(&name) {
+                platform.overlay = Some((dir.display().to_string(), path.display().to_string()));
+            }
         } else if name == "people.toml" {
             files.people = Some(read(&path)?);
         } else if name == "conversations.toml" {
@@ -355,9 +362,13 @@ fn parse_toml<T: serde::de::DeserializeOwned>(
 }
 
 fn build_platform(dir: &str, parts: PlatformFiles) -> Result<Platform, CatalogError> {
-    let (table, origin) = parts
-        .platform
-        .ok_or_else(|| CatalogError::file(format!("{dir}/"), "has no platform.toml"))?;
+    let (table, origin) = parts.platform.ok_or_else(|| match &parts.overlay {
+        Some((root, folder)) => CatalogError::NotAPlatform {
+            root: root.clone(),
+            folder: folder.clone(),
+        },
+        None => CatalogError::file(format!("{dir}/"), "has no platform.toml"),
+    })?;
     let err = |message: String| CatalogError::file(&origin, message);
     let file = PlatformFile::deserialize(toml::Value::Table(table))
         .map_err(|e| err(toml_message(&e, None)))?;

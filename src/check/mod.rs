@@ -183,6 +183,8 @@ pub struct CheckConfig {
     pub no_key_reason: String,
     /// Calls sent at once by load/burst.
     pub burst: usize,
+    /// HOOKCLI_SEED, read (and checked) by the command.
+    pub seed: Option<u64>,
 }
 
 /// The whole run, computed first and rendered after.
@@ -252,10 +254,11 @@ pub async fn run(
     let url = crate::redact::shown_url(&config.url);
     let target = config.url.clone();
     let platform = config.platform.id.clone();
+    let seed = config.seed;
     let context = Arc::new(cases::Context::new(config));
     // One seed per case: reproducible under HOOKCLI_SEED, yet no two cases share call ids
     // (a receiver that deduplicates would otherwise see false duplicates).
-    let mut master = crate::call::rng();
+    let mut master = crate::call::rng_from(seed);
     let seeded: Vec<(Case, u64)> = cases.into_iter().map(|c| (c, master.r#gen())).collect();
     let (alone, together): (Vec<_>, Vec<_>) = seeded
         .into_iter()

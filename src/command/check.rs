@@ -8,7 +8,9 @@ use std::time::Duration;
 use anyhow::Result;
 use toml::Spanned;
 
-use super::{find_platform, key_sources, load_catalog, parse_url, resolve_key, shown_url};
+use super::{
+    find_platform, find_platform_from, key_sources, load_catalog, parse_url, resolve_key, shown_url,
+};
 use crate::catalog::{Catalog, Platform, closest};
 use crate::check::suite::{DEFAULT_FILE, Suite};
 use crate::check::{self, Case, CheckConfig, CheckReport, ReceiverState};
@@ -49,6 +51,7 @@ pub fn run(args: CheckArgs, overlay: Option<&Path>) -> Result<u8> {
             .with_overrides(&overrides(&args, suite.as_ref())),
         rule_owner: rule_owner(&args, suite.as_ref(), &platform),
         burst: burst(&args, suite.as_ref()),
+        seed: crate::call::seed()?,
         catalog,
         // Replaced by the built-in receiver's URL when there is no target.
         url: reqwest::Url::parse("http://127.0.0.1/").expect("a static URL parses"),
@@ -100,7 +103,7 @@ fn pick_platform<'a>(
     catalog: &'a Catalog,
 ) -> Result<&'a Platform> {
     if let Some(name) = &args.platform {
-        return find_platform(catalog, name);
+        return find_platform_from(catalog, name, args.platform_from_env);
     }
     match suite.and_then(|s| s.platform.as_ref().map(|p| (s, p))) {
         Some((suite, name)) => find_platform(catalog, name.get_ref()).map_err(|_| {

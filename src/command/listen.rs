@@ -5,7 +5,7 @@ use std::path::Path;
 use anyhow::Result;
 use tokio::sync::mpsc;
 
-use super::{find_platform, load_catalog, resolve_key};
+use super::{load_catalog, platform_of, resolve_key};
 use crate::cli::ListenArgs;
 use crate::error::{UserError, exit};
 use crate::output::{self, received};
@@ -42,7 +42,7 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 
 pub fn run(args: ListenArgs, overlay: Option<&Path>) -> Result<u8> {
     let catalog = load_catalog(overlay)?;
-    let platform = find_platform(&catalog, &args.platform.platform)?;
+    let platform = platform_of(&catalog, &args.platform)?;
     if !args.path.starts_with('/') {
         let fixed = match args.path.trim() {
             "" => "/webhook".to_string(),

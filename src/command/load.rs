@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 
 use super::send::{platform_headers, signer_for};
-use super::{choose_key, find_event, find_platform, load_catalog, parse_url};
+use super::{choose_key, find_event, find_lifecycle, load_catalog, parse_url, platform_of};
 use crate::catalog::{Catalog, Moment, Platform};
 use crate::cli::{DeliveryArgs, LoadArgs};
 use crate::error::{UserError, exit, usage};
@@ -22,8 +22,9 @@ const TICK: Duration = Duration::from_millis(250);
 
 pub fn run(args: LoadArgs, overlay: Option<&Path>) -> Result<u8> {
     amount(&args)?;
+    let seed = crate::call::seed()?;
     let catalog = Arc::new(load_catalog(overlay)?);
-    let platform = find_platform(&catalog, &args.platform.platform)?.clone();
+    let platform = platform_of(&catalog, &args.platform)?.clone();
     let script = script(&args, &catalog, &platform)?;
     let url = args.to.as_deref().map(parse_url).transpose()?;
     let delivery = DeliveryArgs {
@@ -77,12 +78,12 @@ pub fn run(args: LoadArgs, overlay: Option<&Path>) -> Result<u8> {
             catalog.clone(),
             &platform,
             script.clone(),
-            &mut crate::call::rng(),
+            &mut crate::call::rng_from(seed),
         )?;
         if let Some(why) = slow {
             errln!("note: rendering every call in full, which is slower ({why})");
         }
-        let (report, interrupted) = drive(&args, settings, bodies).await;
+        let (report, interrupted) = drive(&args, settings, bodies, seed).await;
         if let Some(receiver) = receiver {
             receiver.stop().await;
         }
@@ -146,21 +147,8 @@ fn amount(args: &LoadArgs) -> Result<()> {
 /// The event or lifecycle: named, or the platform's call-end event.
 fn script(args: &LoadArgs, catalog: &Catalog, platform: &Platform) -> Result<Script> {
     if let Some(name) = &args.lifecycle {
-        return match platform.lifecycle(name) {
-            Some(l) => Ok(Script::Lifecycle(l.clone())),
-            None => {
-                let names: Vec<&str> = platform
-                    .lifecycles
-                    .iter()
-                    .map(|l| l.name.as_str())
-                    .collect();
-                Err(
-                    UserError::new(format!("unknown lifecycle `{name}` for {}", platform.id))
-                        .hint(format!("{} lifecycles: {}", platform.id, names.join(", ")))
-                        .into(),
-                )
-            }
-        };
+        let lifecycle = find_lifecycle(platform, Some(name))?;
+        return Ok(Script::Lifecycle(lifecycle.clone()));
     }
     let event = match &args.event {
         Some(name) => find_event(catalog, platform, name)?,
@@ -187,15 +175,17 @@ enum Event {
 }
 
 /// Runs the load until the count, the deadline or Ctrl-C, redrawing the live line.
-async fn drive(args: &LoadArgs, settings: Settings, bodies: Bodies) -> (Report, bool) {
+async fn drive(
+    args: &LoadArgs,
+    settings: Settings,
+    bodies: Bodies,
+    seed: Option<u64>,
+) -> (Report, bool) {
     let stop = match args.duration {
         Some(d) => Stop::Until(Instant::now() + d),
         None => Stop::count(args.count.unwrap_or(1)),
     };
     let deadline = stop.deadline();
-    let seed = std::env::var("HOOKCLI_SEED")
-        .ok()
-        .and_then(|s| s.trim().parse().ok());
     let ctrl_c = super::interrupt();
     tokio::pin!(ctrl_c);
     let mut load = Load::start(settings, bodies, stop, args.rate, seed);

@@ -17,7 +17,8 @@ use anyhow::Result;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 
-use crate::catalog::{Catalog, EventSpec, Platform, closest};
+use crate::catalog::{Catalog, EventSpec, Lifecycle, Platform, closest};
+use crate::cli::PlatformArg;
 use crate::error::{UserError, io_reason, path_reason, usage};
 use crate::overrides::{Override, OverrideError};
 use crate::secret::Secret;
@@ -28,26 +29,91 @@ pub fn load_catalog(overlay: Option<&Path>) -> Result<Catalog> {
 
 /// The platform by id or alias, or an error that lists them.
 pub fn find_platform<'a>(catalog: &'a Catalog, name: &str) -> Result<&'a Platform> {
+    find_platform_from(catalog, name, false)
+}
+
+/// The platform of a command's -p (or HOOKCLI_PLATFORM).
+pub fn platform_of<'a>(catalog: &'a Catalog, arg: &PlatformArg) -> Result<&'a Platform> {
+    find_platform_from(catalog, &arg.platform, arg.from_env)
+}
+
+/// [`find_platform`]; `from_env` when the name came from HOOKCLI_PLATFORM rather than -p, so
+/// the error names the variable the user did not type on the command line.
+pub fn find_platform_from<'a>(
+    catalog: &'a Catalog,
+    name: &str,
+    from_env: bool,
+) -> Result<&'a Platform> {
     catalog.platform(name).ok_or_else(|| {
         let ids = catalog.platform_ids();
-        let mut error = UserError::new(format!("unknown platform `{name}`"));
+        let source = if from_env {
+            " (from HOOKCLI_PLATFORM)"
+        } else {
+            ""
+        };
+        let mut error = UserError::new(format!("unknown platform `{name}`{source}"));
         // Aliases count as near names too: `retel` means retell.
         let names = catalog
             .platforms
             .iter()
             .flat_map(|p| std::iter::once(&p.id).chain(&p.aliases))
             .map(String::as_str);
-        error = match closest(&name.to_ascii_lowercase(), names) {
-            Some(near) => error.hint(format!(
+        let near = closest(&name.to_ascii_lowercase(), names);
+        error = match (near, from_env) {
+            (Some(near), false) => error.hint(format!(
                 "did you mean `-p {near}`? platforms: {}",
                 ids.join(", ")
             )),
-            None => error.hint(format!(
+            (None, false) => error.hint(format!(
                 "platforms: {} (retell is an alias of uponai)",
+                ids.join(", ")
+            )),
+            (Some(near), true) => error.hint(format!(
+                "did you mean HOOKCLI_PLATFORM={near}? platforms: {}; or unset it for uponai",
+                ids.join(", ")
+            )),
+            (None, true) => error.hint(format!(
+                "set HOOKCLI_PLATFORM to one of {} (retell is an alias of uponai), or unset it \
+                 for uponai",
                 ids.join(", ")
             )),
         };
         error.into()
+    })
+}
+
+/// The lifecycle by name (`None`: the platform's first), or an error that suggests the closest
+/// name and lists them (replay, load).
+pub fn find_lifecycle<'a>(platform: &'a Platform, name: Option<&str>) -> Result<&'a Lifecycle> {
+    let names: Vec<&str> = platform
+        .lifecycles
+        .iter()
+        .map(|l| l.name.as_str())
+        .collect();
+    let found = match name {
+        Some(name) => platform.lifecycle(name),
+        None => platform.lifecycles.first(),
+    };
+    found.ok_or_else(|| {
+        let message = match name {
+            Some(name) => format!("unknown lifecycle `{name}` for {}", platform.id),
+            None => format!("{} has no lifecycles", platform.id),
+        };
+        let near = name.and_then(|n| crate::catalog::closest(n, names.iter().copied()));
+        let hint = match near {
+            Some(near) => format!(
+                "did you mean {near}? {} lifecycles: {}",
+                platform.id,
+                names.join(", ")
+            ),
+            None => format!(
+                "{} lifecycles: {} (`hookcli lifecycles -p {}` shows their events)",
+                platform.id,
+                names.join(", "),
+                platform.id
+            ),
+        };
+        UserError::new(message).hint(hint).into()
     })
 }
 

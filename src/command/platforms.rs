@@ -6,7 +6,7 @@ use anyhow::Result;
 use serde_json::json;
 use tabled::Tabled;
 
-use super::{find_platform, load_catalog};
+use super::{load_catalog, platform_of};
 use crate::catalog::{Moment, Platform};
 use crate::cli::{EventsArgs, ListArgs};
 use crate::error::exit;
@@ -97,7 +97,7 @@ fn moment_word(at: Moment) -> &'static str {
 
 pub fn events(args: EventsArgs, overlay: Option<&Path>) -> Result<u8> {
     let catalog = load_catalog(overlay)?;
-    let platform = find_platform(&catalog, &args.platform.platform)?;
+    let platform = platform_of(&catalog, &args.platform)?;
     if args.json {
         for e in &platform.events {
             outln!(
@@ -135,7 +135,7 @@ fn step_text(step: &crate::catalog::Step) -> String {
 
 pub fn lifecycles(args: EventsArgs, overlay: Option<&Path>) -> Result<u8> {
     let catalog = load_catalog(overlay)?;
-    let platform = find_platform(&catalog, &args.platform.platform)?;
+    let platform = platform_of(&catalog, &args.platform)?;
     if args.json {
         for l in &platform.lifecycles {
             let steps: Vec<_> = l

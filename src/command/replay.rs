@@ -8,8 +8,8 @@ use std::time::Instant;
 use anyhow::Result;
 use tokio::sync::mpsc;
 
-use super::{choose_key, find_platform, load_catalog, parse_url};
-use crate::catalog::{Lifecycle, Platform};
+use super::{choose_key, find_lifecycle, load_catalog, parse_url, platform_of};
+use crate::catalog::Platform;
 use crate::cli::ReplayArgs;
 use crate::command::send::{platform_headers, signer_for};
 use crate::delivery::{Delivery, ErrorKind, Outcome as DeliveryOutcome, Request};
@@ -25,8 +25,10 @@ use crate::replay::{self, EventFilter, Outcome, Pacing, Settings, Source};
 const MAX_TABLE_ROWS: usize = 60;
 
 pub fn run(args: ReplayArgs, overlay: Option<&Path>) -> Result<u8> {
+    // Checked even where replay does not use it, so a typo is never silently ignored.
+    crate::call::seed()?;
     let catalog = Arc::new(load_catalog(overlay)?);
-    let platform = find_platform(&catalog, &args.platform.platform)?;
+    let platform = platform_of(&catalog, &args.platform)?;
     let platform_index = catalog
         .platforms
         .iter()
@@ -148,39 +150,6 @@ fn parse_filter(arg: Option<&str>, platform: &Platform, recorded: bool) -> Resul
     Ok(EventFilter::Only(names))
 }
 
-fn find_lifecycle<'a>(platform: &'a Platform, name: Option<&str>) -> Result<&'a Lifecycle> {
-    let names: Vec<&str> = platform
-        .lifecycles
-        .iter()
-        .map(|l| l.name.as_str())
-        .collect();
-    let found = match name {
-        Some(name) => platform.lifecycle(name),
-        None => platform.lifecycles.first(),
-    };
-    found.ok_or_else(|| {
-        let message = match name {
-            Some(name) => format!("unknown lifecycle `{name}` for {}", platform.id),
-            None => format!("{} has no lifecycles", platform.id),
-        };
-        let near = name.and_then(|n| crate::catalog::closest(n, names.iter().copied()));
-        let hint = match near {
-            Some(near) => format!(
-                "did you mean {near}? {} lifecycles: {}",
-                platform.id,
-                names.join(", ")
-            ),
-            None => format!(
-                "{} lifecycles: {} (`hookcli lifecycles -p {}` shows their events)",
-                platform.id,
-                names.join(", "),
-                platform.id
-            ),
-        };
-        UserError::new(message).hint(hint).into()
-    })
-}
-
 fn read_recording(
     file: &Path,
     platform: &Platform,
@@ -197,7 +166,7 @@ fn read_recording(
             "give a file written by `hookcli listen --record FILE`, or one JSON body per line",
         )
     })?;
-    let mut planned = replay::plan_recording(&text, &shown, platform, filter).map_err(|e| {
+    let recording = replay::plan_recording(&text, &shown, platform, filter).map_err(|e| {
         let hint = if e.line == 0 {
             "record traffic with `hookcli listen --record FILE`, or write one JSON body per line"
         } else {
@@ -206,8 +175,19 @@ fn read_recording(
         };
         UserError::new(format!("--from {e}")).hint(hint)
     })?;
+    let skipped = &recording.skipped;
+    if !skipped.is_empty() {
+        errln!(
+            "note: skipped {} recorded request{} that {} not webhook deliveries: {}",
+            skipped.len(),
+            if skipped.len() == 1 { "" } else { "s" },
+            if skipped.len() == 1 { "was" } else { "were" },
+            replay::skipped_list(skipped)
+        );
+    }
+    let mut planned = recording.planned;
     if redact {
-        let mut rng = crate::call::rng();
+        let mut rng = crate::call::rng()?;
         // One redactor for the file: a call's events keep agreeing with each other.
         let mut redactor = crate::redact::Redactor::default();
         for item in &mut planned {

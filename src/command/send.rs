@@ -9,7 +9,7 @@ use serde_json::json;
 use tokio::sync::mpsc;
 
 use super::{
-    apply_sets, check_json, find_event, find_platform, load_catalog, parse_headers, parse_url,
+    apply_sets, check_json, find_event, load_catalog, parse_headers, parse_url, platform_of,
     read_input,
 };
 use crate::catalog::{Catalog, Platform};
@@ -37,7 +37,7 @@ struct Prepared {
 
 pub fn run(args: SendArgs, overlay: Option<&Path>) -> Result<u8> {
     let catalog = load_catalog(overlay)?;
-    let platform = find_platform(&catalog, &args.platform.platform)?;
+    let platform = platform_of(&catalog, &args.platform)?;
     let prepared = prepare(&args, &catalog, platform)?;
     if args.dry_run {
         let own_key = super::resolve_key(args.key.secret.as_deref(), platform).is_some();
@@ -88,7 +88,7 @@ fn prepare(args: &SendArgs, catalog: &Catalog, platform: &Platform) -> Result<Pr
             })?;
             let event = find_event(catalog, platform, name)?;
             let mut value =
-                crate::call::render_event(catalog, platform, event, &mut crate::call::rng())?;
+                crate::call::render_event(catalog, platform, event, &mut crate::call::rng()?)?;
             apply_sets(&args.sets, &mut value, platform, &event.name)?;
             let body = Bytes::from(serde_json::to_vec(&value)?);
             (event.name.clone(), body, value)

@@ -4,15 +4,15 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use super::{apply_sets, find_event, find_platform, load_catalog};
+use super::{apply_sets, find_event, load_catalog, platform_of};
 use crate::cli::ShowArgs;
 use crate::error::exit;
 
 pub fn run(args: ShowArgs, overlay: Option<&Path>) -> Result<u8> {
     let catalog = load_catalog(overlay)?;
-    let platform = find_platform(&catalog, &args.platform.platform)?;
+    let platform = platform_of(&catalog, &args.platform)?;
     let event = find_event(&catalog, platform, &args.event)?;
-    let mut body = crate::call::render_event(&catalog, platform, event, &mut crate::call::rng())?;
+    let mut body = crate::call::render_event(&catalog, platform, event, &mut crate::call::rng()?)?;
     apply_sets(&args.sets, &mut body, platform, &event.name)?;
     let text = if args.compact {
         serde_json::to_string(&body)?

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use super::{find_platform, key_sources, load_catalog, read_input, resolve_key};
+use super::{key_sources, load_catalog, platform_of, read_input, resolve_key};
 use crate::catalog::{Platform, Signing};
 use crate::cli::{SignArgs, VerifyArgs};
 use crate::error::{UserError, exit};
@@ -29,7 +29,7 @@ fn key_of(flag: Option<&str>, platform: &Platform) -> Result<Secret> {
 
 pub fn sign(args: SignArgs, overlay: Option<&Path>) -> Result<u8> {
     let catalog = load_catalog(overlay)?;
-    let platform = find_platform(&catalog, &args.platform.platform)?;
+    let platform = platform_of(&catalog, &args.platform)?;
     let signing = signing_of(platform)?;
     let key = key_of(args.key.given().as_deref(), platform)?;
     let body = read_input(args.file.as_deref(), "body")?;
@@ -44,7 +44,7 @@ pub fn sign(args: SignArgs, overlay: Option<&Path>) -> Result<u8> {
 
 pub fn verify(args: VerifyArgs, overlay: Option<&Path>) -> Result<u8> {
     let catalog = load_catalog(overlay)?;
-    let platform = find_platform(&catalog, &args.platform.platform)?;
+    let platform = platform_of(&catalog, &args.platform)?;
     let signing = signing_of(platform)?;
     let key = key_of(args.key.given().as_deref(), platform)?;
     let body = read_input(args.file.as_deref(), "body")?;
