@@ -171,6 +171,8 @@ pub async fn run(
         } => {
             let gate = Arc::new(Semaphore::new(settings.concurrency.max(1)));
             let lifecycle = Arc::new(lifecycle);
+            // Checked by the command before anything runs; one seed per call, so calls differ.
+            let seed = crate::call::seed().ok().flatten();
             for index in 0..count {
                 let permit = gate
                     .clone()
@@ -199,7 +201,7 @@ pub async fn run(
                         &lifecycle,
                         &filter,
                         anchor,
-                        &mut rand::thread_rng(),
+                        &mut crate::call::rng_from(seed.map(|s| s.wrapping_add(index as u64))),
                     )?;
                     play_call(index, planned, &settings, &client, &results).await;
                     Ok::<(), RenderError>(())

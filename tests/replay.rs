@@ -691,3 +691,28 @@ fn a_recorded_delivery_whose_body_is_not_json_is_refused_and_nothing_is_sent() {
     }
     assert_eq!(target.hits(), 0, "nothing is sent");
 }
+
+#[test]
+fn hookcli_seed_makes_the_calls_reproducible_and_each_call_its_own() {
+    let ids = || {
+        let mut target = receiver("uponai", |_| {});
+        let out = hookcli()
+            .args(["replay", "--to", target.url.as_str(), "--calls", "2"])
+            .env("HOOKCLI_SEED", "7")
+            .env("HOOKCLI_SECRET", KEY)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let mut ids: Vec<String> = target
+            .received()
+            .iter()
+            .map(|r| r.call_id.clone().unwrap())
+            .collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    };
+    let first = ids();
+    assert_eq!(first.len(), 2, "two calls, two ids: {first:?}");
+    assert_eq!(ids(), first, "the same seed, the same calls");
+}
