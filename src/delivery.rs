@@ -54,6 +54,19 @@ impl Request {
     }
 }
 
+/// The request's headers as reports show them: credentials in the URL go out as an
+/// `authorization: Basic` header (reqwest sets it), listed here with its value masked.
+pub fn shown_headers(url: &reqwest::Url, mut headers: HeaderMap) -> HeaderMap {
+    let has_credentials = !url.username().is_empty() || url.password().is_some();
+    if has_credentials && !headers.contains_key(reqwest::header::AUTHORIZATION) {
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            HeaderValue::from_static("Basic ***"),
+        );
+    }
+    headers
+}
+
 /// Why an attempt did not produce a status the rule could judge.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -208,7 +221,7 @@ pub async fn attempt(
         detail: None,
         location: None,
         wait: None,
-        request_headers: headers,
+        request_headers: shown_headers(&request.url, headers),
         response_headers: HeaderMap::new(),
         response_body: Bytes::new(),
         accepted: false,

@@ -612,29 +612,62 @@ fn the_key_never_appears_in_any_output() {
 }
 
 #[test]
-fn a_password_in_the_url_is_never_printed() {
+fn credentials_in_the_url_are_never_printed() {
     let mut server = Server::uponai();
-    let to = server
-        .url
-        .replace("http://", "http://user:pw_in_url_s3cr3t@");
-    for extra in [
-        &[][..],
-        &["--json"],
-        &["-v"],
-        &["--dry-run"],
-        &["--dry-run", "--json"],
+    // A password, and a user name alone (how many services take a token).
+    for (userinfo, secret, shown) in [
+        (
+            "user:pw_in_url_s3cr3t@",
+            "pw_in_url_s3cr3t",
+            "user:***@127.0.0.1",
+        ),
+        (
+            "tok3n_in_url_s3cr3t@",
+            "tok3n_in_url_s3cr3t",
+            "://***@127.0.0.1",
+        ),
     ] {
-        let out = hookcli()
-            .args(["send", "call_ended", "--secret", KEY, "--to", &to])
-            .args(extra)
-            .output()
-            .unwrap();
-        assert_code(&out, 0);
-        let all = format!("{}{}", stdout(&out), stderr(&out));
-        assert!(!all.contains("pw_in_url_s3cr3t"), "{extra:?}:\n{all}");
-        assert!(all.contains("user:***@127.0.0.1"), "{extra:?}:\n{all}");
+        let to = server.url.replace("http://", &format!("http://{userinfo}"));
+        for extra in [
+            &[][..],
+            &["--json"],
+            &["-v"],
+            &["--dry-run"],
+            &["--dry-run", "--json"],
+        ] {
+            let out = hookcli()
+                .args(["send", "call_ended", "--secret", KEY, "--to", &to])
+                .args(extra)
+                .output()
+                .unwrap();
+            assert_code(&out, 0);
+            let all = format!("{}{}", stdout(&out), stderr(&out));
+            assert!(!all.contains(secret), "{extra:?}:\n{all}");
+            assert!(all.contains(shown), "{extra:?}:\n{all}");
+            // The header the credentials become is listed, masked, where headers are shown.
+            if extra.contains(&"-v") || extra.contains(&"--dry-run") {
+                assert!(
+                    all.to_ascii_lowercase()
+                        .contains("authorization: basic ***")
+                        || all.contains("\"authorization\":\"Basic ***\""),
+                    "{extra:?}:\n{all}"
+                );
+            }
+        }
     }
-    assert_eq!(server.hits(), 3, "the dry runs sent nothing");
+    assert_eq!(server.hits(), 6, "the dry runs sent nothing");
+    // And the credentials did go out, as Basic auth.
+    let auth: Vec<_> = server
+        .received()
+        .iter()
+        .filter_map(|r| {
+            r.headers
+                .iter()
+                .find(|(name, _)| name.eq_ignore_ascii_case("authorization"))
+                .map(|(_, value)| value.clone())
+        })
+        .collect();
+    assert_eq!(auth.len(), 6, "{auth:?}");
 }
 
 #[test]

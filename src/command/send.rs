@@ -192,7 +192,10 @@ fn print_dry_run(
         body: prepared.body.clone(),
         signer: signer_for(platform, prepared.key.as_ref()),
     };
-    let headers = request.attempt_headers();
+    let headers = match &prepared.url {
+        Some(url) => crate::delivery::shown_headers(url, request.attempt_headers()),
+        None => request.attempt_headers(),
+    };
     if json {
         let headers: serde_json::Map<String, serde_json::Value> = headers
             .iter()

@@ -197,19 +197,10 @@ fn attempt_json(attempt: &Attempt) -> Value {
     })
 }
 
-/// `-v`, for stderr: every attempt the way curl shows it. The request line, its headers, a
-/// blank, the body; then the status, the response headers, a blank, the response body.
-pub fn exchange_text(url: &str, delivery: &Delivery, body: &[u8]) -> String {
-    delivery
-        .attempts
-        .iter()
-        .map(|attempt| attempt_exchange_text(url, attempt, body))
-        .collect()
-}
-
-/// One attempt's part of [`exchange_text`], printable as soon as the attempt is over. It is
-/// headed `* attempt N` when the delivery has more than one: a later one, or one that waits
-/// for a next.
+/// `-v`, for stderr: one attempt the way curl shows it, printable as soon as it is over: the
+/// request line, its headers, a blank, the body; then the status, the response headers, a
+/// blank, the response body. It is headed `* attempt N` when the delivery has more than one:
+/// a later one, or one that waits for a next.
 pub fn attempt_exchange_text(url: &str, attempt: &Attempt, body: &[u8]) -> String {
     let numbered = attempt.n > 1 || attempt.wait.is_some();
     let mut out = String::new();
