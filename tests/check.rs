@@ -916,9 +916,10 @@ fn a_receiver_that_refuses_every_request_exits_3_and_reports_every_case_failed()
     probe.join().unwrap();
     assert_eq!(run.code, 3, "{}", run.stderr);
     assert!(
-        run.stdout.contains(
-            "the receiver never answered: every request failed to connect (connection refused)"
-        ),
+        // Usually "(connection refused)"; on a busy machine a few requests queued before the
+        // port closed are reset instead, and the summary names the most common reason.
+        run.stdout
+            .contains("the receiver never answered: every request failed to connect ("),
         "{}",
         run.stdout
     );

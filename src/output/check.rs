@@ -2,6 +2,7 @@
 //! list. JUnit goes through quick-junit (nextest's writer): escaping and the attribute set the
 //! common CI viewers read are its job, not ours.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
@@ -100,12 +101,16 @@ const INTERRUPTED: &str = "interrupted: the report so far (the unfinished cases 
 
 /// A plain sentence when the receiver stopped taking connections, for the summary.
 pub fn receiver_line(report: &CheckReport) -> Option<String> {
-    let detail = report
-        .results
+    // The most common reason: a receiver that went down while requests were queued in its
+    // backlog resets a few of them, then refuses all the rest.
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for (_, detail) in report.results.iter().flat_map(|r| &r.refused) {
+        *counts.entry(detail.as_str()).or_default() += 1;
+    }
+    let detail = counts
         .iter()
-        .flat_map(|r| r.refused.first())
-        .map(|(_, detail)| detail.as_str())
-        .next()
+        .max_by_key(|(_, n)| **n)
+        .map(|(detail, _)| *detail)
         .unwrap_or("connection refused");
     let hit = report.results.iter().filter(|r| r.cut_off).count();
     match report.receiver {
