@@ -104,25 +104,38 @@ pub fn run(args: ListenArgs, overlay: Option<&Path>) -> Result<u8> {
             "{}",
             output::dim(&format!("{} · {how} · Ctrl-C to stop", platform.id))
         );
-        let printer = tokio::spawn(print_requests(rx, args.json, args.verbose, args.quiet));
+        let done = tokio_util::sync::CancellationToken::new();
+        let printer = tokio::spawn(print_requests(
+            rx,
+            done.clone(),
+            args.json,
+            args.verbose,
+            args.quiet,
+        ));
         wait_for_stop().await;
         let stats = receiver.stats.clone();
         receiver.stop().await;
-        printer.abort();
+        // Every request answered so far gets its line: the printer drains the queue first.
+        done.cancel();
+        let _ = printer.await;
         errln!("{}", summary(&stats));
         Ok(exit::OK)
     })
 }
 
+/// Prints each request as it comes; once `done`, the ones still queued, then returns. A
+/// request's line is queued before it is answered, so a sender that got its answers before
+/// the stop finds every one of them printed.
 async fn print_requests(
     mut rx: mpsc::UnboundedReceiver<crate::receiver::Received>,
+    done: tokio_util::sync::CancellationToken,
     json: bool,
     verbose: bool,
     quiet: bool,
 ) {
-    while let Some(r) = rx.recv().await {
+    let print = |r: crate::receiver::Received| {
         if quiet {
-            continue;
+            return;
         }
         if json {
             outln!("{}", received::json(&r));
@@ -132,6 +145,19 @@ async fn print_requests(
                 outln!("{}", received::pretty_body(&r));
             }
         }
+    };
+    loop {
+        tokio::select! {
+            biased;
+            r = rx.recv() => match r {
+                Some(r) => print(r),
+                None => return,
+            },
+            () = done.cancelled() => break,
+        }
+    }
+    while let Ok(r) = rx.try_recv() {
+        print(r);
     }
 }
 
