@@ -132,6 +132,25 @@ pub const EXIT_CODES_HELP: &str = "Exit codes:
   2  bad usage or input (nothing was sent)
   3  the receiver was unreachable on every attempt (refused, DNS, TLS)";
 
+/// A dead task's cause in plain words: the panic message when there is one.
+pub fn task_failure(error: tokio::task::JoinError) -> String {
+    if !error.is_panic() {
+        return "its task was cancelled".into();
+    }
+    match panic_message(error.into_panic().as_ref()) {
+        Some(message) => format!("it panicked: {message}"),
+        None => "it panicked".into(),
+    }
+}
+
+/// The message a panic was raised with (`panic!("...")` gives a `&str` or a `String`).
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> Option<&str> {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -27,12 +27,7 @@ fn quiet_panics() {
         return;
     }
     std::panic::set_hook(Box::new(|info| {
-        let payload = info.payload();
-        let message = payload
-            .downcast_ref::<&str>()
-            .copied()
-            .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-            .unwrap_or("no message");
+        let message = hookcli::error::panic_message(info.payload()).unwrap_or("no message");
         let place = info
             .location()
             .map(|l| format!(" at {}:{}", l.file(), l.line()))

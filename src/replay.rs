@@ -260,27 +260,11 @@ impl Calls {
                 let call = self.index.remove(&error.id()).unwrap_or_default();
                 self.crashed.push(Crashed {
                     call,
-                    why: task_failure(error),
+                    why: crate::error::task_failure(error),
                 });
                 Ok(())
             }
         }
-    }
-}
-
-/// A dead task's cause in plain words: the panic message when there is one.
-fn task_failure(error: tokio::task::JoinError) -> String {
-    if !error.is_panic() {
-        return "its task was cancelled".into();
-    }
-    let payload = error.into_panic();
-    let message = payload
-        .downcast_ref::<&str>()
-        .map(|m| m.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned());
-    match message {
-        Some(message) => format!("it panicked: {message}"),
-        None => "it panicked".into(),
     }
 }
 

@@ -400,29 +400,13 @@ async fn gather(
         };
         let (id, result) = match joined {
             Ok((id, result)) => (id, Ok(result)),
-            Err(e) => (e.id(), Err(task_failure(e))),
+            Err(e) => (e.id(), Err(crate::error::task_failure(e))),
         };
         let Some((i, case)) = running.remove(&id) else {
             continue;
         };
         let result = result.unwrap_or_else(|why| CaseResult::crashed(&case, &why));
         done.push((i, result));
-    }
-}
-
-/// A dead task's cause in plain words: the panic message when there is one.
-fn task_failure(error: tokio::task::JoinError) -> String {
-    if !error.is_panic() {
-        return "its task was cancelled".into();
-    }
-    let payload = error.into_panic();
-    let message = payload
-        .downcast_ref::<&str>()
-        .map(|m| m.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned());
-    match message {
-        Some(message) => format!("it panicked: {message}"),
-        None => "it panicked".into(),
     }
 }
 
