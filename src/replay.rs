@@ -397,7 +397,10 @@ pub fn plan_recording(
                 }
             ))
         })?;
-        let event = platform.event_of(&parsed).unwrap_or_else(|| "-".into());
+        // The same word as `send --data` for a body that names no event.
+        let event = platform
+            .event_of(&parsed)
+            .unwrap_or_else(|| "custom".into());
         let call_id = platform.call_id_of(&parsed);
         let offset = match (time_ms, *first_ms.get_or_insert(time_ms.unwrap_or(0))) {
             (Some(t), first) => Duration::from_millis(t.saturating_sub(first)),

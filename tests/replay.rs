@@ -716,3 +716,14 @@ fn hookcli_seed_makes_the_calls_reproducible_and_each_call_its_own() {
     assert_eq!(first.len(), 2, "two calls, two ids: {first:?}");
     assert_eq!(ids(), first, "the same seed, the same calls");
 }
+
+#[test]
+fn a_recorded_body_that_names_no_event_is_custom_as_in_send() {
+    let file = TempFile::new("no-event.ndjson", b"{\"hello\":1}\n");
+    let mut target = receiver("uponai", |_| {});
+    let out = replay(&target, &["--from", file.path_str(), "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let first: Value = serde_json::from_str(stdout(&out).lines().next().unwrap()).unwrap();
+    assert_eq!(first["event"], "custom", "{first}");
+    assert_eq!(target.received().len(), 1);
+}
