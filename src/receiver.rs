@@ -527,7 +527,7 @@ fn judge(state: &State, method: &Method, received: &mut Received, body: &Bytes) 
 /// a body refused as too large, its size).
 fn record(state: &State, received: &Received) {
     let Some(file) = &state.record else { return };
-    let line = record_line(received);
+    let line = record_line(received, &state.config.path);
     if let Ok(mut file) = file.lock() {
         // A full disk loses the record line, not the request: the answer still goes out.
         let _ = file.write_all(line.as_bytes());
@@ -535,7 +535,7 @@ fn record(state: &State, received: &Received) {
 }
 
 /// The record format `replay --from` reads (README: "Record file").
-pub fn record_line(received: &Received) -> String {
+pub fn record_line(received: &Received, webhook_path: &str) -> String {
     let ms = received
         .at
         .duration_since(std::time::UNIX_EPOCH)
@@ -547,9 +547,10 @@ pub fn record_line(received: &Received) -> String {
         "method": received.method,
         "path": received.path,
         "headers": received.headers.iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>(),
-        // The answer tells a webhook delivery from a request to another path (404), which
-        // `replay --from` skips; null when the connection was dropped.
+        // The status answered; null when the connection was dropped.
         "status": received.answered,
+        // A POST to the webhook path: what `replay --from` re-sends (it skips the rest).
+        "webhook": received.method == "POST" && received.path == webhook_path,
     });
     if let Verdict::TooLarge { bytes, limit } = received.verdict {
         line["rejected"] = json!("too_large");

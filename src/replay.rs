@@ -361,7 +361,7 @@ pub struct Recording {
 
 /// Reads a `listen --record` file (or one JSON body per line) into deliveries, in order,
 /// spaced by the recorded arrival times. Recorded requests that were not webhook deliveries
-/// (not a POST, or answered 404 for another path) are skipped and listed; a delivery whose
+/// (not a POST, or not to the webhook path) are skipped and listed; a delivery whose
 /// body is not JSON is an error, since no platform sends one.
 pub fn plan_recording(
     text: &str,
@@ -456,10 +456,15 @@ fn not_a_delivery(value: &Value) -> Option<String> {
     if !method.eq_ignore_ascii_case("POST") {
         return Some(format!("a {method} to {path}"));
     }
-    if value.get("status").and_then(Value::as_u64) == Some(404) {
-        return Some(format!("a POST to {path} answered 404"));
+    match value.get("webhook").and_then(Value::as_bool) {
+        Some(false) => Some(format!("a POST to {path}, not the webhook path")),
+        Some(true) => None,
+        // A record written without the key: a 404 was listen's answer to another path.
+        None if value.get("status").and_then(Value::as_u64) == Some(404) => {
+            Some(format!("a POST to {path} answered 404"))
+        }
+        None => None,
     }
-    None
 }
 
 /// Why a line is not JSON, placed by column (serde's own "line 1" would contradict ours).

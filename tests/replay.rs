@@ -628,7 +628,7 @@ fn a_recording_replays_only_the_webhook_deliveries_listen_recorded() {
         notes,
         [
             "note: skipped 2 recorded requests that were not webhook deliveries: a GET to \
-             /webhook (line 1), a POST to /health answered 404 (line 2)"
+             /webhook (line 1), a POST to /health, not the webhook path (line 2)"
         ],
         "{err}"
     );
@@ -726,4 +726,16 @@ fn a_recorded_body_that_names_no_event_is_custom_as_in_send() {
     let first: Value = serde_json::from_str(stdout(&out).lines().next().unwrap()).unwrap();
     assert_eq!(first["event"], "custom", "{first}");
     assert_eq!(target.received().len(), 1);
+}
+
+#[test]
+fn a_webhook_delivery_answered_404_on_purpose_is_still_replayed() {
+    // Recorded by `listen --status 404`: a webhook delivery, whatever the answer.
+    let line = r#"{"time_ms":1,"method":"POST","path":"/webhook","headers":[],"status":404,"webhook":true,"body":"{\"event\":\"call_started\",\"call\":{\"call_id\":\"c1\"}}"}"#;
+    let file = TempFile::new("status-404.ndjson", format!("{line}\n").as_bytes());
+    let mut target = receiver("uponai", |_| {});
+    let out = replay(&target, &["--from", file.path_str()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(target.received().len(), 1);
+    assert!(!stderr(&out).contains("skipped"), "{}", stderr(&out));
 }
