@@ -474,19 +474,25 @@ fn judge(state: &State, method: &Method, received: &mut Received, body: &Bytes) 
     };
     received.verdict = match (&platform.signing, &config.key) {
         (Some(signing), Some(key)) => {
-            let header = received
+            let mut headers = received
                 .headers
                 .iter()
-                .find(|(k, _)| *k == signing.header)
+                .filter(|(k, _)| *k == signing.header)
                 .map(|(_, v)| v.as_str());
-            signing::verify(
-                signing.scheme,
-                key,
-                body,
-                header,
-                signing::now_ms(),
-                config.tolerance,
-            )
+            let header = headers.next();
+            // Two signatures: which one counts would depend on their order, so neither does.
+            if headers.next().is_some() {
+                Verdict::Malformed(format!("{} is given more than once", signing.header))
+            } else {
+                signing::verify(
+                    signing.scheme,
+                    key,
+                    body,
+                    header,
+                    signing::now_ms(),
+                    config.tolerance,
+                )
+            }
         }
         _ => Verdict::Unsigned,
     };

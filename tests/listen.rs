@@ -177,6 +177,31 @@ fn malformed_signature_headers_get_400_or_401_and_never_a_5xx() {
 }
 
 #[test]
+fn two_signature_headers_are_malformed_in_either_order() {
+    let mut server = Server::uponai();
+    let valid = sign_with(KEY, BODY, signing::now_ms());
+    for pair in [[valid.as_str(), "garbage"], ["garbage", valid.as_str()]] {
+        let url = server.url.clone();
+        let pair = pair.map(str::to_string);
+        let status = server.block_on(async move {
+            reqwest::Client::new()
+                .post(url)
+                .header("content-type", "application/json")
+                .header("x-retell-signature", &pair[0])
+                .header("x-retell-signature", &pair[1])
+                .body(BODY.to_vec())
+                .send()
+                .await
+                .expect("the receiver answers")
+                .status()
+        });
+        let r = server.next();
+        assert_eq!(status.as_u16(), 400);
+        assert_eq!(r.verdict.word(), "malformed", "{}", r.verdict);
+    }
+}
+
+#[test]
 fn a_body_over_the_limit_gets_413() {
     let mut server = Server::with("uponai", Some(KEY), |c| c.max_body = 1024);
     let big = format!(

@@ -497,6 +497,8 @@ fn an_interrupted_load_with_a_retry_pending_says_so_and_does_not_pass() {
         ),
         "{text}"
     );
+    // Requests per delivery started, the unfinished one included: 2 requests for 2.
+    assert!(text.contains("(1.00 per delivery)"), "{text}");
 }
 
 #[test]

@@ -214,7 +214,8 @@ impl LoadRun<'_> {
                 thousands(t.retried),
                 thousands(t.attempts),
                 per_second(t.attempts, report.elapsed),
-                t.attempts as f64 / t.deliveries.max(1) as f64,
+                // Over every delivery started: an unfinished one's attempts count too.
+                t.attempts as f64 / (t.deliveries + t.unfinished).max(1) as f64,
             );
             let _ = writeln!(
                 out,
