@@ -91,19 +91,9 @@ impl DeliveryReport<'_> {
         }
     }
 
-    /// The whole report: [`header_line`], one [`attempt_line`] per attempt, then
-    /// [`DeliveryReport::ending`]. `send` prints the same pieces as they become known.
-    pub fn text(&self) -> String {
-        let mut out = header_line(self.url, self.platform, self.event, self.call_id.as_deref());
-        out.push('\n');
-        for attempt in &self.delivery.attempts {
-            let _ = writeln!(out, "{}", attempt_line(attempt));
-        }
-        out.push_str(&self.ending());
-        out
-    }
-
     /// The verdict line, and the slow-success warning when there is one; each ends in `\n`.
+    /// `send` prints [`header_line`], then one [`attempt_line`] per attempt as it ends, then
+    /// this.
     pub fn ending(&self) -> String {
         let mut out = String::new();
         let verdict = self.verdict();
