@@ -591,7 +591,11 @@ async fn worker(job: Job, local: Rc<Local>, mut rng: SmallRng) {
     tokio::pin!(cancelled);
     while !job.cancel.is_cancelled() {
         if taken.is_none() && !exhausted {
-            match job.stop.take().then(|| job.pacer.as_ref().map(|p| p.claim())) {
+            match job
+                .stop
+                .take()
+                .then(|| job.pacer.as_ref().map(|p| p.claim()))
+            {
                 // A paced slot at or past the -z deadline is not the run's to send: -z 2s at
                 // --rate 100 is 200 deliveries, not 201.
                 Some(Some(slot)) if job.stop.deadline().is_some_and(|d| slot >= d) => {
