@@ -348,7 +348,7 @@ impl std::error::Error for RecordingError {}
 pub struct Skipped {
     /// 1-based line in the file.
     pub line: usize,
-    /// What it was: `a GET to /webhook`, `a POST to /health answered 404`.
+    /// What it was: `a GET to /webhook`, `a POST to /health, not the webhook path`.
     pub what: String,
 }
 
@@ -432,7 +432,8 @@ pub fn plan_recording(
     Ok(Recording { planned, skipped })
 }
 
-/// `a GET to /webhook (line 3), a POST to /health answered 404 (line 4)`: the first few.
+/// `a GET to /webhook (line 3), a POST to /health, not the webhook path (line 4)`: the
+/// first few.
 pub fn skipped_list(skipped: &[Skipped]) -> String {
     const SHOWN: usize = 5;
     let mut parts: Vec<String> = skipped
@@ -456,15 +457,9 @@ fn not_a_delivery(value: &Value) -> Option<String> {
     if !method.eq_ignore_ascii_case("POST") {
         return Some(format!("a {method} to {path}"));
     }
-    match value.get("webhook").and_then(Value::as_bool) {
-        Some(false) => Some(format!("a POST to {path}, not the webhook path")),
-        Some(true) => None,
-        // A record written without the key: a 404 was listen's answer to another path.
-        None if value.get("status").and_then(Value::as_u64) == Some(404) => {
-            Some(format!("a POST to {path} answered 404"))
-        }
-        None => None,
-    }
+    // Records from before the `webhook` key have no way to tell: they are replayed.
+    (value.get("webhook").and_then(Value::as_bool) == Some(false))
+        .then(|| format!("a POST to {path}, not the webhook path"))
 }
 
 /// Why a line is not JSON, placed by column (serde's own "line 1" would contradict ours).

@@ -99,7 +99,7 @@ pub fn find_lifecycle<'a>(platform: &'a Platform, name: Option<&str>) -> Result<
             Some(name) => format!("unknown lifecycle `{name}` for {}", platform.id),
             None => format!("{} has no lifecycles", platform.id),
         };
-        let near = name.and_then(|n| crate::catalog::closest(n, names.iter().copied()));
+        let near = name.and_then(|n| closest(n, names.iter().copied()));
         let hint = match near {
             Some(near) => format!(
                 "did you mean {near}? {} lifecycles: {}",
