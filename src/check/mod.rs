@@ -247,7 +247,7 @@ pub fn select(cases: Vec<Case>, only: &[String], skip: &[String]) -> Result<Vec<
 pub async fn run(
     config: CheckConfig,
     cases: Vec<Case>,
-    stop: impl std::future::Future<Output = ()>,
+    stop: impl Future<Output = ()>,
 ) -> CheckReport {
     tokio::pin!(stop);
     let started = Instant::now();
