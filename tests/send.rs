@@ -1333,3 +1333,18 @@ fn a_count_past_its_type_is_out_of_range_with_the_maximum() {
         ]
     );
 }
+
+#[test]
+fn a_dry_run_counts_a_key_from_hookcli_secret_as_given() {
+    let out = hookcli()
+        .args(["send", "call_ended", "--dry-run"])
+        .env("HOOKCLI_SECRET", KEY)
+        .output()
+        .unwrap();
+    assert_code(&out, 0);
+    assert!(
+        stderr(&out).ends_with(", signed with the key given\n"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -40,7 +40,7 @@ pub fn run(args: SendArgs, overlay: Option<&Path>) -> Result<u8> {
     let platform = platform_of(&catalog, &args.platform)?;
     let prepared = prepare(&args, &catalog, platform)?;
     if args.dry_run {
-        let own_key = super::resolve_key(args.key.secret.as_deref(), platform).is_some();
+        let own_key = super::resolve_key(args.key.given().as_deref(), platform).is_some();
         print_dry_run(&prepared, platform, args.json, own_key)?;
         return Ok(exit::OK);
     }
