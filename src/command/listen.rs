@@ -99,6 +99,9 @@ pub fn run(args: ListenArgs, overlay: Option<&Path>) -> Result<u8> {
         // --quiet prints no line per request: nothing listens on the channel, so none is made.
         let events = (!args.quiet).then_some(tx);
         let receiver = Receiver::start(config, events).await?;
+        // Installed before the ready line: a script that stops listen as soon as it reads
+        // that line still gets the summary.
+        let stop = super::interrupt();
         errln!("listening on {}", receiver.url);
         errln!(
             "{}",
@@ -112,7 +115,7 @@ pub fn run(args: ListenArgs, overlay: Option<&Path>) -> Result<u8> {
             args.verbose,
             args.quiet,
         ));
-        wait_for_stop().await;
+        stop.await;
         let stats = receiver.stats.clone();
         receiver.stop().await;
         // Every request answered so far gets its line: the printer drains the queue first.
@@ -159,22 +162,6 @@ async fn print_requests(
     while let Ok(r) = rx.try_recv() {
         print(r);
     }
-}
-
-/// Ctrl-C, or SIGTERM from a CI runner.
-async fn wait_for_stop() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// `stopped after 12 requests: 10 valid, 2 invalid`.
