@@ -821,3 +821,160 @@ fn other_paths_get_404_and_other_methods_405_never_5xx() {
     assert_eq!(get.headers()["allow"], "POST");
     assert_eq!(server.hits(), 2);
 }
+
+/// A raw connection to a listener, for what no well-behaved client sends: a length it never
+/// sends, a body that stalls.
+fn connect(url: &str) -> std::net::TcpStream {
+    let addr = url
+        .strip_prefix("http://")
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_else(|| panic!("an http:// URL: {url}"));
+    let stream = std::net::TcpStream::connect(addr).expect("connect to the listener");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    stream
+}
+
+/// Writes a POST head declaring `length`, then `body` (which may be shorter).
+fn post_raw(stream: &mut std::net::TcpStream, length: u64, body: &[u8]) {
+    use std::io::Write;
+    let head = format!(
+        "POST /webhook HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\n\
+         content-length: {length}\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(body).unwrap();
+}
+
+/// The answer's head, lowercased: `http/1.1 413 payload too large\r\n...`.
+fn read_head(stream: &mut std::net::TcpStream) -> String {
+    use std::io::Read;
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match stream.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            other => panic!(
+                "the head ended early ({other:?}): {:?}",
+                String::from_utf8_lossy(&head)
+            ),
+        }
+    }
+    String::from_utf8_lossy(&head).to_ascii_lowercase()
+}
+
+/// Reads until the listener closes the connection.
+fn read_to_close(stream: &mut std::net::TcpStream) {
+    use std::io::Read;
+    let mut rest = Vec::new();
+    let _ = stream.read_to_end(&mut rest);
+}
+
+#[test]
+fn a_declared_length_over_max_body_gets_413_at_once_and_listen_serves_on() {
+    // 2 GB declared, 10 bytes sent: waiting for the rest held the connection past 70 s.
+    let listener = Listener::start(&["--secret", KEY]);
+    let mut stream = connect(&listener.url);
+    let started = std::time::Instant::now();
+    post_raw(&mut stream, 2_000_000_000, b"{\"event\":");
+    let head = read_head(&mut stream);
+    assert!(head.starts_with("http/1.1 413"), "{head}");
+    assert!(head.contains("connection: close"), "{head}");
+    // Answered on the declared length, long before the 10 s body deadline.
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    let out = listener.send(&["call_ended", "--secret", KEY, "--retries", "0"]);
+    assert_code(&out, 0);
+    let (lines, _) = listener.stop();
+    assert!(lines.contains("too large  413"), "{lines}");
+    assert!(lines.contains("valid  204"), "{lines}");
+}
+
+#[test]
+fn a_stalled_body_is_cut_at_the_body_timeout_and_the_next_request_is_answered() {
+    let listener = Listener::start(&["--secret", KEY, "--body-timeout", "300ms"]);
+    let mut stream = connect(&listener.url);
+    let started = std::time::Instant::now();
+    post_raw(&mut stream, 100, b"{\"event\":");
+    let head = read_head(&mut stream);
+    assert!(head.starts_with("http/1.1 408"), "{head}");
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "{:?}",
+        started.elapsed()
+    );
+    read_to_close(&mut stream);
+    let out = listener.send(&["call_ended", "--secret", KEY, "--retries", "0"]);
+    assert_code(&out, 0);
+    let (lines, rest) = listener.stop();
+    assert!(lines.contains("timed out  408"), "{lines}");
+    assert!(lines.contains("not all there after 300ms"), "{lines}");
+    assert!(rest.contains("2 requests: 1 valid, 1 timed out"), "{rest}");
+}
+
+#[test]
+fn bodies_over_the_memory_budget_get_503_with_retry_after_until_it_frees() {
+    let listener = Listener::start(&[
+        "--secret",
+        KEY,
+        "--max-body",
+        "4KB",
+        "--body-memory",
+        "4KB",
+        "--body-timeout",
+        "1s",
+    ]);
+    // This one holds the whole budget: it declares 4 KB and sends 9 bytes.
+    let mut holder = connect(&listener.url);
+    post_raw(&mut holder, 4096, b"{\"event\":");
+    // Until the listener has read the holder's head, a probe may still fit: probe again.
+    let mut refused = None;
+    for _ in 0..200 {
+        let mut probe = connect(&listener.url);
+        post_raw(&mut probe, BODY.len() as u64, BODY);
+        let head = read_head(&mut probe);
+        if head.starts_with("http/1.1 503") {
+            refused = Some(head);
+            break;
+        }
+    }
+    let head = refused.expect("a 503 while the budget is held");
+    assert!(head.contains("retry-after: 1"), "{head}");
+    // The holder is cut at its deadline, which frees the budget for the next good request.
+    assert!(read_head(&mut holder).starts_with("http/1.1 408"));
+    let out = listener.send(&["call_started", "--secret", KEY, "--retries", "0"]);
+    assert_code(&out, 0);
+    let (lines, _) = listener.stop();
+    assert!(lines.contains("overloaded  503"), "{lines}");
+    assert!(lines.contains("4.0 KB memory budget"), "{lines}");
+    assert!(lines.contains("call_started"), "{lines}");
+}
+
+#[test]
+fn out_of_file_descriptors_listen_closes_idle_connections_so_a_new_client_is_served() {
+    // 32 descriptors: about 20 connections once the runtime has its own.
+    let mut cmd = std::process::Command::new("sh");
+    cmd.args(["-c", "ulimit -n 32 && exec \"$0\" listen --port 0 \"$@\""])
+        .arg(env!("CARGO_BIN_EXE_hookcli"))
+        .args(["--secret", KEY])
+        .env("NO_COLOR", "1")
+        .env_remove("HOOKCLI_SECRET")
+        .env_remove("UPONAI_API_KEY")
+        .env_remove("RETELL_API_KEY")
+        .stdin(std::process::Stdio::null());
+    let listener = Listener::spawn(cmd);
+    // Connections that never send a byte, more than the listener has descriptors for.
+    let idle: Vec<_> = (0..60).map(|_| connect(&listener.url)).collect();
+    let out = listener.send(&["call_ended", "--secret", KEY, "--retries", "0"]);
+    assert_code(&out, 0);
+    let out = listener.send(&["call_ended", "--secret", KEY, "--retries", "0"]);
+    assert_code(&out, 0);
+    drop(idle);
+    let (lines, rest) = listener.stop();
+    assert_eq!(lines.matches("valid  204").count(), 2, "{lines}");
+    assert!(rest.contains("closed to make room"), "{rest}");
+}

@@ -9,7 +9,9 @@ use super::{load_catalog, platform_of, resolve_key};
 use crate::cli::ListenArgs;
 use crate::error::{UserError, exit};
 use crate::output::{self, received};
-use crate::receiver::{DEFAULT_MAX_BODY, Faults, Receiver, ReceiverConfig, Stats};
+use crate::receiver::{
+    DEFAULT_MAX_BODY, Faults, Receiver, ReceiverConfig, Stats, default_body_memory, human_bytes,
+};
 
 /// `25MB`, `512KB`, `1GB`, `1048576`: sizes in bytes, with 1024-based units.
 pub fn parse_size(text: &str) -> Result<u64, String> {
@@ -54,6 +56,24 @@ pub fn run(args: ListenArgs, overlay: Option<&Path>) -> Result<u8> {
                 .into(),
         );
     }
+    let max_body = if args.max_body == 0 {
+        DEFAULT_MAX_BODY
+    } else {
+        args.max_body
+    };
+    let body_memory = args
+        .body_memory
+        .unwrap_or_else(|| default_body_memory(max_body));
+    // A budget smaller than one body would answer 503 forever to bodies in between.
+    if body_memory < max_body {
+        return Err(UserError::new(format!(
+            "--body-memory {} is less than --max-body {}: a body in between could never be held",
+            human_bytes(body_memory),
+            human_bytes(max_body)
+        ))
+        .hint("give --body-memory at least --max-body, like --body-memory 256MB")
+        .into());
+    }
     let key = resolve_key(args.key.given().as_deref(), platform);
     let tolerance = args
         .tolerance
@@ -74,11 +94,9 @@ pub fn run(args: ListenArgs, overlay: Option<&Path>) -> Result<u8> {
             fail_first: args.fail_first,
             drop: args.drop,
         },
-        max_body: if args.max_body == 0 {
-            DEFAULT_MAX_BODY
-        } else {
-            args.max_body
-        },
+        max_body,
+        body_timeout: args.body_timeout.unwrap_or(platform.policy.timeout),
+        body_memory,
         record: args.record.clone(),
     };
     let how = match (&platform.signing, &key) {
@@ -183,6 +201,13 @@ pub fn summary(stats: &Stats) -> String {
     }
     if dropped > 0 {
         line.push_str(&format!(" ({dropped} dropped on purpose)"));
+    }
+    let shed = stats.shed.load(std::sync::atomic::Ordering::Relaxed);
+    if shed > 0 {
+        line.push_str(&format!(
+            "; {shed} idle or slow connection{} closed to make room (out of file descriptors)",
+            if shed == 1 { "" } else { "s" }
+        ));
     }
     line
 }
