@@ -207,10 +207,22 @@ pub struct Stats {
     pub dropped: AtomicU64,
     /// Connections closed to free a file descriptor for a new client.
     pub shed: AtomicU64,
+    /// Requests whose record line could not be written (answered 503).
+    pub not_recorded: AtomicU64,
+    /// Why the first record write failed; set once, with [`Stats::record_failed`] notified.
+    pub record_failure: std::sync::OnceLock<String>,
+    pub record_failed: tokio::sync::Notify,
     verdicts: [AtomicU64; Verdict::WORDS.len()],
 }
 
 impl Stats {
+    fn not_recorded(&self, reason: &str) {
+        self.not_recorded.fetch_add(1, Ordering::Relaxed);
+        if self.record_failure.set(reason.to_string()).is_ok() {
+            self.record_failed.notify_one();
+        }
+    }
+
     fn count(&self, verdict: &Verdict) {
         let i = Verdict::WORDS
             .iter()
@@ -596,7 +608,21 @@ async fn handle(
         stats.dropped.fetch_add(1, Ordering::Relaxed);
     }
     stats.count(&received.verdict);
-    record(&state, &received);
+    let mut decision = decision;
+    // Written before the answer: a request acknowledged but not recorded would be lost, so
+    // one that cannot be recorded is answered 503 and the platform sends it again.
+    if let Err(reason) = record(&state, &received) {
+        stats.not_recorded(&reason);
+        let note = format!("not recorded: {reason}");
+        received.note = Some(match received.note.take() {
+            Some(before) => format!("{before}; {note}"),
+            None => note,
+        });
+        if !drop_it {
+            decision.status = StatusCode::SERVICE_UNAVAILABLE;
+            received.answered = Some(503);
+        }
+    }
     if let Some(events) = &state.events {
         let _ = events.send(received);
     }
@@ -822,14 +848,24 @@ fn judge(state: &State, method: &Method, received: &mut Received, body: &Bytes) 
 }
 
 /// Appends one NDJSON line: arrival time, method, path, headers and the exact body (or, for
-/// a body refused as too large, its size).
-fn record(state: &State, received: &Received) {
-    let Some(file) = &state.record else { return };
+/// a body refused unread, its size). A write that fails is rolled back to the last whole line,
+/// so the file stays readable by `replay --from`; the reason is returned.
+fn record(state: &State, received: &Received) -> Result<(), String> {
+    let Some(file) = &state.record else {
+        return Ok(());
+    };
     let line = record_line(received, &state.config.path);
-    if let Ok(mut file) = file.lock() {
-        // A full disk loses the record line, not the request: the answer still goes out.
-        let _ = file.write_all(line.as_bytes());
-    }
+    let mut file = file
+        .lock()
+        .map_err(|_| "an earlier write failed midway".to_string())?;
+    let before = file.metadata().map(|m| m.len());
+    file.write_all(line.as_bytes()).map_err(|e| {
+        // A disk that filled midway leaves a torn line: cut it off.
+        if let Ok(len) = before {
+            let _ = file.set_len(len);
+        }
+        io_reason(&e)
+    })
 }
 
 /// The record format `replay --from` reads (README: "Record file").

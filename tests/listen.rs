@@ -978,3 +978,92 @@ fn out_of_file_descriptors_listen_closes_idle_connections_so_a_new_client_is_ser
     assert_eq!(lines.matches("valid  204").count(), 2, "{lines}");
     assert!(rest.contains("closed to make room"), "{rest}");
 }
+
+#[test]
+fn a_record_that_cannot_be_written_is_said_once_answered_503_counted_and_exits_1() {
+    let listener = Listener::start(&["--secret", KEY, "--record", "/dev/full"]);
+    let out = listener.send(&["call_ended", "--secret", KEY, "--backoff", "0", "--json"]);
+    // Answered 503, so a platform sends it again rather than losing it.
+    assert_code(&out, 1);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let statuses: Vec<&Value> = report["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| &a["status"])
+        .collect();
+    assert_eq!(statuses, [503, 503, 503, 503], "{report}");
+    let (lines, rest, code) = listener.stop_code("TERM");
+    assert_eq!(code, Some(1), "{rest}");
+    assert_eq!(
+        rest.matches("warning: cannot write the record file: the disk is full")
+            .count(),
+        1,
+        "said once:\n{rest}"
+    );
+    assert!(rest.contains("; 4 requests not recorded"), "{rest}");
+    assert_eq!(lines.matches("valid  503").count(), 4, "{lines}");
+    assert!(lines.contains("not recorded: the disk is full"), "{lines}");
+}
+
+#[test]
+fn a_record_write_past_the_file_size_limit_leaves_no_torn_line() {
+    let dir = TempFile::new("placeholder", b"");
+    let record = dir.path.with_file_name("record.ndjson");
+    // 1 block (512 or 1024 bytes): room for one small request's line, not a call_ended's.
+    let mut cmd = std::process::Command::new("sh");
+    cmd.args(["-c", "ulimit -f 1 && exec \"$0\" listen --port 0 \"$@\""])
+        .arg(env!("CARGO_BIN_EXE_hookcli"))
+        .args(["--secret", KEY, "--record", record.to_str().unwrap()])
+        .env("NO_COLOR", "1")
+        .env_remove("HOOKCLI_SECRET")
+        .env_remove("UPONAI_API_KEY")
+        .env_remove("RETELL_API_KEY")
+        .stdin(std::process::Stdio::null());
+    let listener = Listener::spawn(cmd);
+    let mut stream = connect(&listener.url);
+    post_raw(&mut stream, BODY.len() as u64, BODY);
+    assert!(read_head(&mut stream).starts_with("http/1.1 401"));
+    let out = listener.send(&["call_ended", "--secret", KEY, "--retries", "0"]);
+    assert_code(&out, 1);
+    assert!(stdout(&out).contains("503"), "{}", stdout(&out));
+    let (_, rest, code) = listener.stop_code("TERM");
+    assert_eq!(code, Some(1), "{rest}");
+    assert!(rest.contains("1 request not recorded"), "{rest}");
+    let text = std::fs::read_to_string(&record).unwrap();
+    assert!(text.ends_with('\n'), "a whole last line: {text:?}");
+    assert_eq!(text.lines().count(), 1, "{text}");
+    let line: Value = serde_json::from_str(text.trim()).unwrap();
+    assert_eq!(line["status"], 401, "{line}");
+}
+
+#[test]
+fn replay_from_skips_a_torn_last_line_with_a_note_but_not_a_torn_middle_line() {
+    let whole = format!(
+        "{}\n",
+        serde_json::json!({"event": "call_started", "call": {"call_id": "torn_1"}})
+    );
+    let torn = &whole[..whole.len() / 2];
+    let file = TempFile::new("torn.ndjson", format!("{whole}{torn}").as_bytes());
+    let mut server = Server::uponai();
+    let out = run(&[
+        "replay",
+        "--from",
+        file.path_str(),
+        "--to",
+        &server.url,
+        "--secret",
+        KEY,
+    ]);
+    assert_code(&out, 0);
+    let err = stderr(&out);
+    assert!(
+        err.contains("note: skipped line 2, the last: it is cut short"),
+        "{err}"
+    );
+    assert_eq!(server.hits(), 1);
+    let file = TempFile::new("middle.ndjson", format!("{torn}\n{whole}").as_bytes());
+    let out = run(&["replay", "--from", file.path_str(), "--to", &server.url]);
+    assert_code(&out, 2);
+    assert!(stderr(&out).contains("line 1"), "{}", stderr(&out));
+}

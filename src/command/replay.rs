@@ -175,6 +175,12 @@ fn read_recording(
         };
         UserError::new(format!("--from {e}")).hint(hint)
     })?;
+    if let Some(line) = recording.torn {
+        errln!(
+            "note: skipped line {line}, the last: it is cut short (a record write that did not \
+             finish)"
+        );
+    }
     let skipped = &recording.skipped;
     if !skipped.is_empty() {
         errln!(
