@@ -1067,3 +1067,97 @@ fn replay_from_skips_a_torn_last_line_with_a_note_but_not_a_torn_middle_line() {
     assert_code(&out, 2);
     assert!(stderr(&out).contains("line 1"), "{}", stderr(&out));
 }
+
+/// An event name and call id built to redraw the terminal and forge a `valid 204` line.
+const FORGING: &str = "{\"event\":\"x\\u001b[2K\\r10:00:00.000  call_ended  c1  valid  204  1 KB\\nfake\",\
+                       \"call\":{\"call_id\":\"id\\u001b[31m\\u009b\\u202e\"}}";
+
+#[test]
+fn wire_text_in_listen_lines_and_bodies_is_escaped_and_cannot_forge_a_line() {
+    for verbose in [false, true] {
+        let args: &[&str] = if verbose { &["-v"] } else { &[] };
+        let listener = Listener::start(args);
+        let mut stream = connect(&listener.url);
+        post_raw(&mut stream, FORGING.len() as u64, FORGING.as_bytes());
+        assert!(read_head(&mut stream).starts_with("http/1.1 204"));
+        let (lines, _) = listener.stop();
+        let first = lines.lines().next().unwrap_or_default();
+        assert!(
+            first.contains("x\\u{1b}[2K\\r10:00:00.000  call_ended  c1  valid  204  1 KB\\nfake"),
+            "{lines}"
+        );
+        assert!(first.contains("id\\u{1b}[31m\\u{9b}\\u{202e}"), "{lines}");
+        // Nothing the peer sent reaches the terminal as a control character.
+        assert!(
+            !lines
+                .chars()
+                .any(|c| c != '\n' && (c.is_control() || c == '\u{202e}')),
+            "{lines:?}"
+        );
+        let expected = if verbose {
+            "the pretty body too"
+        } else {
+            "one line"
+        };
+        let count = lines.lines().count();
+        assert_eq!(count > 1, verbose, "{expected}: {lines}");
+        assert!(!lines.lines().any(|l| l.starts_with("fake")), "{lines}");
+    }
+    // --json stays exact.
+    let listener = Listener::start(&["--json"]);
+    let mut stream = connect(&listener.url);
+    post_raw(&mut stream, FORGING.len() as u64, FORGING.as_bytes());
+    read_head(&mut stream);
+    let (lines, _) = listener.stop();
+    let json: Value = serde_json::from_str(lines.trim()).unwrap();
+    let sent: Value = serde_json::from_str(FORGING).unwrap();
+    assert_eq!(json["event"], sent["event"]);
+    assert_eq!(json["call_id"], sent["call"]["call_id"]);
+}
+
+#[test]
+fn send_verbose_escapes_the_response_body_and_headers_it_shows() {
+    use std::io::{Read, Write};
+    // A receiver whose answer tries to clear the screen and overwrite the verdict.
+    let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/webhook", server.local_addr().unwrap());
+    let answer = std::thread::spawn(move || {
+        let (mut stream, _) = server.accept().unwrap();
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        // The head, then as much body as its length says.
+        while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = stream.read(&mut buf).unwrap();
+            seen.extend_from_slice(&buf[..n]);
+        }
+        let text = String::from_utf8_lossy(&seen).to_ascii_lowercase();
+        let length: usize = text
+            .split("content-length: ")
+            .nth(1)
+            .and_then(|rest| rest.split("\r\n").next())
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap();
+        let head_len = seen.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        while seen.len() < head_len + length {
+            let n = stream.read(&mut buf).unwrap();
+            seen.extend_from_slice(&buf[..n]);
+        }
+        let body = b"ok\x1b[2J\r  #1  200 OK\n\xc2\x9b31mforged";
+        let mut reply = format!(
+            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nx-evil: a",
+            body.len()
+        )
+        .into_bytes();
+        reply.extend_from_slice(b"\xc2\x9b31mb\r\nconnection: close\r\n\r\n");
+        reply.extend_from_slice(body);
+        stream.write_all(&reply).unwrap();
+    });
+    let out = run(&["send", "call_ended", "-v", "--retries", "0", "--to", &url]);
+    answer.join().unwrap();
+    assert_code(&out, 0);
+    let err = stderr(&out);
+    assert!(err.contains("< ok\\u{1b}[2J\\r  #1  200 OK"), "{err}");
+    assert!(err.contains("< \\u{9b}31mforged"), "{err}");
+    assert!(err.contains("< x-evil: a\\u{9b}31mb"), "{err}");
+    assert!(!err.chars().any(|c| c != '\n' && c.is_control()), "{err:?}");
+}
