@@ -6,7 +6,7 @@
 //! HMAC; a router would add nothing here. Nothing in this module prints: every request is
 //! reported as a [`Received`] on a channel.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -21,6 +21,7 @@ use hyper::header::{ALLOW, CONNECTION, CONTENT_LENGTH, HeaderValue, RETRY_AFTER}
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -129,6 +130,8 @@ pub struct Received {
     pub answered: Option<u16>,
     /// Why the answer was what it was, when not the plain verdict ("over the 25 MB limit").
     pub note: Option<String>,
+    /// The earlier request (its `n`) that brought the same body bytes: a retry or a duplicate.
+    pub duplicate_of: Option<u64>,
 }
 
 impl Received {
@@ -250,6 +253,35 @@ struct State {
     events: Option<mpsc::UnboundedSender<Received>>,
     memory: Budget,
     conns: Conns,
+    seen: Mutex<Seen>,
+}
+
+/// How many recent bodies are remembered to spot a retry.
+const SEEN_BODIES: usize = 4096;
+
+/// The last [`SEEN_BODIES`] bodies by SHA-256 (a cryptographic hash: a sender must not be able
+/// to make a new body look like a retry), each with the first request that brought it.
+#[derive(Default)]
+struct Seen {
+    first: HashMap<[u8; 32], u64>,
+    order: VecDeque<[u8; 32]>,
+}
+
+impl Seen {
+    /// The first request with these bytes, or `None`, remembering them as request `n`.
+    fn first_of(&mut self, hash: [u8; 32], n: u64) -> Option<u64> {
+        if let Some(first) = self.first.get(&hash) {
+            return Some(*first);
+        }
+        if self.order.len() >= SEEN_BODIES
+            && let Some(oldest) = self.order.pop_front()
+        {
+            self.first.remove(&oldest);
+        }
+        self.first.insert(hash, n);
+        self.order.push_back(hash);
+        None
+    }
 }
 
 /// The bytes of request bodies held at once, across every connection. A body that would take
@@ -411,6 +443,7 @@ impl Receiver {
                 limit: config.body_memory,
             },
             conns: Conns::new(),
+            seen: Mutex::default(),
             config,
             stats: stats.clone(),
             record,
@@ -564,6 +597,7 @@ async fn handle(
         call_id: None,
         answered: None,
         note: None,
+        duplicate_of: None,
     };
     // Kept to the end of the answer: the body is held until then.
     let mut _held = None;
@@ -572,6 +606,7 @@ async fn handle(
         Body::Read(body, held) => {
             _held = Some(held);
             received.body = body.clone();
+            received.duplicate_of = duplicate_of(&state, &method, &received);
             judge(&state, &method, &mut received, &body)
         }
         Body::TooLarge { bytes, rest } => {
@@ -641,6 +676,20 @@ async fn handle(
         None => state.conns.set(&conn, IDLE),
     }
     Ok(response(&decision))
+}
+
+/// For a webhook delivery, the earlier request with the same body, when someone will be told
+/// (a line, a record): hashing costs a second pass over the body.
+fn duplicate_of(state: &State, method: &Method, received: &Received) -> Option<u64> {
+    let told = state.events.is_some() || state.record.is_some();
+    if !told || method != Method::POST || received.path != state.config.path {
+        return None;
+    }
+    if received.body.is_empty() {
+        return None;
+    }
+    let hash: [u8; 32] = Sha256::digest(&received.body).into();
+    state.seen.lock().ok()?.first_of(hash, received.n)
 }
 
 fn response(decision: &Decision) -> Response<Full<Bytes>> {
@@ -886,6 +935,10 @@ pub fn record_line(received: &Received, webhook_path: &str) -> String {
         // A POST to the webhook path: what `replay --from` re-sends (it skips the rest).
         "webhook": received.method == "POST" && received.path == webhook_path,
     });
+    // The request number is this session's, as listen's lines show it.
+    if let Some(first) = received.duplicate_of {
+        line["duplicate_of"] = json!(first);
+    }
     match received.verdict {
         Verdict::TooLarge { bytes, limit } => {
             line["max_body"] = json!(limit);
@@ -941,5 +994,23 @@ mod tests {
         drop(first);
         assert_eq!(budget.used.load(Ordering::Relaxed), 0);
         assert!(budget.take(100).is_some());
+    }
+
+    #[test]
+    fn seen_bodies_point_at_the_first_and_forget_the_oldest_past_the_bound() {
+        let mut seen = Seen::default();
+        let hash = |i: usize| -> [u8; 32] { Sha256::digest(i.to_le_bytes()).into() };
+        assert_eq!(seen.first_of(hash(0), 1), None);
+        assert_eq!(seen.first_of(hash(0), 2), Some(1));
+        assert_eq!(
+            seen.first_of(hash(0), 3),
+            Some(1),
+            "the first, not the last"
+        );
+        for i in 1..=SEEN_BODIES {
+            seen.first_of(hash(i), i as u64 + 10);
+        }
+        assert_eq!(seen.first.len(), SEEN_BODIES);
+        assert_eq!(seen.first_of(hash(0), 99), None, "forgotten");
     }
 }

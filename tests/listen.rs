@@ -1161,3 +1161,46 @@ fn send_verbose_escapes_the_response_body_and_headers_it_shows() {
     assert!(err.contains("< x-evil: a\\u{9b}31mb"), "{err}");
     assert!(!err.chars().any(|c| c != '\n' && c.is_control()), "{err:?}");
 }
+
+#[test]
+fn a_retry_is_marked_duplicate_of_the_first_request_in_the_line_the_record_and_json() {
+    let dir = TempFile::new("placeholder", b"");
+    let record = dir.path.with_file_name("record.ndjson");
+    let record_arg = record.to_str().unwrap();
+    let listener = Listener::start(&["--secret", KEY, "--fail-first", "1", "--record", record_arg]);
+    // A 500, then the same bytes again (a fresh signature, the same body): the platform's retry.
+    let out = listener.send(&["call_ended", "--secret", KEY, "--backoff", "0"]);
+    assert_code(&out, 0);
+    // Another event: new bytes, not a duplicate.
+    assert_code(&listener.send(&["call_started", "--secret", KEY]), 0);
+    let (lines, _) = listener.stop();
+    let lines: Vec<&str> = lines.lines().collect();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert!(!lines[0].contains("duplicate"), "{lines:?}");
+    assert!(
+        lines[1].contains("valid  204") && lines[1].contains("duplicate of #1"),
+        "{lines:?}"
+    );
+    assert!(!lines[2].contains("duplicate"), "{lines:?}");
+    let text = std::fs::read_to_string(&record).unwrap();
+    let recorded: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(recorded[0].get("duplicate_of").is_none(), "{}", recorded[0]);
+    assert_eq!(recorded[1]["duplicate_of"], 1, "{}", recorded[1]);
+    assert!(recorded[2].get("duplicate_of").is_none(), "{}", recorded[2]);
+
+    let listener = Listener::start(&["--secret", KEY, "--fail-first", "1", "--json"]);
+    assert_code(
+        &listener.send(&["call_ended", "--secret", KEY, "--backoff", "0"]),
+        0,
+    );
+    let (lines, _) = listener.stop();
+    let objects: Vec<Value> = lines
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(objects[0]["duplicate_of"], Value::Null, "{lines}");
+    assert_eq!(objects[1]["duplicate_of"], 1, "{lines}");
+}

@@ -36,13 +36,17 @@ pub fn line(received: &Received) -> String {
     } else {
         String::new()
     };
+    let duplicate = received
+        .duplicate_of
+        .map(|first| warn(&format!("  duplicate of #{first}")))
+        .unwrap_or_default();
     let note = received
         .note
         .as_deref()
         .map(|n| dim(&format!("  ({})", escape_controls(n))))
         .unwrap_or_default();
     format!(
-        "{}  {event}  {call}  {verdict}  {answered}  {}{route}{note}",
+        "{}  {event}  {call}  {verdict}  {answered}  {}{duplicate}{route}{note}",
         dim(time),
         dim(&human_bytes(received.size()))
     )
@@ -84,5 +88,6 @@ pub fn json(received: &Received) -> Value {
         },
         "status": received.answered,
         "bytes": received.size(),
+        "duplicate_of": received.duplicate_of,
     })
 }
