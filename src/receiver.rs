@@ -929,7 +929,11 @@ pub fn record_line(received: &Received, webhook_path: &str) -> String {
         "time_ms": ms,
         "method": received.method,
         "path": received.path,
-        "headers": received.headers.iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>(),
+        "headers": received
+            .headers
+            .iter()
+            .map(|(k, v)| json!([k, masked(k, v)]))
+            .collect::<Vec<_>>(),
         // The status answered; null when the connection was dropped.
         "status": received.answered,
         // A POST to the webhook path: what `replay --from` re-sends (it skips the rest).
@@ -965,6 +969,22 @@ pub fn record_line(received: &Received, webhook_path: &str) -> String {
     let mut text = line.to_string();
     text.push('\n');
     text
+}
+
+/// Request headers that carry credentials, masked in the record. The signature header is not
+/// one: it proves one body at one time, and re-verifying a record needs it.
+pub const CREDENTIAL_HEADERS: [&str; 3] = ["authorization", "proxy-authorization", "cookie"];
+
+/// A credential header's value as recorded: `Basic ***` (the scheme stays, it says what kind
+/// of credential came), or `***`.
+fn masked<'a>(name: &str, value: &'a str) -> std::borrow::Cow<'a, str> {
+    if !CREDENTIAL_HEADERS.contains(&name) {
+        return value.into();
+    }
+    match value.split_once(' ') {
+        Some((scheme, _)) if name.ends_with("authorization") => format!("{scheme} ***").into(),
+        _ => "***".into(),
+    }
 }
 
 /// `25 MB`, `64 KB`, `812 B`.

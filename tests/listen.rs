@@ -542,6 +542,13 @@ fn bad_listen_flags_are_exit_2_with_the_value_and_the_fix() {
         (vec!["--max-body", "lots"], "`lots` is not a size"),
         (vec!["--max-body", "-5"], "`-5` is not a size"),
         (vec!["--max-body", "0"], "above 0"),
+        (vec!["--body-timeout", "0"], "more than 0"),
+        (vec!["--body-timeout", "soon"], "like 10s"),
+        (vec!["--body-memory", "lots"], "`lots` is not a size"),
+        (
+            vec!["--body-memory", "1MB"],
+            "--body-memory 1 MB is less than --max-body 25 MB",
+        ),
         (vec!["--path", "webhook"], "--path /webhook"),
         (vec!["--delay", "soon"], "like 10s"),
         // -q used to win silently over --json and -v.
@@ -1203,4 +1210,42 @@ fn a_retry_is_marked_duplicate_of_the_first_request_in_the_line_the_record_and_j
         .collect();
     assert_eq!(objects[0]["duplicate_of"], Value::Null, "{lines}");
     assert_eq!(objects[1]["duplicate_of"], 1, "{lines}");
+}
+
+#[test]
+fn the_record_masks_credential_headers_and_keeps_the_signature() {
+    let dir = TempFile::new("placeholder", b"");
+    let record = dir.path.with_file_name("record.ndjson");
+    let listener = Listener::start(&["--secret", KEY, "--record", record.to_str().unwrap()]);
+    let out = listener.send(&[
+        "call_ended",
+        "--secret",
+        KEY,
+        "-H",
+        "Authorization: Basic dXNlcjpwYXNzd29yZA==",
+        "-H",
+        "Proxy-Authorization: Bearer tok_proxy_123",
+        "-H",
+        "Cookie: session=sess_456",
+    ]);
+    assert_code(&out, 0);
+    listener.stop();
+    let text = std::fs::read_to_string(&record).unwrap();
+    for secret in ["dXNlcjpwYXNzd29yZA", "tok_proxy_123", "sess_456"] {
+        assert!(!text.contains(secret), "{secret} in the record: {text}");
+    }
+    let line: Value = serde_json::from_str(text.trim()).unwrap();
+    let header = |name: &str| {
+        line["headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h[0] == name)
+            .map(|h| h[1].as_str().unwrap().to_string())
+    };
+    assert_eq!(header("authorization").as_deref(), Some("Basic ***"));
+    assert_eq!(header("proxy-authorization").as_deref(), Some("Bearer ***"));
+    assert_eq!(header("cookie").as_deref(), Some("***"));
+    let signature = header("x-retell-signature").expect("the signature is kept");
+    assert!(signature.starts_with("v=") && !signature.contains("***"));
 }
