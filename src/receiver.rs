@@ -631,7 +631,10 @@ async fn handle(
                 human_bytes(config.body_memory)
             ));
             unread = rest;
-            Decision::refuse(StatusCode::SERVICE_UNAVAILABLE)
+            Decision {
+                retry_after: true,
+                ..Decision::refuse(StatusCode::SERVICE_UNAVAILABLE)
+            }
         }
     };
     let status = decision.status;
@@ -655,6 +658,7 @@ async fn handle(
         });
         if !drop_it {
             decision.status = StatusCode::SERVICE_UNAVAILABLE;
+            decision.retry_after = true;
             received.answered = Some(503);
         }
     }
@@ -699,7 +703,8 @@ fn response(decision: &Decision) -> Response<Full<Bytes>> {
     if decision.status == StatusCode::METHOD_NOT_ALLOWED {
         headers.insert(ALLOW, HeaderValue::from_static("POST"));
     }
-    if decision.status == StatusCode::SERVICE_UNAVAILABLE {
+    // Not on a --status 503: that fault answers exactly what was asked for.
+    if decision.retry_after {
         headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
     }
     if decision.close {
@@ -796,12 +801,14 @@ async fn discard(mut body: Incoming, deadline: tokio::time::Instant, mut seen: u
     seen
 }
 
-/// The answer to one request, whether it is one of the --fail-first failures, and whether the
-/// connection closes after it (a body refused unread cannot be skipped to a next request).
+/// The answer to one request, whether it is one of the --fail-first failures, whether the
+/// connection closes after it (a body refused unread cannot be skipped to a next request),
+/// and whether it says when to come back (a 503 of listen's own, not a fault's).
 struct Decision {
     status: StatusCode,
     failed_on_purpose: bool,
     close: bool,
+    retry_after: bool,
 }
 
 impl Decision {
@@ -810,6 +817,7 @@ impl Decision {
             status,
             failed_on_purpose: false,
             close: false,
+            retry_after: false,
         }
     }
 
