@@ -860,8 +860,9 @@ fn read_head(stream: &mut std::net::TcpStream) -> String {
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
-        match stream.read(&mut byte) {
-            Ok(1) => head.push(byte[0]),
+        // read_exact, not read: it retries a read interrupted by a signal (EINTR).
+        match stream.read_exact(&mut byte) {
+            Ok(()) => head.push(byte[0]),
             other => panic!(
                 "the head ended early ({other:?}): {:?}",
                 String::from_utf8_lossy(&head)
