@@ -1070,6 +1070,27 @@ fn replay_from_skips_a_torn_last_line_with_a_note_but_not_a_torn_middle_line() {
         "{err}"
     );
     assert_eq!(server.hits(), 1);
+    // Torn inside a character: the file ends in half of an `é`.
+    let accented = format!(
+        "{}\n",
+        serde_json::json!({"event": "call_started", "call": {"call_id": "torn_2", "note": "café"}})
+    );
+    let cut = accented.find('é').unwrap() + 1;
+    let mut bytes = whole.clone().into_bytes();
+    bytes.extend_from_slice(&accented.as_bytes()[..cut]);
+    let file = TempFile::new("torn-char.ndjson", &bytes);
+    let out = run(&[
+        "replay",
+        "--from",
+        file.path_str(),
+        "--to",
+        &server.url,
+        "--secret",
+        KEY,
+    ]);
+    assert_code(&out, 0);
+    assert!(stderr(&out).contains("skipped line 2"), "{}", stderr(&out));
+    assert_eq!(server.hits(), 2);
     let file = TempFile::new("middle.ndjson", format!("{torn}\n{whole}").as_bytes());
     let out = run(&["replay", "--from", file.path_str(), "--to", &server.url]);
     assert_code(&out, 2);
