@@ -292,7 +292,8 @@ pub struct ListenArgs {
     #[arg(long, value_parser = crate::command::listen::parse_size, value_name = "SIZE",
           allow_hyphen_values = true)]
     pub body_memory: Option<u64>,
-    /// Append every request (time, headers, exact body) to this NDJSON file
+    /// Append every request (time, headers with credentials masked, exact body) to this NDJSON
+    /// file; a request that cannot be written is answered 503
     #[arg(long, value_name = "FILE")]
     pub record: Option<PathBuf>,
     /// One JSON object per request on stdout

@@ -126,4 +126,16 @@ mod tests {
         assert_eq!(escape_controls("a\u{202e}b"), "a\\u{202e}b");
         assert_eq!(escape_lines("one\u{1b}\ntwo\r\n"), "one\\u{1b}\ntwo");
     }
+
+    #[test]
+    fn no_control_character_survives_escaping() {
+        let every: String = (0..=0x3000u32).filter_map(char::from_u32).collect();
+        let shown = escape_controls(&every);
+        assert!(!shown.chars().any(needs_escape), "{shown:?}");
+        assert!(
+            !escape_lines(&every)
+                .chars()
+                .any(|c| c != '\n' && needs_escape(c))
+        );
+    }
 }
