@@ -40,7 +40,10 @@ fn mask(text: &str) -> String {
     let rules: &[(&str, &str)] = &[
         (r"/tmp/hookcli-test-[A-Za-z0-9_.-]+", "TMPFILE"),
         (r"127\.0\.0\.1:\d+", "LOCALHOST:PORT"),
-        (r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})?", "ISO"),
+        (
+            r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})?",
+            "ISO",
+        ),
         (r"\b\d{2}:\d{2}:\d{2}(\.\d+)?\b", "HMS"),
         (r"\b1\d{12}\b", "TS_MS"),
         (r"\b1\d{9}\b", "TS_S"),
@@ -71,13 +74,15 @@ fn mask(text: &str) -> String {
 /// rate is zeroed (integers that count things stay).
 fn mask_stdout(text: &str) -> String {
     text.lines()
-        .map(|line| match serde_json::from_str::<serde_json::Value>(line) {
-            Ok(mut value) if value.is_object() || value.is_array() => {
-                zero_volatile(&mut value, "");
-                mask(&value.to_string())
-            }
-            _ => mask(line),
-        })
+        .map(
+            |line| match serde_json::from_str::<serde_json::Value>(line) {
+                Ok(mut value) if value.is_object() || value.is_array() => {
+                    zero_volatile(&mut value, "");
+                    mask(&value.to_string())
+                }
+                _ => mask(line),
+            },
+        )
         .map(|line| line + "\n")
         .collect()
 }
@@ -98,7 +103,10 @@ fn zero_volatile(value: &mut serde_json::Value, key: &str) {
             || key.contains("memory")
             || key.contains("percentile")
             || key.starts_with('p') && key[1..].chars().all(|c| c.is_ascii_digit() || c == '_')
-            || matches!(key, "min" | "max" | "mean" | "stdev" | "start" | "end" | "ms")
+            || matches!(
+                key,
+                "min" | "max" | "mean" | "stdev" | "start" | "end" | "ms"
+            )
     };
     match value {
         Value::Object(map) => {
