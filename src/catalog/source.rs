@@ -359,7 +359,11 @@ fn build(files: Files) -> Result<Catalog, CatalogError> {
     }
     let mut platforms = Vec::new();
     let mut claimed = BTreeMap::new();
-    for (dir, parts) in files.platforms {
+    // Built-in folders claim their names first: an error then says which overlay folder
+    // collides with which built-in one, not the other way round.
+    let mut folders: Vec<_> = files.platforms.into_iter().collect();
+    folders.sort_by_key(|(dir, parts)| (!parts.builtin, dir.clone()));
+    for (dir, parts) in folders {
         let folder = parts.folder(&dir);
         let platform = build_platform(&dir, parts)?;
         claim_names(&mut claimed, &platform, folder)?;
