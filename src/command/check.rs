@@ -272,20 +272,20 @@ fn headers(
     platform: &Platform,
 ) -> Result<reqwest::header::HeaderMap> {
     let mut delivery = args.delivery.clone();
-    if delivery.headers.is_empty() {
-        if let Some(suite) = suite {
-            for header in &suite.headers {
-                super::parse_headers(std::slice::from_ref(header.get_ref())).map_err(|e| {
-                    UserError::new(
-                        suite
-                            .error(header.span(), "headers", e.to_string().replace("-H ", ""))
-                            .to_string(),
-                    )
-                    .hint("write a header as \"Name: value\"")
-                })?;
-            }
-            delivery.headers = suite.headers.iter().map(|h| h.get_ref().clone()).collect();
+    if delivery.headers.is_empty()
+        && let Some(suite) = suite
+    {
+        for header in &suite.headers {
+            super::parse_headers(std::slice::from_ref(header.get_ref())).map_err(|e| {
+                UserError::new(
+                    suite
+                        .error(header.span(), "headers", e.to_string().replace("-H ", ""))
+                        .to_string(),
+                )
+                .hint("write a header as \"Name: value\"")
+            })?;
         }
+        delivery.headers = suite.headers.iter().map(|h| h.get_ref().clone()).collect();
     }
     super::send::platform_headers(platform, &delivery)
 }
