@@ -60,7 +60,7 @@ pub enum Command {
 
 #[derive(Debug, Args, Clone)]
 pub struct PlatformArg {
-    /// Platform to play: uponai (alias retell), salpre, postcall, callevents
+    /// Platform to play (`hookcli platforms` lists them)
     #[arg(
         short = 'p',
         long = "platform",
@@ -75,7 +75,7 @@ pub struct PlatformArg {
 }
 
 /// The platform when neither -p nor HOOKCLI_PLATFORM names one.
-pub const DEFAULT_PLATFORM: &str = "uponai";
+pub const DEFAULT_PLATFORM: &str = crate::catalog::DEFAULT_PLATFORM;
 
 /// Parses the command line (and the environment clap reads), noting where the platform came
 /// from: a value from HOOKCLI_PLATFORM is named as such in errors, and an empty (or blank)
@@ -479,8 +479,8 @@ pub struct CheckArgs {
     /// built-in receiver
     #[arg(long, value_name = "URL")]
     pub to: Option<String>,
-    /// Platform to play: uponai (alias retell), salpre, postcall, callevents [default: uponai]
     #[arg(
+        help = format!("Platform to play (`hookcli platforms` lists them) [default: {DEFAULT_PLATFORM}]"),
         short = 'p',
         long = "platform",
         env = "HOOKCLI_PLATFORM",

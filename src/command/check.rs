@@ -97,7 +97,7 @@ fn pick_platform<'a>(
     }
     match suite.and_then(|s| s.platform.as_ref().map(|p| (s, p))) {
         Some((suite, name)) => find_platform(catalog, name.get_ref()).map_err(|_| {
-            let ids = catalog.platform_ids().join(", ");
+            let ids = catalog.platform_list();
             UserError::new(
                 suite
                     .error(
@@ -110,7 +110,7 @@ fn pick_platform<'a>(
             .hint(format!("platforms: {ids}"))
             .into()
         }),
-        None => find_platform(catalog, "uponai"),
+        None => find_platform(catalog, crate::catalog::DEFAULT_PLATFORM),
     }
 }
 

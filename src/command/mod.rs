@@ -17,7 +17,7 @@ use anyhow::Result;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 
-use crate::catalog::{Catalog, EventSpec, Lifecycle, Platform, closest};
+use crate::catalog::{Catalog, DEFAULT_PLATFORM, EventSpec, Lifecycle, Platform, closest};
 use crate::cli::PlatformArg;
 use crate::error::{UserError, io_reason, path_reason, usage};
 use crate::overrides::{Override, OverrideError};
@@ -44,7 +44,7 @@ pub fn find_platform_from<'a>(
     from_env: bool,
 ) -> Result<&'a Platform> {
     catalog.platform(name).ok_or_else(|| {
-        let ids = catalog.platform_ids();
+        let list = catalog.platform_list();
         let source = if from_env {
             " (from HOOKCLI_PLATFORM)"
         } else {
@@ -59,22 +59,16 @@ pub fn find_platform_from<'a>(
             .map(String::as_str);
         let near = closest(&name.to_ascii_lowercase(), names);
         error = match (near, from_env) {
-            (Some(near), false) => error.hint(format!(
-                "did you mean `-p {near}`? platforms: {}",
-                ids.join(", ")
-            )),
-            (None, false) => error.hint(format!(
-                "platforms: {} (retell is an alias of uponai)",
-                ids.join(", ")
-            )),
+            (Some(near), false) => {
+                error.hint(format!("did you mean `-p {near}`? platforms: {list}"))
+            }
+            (None, false) => error.hint(format!("platforms: {list}")),
             (Some(near), true) => error.hint(format!(
-                "did you mean HOOKCLI_PLATFORM={near}? platforms: {}; or unset it for uponai",
-                ids.join(", ")
+                "did you mean HOOKCLI_PLATFORM={near}? platforms: {list}; or unset it for \
+                 {DEFAULT_PLATFORM}"
             )),
             (None, true) => error.hint(format!(
-                "set HOOKCLI_PLATFORM to one of {} (retell is an alias of uponai), or unset it \
-                 for uponai",
-                ids.join(", ")
+                "set HOOKCLI_PLATFORM to one of {list}, or unset it for {DEFAULT_PLATFORM}"
             )),
         };
         error.into()
