@@ -244,13 +244,13 @@ impl Context {
             signer: None,
         };
         let header = self.platform().signing.as_ref().map(|s| s.header.as_str());
-        if let (Some(header), Some(value)) = (header, value) {
-            if let (Ok(name), Ok(value)) = (
+        if let (Some(header), Some(value)) = (header, value)
+            && let (Ok(name), Ok(value)) = (
                 HeaderName::from_bytes(header.as_bytes()),
                 HeaderValue::from_str(value),
-            ) {
-                request.headers.insert(name, value);
-            }
+            )
+        {
+            request.headers.insert(name, value);
         }
         request
     }
