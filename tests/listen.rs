@@ -963,6 +963,7 @@ fn bodies_over_the_memory_budget_get_503_with_retry_after_until_it_frees() {
 }
 
 #[test]
+#[cfg(unix)] // ulimit
 fn out_of_file_descriptors_listen_closes_idle_connections_so_a_new_client_is_served() {
     // 32 descriptors: about 20 connections once the runtime has its own.
     let mut cmd = std::process::Command::new("sh");
@@ -988,6 +989,7 @@ fn out_of_file_descriptors_listen_closes_idle_connections_so_a_new_client_is_ser
 }
 
 #[test]
+#[cfg(target_os = "linux")] // /dev/full
 fn a_record_that_cannot_be_written_is_said_once_answered_503_counted_and_exits_1() {
     let listener = Listener::start(&["--secret", KEY, "--record", "/dev/full"]);
     let out = listener.send(&["call_ended", "--secret", KEY, "--backoff", "0", "--json"]);
@@ -1015,6 +1017,7 @@ fn a_record_that_cannot_be_written_is_said_once_answered_503_counted_and_exits_1
 }
 
 #[test]
+#[cfg(unix)] // ulimit -f, SIGXFSZ
 fn a_record_write_past_the_file_size_limit_leaves_no_torn_line() {
     let dir = TempFile::new("placeholder", b"");
     let record = dir.path.with_file_name("record.ndjson");
