@@ -41,7 +41,7 @@ pub struct Case {
     pub name: String,
     pub severity: Severity,
     pub about: String,
-    kind: cases::Kind,
+    runner: cases::Runner,
 }
 
 /// How a case ended.
@@ -263,7 +263,7 @@ pub async fn run(
     let (alone, together): (Vec<_>, Vec<_>) = seeded
         .into_iter()
         .enumerate()
-        .partition(|(_, (c, _))| c.kind.runs_alone());
+        .partition(|(_, (c, _))| c.runner.runs_alone());
     let mut results: Vec<(usize, CaseResult)> = Vec::new();
     let mut interrupted = false;
     for phase in [together, alone] {
