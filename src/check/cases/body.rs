@@ -5,11 +5,13 @@
 use rand::rngs::StdRng;
 use serde_json::{Map, Value, json};
 
-use super::context::{Context, Finding, WRONG_ROUTE, answer, wrong_route};
+use super::context::{Context, Finding, REDIRECT, WRONG_ROUTE, answer, redirected, wrong_route};
+use super::long_call;
 use super::{Severity, Spec, fixed};
 use crate::call::{RenderError, render_event};
 use crate::catalog::{EventSpec, Platform};
 use crate::check::Case;
+use crate::delivery::ErrorKind;
 use crate::output::status_text;
 
 /// The size of body/large's transcript.
@@ -18,7 +20,7 @@ const UNKNOWN_EVENT: &str = "hookcli_unknown_event";
 const UNICODE_TEXT: &str = "User: Bonjour, ça va? Señor Müller, naïve café. Agent: 東京の天気は晴れです。 \
      你好，世界！ 안녕하세요. Great 👋🎉 ✅ 𝄞";
 
-const CASES: [Spec; 6] = [
+const CASES: [Spec; 7] = [
     Spec::new(
         "body/reformatted",
         Severity::Error,
@@ -36,6 +38,12 @@ const CASES: [Spec; 6] = [
         Severity::Error,
         "an event with a 1 MB transcript gets a 2xx or 413, not a 5xx or a timeout",
         |c, _, r| Box::pin(body_large(c, r)),
+    ),
+    Spec::new(
+        "body/long-call",
+        Severity::Error,
+        "a 60-minute call's end event, with its transcript and word-level transcript object (hundreds of KB), gets a 2xx: a 413 would lose the call",
+        |c, _, r| Box::pin(body_long_call(c, r)),
     ),
     Spec::new(
         "body/extra-fields",
@@ -164,15 +172,18 @@ async fn body_reformatted(context: &Context, rng: &mut StdRng) -> Result<Finding
     // An `é` to escape, so the bytes differ the way a re-serializer's would.
     edit_text(&mut value, |t| t.push_str(" Café"));
     let mut finding = Finding::default();
-    let accepted = context
-        .deliver(
+    let delivery = context
+        .delivery(
             &context.signed(reformat(&value)),
             &context.config.policy,
             &mut finding,
             "",
         )
         .await;
-    if !accepted {
+    // Only a refused signature points at re-serialization; a timeout or a 500 is another fault.
+    let refused =
+        matches!(delivery.last().status, Some(401 | 403)) && delivery.last().error.is_none();
+    if !delivery.delivered() && refused {
         finding.reasons.push(
             "the bytes differ from a compact body but parse the same: does the receiver verify a \
              re-serialized body instead of the raw bytes?"
@@ -220,6 +231,37 @@ async fn body_large(context: &Context, rng: &mut StdRng) -> Result<Finding, Rend
             "a 1 MB event: ",
         )
         .await;
+    Ok(finding)
+}
+
+async fn body_long_call(context: &Context, rng: &mut StdRng) -> Result<Finding, RenderError> {
+    let event = context.sample_event();
+    let platform = context.platform();
+    let Some((value, minutes)) = long_call::render(&context.config.catalog, platform, event, rng)?
+    else {
+        return Ok(Finding::skipped(
+            "the catalog has no conversations to make a call of",
+        ));
+    };
+    let body = serde_json::to_vec(&value).expect("a JSON value serializes");
+    let kb = body.len() / 1024;
+    let what = format!("a {minutes}-minute {} ({kb} KB): ", event.name);
+    let mut finding = Finding::default();
+    let delivery = context
+        .delivery(
+            &context.signed(body),
+            &context.config.policy,
+            &mut finding,
+            &what,
+        )
+        .await;
+    let last = delivery.last();
+    if !delivery.delivered() && last.status == Some(413) && last.error.is_none() {
+        finding.reasons.push(format!(
+            "the platform would lose that call: raise the receiver's body limit well above \
+             {kb} KB (Express's default is 100 KB: express.json({{ limit: '1mb' }}))"
+        ));
+    }
     Ok(finding)
 }
 
@@ -275,6 +317,13 @@ async fn body_malformed_json(context: &Context, rng: &mut StdRng) -> Result<Find
         .once(&context.signed(text[..cut].to_string()), &mut finding)
         .await;
     match (attempt.status, attempt.error) {
+        (Some(_), Some(ErrorKind::Redirect)) => finding.fail(
+            Severity::Warning,
+            format!(
+                "a body that is not JSON was answered {}: {REDIRECT}",
+                redirected(&attempt)
+            ),
+        ),
         (Some(status), None) if wrong_route(status) => finding.fail(
             Severity::Warning,
             format!(
@@ -327,6 +376,10 @@ async fn event_unknown(context: &Context, rng: &mut StdRng) -> Result<Finding, R
     let what = format!("an unknown event type (`{UNKNOWN_EVENT}`)");
     match (attempt.status, attempt.error) {
         _ if attempt.accepted => {}
+        (Some(_), Some(ErrorKind::Redirect)) => finding.fail(
+            Severity::Error,
+            format!("{what} was answered {}: {REDIRECT}", redirected(&attempt)),
+        ),
         (Some(status), None) if status >= 500 => finding.fail(
             Severity::Error,
             format!(

@@ -8,6 +8,7 @@ use rand::rngs::StdRng;
 use reqwest::header::{HeaderName, HeaderValue};
 use serde_json::Value;
 
+use super::watch::ConnectWatch;
 use crate::call::{Anchor, Call, CallPlan, RenderError, render_event};
 use crate::catalog::{EventSpec, Lifecycle, Moment, Platform};
 use crate::check::{CaseOutcome, CheckConfig, Severity};
@@ -21,6 +22,7 @@ use crate::signing::{self, now_ms};
 pub(in crate::check) struct Context {
     pub(super) config: CheckConfig,
     pub(super) client: reqwest::Client,
+    pub(in crate::check) watch: ConnectWatch,
 }
 
 impl Context {
@@ -28,6 +30,7 @@ impl Context {
         Context {
             config,
             client: delivery::client(),
+            watch: ConnectWatch::default(),
         }
     }
 
@@ -117,10 +120,24 @@ impl Context {
         finding: &mut Finding,
         what: &str,
     ) -> bool {
+        self.delivery(request, policy, finding, what)
+            .await
+            .delivered()
+    }
+
+    /// [`Context::deliver`], returning the delivery for a closer look at its answers.
+    pub(super) async fn delivery(
+        &self,
+        request: &Request,
+        policy: &DeliveryPolicy,
+        finding: &mut Finding,
+        what: &str,
+    ) -> Delivery {
         let started = Instant::now();
-        let delivery = delivery::deliver(&self.client, request, policy).await;
+        let delivery = self.send(request, policy).await;
         finding.record_all(&delivery.attempts, started);
-        self.judge_accepted(&delivery, policy, finding, what)
+        self.judge_accepted(&delivery, policy, finding, what);
+        delivery
     }
 
     pub(super) fn judge_accepted(
@@ -158,6 +175,9 @@ impl Context {
         };
         let why = match (delivery.outcome, last.status, last.error) {
             (Outcome::Unreachable, _, _) => format!("could not connect: {}", answer(last)),
+            (_, Some(_), Some(ErrorKind::Redirect)) => {
+                format!("answered {}: {REDIRECT}", redirected(last))
+            }
             (_, Some(status), None) if wrong_route(status) => {
                 format!("answered {}: {WRONG_ROUTE}", status_text(status))
             }
@@ -173,10 +193,16 @@ impl Context {
         false
     }
 
+    /// Delivers by the policy, unjudged and unrecorded.
+    pub(super) async fn send(&self, request: &Request, policy: &DeliveryPolicy) -> Delivery {
+        delivery::deliver_with(&self.client, request, policy, |a| self.watch.observe(a)).await
+    }
+
     /// One attempt, recorded in the finding.
     pub(super) async fn once(&self, request: &Request, finding: &mut Finding) -> Attempt {
         let started = Instant::now();
         let attempt = delivery::attempt(&self.client, request, &self.config.policy, 1).await;
+        self.watch.observe(&attempt);
         finding.record(&attempt, started);
         attempt
     }
@@ -201,6 +227,13 @@ impl Context {
                 format!(
                     "{what} was answered {}, which is not a rejection: {WRONG_ROUTE}",
                     status_text(status)
+                ),
+            ),
+            (Some(_), Some(ErrorKind::Redirect)) => finding.fail(
+                level,
+                format!(
+                    "{what} was answered {}, which is not a rejection: {REDIRECT}",
+                    redirected(attempt)
                 ),
             ),
             (Some(status), None) if status >= 500 => finding.fail(
@@ -234,6 +267,36 @@ pub(super) fn wrong_route(status: u16) -> bool {
 pub(super) fn taken(attempt: &Attempt) -> bool {
     attempt.accepted
         || (attempt.error.is_none() && attempt.status.is_some_and(|s| (200..300).contains(&s)))
+}
+
+/// A redirect's status and where it points: `301 Moved Permanently (Location: https://…)`.
+/// Webhook senders post to the URL they are given and count a redirect as a failure, so a
+/// receiver behind one loses every event.
+pub(super) fn redirected(attempt: &Attempt) -> String {
+    let status = attempt.status.map(status_text).unwrap_or_default();
+    let location = match attempt.location.as_deref() {
+        Some(location) => format!(" (Location: {})", printable(location)),
+        None => " (no Location)".to_string(),
+    };
+    format!("{status}{location}")
+}
+
+/// What a redirect means, and the fix.
+pub(super) const REDIRECT: &str =
+    "the platform does not follow redirects: give the final URL in --to";
+
+/// Text from the wire with its control characters escaped, so a header cannot move the
+/// terminal's cursor or forge a line of the report.
+pub(super) fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// An attempt's answer in plain words: `401 Unauthorized`, `timed out after 300ms`.

@@ -12,7 +12,9 @@ mod context;
 mod delivery;
 mod lifecycle;
 mod load;
+mod long_call;
 mod signature;
+mod watch;
 
 use std::fmt;
 use std::future::Future;

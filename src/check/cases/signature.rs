@@ -4,11 +4,14 @@
 use rand::rngs::StdRng;
 use serde_json::{Value, json};
 
-use super::context::{Context, Finding, WRONG_ROUTE, answer, taken, wrong_route};
+use super::context::{
+    Context, Finding, REDIRECT, WRONG_ROUTE, answer, redirected, taken, wrong_route,
+};
 use super::{Severity, Spec, fixed};
 use crate::call::RenderError;
 use crate::catalog::Platform;
 use crate::check::Case;
+use crate::delivery::ErrorKind;
 use crate::output::status_text;
 use crate::secret::Secret;
 use crate::signing::now_ms;
@@ -159,6 +162,7 @@ async fn signature_malformed(context: &Context, rng: &mut StdRng) -> Result<Find
     let mut finding = Finding::default();
     let mut accepted = Vec::new();
     let mut misrouted = Vec::new();
+    let mut redirect = None;
     for (value, shown) in [
         ("garbage", "`garbage`"),
         ("v=1,d=zz", "`v=1,d=zz`"),
@@ -172,6 +176,8 @@ async fn signature_malformed(context: &Context, rng: &mut StdRng) -> Result<Find
             && wrong_route(status)
         {
             misrouted.push((shown, status_text(status)));
+        } else if attempt.error == Some(ErrorKind::Redirect) {
+            redirect = Some(redirected(&attempt));
         } else {
             let what = format!("the signature header {shown}");
             context.judge_rejected(&attempt, &mut finding, Severity::Error, &what, "");
@@ -188,6 +194,16 @@ async fn signature_malformed(context: &Context, rng: &mut StdRng) -> Result<Find
                  {WRONG_ROUTE}",
                 shown.join(", "),
                 statuses.join(" or ")
+            ),
+        );
+    }
+    if let Some(redirect) = redirect {
+        // One sentence for all: a redirect answers every value the same way.
+        finding.fail(
+            Severity::Error,
+            format!(
+                "malformed signature headers were answered {redirect}, which is not a \
+                 rejection: {REDIRECT}"
             ),
         );
     }
