@@ -204,3 +204,29 @@ async fn http_charset(context: &Context, rng: &mut StdRng) -> Result<Finding, Re
         .await;
     Ok(finding)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::double_handling;
+
+    #[test]
+    fn two_answers_show_double_handling_only_by_a_different_id_in_the_same_fields() {
+        let twice = double_handling(br#"{"id":1,"ok":true}"#, br#"{"id":2,"ok":true}"#);
+        assert!(twice.is_some_and(|s| s.contains("`id`")));
+        let camel = double_handling(br#"{"recordId":"a"}"#, br#"{"recordId":"b"}"#);
+        assert!(camel.is_some());
+        // Told apart (one marked a duplicate), the same id, a time that differs, or nothing.
+        for (a, b) in [
+            (
+                &br#"{"id":1,"status":"created"}"#[..],
+                &br#"{"id":1,"duplicate":true}"#[..],
+            ),
+            (br#"{"id":1}"#, br#"{"id":1}"#),
+            (br#"{"at":"12:00:01"}"#, br#"{"at":"12:00:02"}"#),
+            (b"", b""),
+            (b"ok", b"ok again"),
+        ] {
+            assert_eq!(double_handling(a, b), None);
+        }
+    }
+}

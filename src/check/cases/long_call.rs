@@ -18,7 +18,7 @@ fn turn_ms(words: usize) -> u64 {
     words as u64 * 330 + 1_150
 }
 
-/// A conversation of about `ms`: the catalog's conversations one after another, from a
+/// A conversation of about `ms_wanted` ms: the catalog's conversations one after another, from a
 /// random one, until their turns fill it. `None` when the catalog has none.
 fn talk(catalog: &Catalog, ms_wanted: u64, rng: &mut impl Rng) -> Option<Conversation> {
     let all = &catalog.conversations;

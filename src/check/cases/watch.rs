@@ -65,3 +65,57 @@ impl ConnectWatch {
             .flatten()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn attempt(error: Option<ErrorKind>, status: Option<u16>, detail: &str) -> Attempt {
+        Attempt {
+            n: 1,
+            status,
+            latency: Duration::ZERO,
+            error,
+            detail: Some(detail.into()),
+            location: None,
+            wait: None,
+            request_headers: Default::default(),
+            response_headers: Default::default(),
+            response_body: Default::default(),
+            accepted: false,
+        }
+    }
+
+    #[test]
+    fn trips_only_when_the_first_requests_all_fail_to_connect_the_same_way() {
+        let tls = attempt(Some(ErrorKind::Connect), None, "received corrupt message");
+        let watch = ConnectWatch::default();
+        for _ in 0..TRIP_AFTER {
+            assert!(!watch.tripped().is_cancelled());
+            watch.observe(&tls);
+        }
+        assert!(watch.tripped().is_cancelled());
+        assert_eq!(
+            watch.same_failure().as_deref(),
+            Some("received corrupt message")
+        );
+
+        // An answer, another failure, or a refusal (the receiver is down: reported elsewhere).
+        for other in [
+            attempt(None, Some(500), ""),
+            attempt(Some(ErrorKind::Connect), None, "invalid peer certificate"),
+            attempt(Some(ErrorKind::Timeout), None, "timed out after 10s"),
+            attempt(Some(ErrorKind::Connect), None, "connection refused"),
+        ] {
+            let watch = ConnectWatch::default();
+            watch.observe(&tls);
+            watch.observe(&other);
+            for _ in 0..TRIP_AFTER {
+                watch.observe(&tls);
+            }
+            assert!(!watch.tripped().is_cancelled());
+            assert_eq!(watch.same_failure(), None);
+        }
+    }
+}
