@@ -25,6 +25,18 @@ pub struct Signer {
 }
 
 impl Signer {
+    /// The platform's signer with this key: `None` when the platform does not sign or there
+    /// is no key.
+    pub fn for_platform(platform: &crate::catalog::Platform, key: Option<&Secret>) -> Option<Self> {
+        let signing = platform.signing.as_ref()?;
+        Some(Signer {
+            scheme: signing.scheme,
+            header: HeaderName::from_bytes(signing.header.as_bytes()).ok()?,
+            key: key?.clone(),
+            fixed_time_ms: None,
+        })
+    }
+
     pub fn sign(&self, body: &[u8]) -> String {
         let at = self.fixed_time_ms.unwrap_or_else(signing::now_ms);
         signing::sign(self.scheme, &self.key, body, at)

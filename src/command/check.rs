@@ -349,8 +349,12 @@ async fn execute(
         cases.len(),
         if cases.len() == 1 { "" } else { "s" }
     );
+    let url = config.url.clone();
     let report = check::run(config, cases, super::interrupt()).await;
     endpoint.stop().await;
+    if let Some(detail) = &report.unusable {
+        return Err(unusable(&url, detail, &report, args).await?.into());
+    }
     // An interrupted run left cases untested: it is not a pass, whatever ran passed.
     let code = if report.receiver.never_answered() {
         exit::UNREACHABLE
@@ -375,6 +379,42 @@ async fn execute(
         Some(error) => Err(error.code(exit::UNREACHABLE).into()),
         None => Ok(code),
     }
+}
+
+/// The error (exit 3) for a run stopped because every request failed to connect the same
+/// way: one line for the URL's fault instead of a report that blames every case.
+async fn unusable(
+    url: &reqwest::Url,
+    detail: &str,
+    report: &CheckReport,
+    args: &CheckArgs,
+) -> Result<UserError> {
+    let shown = shown_url(url);
+    let (message, hint) = match check::plain_http(url).await {
+        Some(plain) => (
+            format!(
+                "the receiver at {shown} speaks plain HTTP: use {}",
+                shown_url(&plain)
+            ),
+            format!(
+                "every request failed the TLS handshake ({detail}); give the http:// URL in --to"
+            ),
+        ),
+        None => (
+            format!(
+                "the receiver at {shown}: every request failed to connect the same way \
+                 ({detail}), so no case could run"
+            ),
+            "check the scheme and port in --to, and the receiver's TLS certificate".to_string(),
+        ),
+    };
+    if let Some(path) = &args.junit {
+        write_junit(
+            path,
+            output::check::junit_unreachable(&report.platform, &message)?,
+        )?;
+    }
+    Ok(UserError::new(message).hint(hint).code(exit::UNREACHABLE))
 }
 
 /// The error line for a run the receiver answered nothing of (exit 3), after the report.
