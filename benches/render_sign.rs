@@ -15,7 +15,7 @@ fn render_sign(c: &mut Criterion) {
     let platform = catalog.platform("uponai").expect("uponai is built in");
     let event = platform.event("call_ended").expect("uponai has call_ended");
     let key = Secret::new("key_bench_hookcli");
-    let mut rng = hookcli::call::rng().expect("HOOKCLI_SEED, when set, is a whole number");
+    let mut rng = hookcli::call::rng_from(Some(7));
 
     c.bench_function("value_render_sign_call_ended", |b| {
         b.iter(|| {

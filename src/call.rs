@@ -410,33 +410,8 @@ fn make_turn(
     })
 }
 
-/// HOOKCLI_SEED, when set: a whole number that fits 64 bits. Unset or empty is no seed; anything
-/// else (`abc`, `-1`, a number past u64) is refused, since silently ignoring it would make
-/// renders differ run to run while the user believes them reproducible.
-pub fn seed() -> Result<Option<u64>, crate::error::UserError> {
-    let Some(raw) = std::env::var_os("HOOKCLI_SEED") else {
-        return Ok(None);
-    };
-    let text = raw.to_string_lossy();
-    if text.trim().is_empty() {
-        return Ok(None);
-    }
-    text.trim().parse::<u64>().map(Some).map_err(|_| {
-        crate::error::UserError::new(format!("HOOKCLI_SEED `{text}` is not a seed")).hint(format!(
-            "set it to a whole number from 0 to {}, like HOOKCLI_SEED=42, or unset it",
-            u64::MAX
-        ))
-    })
-}
-
-/// The random source for renders: seeded by HOOKCLI_SEED for reproducible ids, people and
-/// conversations (times still follow the clock), else from the OS. A bad HOOKCLI_SEED is an
-/// error (see [`seed`]).
-pub fn rng() -> Result<rand::rngs::StdRng, crate::error::UserError> {
-    Ok(rng_from(seed()?))
-}
-
-/// [`rng`] for a seed already read.
+/// The random source for renders: seeded (HOOKCLI_SEED, read by `config::Env`) for
+/// reproducible ids, people and conversations (times still follow the clock), else from the OS.
 pub fn rng_from(seed: Option<u64>) -> rand::rngs::StdRng {
     use rand::SeedableRng;
     match seed {

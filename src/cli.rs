@@ -138,21 +138,10 @@ impl Command {
 pub struct KeyArg {
     /// Signing key (the platform API key). Also read from HOOKCLI_SECRET, and for uponai from
     /// UPONAI_API_KEY, then RETELL_API_KEY
-    // HOOKCLI_SECRET is read by `given`, not by clap: clap would pass an empty variable to
-    // the parser, which refuses an empty --secret.
+    // HOOKCLI_SECRET is read by config::Env, not by clap: clap would pass an empty variable
+    // to the parser, which refuses an empty --secret.
     #[arg(long = "secret", value_name = "KEY", value_parser = key)]
     pub secret: Option<String>,
-}
-
-impl KeyArg {
-    /// The key from --secret, else from a non-empty HOOKCLI_SECRET.
-    pub fn given(&self) -> Option<String> {
-        self.secret.clone().or_else(|| {
-            std::env::var("HOOKCLI_SECRET")
-                .ok()
-                .filter(|k| !k.is_empty())
-        })
-    }
 }
 
 #[derive(Debug, Args, Clone, Default)]
@@ -574,6 +563,10 @@ fn load_count(text: &str) -> Result<u64, String> {
 
 // -n or -z (exactly one) is checked in command/load.rs, for a one-line error with a hint.
 #[derive(Debug, Args)]
+#[command(mut_arg("retries", |arg| arg.help(
+    "Retries after a failed attempt, on the platform's schedule while new deliveries go on; \
+     they add to the load (the retry storm) [default: 0]"
+)))]
 pub struct LoadArgs {
     /// The event each delivery carries [default: the platform's call-end event]
     #[arg(conflicts_with = "lifecycle")]
@@ -601,23 +594,8 @@ pub struct LoadArgs {
     /// Start at most this many deliveries per second, spread evenly [default: as fast as it goes]
     #[arg(long, value_name = "PER_SECOND", value_parser = load_rate, allow_negative_numbers = true)]
     pub rate: Option<f64>,
-    /// Deadline per attempt [default: the platform's]
-    #[arg(long, value_parser = crate::duration::parse_deadline_flag, value_name = "DUR",
-          allow_hyphen_values = true)]
-    pub timeout: Option<Duration>,
-    /// Retries after a failed attempt, on the platform's schedule while new deliveries go on;
-    /// they add to the load (the retry storm) [default: 0]
-    #[arg(long, value_name = "N", value_parser = count::<u32>, allow_negative_numbers = true)]
-    pub retries: Option<u32>,
-    /// First wait between attempts, doubling after [default: the platform's]
-    #[arg(long, value_parser = duration, value_name = "DUR", allow_hyphen_values = true)]
-    pub backoff: Option<Duration>,
-    /// Success rule: 2xx, 200, 204 or a list like 200,201 [default: the platform's]
-    #[arg(long, value_name = "RULE")]
-    pub expect: Option<SuccessRule>,
-    /// Add a header to every request, 'Name: value' (repeatable)
-    #[arg(short = 'H', long = "header", value_name = "'NAME: VALUE'")]
-    pub headers: Vec<String>,
+    #[command(flatten)]
+    pub delivery: DeliveryArgs,
     /// Print one JSON report on stdout (schemas/load-report.schema.json), no live display
     #[arg(long)]
     pub json: bool,

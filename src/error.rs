@@ -3,6 +3,7 @@
 use std::io;
 use std::path::Path;
 
+use crate::call::RenderError;
 use crate::catalog::CatalogError;
 use crate::receiver::ReceiverError;
 
@@ -53,16 +54,21 @@ pub fn usage(message: impl Into<String>) -> anyhow::Error {
     UserError::new(message).into()
 }
 
-/// The exit code for an error that stopped a command.
+/// The exit code for an error that stopped a command. The user's mistakes (a bad flag, a bad
+/// payloads folder, a port in use) are 2, "nothing was sent"; anything else is not the
+/// user's (a bug, a failure of this machine) and must not claim that, so it is 1: the run
+/// did not do what was asked.
 pub fn exit_code(err: &anyhow::Error) -> u8 {
     if let Some(user) = err.downcast_ref::<UserError>() {
         return user.code;
     }
-    if err.downcast_ref::<CatalogError>().is_some() || err.downcast_ref::<ReceiverError>().is_some()
+    if err.downcast_ref::<CatalogError>().is_some()
+        || err.downcast_ref::<ReceiverError>().is_some()
+        || err.downcast_ref::<RenderError>().is_some()
     {
         return exit::USAGE;
     }
-    exit::USAGE
+    exit::FAILED
 }
 
 /// The hint line for an error, if it has one.
@@ -73,8 +79,14 @@ pub fn hint(err: &anyhow::Error) -> Option<&str> {
     if let Some(catalog) = err.downcast_ref::<CatalogError>() {
         return Some(catalog.hint());
     }
-    err.downcast_ref::<UserError>()
-        .and_then(|u| u.hint.as_deref())
+    match err.downcast_ref::<UserError>() {
+        Some(user) => user.hint.as_deref(),
+        None if exit_code(err) == exit::FAILED => Some(
+            "this is not a usage error: hookcli could not finish; if it persists, please report \
+             it with the command that caused it",
+        ),
+        None => None,
+    }
 }
 
 /// An I/O failure in plain words, without Rust's "(os error N)": "permission denied".
@@ -128,7 +140,8 @@ fn without_os_error(text: &str) -> String {
 /// Exit codes as `--help` shows them.
 pub const EXIT_CODES_HELP: &str = "Exit codes:
   0  every delivery met the platform's success rule
-  1  a delivery failed: a status outside the rule, a timeout, a reset
+  1  a delivery failed: a status outside the rule, a timeout, a reset; or the run
+     was interrupted, or could not finish (a report file not written)
   2  bad usage or input (nothing was sent)
   3  the receiver was unreachable on every attempt (refused, DNS, TLS)";
 
@@ -154,6 +167,17 @@ pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_users_mistakes_are_exit_2() {
+        assert_eq!(exit_code(&usage("bad flag")), exit::USAGE);
+        let unreachable = UserError::new("down").code(exit::UNREACHABLE);
+        assert_eq!(exit_code(&unreachable.into()), exit::UNREACHABLE);
+        // Not the user's: a bug or this machine. "Nothing was sent" would be a lie.
+        let internal = anyhow::anyhow!("the runtime could not start");
+        assert_eq!(exit_code(&internal), exit::FAILED);
+        assert!(hint(&internal).is_some_and(|h| h.contains("not a usage error")));
+    }
 
     #[test]
     fn io_reasons_never_show_the_os_error_number() {

@@ -11,6 +11,7 @@ pub mod catalog;
 pub mod check;
 pub mod cli;
 pub mod command;
+pub mod config;
 pub mod delivery;
 pub mod duration;
 pub mod error;

@@ -97,6 +97,8 @@ pub enum Source {
         lifecycle: Lifecycle,
         filter: EventFilter,
         calls: usize,
+        /// HOOKCLI_SEED: call N renders from seed + N, so calls differ yet repeat run to run.
+        seed: Option<u64>,
     },
     /// Recorded bodies, replayed as one sequence.
     Recorded(Vec<Planned>),
@@ -168,11 +170,10 @@ pub async fn run(
             lifecycle,
             filter,
             calls: count,
+            seed,
         } => {
             let gate = Arc::new(Semaphore::new(settings.concurrency.max(1)));
             let lifecycle = Arc::new(lifecycle);
-            // Checked by the command before anything runs; one seed per call, so calls differ.
-            let seed = crate::call::seed().ok().flatten();
             for index in 0..count {
                 let permit = gate
                     .clone()

@@ -22,13 +22,8 @@ fn catalog() -> Catalog {
 fn render(catalog: &Catalog, platform: &Platform, event: &str) -> Value {
     let spec = platform.event(event).expect("the event exists");
     let plan = CallPlan::for_event(spec, hookcli::signing::now_ms());
-    let call = Call::generate(
-        catalog,
-        platform,
-        &plan,
-        &mut hookcli::call::rng().expect("a good HOOKCLI_SEED"),
-    )
-    .expect("the call generates");
+    let call = Call::generate(catalog, platform, &plan, &mut hookcli::call::rng_from(None))
+        .expect("the call generates");
     call.render(spec, None).expect("the event renders")
 }
 

@@ -558,8 +558,8 @@ fn ctrl_c_stops_the_replay_with_the_report_so_far() {
         assert_no_panic(&out);
         assert_eq!(
             out.status.code(),
-            Some(0),
-            "the report so far passed: {}",
+            Some(1),
+            "an interrupted run is never a pass: {}",
             stderr(&out)
         );
         if json {
@@ -569,6 +569,7 @@ fn ctrl_c_stops_the_replay_with_the_report_so_far() {
                 serde_json::from_str(text.lines().last().expect("a summary line")).unwrap();
             assert_eq!(summary["summary"]["interrupted"], true, "{text}");
             assert_eq!(summary["summary"]["delivered"], 1, "{text}");
+            assert_eq!(summary["summary"]["calls_finished"], 0, "{text}");
         } else {
             // The table comes at the end, so the signal may beat call_started's answer by a
             // hair: its delivery is then cut off, not reported (the JSON run above is exact).
@@ -576,7 +577,10 @@ fn ctrl_c_stops_the_replay_with_the_report_so_far() {
                 text.contains("1 delivered, 0 failed") || text.contains("0 delivered, 0 failed"),
                 "{text}"
             );
-            assert!(text.contains("interrupted: the report so far"), "{text}");
+            assert!(
+                text.contains("interrupted: the report so far; 0 of 1 call finished, 1 unfinished"),
+                "{text}"
+            );
         }
     }
 }
@@ -738,4 +742,22 @@ fn a_webhook_delivery_answered_404_on_purpose_is_still_replayed() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(target.received().len(), 1);
     assert!(!stderr(&out).contains("skipped"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_rule_from_expect_is_named_as_the_users_not_the_platforms() {
+    // The receiver answers 204, which --expect 200 does not take: the verdict must say whose
+    // rule failed (the user's flag), not "uponai requires", which would send the user to the
+    // platform's documents for a rule they gave themselves.
+    let mut target = receiver("uponai", |_| {});
+    let out = replay(&target, &["--expect", "200", "--retries", "0", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let first: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(first["expect"], "200", "{text}");
+    let table = replay(&target, &["--expect", "200", "--retries", "0"]);
+    let table = String::from_utf8_lossy(&table.stdout).into_owned();
+    assert!(table.contains("--expect requires exactly 200"), "{table}");
+    assert!(!table.contains("uponai requires"), "{table}");
+    assert_eq!(target.hits(), 6, "three default events, twice, no retries");
 }

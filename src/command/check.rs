@@ -8,29 +8,17 @@ use std::time::Duration;
 use anyhow::Result;
 use toml::Spanned;
 
-use super::{
-    find_platform, find_platform_from, key_sources, load_catalog, parse_url, resolve_key, shown_url,
-};
+use super::{find_platform, find_platform_from, load_catalog, parse_url, shown_url};
 use crate::catalog::{Catalog, Platform, closest};
 use crate::check::suite::{DEFAULT_FILE, Suite};
 use crate::check::{self, Case, CheckConfig, CheckReport, ReceiverState};
 use crate::cli::CheckArgs;
+use crate::config::{DeliveryConfig, Env, FileSettings, Flags};
 use crate::error::{UserError, exit};
 use crate::output;
 use crate::policy::PolicyOverrides;
-use crate::receiver::{Receiver, ReceiverConfig};
-use crate::secret::Secret;
 
 const DEFAULT_BURST: usize = 20;
-
-/// Where the run goes: a URL, or hookcli's own receiver started for it.
-enum Target {
-    Url(reqwest::Url),
-    /// `why` says where a URL was looked for: "no --to given (and no `to` in ci.toml)".
-    BuiltIn {
-        why: String,
-    },
-}
 
 pub fn run(args: CheckArgs, overlay: Option<&Path>) -> Result<u8> {
     let suite = load_suite(args.config.as_deref())?;
@@ -41,23 +29,25 @@ pub fn run(args: CheckArgs, overlay: Option<&Path>) -> Result<u8> {
         print_list(&cases, args.json);
         return Ok(exit::OK);
     }
-    let target = pick_target(&args, suite.as_ref())?;
-    let (key, no_key_reason) = pick_key(&args, suite.as_ref(), &platform, &target);
+    let file = suite.as_ref().map(file_settings).transpose()?;
+    let flags = Flags {
+        to: args.to.as_deref(),
+        key: &args.key,
+        delivery: &args.delivery,
+    };
+    let delivery = DeliveryConfig::resolve(&platform, &flags, file.as_ref(), &Env::process())?;
     let config = CheckConfig {
-        headers: headers(&args, suite.as_ref(), &platform)?,
-        policy: platform
-            .policy
-            .clone()
-            .with_overrides(&overrides(&args, suite.as_ref())),
-        rule_owner: rule_owner(&args, suite.as_ref(), &platform),
+        no_key_reason: delivery.no_key_reason(),
         burst: burst(&args, suite.as_ref()),
-        seed: crate::call::seed()?,
         catalog,
-        // Replaced by the built-in receiver's URL when there is no target.
+        // Replaced by the target's URL once it is up.
         url: reqwest::Url::parse("http://127.0.0.1/").expect("a static URL parses"),
-        platform,
-        key,
-        no_key_reason,
+        platform: delivery.platform.clone(),
+        headers: delivery.headers.clone(),
+        policy: delivery.policy.clone(),
+        rule_owner: delivery.rule_owner.clone(),
+        key: delivery.key.clone(),
+        seed: delivery.seed,
     };
     if let Some(path) = &args.junit {
         check_writable(path)?;
@@ -73,7 +63,7 @@ pub fn run(args: CheckArgs, overlay: Option<&Path>) -> Result<u8> {
         .wait_for
         .or(suite.as_ref().and_then(|s| s.wait_for))
         .unwrap_or(Duration::ZERO);
-    super::runtime()?.block_on(execute(config, cases, target, wait, &args))
+    super::runtime()?.block_on(execute(config, delivery, cases, wait, &args))
 }
 
 /// --config FILE, else ./hookcli.toml when it exists.
@@ -200,116 +190,48 @@ fn print_list(cases: &[Case], json: bool) {
     }
 }
 
-fn pick_target(args: &CheckArgs, suite: Option<&Suite>) -> Result<Target> {
-    if let Some(to) = &args.to {
-        return Ok(Target::Url(parse_url(to)?));
+/// What the suite file says about delivery, checked: a bad `to` or header names its line.
+fn file_settings(suite: &Suite) -> Result<FileSettings> {
+    let to = suite
+        .to
+        .as_ref()
+        .map(|to| {
+            parse_url(to.get_ref()).map_err(|e| {
+                // parse_url speaks of the flag; the file's line and key say more here.
+                let text = e.to_string();
+                let why = text
+                    .strip_prefix(&format!("--to `{}`", to.get_ref()))
+                    .unwrap_or(&text)
+                    .trim_start_matches([':', ' ']);
+                let joint = if why.starts_with("is ") { " " } else { ": " };
+                let message = format!("`{}`{joint}{why}", to.get_ref());
+                UserError::new(suite.error(to.span(), "to", message).to_string())
+                    .hint("write it like to = \"http://127.0.0.1:3000/webhook\"")
+            })
+        })
+        .transpose()?;
+    for header in &suite.headers {
+        super::parse_headers(std::slice::from_ref(header.get_ref())).map_err(|e| {
+            UserError::new(
+                suite
+                    .error(header.span(), "headers", e.to_string().replace("-H ", ""))
+                    .to_string(),
+            )
+            .hint("write a header as \"Name: value\"")
+        })?;
     }
-    match suite.and_then(|s| s.to.as_ref().map(|to| (s, to))) {
-        Some((suite, to)) => parse_url(to.get_ref()).map(Target::Url).map_err(|e| {
-            // parse_url speaks of the flag; the file's line and key say more here.
-            let text = e.to_string();
-            let why = text
-                .strip_prefix(&format!("--to `{}`", to.get_ref()))
-                .unwrap_or(&text)
-                .trim_start_matches([':', ' ']);
-            let joint = if why.starts_with("is ") { " " } else { ": " };
-            let message = format!("`{}`{joint}{why}", to.get_ref());
-            UserError::new(suite.error(to.span(), "to", message).to_string())
-                .hint("write it like to = \"http://127.0.0.1:3000/webhook\"")
-                .into()
-        }),
-        None => Ok(Target::BuiltIn {
-            why: match suite {
-                Some(suite) => format!("no --to given (and no `to` in {})", suite.file().display()),
-                None => "no --to given".to_string(),
-            },
-        }),
-    }
-}
-
-/// The receiver's key: --secret (or HOOKCLI_SECRET), the file's `secret_env` variable, then
-/// the platform's own variables. The built-in receiver gets a fresh key when none is given.
-fn pick_key(
-    args: &CheckArgs,
-    suite: Option<&Suite>,
-    platform: &Platform,
-    target: &Target,
-) -> (Option<Secret>, String) {
-    let flag = args.key.given();
-    let from_file = suite.and_then(|s| s.secret_env.as_ref()).map(|name| {
-        let name = name.get_ref().clone();
-        let value = std::env::var(&name).ok().filter(|v| !v.is_empty());
-        (name, value)
-    });
-    let mut reason = format!(
-        "no key given ({}): the receiver's verification cannot be tested",
-        key_sources(platform)
-    );
-    let key = match (flag, &from_file) {
-        (Some(key), _) => Some(Secret::new(key)),
-        (None, Some((_, Some(value)))) => Some(Secret::new(value.clone())),
-        (None, Some((name, None))) => {
-            reason = format!(
-                "{name} (secret_env in the suite file) is not set: the receiver's verification cannot be tested"
-            );
-            None
-        }
-        (None, None) => resolve_key(None, platform),
-    };
-    if platform.signing.is_none() {
-        return (None, reason);
-    }
-    match (key, target) {
-        (Some(key), _) => (Some(key), reason),
-        (None, Target::BuiltIn { .. }) => (Some(Secret::generate()), reason),
-        (None, Target::Url(_)) => (None, reason),
-    }
-}
-
-fn headers(
-    args: &CheckArgs,
-    suite: Option<&Suite>,
-    platform: &Platform,
-) -> Result<reqwest::header::HeaderMap> {
-    let mut delivery = args.delivery.clone();
-    if delivery.headers.is_empty()
-        && let Some(suite) = suite
-    {
-        for header in &suite.headers {
-            super::parse_headers(std::slice::from_ref(header.get_ref())).map_err(|e| {
-                UserError::new(
-                    suite
-                        .error(header.span(), "headers", e.to_string().replace("-H ", ""))
-                        .to_string(),
-                )
-                .hint("write a header as \"Name: value\"")
-            })?;
-        }
-        delivery.headers = suite.headers.iter().map(|h| h.get_ref().clone()).collect();
-    }
-    super::send::platform_headers(platform, &delivery)
-}
-
-/// The flags over the file over the platform.
-fn overrides(args: &CheckArgs, suite: Option<&Suite>) -> PolicyOverrides {
-    let flags = args.delivery.overrides();
-    let Some(suite) = suite else { return flags };
-    PolicyOverrides {
-        timeout: flags.timeout.or(suite.timeout),
-        retries: flags.retries.or(suite.retries),
-        backoff: flags.backoff.or(suite.backoff),
-        success: flags.success.or(suite.expect.clone()),
-    }
-}
-
-fn rule_owner(args: &CheckArgs, suite: Option<&Suite>, platform: &Platform) -> String {
-    if args.delivery.expect.is_some() {
-        "--expect".into()
-    } else if suite.is_some_and(|s| s.expect.is_some()) {
-        "expect in the suite file".into()
-    } else {
-        platform.id.clone()
-    }
+    Ok(FileSettings {
+        file: suite.file().display().to_string(),
+        to,
+        secret_env: suite.secret_env.as_ref().map(|v| v.get_ref().clone()),
+        policy: PolicyOverrides {
+            timeout: suite.timeout,
+            retries: suite.retries,
+            backoff: suite.backoff,
+            success: suite.expect.clone(),
+        },
+        headers: suite.headers.iter().map(|h| h.get_ref().clone()).collect(),
+    })
 }
 
 fn burst(args: &CheckArgs, suite: Option<&Suite>) -> usize {
@@ -369,35 +291,19 @@ fn check_writable(path: &Path) -> Result<()> {
 
 async fn execute(
     mut config: CheckConfig,
+    delivery: DeliveryConfig,
     cases: Vec<Case>,
-    target: Target,
     wait: Duration,
     args: &CheckArgs,
 ) -> Result<u8> {
-    let receiver = match target {
-        Target::Url(url) => {
-            config.url = url;
-            None
-        }
-        Target::BuiltIn { why } => {
-            let mut local = ReceiverConfig::local(config.platform.clone(), config.key.clone());
-            // Answer what the rule wants: salpre accepts exactly 200, not the default 204.
-            if let Some(status) = [204, 200, 201, 202]
-                .into_iter()
-                .find(|s| config.policy.success.accepts(*s))
-            {
-                local.faults.status = status;
-            }
-            let receiver = Receiver::start(local, None).await?;
-            errln!(
-                "{why}: checking hookcli's built-in receiver at {}, \
-                 to show what a passing receiver looks like",
-                receiver.url
-            );
-            config.url = reqwest::Url::parse(&receiver.url)?;
-            Some(receiver)
-        }
-    };
+    let endpoint = delivery
+        .start_target(
+            None,
+            "checking",
+            ", to show what a passing receiver looks like",
+        )
+        .await?;
+    config.url = endpoint.url.clone();
     if !wait.is_zero() {
         errln!(
             "waiting up to {} for {} to accept connections",
@@ -444,9 +350,7 @@ async fn execute(
         if cases.len() == 1 { "" } else { "s" }
     );
     let report = check::run(config, cases, super::interrupt()).await;
-    if let Some(receiver) = receiver {
-        receiver.stop().await;
-    }
+    endpoint.stop().await;
     // An interrupted run left cases untested: it is not a pass, whatever ran passed.
     let code = if report.receiver.never_answered() {
         exit::UNREACHABLE

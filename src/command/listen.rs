@@ -5,7 +5,7 @@ use std::path::Path;
 use anyhow::Result;
 use tokio::sync::mpsc;
 
-use super::{load_catalog, platform_of, resolve_key};
+use super::{load_catalog, platform_of};
 use crate::cli::ListenArgs;
 use crate::error::{UserError, exit};
 use crate::output::{self, received};
@@ -54,7 +54,7 @@ pub fn run(args: ListenArgs, overlay: Option<&Path>) -> Result<u8> {
                 .into(),
         );
     }
-    let key = resolve_key(args.key.given().as_deref(), platform);
+    let key = crate::config::Env::process().user_key(&args.key, None, platform);
     let tolerance = args
         .tolerance
         .or(platform.signing.as_ref().map(|s| s.tolerance))
@@ -90,7 +90,7 @@ pub fn run(args: ListenArgs, overlay: Option<&Path>) -> Result<u8> {
         (Some(s), None) => format!(
             "not verifying: no key for {} ({})",
             s.header,
-            super::key_sources(platform)
+            crate::config::key_sources(platform)
         ),
         (None, _) => format!("{} does not sign: every request is `unsigned`", platform.id),
     };

@@ -7,69 +7,44 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
-use super::send::{platform_headers, signer_for};
-use super::{choose_key, find_event, find_lifecycle, load_catalog, parse_url, platform_of};
+use super::{find_event, find_lifecycle, load_catalog, platform_of};
 use crate::catalog::{Catalog, Moment, Platform};
-use crate::cli::{DeliveryArgs, LoadArgs};
+use crate::cli::LoadArgs;
+use crate::config::{DeliveryConfig, Env, Flags};
 use crate::error::{UserError, exit, usage};
 use crate::load::{Bodies, Load, Report, Script, Settings, Stop};
 use crate::output::load::{self as out, LoadRun};
-use crate::policy::PolicyOverrides;
-use crate::receiver::{Receiver, ReceiverConfig};
 
 /// How often the live display is redrawn.
 const TICK: Duration = Duration::from_millis(250);
 
 pub fn run(args: LoadArgs, overlay: Option<&Path>) -> Result<u8> {
     amount(&args)?;
-    let seed = crate::call::seed()?;
     let catalog = Arc::new(load_catalog(overlay)?);
     let platform = platform_of(&catalog, &args.platform)?.clone();
     let script = script(&args, &catalog, &platform)?;
-    let url = args.to.as_deref().map(parse_url).transpose()?;
-    let delivery = DeliveryArgs {
-        headers: args.headers.clone(),
-        ..DeliveryArgs::default()
+    let flags = Flags {
+        to: args.to.as_deref(),
+        key: &args.key,
+        delivery: &args.delivery,
     };
-    let headers = platform_headers(&platform, &delivery)?;
-    let policy = platform.policy.clone().with_overrides(&PolicyOverrides {
-        timeout: args.timeout,
-        // A load test measures the receiver; retries only when asked for.
-        retries: Some(args.retries.unwrap_or(0)),
-        backoff: args.backoff,
-        success: args.expect.clone(),
-    });
-    let key = choose_key(args.key.given().as_deref(), &platform, url.is_none());
+    // Never from hookcli.toml: a repository's file must not aim a load test by surprise.
+    let mut config = DeliveryConfig::resolve(&platform, &flags, None, &Env::process())?;
+    // A load test measures the receiver; retries only when asked for.
+    config.policy.retries = args.delivery.retries.unwrap_or(0);
+    if let Some(note) = config.no_key_note("sending unsigned") {
+        errln!("{note}");
+    }
+    let seed = config.seed;
     super::runtime()?.block_on(async move {
-        let receiver = match &url {
-            Some(_) => None,
-            None => {
-                let mut config = ReceiverConfig::local(platform.clone(), key.clone());
-                // Answer what the rule wants (salpre requires exactly 200, not the usual 204).
-                if let Some(status) = [204, 200, 201, 202]
-                    .into_iter()
-                    .find(|s| policy.success.accepts(*s))
-                {
-                    config.faults.status = status;
-                }
-                // No channel: the receiver keeps nothing per request.
-                let receiver = Receiver::start(config, None).await?;
-                errln!(
-                    "no --to given: loading hookcli's built-in receiver at {}",
-                    receiver.url
-                );
-                Some(receiver)
-            }
-        };
-        let url = match (url, &receiver) {
-            (Some(url), _) => url,
-            (None, Some(r)) => reqwest::Url::parse(&r.url)?,
-            (None, None) => unreachable!("a receiver is started when there is no URL"),
-        };
+        // No channel: the receiver keeps nothing per request.
+        let endpoint = config.start_target(None, "loading", "").await?;
+        let url = endpoint.url.clone();
+        let policy = config.policy.clone();
         let settings = Settings {
             url: url.clone(),
-            headers,
-            signer: signer_for(&platform, key.as_ref()),
+            headers: config.headers.clone(),
+            signer: config.signer(),
             policy: policy.clone(),
             platform_timeout: platform.policy.timeout,
             connections: connections(&args),
@@ -84,9 +59,7 @@ pub fn run(args: LoadArgs, overlay: Option<&Path>) -> Result<u8> {
             errln!("note: rendering every call in full, which is slower ({why})");
         }
         let (report, interrupted) = drive(&args, settings, bodies, seed).await;
-        if let Some(receiver) = receiver {
-            receiver.stop().await;
-        }
+        endpoint.stop().await;
         let url_text = super::shown_url(&url);
         let run = LoadRun {
             platform: &platform.id,
@@ -108,7 +81,7 @@ pub fn run(args: LoadArgs, overlay: Option<&Path>) -> Result<u8> {
         } else {
             out!("{}", run.text(&report));
         }
-        let code = exit_code(&report);
+        let code = exit_code(&report, interrupted);
         if code == exit::UNREACHABLE {
             // The report (stdout) has the counts; stderr says why the run is exit 3, with
             // --json too, where the report alone would not say it in words.
@@ -226,13 +199,14 @@ async fn drive(
 
 /// 0 when every delivery met the rule, 3 when every request failed to connect, else 1. A
 /// delivery left waiting for its retry (the load stopped first) failed an attempt and never
-/// succeeded, so it keeps the run from passing: an interrupted run is not a success.
-fn exit_code(report: &Report) -> u8 {
+/// succeeded, so it keeps the run from passing; and a run stopped by Ctrl-C or SIGTERM did
+/// not do what was asked, so it is never a pass either (README "Interrupted runs").
+fn exit_code(report: &Report, interrupted: bool) -> u8 {
     let t = &report.tally;
-    if t.all_succeeded() {
-        exit::OK
-    } else if t.unreachable() {
+    if t.unreachable() {
         exit::UNREACHABLE
+    } else if t.all_succeeded() && !interrupted {
+        exit::OK
     } else {
         exit::FAILED
     }

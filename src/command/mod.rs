@@ -21,7 +21,6 @@ use crate::catalog::{Catalog, DEFAULT_PLATFORM, EventSpec, Lifecycle, Platform, 
 use crate::cli::PlatformArg;
 use crate::error::{UserError, io_reason, path_reason, usage};
 use crate::overrides::{Override, OverrideError};
-use crate::secret::Secret;
 
 pub fn load_catalog(overlay: Option<&Path>) -> Result<Catalog> {
     Ok(Catalog::load(overlay)?)
@@ -152,70 +151,6 @@ fn spoken_list<T: AsRef<str>>(items: &[T], and: &str) -> String {
             format!("{} {and} {}", rest.join(", "), last.as_ref())
         }
     }
-}
-
-/// The signing key: the flag (or HOOKCLI_SECRET, see `KeyArg::given`), then the platform's own
-/// environment variables. Empty values count as unset.
-pub fn resolve_key(flag: Option<&str>, platform: &Platform) -> Option<Secret> {
-    if let Some(key) = flag.filter(|k| !k.is_empty()) {
-        return Some(Secret::new(key));
-    }
-    let names = platform
-        .signing
-        .as_ref()
-        .map(|s| s.key_env.as_slice())
-        .unwrap_or_default();
-    names
-        .iter()
-        .find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
-        .map(Secret::new)
-}
-
-/// The key to sign with. With the built-in receiver and no key, one is made for it; a
-/// signing platform sent to a real receiver without a key goes unsigned, said once on stderr.
-pub fn choose_key(flag: Option<&str>, platform: &Platform, built_in: bool) -> Option<Secret> {
-    choose_key_for(flag, platform, built_in, "sending unsigned")
-}
-
-/// [`choose_key`], ending the no-key note with what happens instead: `--dry-run` sends
-/// nothing, so it must not say "sending unsigned".
-pub fn choose_key_for(
-    flag: Option<&str>,
-    platform: &Platform,
-    built_in: bool,
-    unsigned: &str,
-) -> Option<Secret> {
-    let key = resolve_key(flag, platform);
-    match (&platform.signing, key) {
-        (None, Some(_)) => {
-            errln!(
-                "note: {} does not sign its webhooks; the key is not used",
-                platform.id
-            );
-            None
-        }
-        (None, None) => None,
-        (Some(_), Some(key)) => Some(key),
-        (Some(_), None) if built_in => Some(Secret::generate()),
-        (Some(signing), None) => {
-            errln!(
-                "note: {} signs webhooks with {}, but no key was given ({}): {unsigned}",
-                platform.id,
-                signing.header,
-                key_sources(platform)
-            );
-            None
-        }
-    }
-}
-
-/// Where a key may come from, for messages.
-pub fn key_sources(platform: &Platform) -> String {
-    let mut sources = vec!["--secret".to_string(), "HOOKCLI_SECRET".to_string()];
-    if let Some(signing) = &platform.signing {
-        sources.extend(signing.key_env.iter().cloned());
-    }
-    sources.join(", ")
 }
 
 /// An http or https URL, or an error that says what is wrong with it.

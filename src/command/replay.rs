@@ -8,25 +8,21 @@ use std::time::Instant;
 use anyhow::Result;
 use tokio::sync::mpsc;
 
-use super::{choose_key, find_lifecycle, load_catalog, parse_url, platform_of};
+use super::{find_lifecycle, load_catalog, platform_of};
 use crate::catalog::Platform;
 use crate::cli::ReplayArgs;
-use crate::command::send::{platform_headers, signer_for};
-use crate::delivery::{Delivery, ErrorKind, Outcome as DeliveryOutcome, Request};
+use crate::config::{DeliveryConfig, Env, Flags};
+use crate::delivery::{Delivery, ErrorKind, Outcome as DeliveryOutcome};
 use crate::error::{UserError, exit};
 use crate::output::delivery::{DeliveryReport, outcome_word};
 use crate::output::replay::{ByEvent, Row, Totals};
 use crate::output::{self, progress};
-use crate::policy::DeliveryPolicy;
-use crate::receiver::{Receiver, ReceiverConfig};
 use crate::replay::{self, EventFilter, Outcome, Pacing, Settings, Source};
 
 /// Above this many deliveries the table shows one row per event instead of per delivery.
 const MAX_TABLE_ROWS: usize = 60;
 
 pub fn run(args: ReplayArgs, overlay: Option<&Path>) -> Result<u8> {
-    // Checked even where replay does not use it, so a typo is never silently ignored.
-    crate::call::seed()?;
     let catalog = Arc::new(load_catalog(overlay)?);
     let platform = platform_of(&catalog, &args.platform)?;
     let platform_index = catalog
@@ -34,13 +30,14 @@ pub fn run(args: ReplayArgs, overlay: Option<&Path>) -> Result<u8> {
         .iter()
         .position(|p| p.id == platform.id)
         .unwrap_or(0);
+    let flags = Flags {
+        to: args.to.as_deref(),
+        key: &args.key,
+        delivery: &args.delivery,
+    };
+    // Resolved first, so a bad HOOKCLI_SEED is refused even where replay does not use it.
+    let config = DeliveryConfig::resolve(platform, &flags, None, &Env::process())?;
     let filter = parse_filter(args.events.as_deref(), platform, args.from.is_some())?;
-    let url = args.to.as_deref().map(parse_url).transpose()?;
-    let headers = platform_headers(platform, &args.delivery)?;
-    let policy = platform
-        .policy
-        .clone()
-        .with_overrides(&args.delivery.overrides());
     let pacing = match (args.realtime || args.speed.is_some(), args.gap) {
         (true, _) => Pacing::Realtime {
             speed: args.speed.unwrap_or(1.0),
@@ -50,7 +47,13 @@ pub fn run(args: ReplayArgs, overlay: Option<&Path>) -> Result<u8> {
     };
     let (source, sequence) = match &args.from {
         Some(file) => (
-            Source::Recorded(read_recording(file, platform, &filter, args.redact)?),
+            Source::Recorded(read_recording(
+                file,
+                platform,
+                &filter,
+                args.redact,
+                config.seed,
+            )?),
             Vec::new(),
         ),
         None => {
@@ -62,6 +65,7 @@ pub fn run(args: ReplayArgs, overlay: Option<&Path>) -> Result<u8> {
                 lifecycle,
                 filter,
                 calls: args.calls as usize,
+                seed: config.seed,
             };
             (source, sequence)
         }
@@ -69,13 +73,12 @@ pub fn run(args: ReplayArgs, overlay: Option<&Path>) -> Result<u8> {
     if args.redact && args.from.is_none() {
         errln!("note: --redact applies to --from recordings; generated calls hold no real people");
     }
-    let key = choose_key(args.key.given().as_deref(), platform, url.is_none());
+    if let Some(note) = config.no_key_note("sending unsigned") {
+        errln!("{note}");
+    }
     let plan = Plan {
-        url,
-        headers,
-        policy,
+        config,
         pacing,
-        key,
         sequence,
         calls: if args.from.is_some() {
             1
@@ -83,15 +86,12 @@ pub fn run(args: ReplayArgs, overlay: Option<&Path>) -> Result<u8> {
             args.calls as usize
         },
     };
-    super::runtime()?.block_on(execute(source, plan, platform, &args))
+    super::runtime()?.block_on(execute(source, plan, &args))
 }
 
 struct Plan {
-    url: Option<reqwest::Url>,
-    headers: reqwest::header::HeaderMap,
-    policy: DeliveryPolicy,
+    config: DeliveryConfig,
     pacing: Pacing,
-    key: Option<crate::secret::Secret>,
     /// The lifecycle's event names, to order the per-event table.
     sequence: Vec<String>,
     calls: usize,
@@ -155,6 +155,7 @@ fn read_recording(
     platform: &Platform,
     filter: &EventFilter,
     redact: bool,
+    seed: Option<u64>,
 ) -> Result<Vec<replay::Planned>> {
     let shown = file.display().to_string();
     let text = std::fs::read_to_string(file).map_err(|e| {
@@ -187,7 +188,7 @@ fn read_recording(
     }
     let mut planned = recording.planned;
     if redact {
-        let mut rng = crate::call::rng()?;
+        let mut rng = crate::call::rng_from(seed);
         // One redactor for the file: a call's events keep agreeing with each other.
         let mut redactor = crate::redact::Redactor::default();
         for item in &mut planned {
@@ -200,38 +201,19 @@ fn read_recording(
     Ok(planned)
 }
 
-async fn execute(source: Source, plan: Plan, platform: &Platform, args: &ReplayArgs) -> Result<u8> {
+async fn execute(source: Source, plan: Plan, args: &ReplayArgs) -> Result<u8> {
+    let platform = &plan.config.platform;
     let (seen_tx, seen_rx) = mpsc::unbounded_channel();
-    let receiver = match &plan.url {
-        Some(_) => None,
-        None => {
-            let receiver = Receiver::start(
-                ReceiverConfig::local(platform.clone(), plan.key.clone()),
-                Some(seen_tx),
-            )
-            .await?;
-            errln!(
-                "no --to given: replaying into hookcli's built-in receiver at {}",
-                receiver.url
-            );
-            Some(receiver)
-        }
-    };
-    let url = match (&plan.url, &receiver) {
-        (Some(url), _) => url.clone(),
-        (_, Some(r)) => reqwest::Url::parse(&r.url)?,
-        _ => unreachable!("a receiver is started when there is no URL"),
-    };
+    let endpoint = plan
+        .config
+        .start_target(Some(seen_tx), "replaying into", "")
+        .await?;
+    let url = endpoint.url.clone();
     let (stop_watching, stop_rx) = tokio::sync::oneshot::channel();
     let watcher = tokio::spawn(watch_receiver(seen_rx, stop_rx));
     let settings = Settings {
-        request: Request {
-            url: url.clone(),
-            headers: plan.headers.clone(),
-            body: Default::default(),
-            signer: signer_for(platform, plan.key.as_ref()),
-        },
-        policy: plan.policy.clone(),
+        request: plan.config.request(url.clone(), Default::default()),
+        policy: plan.config.policy.clone(),
         concurrency: args.concurrency as usize,
         pacing: plan.pacing,
     };
@@ -268,6 +250,7 @@ async fn execute(source: Source, plan: Plan, platform: &Platform, args: &ReplayA
             rows.push(row);
         }
         if outcome.last {
+            totals.calls_finished += 1;
             bar.inc(1);
             bar.set_message(format!(
                 "{} delivered, {} failed",
@@ -312,14 +295,11 @@ async fn execute(source: Source, plan: Plan, platform: &Platform, args: &ReplayA
     }
     totals.crashed = crashed.len() as u64;
     totals.elapsed = started.elapsed();
-    let seen = match receiver {
-        Some(receiver) => {
-            receiver.stop().await;
-            let _ = stop_watching.send(());
-            Some(watcher.await.unwrap_or_default())
-        }
-        None => None,
-    };
+    let built_in = endpoint.is_built_in();
+    endpoint.stop().await;
+    let _ = stop_watching.send(());
+    let watched = watcher.await.unwrap_or_default();
+    let seen = built_in.then_some(watched);
     if args.json {
         outln!("{}", totals.json());
     } else {
@@ -342,7 +322,7 @@ async fn execute(source: Source, plan: Plan, platform: &Platform, args: &ReplayA
             outln!("{} {}", output::dim("built-in receiver:"), seen.summary());
         }
         if totals.interrupted {
-            outln!("{}", output::warn("interrupted: the report so far"));
+            outln!("{}", totals.interrupted_line());
         }
     }
     Ok(
@@ -352,7 +332,9 @@ async fn execute(source: Source, plan: Plan, platform: &Platform, args: &ReplayA
             && totals.crashed == 0
         {
             exit::UNREACHABLE
-        } else if totals.failed + totals.unreachable + totals.crashed > 0 {
+        } else if totals.failed + totals.unreachable + totals.crashed > 0 || totals.interrupted {
+            // An interrupted run did not do what was asked: never a pass (README
+            // "Interrupted runs").
             exit::FAILED
         } else {
             exit::OK
@@ -404,9 +386,9 @@ fn report<'a>(
         event: &outcome.event,
         url,
         call_id: outcome.call_id.clone(),
-        rule: &plan.policy.success,
-        rule_owner: platform.id.clone(),
-        timeout: plan.policy.timeout,
+        rule: &plan.config.policy.success,
+        rule_owner: plan.config.rule_owner.clone(),
+        timeout: plan.config.policy.timeout,
         delivery,
     }
 }
@@ -426,7 +408,7 @@ fn delivery_json(
             "event": outcome.event,
             "url": url,
             "call_id": outcome.call_id,
-            "expect": plan.policy.success.to_string(),
+            "expect": plan.config.policy.success.to_string(),
             "delivered": false,
             "outcome": row.outcome,
             "status": null,

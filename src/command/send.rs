@@ -4,61 +4,44 @@ use std::path::Path;
 
 use anyhow::Result;
 use bytes::Bytes;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::json;
 use tokio::sync::mpsc;
 
-use super::{
-    apply_sets, check_json, find_event, load_catalog, parse_headers, parse_url, platform_of,
-    read_input,
-};
+use super::{apply_sets, check_json, find_event, load_catalog, platform_of, read_input};
 use crate::catalog::{Catalog, Platform};
-use crate::cli::{DeliveryArgs, SendArgs};
-use crate::delivery::{self, Attempt, Outcome, Request, Signer};
+use crate::cli::SendArgs;
+use crate::config::{DeliveryConfig, Env, Flags, KeyOrigin, Target};
+use crate::delivery::{self, Attempt, Outcome};
 use crate::error::{UserError, exit};
 use crate::output::delivery::{DeliveryReport, attempt_exchange_text, attempt_line, header_line};
 use crate::output::{self, received};
-use crate::policy::DeliveryPolicy;
-use crate::receiver::{Receiver, ReceiverConfig};
-use crate::secret::Secret;
 
 /// Everything a send needs, checked before anything goes out.
 struct Prepared {
     event: String,
     body: Bytes,
     call_id: Option<String>,
-    /// `None`: deliver to the built-in receiver.
-    url: Option<reqwest::Url>,
-    headers: HeaderMap,
-    policy: DeliveryPolicy,
-    rule_owner: String,
-    key: Option<Secret>,
+    config: DeliveryConfig,
 }
 
 pub fn run(args: SendArgs, overlay: Option<&Path>) -> Result<u8> {
     let catalog = load_catalog(overlay)?;
     let platform = platform_of(&catalog, &args.platform)?;
-    let prepared = prepare(&args, &catalog, platform)?;
+    let prepared = prepare(&args, &catalog, platform, &Env::process())?;
     if args.dry_run {
-        let own_key = super::resolve_key(args.key.given().as_deref(), platform).is_some();
-        print_dry_run(&prepared, platform, args.json, own_key)?;
+        print_dry_run(&prepared, args.json)?;
         return Ok(exit::OK);
     }
-    super::runtime()?.block_on(execute(prepared, platform, &args))
+    super::runtime()?.block_on(execute(prepared, &args))
 }
 
-fn prepare(args: &SendArgs, catalog: &Catalog, platform: &Platform) -> Result<Prepared> {
-    let url = args.to.as_deref().map(parse_url).transpose()?;
-    let headers = platform_headers(platform, &args.delivery)?;
-    let policy = platform
-        .policy
-        .clone()
-        .with_overrides(&args.delivery.overrides());
-    let rule_owner = if args.delivery.expect.is_some() {
-        "--expect".to_string()
-    } else {
-        platform.id.clone()
+fn prepare(args: &SendArgs, catalog: &Catalog, platform: &Platform, env: &Env) -> Result<Prepared> {
+    let flags = Flags {
+        to: args.to.as_deref(),
+        key: &args.key,
+        delivery: &args.delivery,
     };
+    let config = DeliveryConfig::resolve(platform, &flags, None, env)?;
     let (event, body, value) = match &args.data {
         Some(file) => {
             let bytes = read_input(Some(file), "--data")?;
@@ -87,33 +70,26 @@ fn prepare(args: &SendArgs, catalog: &Catalog, platform: &Platform) -> Result<Pr
                 )
             })?;
             let event = find_event(catalog, platform, name)?;
-            let mut value =
-                crate::call::render_event(catalog, platform, event, &mut crate::call::rng()?)?;
+            let mut rng = crate::call::rng_from(config.seed);
+            let mut value = crate::call::render_event(catalog, platform, event, &mut rng)?;
             apply_sets(&args.sets, &mut value, platform, &event.name)?;
             let body = Bytes::from(serde_json::to_vec(&value)?);
             (event.name.clone(), body, value)
         }
     };
-    let unsigned = if args.dry_run {
+    let instead = if args.dry_run {
         "the dry run shows it unsigned (nothing is sent)"
     } else {
         "sending unsigned"
     };
-    let key = super::choose_key_for(
-        args.key.given().as_deref(),
-        platform,
-        url.is_none(),
-        unsigned,
-    );
+    if let Some(note) = config.no_key_note(instead) {
+        errln!("{note}");
+    }
     Ok(Prepared {
         call_id: platform.call_id_of(&value),
         event,
         body,
-        url,
-        headers,
-        policy,
-        rule_owner,
-        key,
+        config,
     })
 }
 
@@ -147,52 +123,18 @@ fn empty_data(
         .into()
 }
 
-/// The platform's headers, then the user's -H (which replace same-named ones).
-pub fn platform_headers(platform: &Platform, delivery: &DeliveryArgs) -> Result<HeaderMap> {
-    let mut headers = HeaderMap::new();
-    for (name, value) in &platform.headers {
-        if let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(value),
-        ) {
-            headers.insert(name, value);
-        }
-    }
-    for (name, value) in &parse_headers(&delivery.headers)? {
-        headers.insert(name.clone(), value.clone());
-    }
-    Ok(headers)
-}
-
-pub fn signer_for(platform: &Platform, key: Option<&Secret>) -> Option<Signer> {
-    let signing = platform.signing.as_ref()?;
-    Some(Signer {
-        scheme: signing.scheme,
-        header: HeaderName::from_bytes(signing.header.as_bytes()).ok()?,
-        key: key?.clone(),
-        fixed_time_ms: None,
-    })
-}
-
-/// `own_key`: the key came from the user (flag or environment), not made for the receiver.
-fn print_dry_run(
-    prepared: &Prepared,
-    platform: &Platform,
-    json: bool,
-    own_key: bool,
-) -> Result<()> {
-    let url = prepared
-        .url
-        .as_ref()
+fn print_dry_run(prepared: &Prepared, json: bool) -> Result<()> {
+    let config = &prepared.config;
+    let url = config
+        .target
+        .url()
         .map(super::shown_url)
         .unwrap_or_else(|| "http://127.0.0.1:<free port>/webhook".into());
-    let request = Request {
-        url: reqwest::Url::parse("http://127.0.0.1/")?,
-        headers: prepared.headers.clone(),
-        body: prepared.body.clone(),
-        signer: signer_for(platform, prepared.key.as_ref()),
-    };
-    let headers = match &prepared.url {
+    let request = config.request(
+        reqwest::Url::parse("http://127.0.0.1/")?,
+        prepared.body.clone(),
+    );
+    let headers = match config.target.url() {
         Some(url) => crate::delivery::shown_headers(url, request.attempt_headers()),
         None => request.attempt_headers(),
     };
@@ -216,45 +158,28 @@ fn print_dry_run(
     }
     outln!();
     outln!("{}", String::from_utf8_lossy(&prepared.body));
-    if prepared.url.is_none() {
+    if let Target::BuiltIn { why } = &config.target {
         // A platform that does not sign is sent unsigned; one that signs gets a key made for
         // the built-in receiver unless one was given.
-        let signed = match (&platform.signing, own_key) {
-            (None, _) => "",
-            (Some(_), true) => ", signed with the key given",
-            (Some(_), false) => ", signed with a key made for it",
+        let signed = match config.key_origin {
+            KeyOrigin::Given => ", signed with the key given",
+            KeyOrigin::Made => ", signed with a key made for it",
+            KeyOrigin::Missing { .. } | KeyOrigin::NotSigned { .. } => "",
         };
-        errln!("note: no --to given: a real send would go to hookcli's built-in receiver{signed}");
+        errln!("note: {why}: a real send would go to hookcli's built-in receiver{signed}");
     }
     Ok(())
 }
 
-async fn execute(prepared: Prepared, platform: &Platform, args: &SendArgs) -> Result<u8> {
+async fn execute(prepared: Prepared, args: &SendArgs) -> Result<u8> {
+    let config = &prepared.config;
+    let platform = &config.platform;
     let (events_tx, mut events_rx) = mpsc::unbounded_channel();
-    let receiver = match &prepared.url {
-        Some(_) => None,
-        None => {
-            let config = ReceiverConfig::local(platform.clone(), prepared.key.clone());
-            let receiver = Receiver::start(config, Some(events_tx)).await?;
-            errln!(
-                "no --to given: delivering to hookcli's built-in receiver at {}",
-                receiver.url
-            );
-            Some(receiver)
-        }
-    };
-    let url = match (&prepared.url, &receiver) {
-        (Some(url), _) => url.clone(),
-        (None, Some(r)) => reqwest::Url::parse(&r.url)?,
-        (None, None) => unreachable!("a receiver is started when there is no URL"),
-    };
-    let request = Request {
-        url: url.clone(),
-        headers: prepared.headers.clone(),
-        body: prepared.body.clone(),
-        signer: signer_for(platform, prepared.key.as_ref()),
-    };
-    let url_text = super::shown_url(&url);
+    let endpoint = config
+        .start_target(Some(events_tx), "delivering to", "")
+        .await?;
+    let request = config.request(endpoint.url.clone(), prepared.body.clone());
+    let url_text = super::shown_url(&endpoint.url);
     // The human report streams: the header before the first attempt, each attempt's line as
     // soon as it is known (a "retrying in 3s" before the wait), then the verdict. -v goes to
     // stderr as each attempt ends, with or without --json; --json itself is one object at
@@ -282,27 +207,26 @@ async fn execute(prepared: Prepared, platform: &Platform, args: &SendArgs) -> Re
         }
     };
     let delivery =
-        delivery::deliver_with(&delivery::client(), &request, &prepared.policy, on_attempt).await;
+        delivery::deliver_with(&delivery::client(), &request, &config.policy, on_attempt).await;
     let report = DeliveryReport {
         platform: &platform.id,
         event: &prepared.event,
         url: &url_text,
         call_id: prepared.call_id.clone(),
-        rule: &prepared.policy.success,
-        rule_owner: prepared.rule_owner.clone(),
-        timeout: prepared.policy.timeout,
+        rule: &config.policy.success,
+        rule_owner: config.rule_owner.clone(),
+        timeout: config.policy.timeout,
         delivery: &delivery,
     };
+    let built_in = endpoint.is_built_in();
+    endpoint.stop().await;
     let mut seen = Vec::new();
-    if let Some(receiver) = receiver {
-        receiver.stop().await;
-        while let Ok(r) = events_rx.try_recv() {
-            seen.push(r);
-        }
+    while let Ok(r) = events_rx.try_recv() {
+        seen.push(r);
     }
     if args.json {
         let mut object = report.json();
-        if prepared.url.is_none() {
+        if built_in {
             object["receiver"] = json!(seen.iter().map(received::json).collect::<Vec<_>>());
         }
         outln!("{object}");

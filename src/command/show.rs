@@ -12,7 +12,12 @@ pub fn run(args: ShowArgs, overlay: Option<&Path>) -> Result<u8> {
     let catalog = load_catalog(overlay)?;
     let platform = platform_of(&catalog, &args.platform)?;
     let event = find_event(&catalog, platform, &args.event)?;
-    let mut body = crate::call::render_event(&catalog, platform, event, &mut crate::call::rng()?)?;
+    let mut body = crate::call::render_event(
+        &catalog,
+        platform,
+        event,
+        &mut crate::call::rng_from(crate::config::Env::process().seed()?),
+    )?;
     apply_sets(&args.sets, &mut body, platform, &event.name)?;
     let text = if args.compact {
         serde_json::to_string(&body)?

@@ -4,9 +4,10 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use super::{key_sources, load_catalog, platform_of, read_input, resolve_key};
+use super::{load_catalog, platform_of, read_input};
 use crate::catalog::{Catalog, Platform, Signing};
 use crate::cli::{SignArgs, VerifyArgs};
+use crate::config::{Env, key_sources};
 use crate::error::{UserError, exit};
 use crate::secret::Secret;
 use crate::signing::{self, Verdict};
@@ -35,19 +36,21 @@ fn signing_of<'a>(catalog: &Catalog, platform: &'a Platform) -> Result<&'a Signi
     })
 }
 
-fn key_of(flag: Option<&str>, platform: &Platform) -> Result<Secret> {
-    resolve_key(flag, platform).ok_or_else(|| {
-        UserError::new("no key given")
-            .hint(format!("pass it with {}", key_sources(platform)))
-            .into()
-    })
+fn key_of(flag: &crate::cli::KeyArg, platform: &Platform) -> Result<Secret> {
+    Env::process()
+        .user_key(flag, None, platform)
+        .ok_or_else(|| {
+            UserError::new("no key given")
+                .hint(format!("pass it with {}", key_sources(platform)))
+                .into()
+        })
 }
 
 pub fn sign(args: SignArgs, overlay: Option<&Path>) -> Result<u8> {
     let catalog = load_catalog(overlay)?;
     let platform = platform_of(&catalog, &args.platform)?;
     let signing = signing_of(&catalog, platform)?;
-    let key = key_of(args.key.given().as_deref(), platform)?;
+    let key = key_of(&args.key, platform)?;
     let body = read_input(args.file.as_deref(), "body")?;
     let at = args.timestamp.unwrap_or_else(signing::now_ms);
     outln!(
@@ -62,7 +65,7 @@ pub fn verify(args: VerifyArgs, overlay: Option<&Path>) -> Result<u8> {
     let catalog = load_catalog(overlay)?;
     let platform = platform_of(&catalog, &args.platform)?;
     let signing = signing_of(&catalog, platform)?;
-    let key = key_of(args.key.given().as_deref(), platform)?;
+    let key = key_of(&args.key, platform)?;
     let body = read_input(args.file.as_deref(), "body")?;
     let now = args.now.unwrap_or_else(signing::now_ms);
     let tolerance = args.tolerance.unwrap_or(signing.tolerance);

@@ -29,6 +29,8 @@ pub struct Row {
 #[derive(Default, Debug)]
 pub struct Totals {
     pub calls: usize,
+    /// Calls whose last event has its outcome; fewer than `calls` only when interrupted.
+    pub calls_finished: usize,
     pub delivered: u64,
     pub failed: u64,
     pub unreachable: u64,
@@ -54,6 +56,17 @@ impl Totals {
         {
             self.slowest = Some((latency, row.event.clone()));
         }
+    }
+
+    /// The interrupted run's closing line: what it did not get to.
+    pub fn interrupted_line(&self) -> String {
+        let unfinished = self.calls - self.calls_finished.min(self.calls);
+        warn(&format!(
+            "interrupted: the report so far; {} of {} call{} finished, {unfinished} unfinished",
+            self.calls_finished,
+            self.calls,
+            if self.calls == 1 { "" } else { "s" }
+        ))
     }
 
     pub fn line(&self) -> String {
@@ -93,6 +106,7 @@ impl Totals {
     pub fn json(&self) -> Value {
         json!({"summary": {
             "calls": self.calls,
+            "calls_finished": self.calls_finished,
             "deliveries": self.delivered + self.failed + self.unreachable,
             "delivered": self.delivered,
             "failed": self.failed,
