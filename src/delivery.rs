@@ -1,6 +1,11 @@
 //! Delivering one webhook the way a platform does: sign each attempt afresh, POST with a
 //! deadline, judge the status by the success rule, retry with backoff. Nothing here prints.
 
+use std::cell::Cell;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -113,6 +118,12 @@ pub struct Attempt {
     /// Up to [`RESPONSE_BODY_LIMIT`] bytes of the response body.
     pub response_body: Bytes,
     pub accepted: bool,
+    /// The request first went out on a kept-alive connection that the receiver had closed
+    /// (without `Connection: close`) and no answer came back on it, so it was sent once more
+    /// on a fresh connection, as curl does, within this same attempt. The receiver is at
+    /// fault: a platform that does not retry (salpre, postcall) loses such a delivery, and
+    /// `check` warns about it.
+    pub reconnected: bool,
 }
 
 /// How a delivery ended.
@@ -149,13 +160,65 @@ impl Delivery {
 
 /// The HTTP client every delivery uses: no redirects followed, connections kept alive.
 pub fn client() -> reqwest::Client {
+    builder()
+        .pool_idle_timeout(Duration::from_secs(30))
+        .build()
+        .expect("the HTTP client builds with static settings")
+}
+
+/// A client that keeps no connection, so its one request goes out on a new one: for the
+/// second try of a request whose kept-alive connection turned out closed.
+fn fresh_client() -> reqwest::Client {
+    builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("the HTTP client builds with static settings")
+}
+
+fn builder() -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("hookcli/", env!("CARGO_PKG_VERSION")))
-        .pool_idle_timeout(Duration::from_secs(30))
         .tcp_nodelay(true)
-        .build()
-        .expect("the HTTP client builds with static settings")
+        .connector_layer(tower_layer::layer_fn(MarkOpened))
+}
+
+tokio::task_local! {
+    /// Set by [`MarkOpened`] while a request is being sent: a new connection was opened for it.
+    static OPENED: Cell<bool>;
+}
+
+/// Wraps reqwest's connector to tell whether a request went out on a kept-alive connection,
+/// which reqwest does not say. hyper's pool runs the connector inside the sending task when
+/// the request needs a new connection; when an idle one is handed out instead, a connect
+/// already started finishes in a background task, where [`OPENED`] is not set. So a request
+/// that saw no connect of its own was sent on a reused connection.
+#[derive(Clone)]
+struct MarkOpened<S>(S);
+
+impl<S, R> tower_service::Service<R> for MarkOpened<S>
+where
+    S: tower_service::Service<R>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, target: R) -> Self::Future {
+        let connecting = self.0.call(target);
+        Box::pin(async move {
+            let connection = connecting.await;
+            if connection.is_ok() {
+                let _ = OPENED.try_with(|opened| opened.set(true));
+            }
+            connection
+        })
+    }
 }
 
 /// Delivers `request` under `policy`, retrying until the rule is met or attempts run out.
@@ -210,7 +273,8 @@ pub async fn attempt(
 ) -> Attempt {
     let headers = request.attempt_headers();
     let started = Instant::now();
-    let exchange = exchange(client, request, headers.clone());
+    let reconnected = AtomicBool::new(false);
+    let exchange = exchange(client, request, headers.clone(), &reconnected);
     let result = tokio::time::timeout(policy.timeout, exchange).await;
     let latency = started.elapsed();
     let mut attempt = Attempt {
@@ -225,6 +289,7 @@ pub async fn attempt(
         response_headers: HeaderMap::new(),
         response_body: Bytes::new(),
         accepted: false,
+        reconnected: reconnected.load(Ordering::Relaxed),
     };
     match result {
         Err(_) => {
@@ -267,21 +332,25 @@ struct Response {
 
 type Failure = (ErrorKind, String, Option<(u16, HeaderMap)>);
 
+/// One request and its answer. A request that failed on a reused connection before any
+/// answer goes once more on a fresh one (`reconnected` says so), under the same deadline.
 async fn exchange(
     client: &reqwest::Client,
     request: &Request,
     headers: HeaderMap,
+    reconnected: &AtomicBool,
 ) -> Result<Response, Failure> {
-    let mut response = client
-        .post(request.url.clone())
-        .headers(headers)
-        .body(request.body.clone())
-        .send()
-        .await
-        .map_err(|e| {
-            let (kind, detail) = classify(&e);
-            (kind, detail, None)
-        })?;
+    let sent = post_reconnecting(
+        client,
+        &request.url,
+        headers,
+        request.body.clone(),
+        reconnected,
+    );
+    let mut response = sent.await.map_err(|e| {
+        let (kind, detail) = classify(&e);
+        (kind, detail, None)
+    })?;
     let status = response.status().as_u16();
     let headers = response.headers().clone();
     let mut body = Vec::new();
@@ -309,6 +378,62 @@ async fn exchange(
         headers,
         body: Bytes::from(body),
     })
+}
+
+/// POSTs and waits for the response head. When the request failed on a reused connection
+/// before any answer (the receiver had closed it), it goes once more on a fresh connection
+/// and `reconnected` is set.
+pub async fn post_reconnecting(
+    client: &reqwest::Client,
+    url: &reqwest::Url,
+    headers: HeaderMap,
+    body: Bytes,
+    reconnected: &AtomicBool,
+) -> reqwest::Result<reqwest::Response> {
+    let post = |client: &reqwest::Client, headers, body| {
+        client.post(url.clone()).headers(headers).body(body).send()
+    };
+    let (sent, opened) = OPENED
+        .scope(Cell::new(false), async {
+            let sent = post(client, headers.clone(), body.clone()).await;
+            (sent, OPENED.with(Cell::get))
+        })
+        .await;
+    match sent {
+        Err(e) if !opened && closed_unanswered(&e) => {
+            reconnected.store(true, Ordering::Relaxed);
+            post(&fresh_client(), headers, body).await
+        }
+        sent => sent,
+    }
+}
+
+/// Whether a request failed because its connection was closed under it with no answer: hyper's
+/// "connection closed before message completed", or the reset or broken pipe met on a socket
+/// the peer had already closed. hyper reports a response head cut off midway the same way,
+/// so "no answer" here means no whole status line and headers (curl's rule is no byte at all);
+/// either way there is no answer to report, and a second try is what the platform's own
+/// client would need to see one.
+pub fn closed_unanswered(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(e);
+    while let Some(error) = current {
+        if let Some(hyper) = error.downcast_ref::<hyper::Error>()
+            && (hyper.is_incomplete_message() || hyper.is_timeout())
+        {
+            return hyper.is_incomplete_message();
+        }
+        if let Some(reqwest) = error.downcast_ref::<reqwest::Error>()
+            && (reqwest.is_timeout() || reqwest.is_connect())
+        {
+            return false;
+        }
+        if let Some(io) = error.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset};
+            return matches!(io.kind(), ConnectionReset | BrokenPipe | ConnectionAborted);
+        }
+        current = error.source();
+    }
+    false
 }
 
 /// Sorts a client error into the documented kinds, with the innermost cause as the detail.

@@ -114,6 +114,7 @@ impl LoadRun<'_> {
             "latency_ms": latency,
             "platform_timeout_ms": ms(self.platform_timeout),
             "platform_timeouts": t.platform_timeouts,
+            "reconnected": t.reconnected,
         })
     }
 
@@ -240,6 +241,13 @@ impl LoadRun<'_> {
         );
         let line = if slow > 0 { warn(&line) } else { line };
         let _ = writeln!(out, "  platform    {line}");
+        if t.reconnected > 0 {
+            let line = format!(
+                "reconnected {}: requests sent again on a fresh connection, the receiver had closed the kept-alive one without `Connection: close`",
+                thousands(t.reconnected)
+            );
+            let _ = writeln!(out, "  {}", warn(&line));
+        }
         if self.timeout < self.platform_timeout {
             let _ = writeln!(
                 out,
