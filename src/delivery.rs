@@ -436,6 +436,17 @@ pub fn closed_unanswered(e: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
+/// The URL's host when it is a name that does not resolve: an unreachable receiver then
+/// needs its name fixed, not starting.
+pub async fn unresolved_host(url: &reqwest::Url) -> Option<String> {
+    let host = url.host_str()?;
+    let port = url.port_or_known_default().unwrap_or(80);
+    let resolved = tokio::net::lookup_host((host, port))
+        .await
+        .is_ok_and(|mut addrs| addrs.next().is_some());
+    (!resolved).then(|| host.to_string())
+}
+
 /// Sorts a client error into the documented kinds, with the innermost cause as the detail.
 fn classify(e: &reqwest::Error) -> (ErrorKind, String) {
     let cause = root_cause(e);
@@ -444,13 +455,19 @@ fn classify(e: &reqwest::Error) -> (ErrorKind, String) {
         return (ErrorKind::Timeout, cause);
     }
     if e.is_connect() {
+        let https = e.url().is_some_and(|url| url.scheme() == "https");
         let detail = if lower.contains("refused") {
             "connection refused".to_string()
+        } else if https
+            && (lower.contains("invalidcontenttype") || lower.contains("corrupt message"))
+        {
+            // rustls met an HTTP answer where a TLS record should be.
+            "the receiver speaks plain HTTP: use http://".to_string()
         } else if lower.contains("dns") || lower.contains("lookup") || lower.contains("resolve") {
             // The resolver's own words ("failed to lookup address information: Name or
             // service not known") say less than the name that did not resolve.
             match e.url().and_then(|url| url.host_str()) {
-                Some(host) => format!("{host}: name not resolved"),
+                Some(host) => format!("{host}: the name does not resolve (no such host)"),
                 None => format!("name not resolved: {cause}"),
             }
         } else {

@@ -212,16 +212,53 @@ fn scramble_digits(s: &str, rng: &mut impl Rng) -> String {
 
 /// A URL as hookcli prints it (reports, `--json`, `-v`, `--dry-run`, `check`): a password in it
 /// (`http://user:pw@host/`) is a secret, shown as `***`, and so is a user name with no
-/// password (`http://TOKEN@host/`).
+/// password (`http://TOKEN@host/`), and every query value (`?token=abc` shows as
+/// `?token=***`): a query is where many services take a key, under any name.
 pub fn shown_url(url: &reqwest::Url) -> String {
-    let mut shown = url.clone();
-    if url.password().is_some() {
-        let _ = shown.set_password(Some("***"));
-    } else if !url.username().is_empty() {
-        // `https://TOKEN@host/`: a user name alone is how many services take a token.
-        let _ = shown.set_username("***");
+    shown_text(url.as_str())
+}
+
+/// [`shown_url`] for text that may not be a URL at all (an invalid `--to`, a `to` in
+/// hookcli.toml), so error messages can quote it: the same masks, found in the text itself.
+/// Userinfo is whatever stands before the last `@` ahead of the query (an unencoded `/` in a
+/// password must not leave part of it showing); that may mask more than needed, never less.
+pub fn shown_text(text: &str) -> String {
+    let (main, fragment) = match text.find('#') {
+        Some(at) => text.split_at(at),
+        None => (text, ""),
+    };
+    let (base, query) = match main.find('?') {
+        Some(at) => (&main[..at], Some(&main[at + 1..])),
+        None => (main, None),
+    };
+    let start = base.find("://").map_or(0, |at| at + 3);
+    let mut shown = base[..start].to_string();
+    let rest = &base[start..];
+    match rest.rfind('@') {
+        Some(at) => {
+            let userinfo = &rest[..at];
+            if let Some(colon) = userinfo.find(':') {
+                shown.push_str(&userinfo[..=colon]);
+            }
+            shown.push_str("***");
+            shown.push_str(&rest[at..]);
+        }
+        None => shown.push_str(rest),
     }
-    shown.to_string()
+    if let Some(query) = query {
+        shown.push('?');
+        let parts: Vec<String> = query
+            .split('&')
+            .map(|part| match part.split_once('=') {
+                Some((key, _)) => format!("{key}=***"),
+                None if part.is_empty() => String::new(),
+                None => "***".to_string(),
+            })
+            .collect();
+        shown.push_str(&parts.join("&"));
+    }
+    shown.push_str(fragment);
+    shown
 }
 
 #[cfg(test)]
@@ -302,6 +339,16 @@ mod tests {
         let shown = |text: &str| shown_url(&reqwest::Url::parse(text).unwrap());
         assert_eq!(shown("http://u:pw@h/x"), "http://u:***@h/x");
         assert_eq!(shown("https://tok3n@h/x"), "https://***@h/x");
-        assert_eq!(shown("http://h:8080/x?a=1"), "http://h:8080/x?a=1");
+        assert_eq!(shown("http://h:8080/x"), "http://h:8080/x");
+        assert_eq!(
+            shown("http://h/x?token=abc&a=1&flag"),
+            "http://h/x?token=***&a=***&***"
+        );
+        // Text that is no URL keeps what it can, masked the same way.
+        assert_eq!(shown_text("ftp://user:PW@host/"), "ftp://user:***@host/");
+        assert_eq!(shown_text("http://u:pa/ss@[zz/"), "http://u:***@[zz/");
+        assert_eq!(shown_text("user:pw@host:3000"), "user:***@host:3000");
+        assert_eq!(shown_text("3000"), "3000");
+        assert_eq!(shown_text("http://h/#x"), "http://h/#x");
     }
 }

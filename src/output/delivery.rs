@@ -121,6 +121,8 @@ impl DeliveryReport<'_> {
             "outcome": outcome_word(delivery.outcome),
             "status": delivery.last().status,
             "attempts": delivery.attempts.iter().map(attempt_json).collect::<Vec<_>>(),
+            // What the text output says after the verdict as `warning:` lines.
+            "warnings": self.slow_note().into_iter().collect::<Vec<_>>(),
         })
     }
 }

@@ -27,6 +27,8 @@ pub struct LoadRun<'a> {
     pub rule: &'a SuccessRule,
     pub platform_timeout: Duration,
     pub interrupted: bool,
+    /// The host, when the receiver was unreachable because its name does not resolve.
+    pub unresolved: Option<&'a str>,
 }
 
 fn ms(d: Duration) -> f64 {
@@ -192,10 +194,16 @@ impl LoadRun<'_> {
             let _ = writeln!(
                 out,
                 "  {}",
-                bad(&format!(
-                    "unreachable: no connection to {} succeeded; is the receiver running there?",
-                    self.url
-                ))
+                bad(&match self.unresolved {
+                    Some(host) => format!(
+                        "unreachable: `{host}` does not resolve, so no connection to {} was made",
+                        self.url
+                    ),
+                    None => format!(
+                        "unreachable: no connection to {} succeeded; is the receiver running there?",
+                        self.url
+                    ),
+                })
             );
         }
         if let Some(q) = quantiles(report) {
