@@ -92,6 +92,7 @@ enum Kind {
     Phone,
     Name,
     Text,
+    Url,
 }
 
 impl Redactor {
@@ -117,6 +118,14 @@ impl Redactor {
     }
 
     fn redact_string(&mut self, s: &str, key: Option<&str>, rng: &mut impl Rng) -> Option<String> {
+        if let Some(url) = web_url(s) {
+            if !carries_data(&url, key) {
+                return None;
+            }
+            return Some(self.stand_in(Kind::Url, s, rng, |rng| {
+                format!("https://redacted.example/{:08x}", rng.r#gen::<u32>())
+            }));
+        }
         if looks_like_email(s) {
             return Some(self.stand_in(Kind::Email, s, rng, |rng| {
                 format!("person{}@example.com", rng.gen_range(1000..9999))
@@ -173,6 +182,24 @@ impl Redactor {
             .collect::<Vec<_>>()
             .join("\n")
     }
+}
+
+/// An http(s) URL, or `None` for any other string.
+fn web_url(s: &str) -> Option<reqwest::Url> {
+    let url = reqwest::Url::parse(s).ok()?;
+    matches!(url.scheme(), "http" | "https").then_some(url)
+}
+
+/// Whether a URL in a body carries people's data or credentials, so `--redact` replaces it:
+/// one with a query, a fragment or userinfo (signed links, tokens: `?X-Amz-Signature=…`), or
+/// any URL under a key ending in `url` (`recording_url`, `public_log_url`, `recordingUrl`):
+/// those point at the call's recording and logs, often as links whose path is the key.
+fn carries_data(url: &reqwest::Url, key: Option<&str>) -> bool {
+    let credentials = url.query().is_some()
+        || url.fragment().is_some()
+        || !url.username().is_empty()
+        || url.password().is_some();
+    credentials || key.is_some_and(|k| k.to_ascii_lowercase().ends_with("url"))
 }
 
 fn looks_like_email(s: &str) -> bool {
@@ -332,6 +359,38 @@ mod tests {
             ),
             earlier
         );
+    }
+
+    #[test]
+    fn urls_to_recordings_and_with_credentials_are_replaced_consistently() {
+        let recording = "https://storage.example.net/rec/call_1.wav";
+        let signed = "https://cdn.example.net/a/b.json?X-Amz-Signature=abc123";
+        let mut body = json!({
+            "call": {"recording_url": recording, "public_log_url": "https://x.example.net/log/1",
+                     "recordingUrl": recording, "agent_page": "https://example.net/agents",
+                     "anything": signed, "with_user": "https://tok:pw@example.net/",
+                     "call_id": "abc123"},
+            "again": {"recording_url": recording}
+        });
+        redact(&mut body, &mut rand::rngs::StdRng::seed_from_u64(3));
+        let call = &body["call"];
+        for key in [
+            "recording_url",
+            "public_log_url",
+            "recordingUrl",
+            "anything",
+            "with_user",
+        ] {
+            let shown = call[key].as_str().unwrap();
+            assert!(
+                shown.starts_with("https://redacted.example/"),
+                "{key}: {shown}"
+            );
+        }
+        assert_eq!(call["recording_url"], call["recordingUrl"]);
+        assert_eq!(call["recording_url"], body["again"]["recording_url"]);
+        assert_eq!(call["agent_page"], "https://example.net/agents");
+        assert_eq!(call["call_id"], "abc123");
     }
 
     #[test]

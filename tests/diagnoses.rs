@@ -251,3 +251,27 @@ fn query_values_are_masked_in_shown_urls() {
         "the real URL, token and all, is what is used"
     );
 }
+
+#[test]
+fn replay_redact_replaces_recording_and_log_urls() {
+    let mut target = Server::uponai();
+    let line = r#"{"event":"call_ended","call":{"call_id":"call_r","call_status":"ended","recording_url":"https://rec.example.net/call_r.wav","public_log_url":"https://logs.example.net/call_r/public.log","disconnection_reason":"user_hangup"}}"#;
+    let file = TempFile::new("recorded.jsonl", format!("{line}\n").as_bytes());
+    let out = run(&[
+        "replay",
+        "--from",
+        file.path_str(),
+        "--redact",
+        "--secret",
+        KEY,
+        "--to",
+        &target.url,
+    ]);
+    assert_code(&out, 0);
+    let got: Value = serde_json::from_slice(&target.next().body).expect("a JSON body");
+    for key in ["recording_url", "public_log_url"] {
+        let url = got["call"][key].as_str().expect("still a string");
+        assert!(url.starts_with("https://redacted.example/"), "{key}: {url}");
+    }
+    assert_eq!(got["call"]["disconnection_reason"], "user_hangup");
+}
