@@ -475,6 +475,16 @@ fn classify(e: &reqwest::Error) -> (ErrorKind, String) {
         };
         return (ErrorKind::Connect, detail);
     }
+    if cut_off_while_sending(e) {
+        // hyper gives up on the exchange when its write fails, even with the receiver's
+        // early answer (a 413 or 431 sent before reading the body) already in its buffer.
+        return (
+            ErrorKind::Reset,
+            "the receiver closed the connection while the request was being sent (an early \
+             answer such as 413 or 431 cannot be read then)"
+                .into(),
+        );
+    }
     if lower.contains("reset")
         || lower.contains("closed")
         || lower.contains("incomplete")
@@ -487,6 +497,20 @@ fn classify(e: &reqwest::Error) -> (ErrorKind, String) {
         );
     }
     (ErrorKind::Reset, cause)
+}
+
+/// Whether sending the request failed partway: hyper's body-write error anywhere in the chain.
+fn cut_off_while_sending(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(e);
+    while let Some(error) = current {
+        if let Some(hyper) = error.downcast_ref::<hyper::Error>() {
+            // hyper has no predicate for this kind; its message is the stable part of its API
+            // that names it.
+            return hyper.to_string() == "error writing a body to connection";
+        }
+        current = error.source();
+    }
+    false
 }
 
 /// The innermost cause, with an OS error in plain words rather than "(os error 113)".

@@ -275,3 +275,40 @@ fn replay_redact_replaces_recording_and_log_urls() {
     }
     assert_eq!(got["call"]["disconnection_reason"], "user_hangup");
 }
+
+#[test]
+fn an_early_answer_before_the_body_is_read_is_not_called_a_plain_reset() {
+    use std::io::{Read, Write};
+    // Answers 431 after the first bytes and closes with the rest unread, as Node does for
+    // headers over its limit; the close resets the connection under the body still going out.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}/webhook", listener.local_addr().expect("addr"));
+    std::thread::spawn(move || {
+        if let Ok((mut stream, _)) = listener.accept() {
+            let mut start = [0u8; 100];
+            let _ = stream.read(&mut start);
+            let _ = stream.write_all(
+                b"HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+            );
+        }
+    });
+    let big = serde_json::json!({"event": "call_ended", "call": {"call_id": "c", "transcript": "a".repeat(4 << 20)}});
+    let file = TempFile::new("big.json", big.to_string().as_bytes());
+    let out = run(&[
+        "send",
+        "--data",
+        file.path_str(),
+        "--retries",
+        "0",
+        "--to",
+        &url,
+    ]);
+    assert_code(&out, 1);
+    // Which of the two hookcli sees depends on whether the answer or the reset comes first.
+    let text = stdout(&out);
+    assert!(
+        text.contains("431 Request Header Fields Too Large")
+            || text.contains("closed the connection while the request was being sent"),
+        "{text}"
+    );
+}
