@@ -440,6 +440,10 @@ pub fn closed_unanswered(e: &(dyn std::error::Error + 'static)) -> bool {
 /// needs its name fixed, not starting.
 pub async fn unresolved_host(url: &reqwest::Url) -> Option<String> {
     let host = url.host_str()?;
+    // An IP address (`127.0.0.1`, `[::1]`) has nothing to resolve.
+    if host.starts_with('[') || host.parse::<std::net::IpAddr>().is_ok() {
+        return None;
+    }
     let port = url.port_or_known_default().unwrap_or(80);
     let resolved = tokio::net::lookup_host((host, port))
         .await
