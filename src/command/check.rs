@@ -199,12 +199,13 @@ fn file_settings(suite: &Suite) -> Result<FileSettings> {
             parse_url(to.get_ref()).map_err(|e| {
                 // parse_url speaks of the flag; the file's line and key say more here.
                 let text = e.to_string();
+                let shown = crate::redact::shown_text(to.get_ref());
                 let why = text
-                    .strip_prefix(&format!("--to `{}`", to.get_ref()))
+                    .strip_prefix(&format!("--to `{shown}`"))
                     .unwrap_or(&text)
                     .trim_start_matches([':', ' ']);
                 let joint = if why.starts_with("is ") { " " } else { ": " };
-                let message = format!("`{}`{joint}{why}", to.get_ref());
+                let message = format!("`{shown}`{joint}{why}");
                 UserError::new(suite.error(to.span(), "to", message).to_string())
                     .hint("write it like to = \"http://127.0.0.1:3000/webhook\"")
             })

@@ -84,6 +84,7 @@ mod tests {
             response_headers: Default::default(),
             response_body: Default::default(),
             accepted: false,
+            reconnected: false,
         }
     }
 
