@@ -52,6 +52,14 @@ pub enum Verdict {
         bytes: u64,
         limit: u64,
     },
+    /// Not checked: the body had not all arrived by the receiver's body deadline.
+    TimedOut {
+        bytes: u64,
+    },
+    /// Not checked: holding the body would have taken the receiver over its memory budget.
+    Overloaded {
+        bytes: u64,
+    },
 }
 
 impl Verdict {
@@ -65,6 +73,8 @@ impl Verdict {
             Verdict::Malformed(_) => "malformed",
             Verdict::Unsigned => "unsigned",
             Verdict::TooLarge { .. } => "too_large",
+            Verdict::TimedOut { .. } => "timed_out",
+            Verdict::Overloaded { .. } => "overloaded",
         }
     }
 
@@ -73,7 +83,7 @@ impl Verdict {
         matches!(self, Verdict::Valid | Verdict::Unsigned)
     }
 
-    pub const WORDS: [&'static str; 7] = [
+    pub const WORDS: [&'static str; 9] = [
         "valid",
         "invalid",
         "stale",
@@ -81,6 +91,8 @@ impl Verdict {
         "malformed",
         "unsigned",
         "too_large",
+        "timed_out",
+        "overloaded",
     ];
 }
 
@@ -97,6 +109,7 @@ impl fmt::Display for Verdict {
             }
             Verdict::Malformed(why) => write!(f, "malformed: {why}"),
             Verdict::TooLarge { .. } => f.write_str("too large"),
+            Verdict::TimedOut { .. } => f.write_str("timed out"),
             other => f.write_str(other.word()),
         }
     }

@@ -253,14 +253,20 @@ fn response_text(attempt: &Attempt) -> String {
     let mut out = format!("{} {}\n", dim("<"), status_text(status));
     for (name, value) in &attempt.response_headers {
         let value = String::from_utf8_lossy(value.as_bytes());
-        let _ = writeln!(out, "{} {name}: {value}", dim("<"));
+        let _ = writeln!(
+            out,
+            "{} {name}: {}",
+            dim("<"),
+            super::escape_controls(&value)
+        );
     }
     if attempt.response_body.is_empty() {
         return out;
     }
     let _ = writeln!(out, "{}", dim("<"));
+    // The receiver's bytes, not ours: escaped so they cannot drive the terminal.
     for line in String::from_utf8_lossy(&attempt.response_body).lines() {
-        let _ = writeln!(out, "{} {line}", dim("<"));
+        let _ = writeln!(out, "{} {}", dim("<"), super::escape_controls(line));
     }
     if attempt.response_body.len() >= RESPONSE_BODY_LIMIT {
         let cut = "(only the first 64 KiB of the body was read; the rest was discarded)";
