@@ -104,6 +104,19 @@ pub enum Source {
     Recorded(Vec<Planned>),
 }
 
+impl Source {
+    /// How many calls a recording holds: its distinct call ids, and one more for bodies
+    /// that name none (at least one). `None` for a lifecycle, whose count is `calls`.
+    pub fn recorded_calls(&self) -> Option<usize> {
+        let Source::Recorded(planned) = self else {
+            return None;
+        };
+        let ids: std::collections::HashSet<Option<&str>> =
+            planned.iter().map(|p| p.call_id.as_deref()).collect();
+        Some(ids.len().max(1))
+    }
+}
+
 /// How deliveries of one call are spaced.
 #[derive(Clone, Copy, Debug)]
 pub enum Pacing {

@@ -154,6 +154,11 @@ fn parse_retell(header: &str) -> Result<(u64, [u8; 32]), String> {
     if timestamp.is_empty() || !timestamp.bytes().all(|b| b.is_ascii_digit()) {
         return Err("the v= timestamp is not Unix milliseconds".into());
     }
+    if timestamp.len() > 1 && timestamp.starts_with('0') {
+        // The SDK signs the digits as written; hookcli would sign them as a number, so
+        // `v=01714…` would pass here and fail there.
+        return Err("the v= timestamp has a leading zero".into());
+    }
     let timestamp: u64 = timestamp
         .parse()
         .map_err(|_| "the v= timestamp is out of range".to_string())?;
@@ -300,5 +305,19 @@ mod tests {
                 "{header:.40}: {verdict:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_leading_zero_in_the_timestamp_is_refused_with_its_own_reason() {
+        // The digest is right for T: only the written digits differ, which the SDK signs.
+        let zero = sign(Scheme::Retell, &key(), b"x", T).replacen("v=", "v=0", 1);
+        let verdict = verify(Scheme::Retell, &key(), b"x", Some(&zero), T, FIVE_MIN);
+        assert_eq!(
+            verdict,
+            Verdict::Malformed("the v= timestamp has a leading zero".into())
+        );
+        let at_zero = sign(Scheme::Retell, &key(), b"x", 0);
+        let verdict = verify(Scheme::Retell, &key(), b"x", Some(&at_zero), 0, FIVE_MIN);
+        assert_eq!(verdict, Verdict::Valid, "v=0 itself is a number as written");
     }
 }

@@ -236,12 +236,13 @@ async fn execute(source: Source, plan: Plan, args: &ReplayArgs) -> Result<u8> {
     // Installed before the first delivery: Ctrl-C (or SIGTERM) stops with the report so far.
     let interrupt = super::interrupt();
     tokio::pin!(interrupt);
+    let recorded_calls = source.recorded_calls();
     let mut engine = tokio::spawn(replay::run(source, settings, tx));
     let bar = progress::bar(plan.calls as u64, "calls", !args.json);
     let url_text = super::shown_url(&url);
     let mut rows = Vec::new();
     let mut totals = Totals {
-        calls: plan.calls,
+        calls: recorded_calls.unwrap_or(plan.calls),
         ..Totals::default()
     };
     let mut by_event = ByEvent::default();
