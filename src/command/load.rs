@@ -31,7 +31,7 @@ pub fn run(args: LoadArgs, overlay: Option<&Path>) -> Result<u8> {
     // Never from hookcli.toml: a repository's file must not aim a load test by surprise.
     let mut config = DeliveryConfig::resolve(&platform, &flags, None, &Env::process())?;
     // A load test measures the receiver; retries only when asked for.
-    config.policy.retries = args.delivery.retries.unwrap_or(0);
+    config.set_retries(args.delivery.retries.unwrap_or(0));
     if let Some(note) = config.no_key_note("sending unsigned") {
         errln!("{note}");
     }

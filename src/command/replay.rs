@@ -17,6 +17,7 @@ use crate::error::{UserError, exit};
 use crate::output::delivery::{DeliveryReport, outcome_word};
 use crate::output::replay::{ByEvent, Row, Totals};
 use crate::output::{self, progress};
+use crate::policy::EventPolicies;
 use crate::replay::{self, EventFilter, Outcome, Pacing, Settings, Source};
 
 /// Above this many deliveries the table shows one row per event instead of per delivery.
@@ -77,6 +78,7 @@ pub fn run(args: ReplayArgs, overlay: Option<&Path>) -> Result<u8> {
         errln!("{note}");
     }
     let plan = Plan {
+        policies: config.event_policies(),
         config,
         pacing,
         sequence,
@@ -91,6 +93,7 @@ pub fn run(args: ReplayArgs, overlay: Option<&Path>) -> Result<u8> {
 
 struct Plan {
     config: DeliveryConfig,
+    policies: EventPolicies,
     pacing: Pacing,
     /// The lifecycle's event names, to order the per-event table.
     sequence: Vec<String>,
@@ -227,7 +230,7 @@ async fn execute(source: Source, plan: Plan, args: &ReplayArgs) -> Result<u8> {
     let watcher = tokio::spawn(watch_receiver(seen_rx, stop_rx));
     let settings = Settings {
         request: plan.config.request(url.clone(), Default::default()),
-        policy: plan.config.policy.clone(),
+        policies: plan.policies.clone(),
         concurrency: args.concurrency as usize,
         pacing: plan.pacing,
     };
@@ -401,9 +404,9 @@ fn report<'a>(
         event: &outcome.event,
         url,
         call_id: outcome.call_id.clone(),
-        rule: &plan.config.policy.success,
+        rule: &plan.policies.for_event(&outcome.event).success,
         rule_owner: plan.config.rule_owner.clone(),
-        timeout: plan.config.policy.timeout,
+        timeout: plan.policies.for_event(&outcome.event).timeout,
         delivery,
     }
 }

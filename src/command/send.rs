@@ -233,16 +233,16 @@ async fn execute(prepared: Prepared, args: &SendArgs) -> Result<u8> {
             outln!("{}", attempt_line(attempt));
         }
     };
-    let delivery =
-        delivery::deliver_with(&delivery::client(), &request, &config.policy, on_attempt).await;
+    let policy = config.policy_for(&prepared.event);
+    let delivery = delivery::deliver_with(&delivery::client(), &request, &policy, on_attempt).await;
     let report = DeliveryReport {
         platform: &platform.id,
         event: &prepared.event,
         url: &url_text,
         call_id: prepared.call_id.clone(),
-        rule: &config.policy.success,
+        rule: &policy.success,
         rule_owner: config.rule_owner.clone(),
-        timeout: config.policy.timeout,
+        timeout: policy.timeout,
         delivery: &delivery,
     };
     let built_in = endpoint.is_built_in();
