@@ -619,3 +619,18 @@ fn a_renamed_key_fails_its_schema() {
     }
     assert!(accepted.is_empty(), "{accepted:#?}");
 }
+
+/// The receiver's verdict words are a closed list in the schema: a new verdict in the code
+/// must reach the schema (and README) too, or a consumer that trusts the enum breaks.
+#[test]
+fn the_verdict_enum_is_the_receivers() {
+    let schema = schema("listen-request");
+    let in_schema: BTreeSet<&str> = schema["properties"]["verdict"]["enum"]
+        .as_array()
+        .expect("verdict is an enum")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let in_code: BTreeSet<&str> = hookcli::signing::Verdict::WORDS.into_iter().collect();
+    assert_eq!(in_schema, in_code);
+}
