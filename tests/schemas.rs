@@ -171,6 +171,7 @@ const RUNS: &[Run] = &[
         code: 0,
         lines: Lines::One("dry-run"),
     },
+    // A dry run connects nowhere: the URL is only printed.
     Run {
         args: &[
             "send",
