@@ -60,7 +60,7 @@ pub enum Command {
 
 #[derive(Debug, Args, Clone)]
 pub struct PlatformArg {
-    /// Platform to play: uponai (alias retell), salpre, postcall, callevents
+    /// Platform to play (`hookcli platforms` lists them)
     #[arg(
         short = 'p',
         long = "platform",
@@ -75,7 +75,7 @@ pub struct PlatformArg {
 }
 
 /// The platform when neither -p nor HOOKCLI_PLATFORM names one.
-pub const DEFAULT_PLATFORM: &str = "uponai";
+pub const DEFAULT_PLATFORM: &str = crate::catalog::DEFAULT_PLATFORM;
 
 /// Parses the command line (and the environment clap reads), noting where the platform came
 /// from: a value from HOOKCLI_PLATFORM is named as such in errors, and an empty (or blank)
@@ -271,7 +271,18 @@ pub struct ListenArgs {
     #[arg(long, default_value = "25MB", value_parser = crate::command::listen::parse_size, value_name = "SIZE",
           allow_hyphen_values = true)]
     pub max_body: u64,
-    /// Append every request (time, headers, exact body) to this NDJSON file
+    /// Longest a body may take to arrive after its headers; slower ones get 408 [default: the
+    /// platform's delivery timeout, 10s for uponai]
+    #[arg(long, value_parser = crate::duration::parse_deadline_flag, value_name = "DUR",
+          allow_hyphen_values = true)]
+    pub body_timeout: Option<Duration>,
+    /// Most body bytes held at once across all requests; past it, 503 with Retry-After
+    /// [default: 256MB, or 4 x --max-body when more]
+    #[arg(long, value_parser = crate::command::listen::parse_size, value_name = "SIZE",
+          allow_hyphen_values = true)]
+    pub body_memory: Option<u64>,
+    /// Append every request (time, headers with credentials masked, exact body) to this NDJSON
+    /// file; a request that cannot be written is answered 503
     #[arg(long, value_name = "FILE")]
     pub record: Option<PathBuf>,
     /// One JSON object per request on stdout
@@ -479,8 +490,8 @@ pub struct CheckArgs {
     /// built-in receiver
     #[arg(long, value_name = "URL")]
     pub to: Option<String>,
-    /// Platform to play: uponai (alias retell), salpre, postcall, callevents [default: uponai]
     #[arg(
+        help = format!("Platform to play (`hookcli platforms` lists them) [default: {DEFAULT_PLATFORM}]"),
         short = 'p',
         long = "platform",
         env = "HOOKCLI_PLATFORM",

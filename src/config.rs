@@ -236,7 +236,7 @@ impl DeliveryConfig {
     /// The signer for this platform and key: `None` when the platform does not sign or there
     /// is no key.
     pub fn signer(&self) -> Option<Signer> {
-        signer_for(&self.platform, self.key.as_ref())
+        Signer::for_platform(&self.platform, self.key.as_ref())
     }
 
     /// A request to `url` with this configuration's headers and signer.
@@ -371,17 +371,6 @@ pub fn key_sources(platform: &Platform) -> String {
         sources.extend(signing.key_env.iter().cloned());
     }
     sources.join(", ")
-}
-
-/// The signer for a platform and key, if the platform signs and there is a key.
-pub fn signer_for(platform: &Platform, key: Option<&Secret>) -> Option<Signer> {
-    let signing = platform.signing.as_ref()?;
-    Some(Signer {
-        scheme: signing.scheme,
-        header: HeaderName::from_bytes(signing.header.as_bytes()).ok()?,
-        key: key?.clone(),
-        fixed_time_ms: None,
-    })
 }
 
 /// The platform's headers, then the user's `Name: value` list (which replaces same names).

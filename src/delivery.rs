@@ -1,6 +1,11 @@
 //! Delivering one webhook the way a platform does: sign each attempt afresh, POST with a
 //! deadline, judge the status by the success rule, retry with backoff. Nothing here prints.
 
+use std::cell::Cell;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -25,6 +30,18 @@ pub struct Signer {
 }
 
 impl Signer {
+    /// The platform's signer with this key: `None` when the platform does not sign or there
+    /// is no key.
+    pub fn for_platform(platform: &crate::catalog::Platform, key: Option<&Secret>) -> Option<Self> {
+        let signing = platform.signing.as_ref()?;
+        Some(Signer {
+            scheme: signing.scheme,
+            header: HeaderName::from_bytes(signing.header.as_bytes()).ok()?,
+            key: key?.clone(),
+            fixed_time_ms: None,
+        })
+    }
+
     pub fn sign(&self, body: &[u8]) -> String {
         let at = self.fixed_time_ms.unwrap_or_else(signing::now_ms);
         signing::sign(self.scheme, &self.key, body, at)
@@ -113,6 +130,12 @@ pub struct Attempt {
     /// Up to [`RESPONSE_BODY_LIMIT`] bytes of the response body.
     pub response_body: Bytes,
     pub accepted: bool,
+    /// The request first went out on a kept-alive connection that the receiver had closed
+    /// (without `Connection: close`) and no answer came back on it, so it was sent once more
+    /// on a fresh connection, as curl does, within this same attempt. The receiver is at
+    /// fault: a platform that does not retry (salpre, postcall) loses such a delivery, and
+    /// `check` warns about it.
+    pub reconnected: bool,
 }
 
 /// How a delivery ended.
@@ -149,13 +172,65 @@ impl Delivery {
 
 /// The HTTP client every delivery uses: no redirects followed, connections kept alive.
 pub fn client() -> reqwest::Client {
+    builder()
+        .pool_idle_timeout(Duration::from_secs(30))
+        .build()
+        .expect("the HTTP client builds with static settings")
+}
+
+/// A client that keeps no connection, so its one request goes out on a new one: for the
+/// second try of a request whose kept-alive connection turned out closed.
+fn fresh_client() -> reqwest::Client {
+    builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("the HTTP client builds with static settings")
+}
+
+fn builder() -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("hookcli/", env!("CARGO_PKG_VERSION")))
-        .pool_idle_timeout(Duration::from_secs(30))
         .tcp_nodelay(true)
-        .build()
-        .expect("the HTTP client builds with static settings")
+        .connector_layer(tower_layer::layer_fn(MarkOpened))
+}
+
+tokio::task_local! {
+    /// Set by [`MarkOpened`] while a request is being sent: a new connection was opened for it.
+    static OPENED: Cell<bool>;
+}
+
+/// Wraps reqwest's connector to tell whether a request went out on a kept-alive connection,
+/// which reqwest does not say. hyper's pool runs the connector inside the sending task when
+/// the request needs a new connection; when an idle one is handed out instead, a connect
+/// already started finishes in a background task, where [`OPENED`] is not set. So a request
+/// that saw no connect of its own was sent on a reused connection.
+#[derive(Clone)]
+struct MarkOpened<S>(S);
+
+impl<S, R> tower_service::Service<R> for MarkOpened<S>
+where
+    S: tower_service::Service<R>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, target: R) -> Self::Future {
+        let connecting = self.0.call(target);
+        Box::pin(async move {
+            let connection = connecting.await;
+            if connection.is_ok() {
+                let _ = OPENED.try_with(|opened| opened.set(true));
+            }
+            connection
+        })
+    }
 }
 
 /// Delivers `request` under `policy`, retrying until the rule is met or attempts run out.
@@ -210,7 +285,8 @@ pub async fn attempt(
 ) -> Attempt {
     let headers = request.attempt_headers();
     let started = Instant::now();
-    let exchange = exchange(client, request, headers.clone());
+    let reconnected = AtomicBool::new(false);
+    let exchange = exchange(client, request, headers.clone(), &reconnected);
     let result = tokio::time::timeout(policy.timeout, exchange).await;
     let latency = started.elapsed();
     let mut attempt = Attempt {
@@ -225,6 +301,7 @@ pub async fn attempt(
         response_headers: HeaderMap::new(),
         response_body: Bytes::new(),
         accepted: false,
+        reconnected: reconnected.load(Ordering::Relaxed),
     };
     match result {
         Err(_) => {
@@ -267,21 +344,25 @@ struct Response {
 
 type Failure = (ErrorKind, String, Option<(u16, HeaderMap)>);
 
+/// One request and its answer. A request that failed on a reused connection before any
+/// answer goes once more on a fresh one (`reconnected` says so), under the same deadline.
 async fn exchange(
     client: &reqwest::Client,
     request: &Request,
     headers: HeaderMap,
+    reconnected: &AtomicBool,
 ) -> Result<Response, Failure> {
-    let mut response = client
-        .post(request.url.clone())
-        .headers(headers)
-        .body(request.body.clone())
-        .send()
-        .await
-        .map_err(|e| {
-            let (kind, detail) = classify(&e);
-            (kind, detail, None)
-        })?;
+    let sent = post_reconnecting(
+        client,
+        &request.url,
+        headers,
+        request.body.clone(),
+        reconnected,
+    );
+    let mut response = sent.await.map_err(|e| {
+        let (kind, detail) = classify(&e);
+        (kind, detail, None)
+    })?;
     let status = response.status().as_u16();
     let headers = response.headers().clone();
     let mut body = Vec::new();
@@ -311,6 +392,77 @@ async fn exchange(
     })
 }
 
+/// POSTs and waits for the response head. When the request failed on a reused connection
+/// before any answer (the receiver had closed it), it goes once more on a fresh connection
+/// and `reconnected` is set.
+pub async fn post_reconnecting(
+    client: &reqwest::Client,
+    url: &reqwest::Url,
+    headers: HeaderMap,
+    body: Bytes,
+    reconnected: &AtomicBool,
+) -> reqwest::Result<reqwest::Response> {
+    let post = |client: &reqwest::Client, headers, body| {
+        client.post(url.clone()).headers(headers).body(body).send()
+    };
+    let (sent, opened) = OPENED
+        .scope(Cell::new(false), async {
+            let sent = post(client, headers.clone(), body.clone()).await;
+            (sent, OPENED.with(Cell::get))
+        })
+        .await;
+    match sent {
+        Err(e) if !opened && closed_unanswered(&e) => {
+            reconnected.store(true, Ordering::Relaxed);
+            post(&fresh_client(), headers, body).await
+        }
+        sent => sent,
+    }
+}
+
+/// Whether a request failed because its connection was closed under it with no answer: hyper's
+/// "connection closed before message completed", or the reset or broken pipe met on a socket
+/// the peer had already closed. hyper reports a response head cut off midway the same way,
+/// so "no answer" here means no whole status line and headers (curl's rule is no byte at all);
+/// either way there is no answer to report, and a second try is what the platform's own
+/// client would need to see one.
+pub fn closed_unanswered(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(e);
+    while let Some(error) = current {
+        if let Some(hyper) = error.downcast_ref::<hyper::Error>()
+            && (hyper.is_incomplete_message() || hyper.is_timeout())
+        {
+            return hyper.is_incomplete_message();
+        }
+        if let Some(reqwest) = error.downcast_ref::<reqwest::Error>()
+            && (reqwest.is_timeout() || reqwest.is_connect())
+        {
+            return false;
+        }
+        if let Some(io) = error.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset};
+            return matches!(io.kind(), ConnectionReset | BrokenPipe | ConnectionAborted);
+        }
+        current = error.source();
+    }
+    false
+}
+
+/// The URL's host when it is a name that does not resolve: an unreachable receiver then
+/// needs its name fixed, not starting.
+pub async fn unresolved_host(url: &reqwest::Url) -> Option<String> {
+    let host = url.host_str()?;
+    // An IP address (`127.0.0.1`, `[::1]`) has nothing to resolve.
+    if host.starts_with('[') || host.parse::<std::net::IpAddr>().is_ok() {
+        return None;
+    }
+    let port = url.port_or_known_default().unwrap_or(80);
+    let resolved = tokio::net::lookup_host((host, port))
+        .await
+        .is_ok_and(|mut addrs| addrs.next().is_some());
+    (!resolved).then(|| host.to_string())
+}
+
 /// Sorts a client error into the documented kinds, with the innermost cause as the detail.
 fn classify(e: &reqwest::Error) -> (ErrorKind, String) {
     let cause = root_cause(e);
@@ -319,19 +471,35 @@ fn classify(e: &reqwest::Error) -> (ErrorKind, String) {
         return (ErrorKind::Timeout, cause);
     }
     if e.is_connect() {
+        let https = e.url().is_some_and(|url| url.scheme() == "https");
         let detail = if lower.contains("refused") {
             "connection refused".to_string()
+        } else if https
+            && (lower.contains("invalidcontenttype") || lower.contains("corrupt message"))
+        {
+            // rustls met an HTTP answer where a TLS record should be.
+            "the receiver speaks plain HTTP: use http://".to_string()
         } else if lower.contains("dns") || lower.contains("lookup") || lower.contains("resolve") {
             // The resolver's own words ("failed to lookup address information: Name or
             // service not known") say less than the name that did not resolve.
             match e.url().and_then(|url| url.host_str()) {
-                Some(host) => format!("{host}: name not resolved"),
+                Some(host) => format!("{host}: the name does not resolve (no such host)"),
                 None => format!("name not resolved: {cause}"),
             }
         } else {
             cause
         };
         return (ErrorKind::Connect, detail);
+    }
+    if cut_off_while_sending(e) {
+        // hyper gives up on the exchange when its write fails, even with the receiver's
+        // early answer (a 413 or 431 sent before reading the body) already in its buffer.
+        return (
+            ErrorKind::Reset,
+            "the receiver closed the connection while the request was being sent (an early \
+             answer such as 413 or 431 cannot be read then)"
+                .into(),
+        );
     }
     if lower.contains("reset")
         || lower.contains("closed")
@@ -345,6 +513,20 @@ fn classify(e: &reqwest::Error) -> (ErrorKind, String) {
         );
     }
     (ErrorKind::Reset, cause)
+}
+
+/// Whether sending the request failed partway: hyper's body-write error anywhere in the chain.
+fn cut_off_while_sending(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(e);
+    while let Some(error) = current {
+        if let Some(hyper) = error.downcast_ref::<hyper::Error>() {
+            // hyper has no predicate for this kind; its message is the stable part of its API
+            // that names it.
+            return hyper.to_string() == "error writing a body to connection";
+        }
+        current = error.source();
+    }
+    false
 }
 
 /// The innermost cause, with an OS error in plain words rather than "(os error 113)".

@@ -6,21 +6,23 @@
 //! HMAC; a router would add nothing here. Nothing in this module prints: every request is
 //! reported as a [`Received`] on a channel.
 
+use std::collections::{HashMap, VecDeque};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::header::{ALLOW, CONTENT_LENGTH, HeaderValue};
+use hyper::header::{ALLOW, CONNECTION, CONTENT_LENGTH, HeaderValue, RETRY_AFTER};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
+use sha2::{Digest, Sha256};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -30,6 +32,12 @@ use crate::secret::Secret;
 use crate::signing::{self, Verdict};
 
 pub const DEFAULT_MAX_BODY: u64 = 25 * 1024 * 1024;
+
+/// The memory budget for bodies unless given: 256 MB, or four bodies of the largest size
+/// accepted when that is more.
+pub fn default_body_memory(max_body: u64) -> u64 {
+    max_body.saturating_mul(4).max(256 * 1024 * 1024)
+}
 
 /// How the receiver misbehaves, to test a sender.
 #[derive(Clone, Debug)]
@@ -67,6 +75,10 @@ pub struct ReceiverConfig {
     pub tolerance: Duration,
     pub faults: Faults,
     pub max_body: u64,
+    /// How long a body may take to arrive once its headers have: a slower one is cut (408).
+    pub body_timeout: Duration,
+    /// The most body bytes held at once across all connections; past it, 503.
+    pub body_memory: u64,
     pub record: Option<PathBuf>,
 }
 
@@ -82,6 +94,7 @@ impl ReceiverConfig {
             status: platform.policy.success.preferred_status(),
             ..Faults::default()
         };
+        let body_timeout = platform.policy.timeout;
         ReceiverConfig {
             host: "127.0.0.1".into(),
             port: 0,
@@ -91,6 +104,10 @@ impl ReceiverConfig {
             tolerance,
             faults,
             max_body: DEFAULT_MAX_BODY,
+            // The platform gives up on an answer after this long: a body slower than that
+            // could not have been answered in time anyway.
+            body_timeout,
+            body_memory: default_body_memory(DEFAULT_MAX_BODY),
             record: None,
         }
     }
@@ -113,13 +130,17 @@ pub struct Received {
     pub answered: Option<u16>,
     /// Why the answer was what it was, when not the plain verdict ("over the 25 MB limit").
     pub note: Option<String>,
+    /// The earlier request (its `n`) that brought the same body bytes: a retry or a duplicate.
+    pub duplicate_of: Option<u64>,
 }
 
 impl Received {
     /// The body's size as it arrived; a body refused as too large is counted, not kept.
     pub fn size(&self) -> u64 {
         match self.verdict {
-            Verdict::TooLarge { bytes, .. } => bytes,
+            Verdict::TooLarge { bytes, .. }
+            | Verdict::TimedOut { bytes }
+            | Verdict::Overloaded { bytes } => bytes,
             _ => self.body.len() as u64,
         }
     }
@@ -187,10 +208,24 @@ impl ReceiverError {
 pub struct Stats {
     pub requests: AtomicU64,
     pub dropped: AtomicU64,
+    /// Connections closed to free a file descriptor for a new client.
+    pub shed: AtomicU64,
+    /// Requests whose record line could not be written (answered 503).
+    pub not_recorded: AtomicU64,
+    /// Why the first record write failed; set once, with [`Stats::record_failed`] notified.
+    pub record_failure: std::sync::OnceLock<String>,
+    pub record_failed: tokio::sync::Notify,
     verdicts: [AtomicU64; Verdict::WORDS.len()],
 }
 
 impl Stats {
+    fn not_recorded(&self, reason: &str) {
+        self.not_recorded.fetch_add(1, Ordering::Relaxed);
+        if self.record_failure.set(reason.to_string()).is_ok() {
+            self.record_failed.notify_one();
+        }
+    }
+
     fn count(&self, verdict: &Verdict) {
         let i = Verdict::WORDS
             .iter()
@@ -216,6 +251,156 @@ struct State {
     fail_budget: AtomicU64,
     record: Option<Mutex<std::fs::File>>,
     events: Option<mpsc::UnboundedSender<Received>>,
+    memory: Budget,
+    conns: Conns,
+    seen: Mutex<Seen>,
+}
+
+/// How many recent bodies are remembered to spot a retry.
+const SEEN_BODIES: usize = 4096;
+
+/// The last [`SEEN_BODIES`] bodies by SHA-256 (a cryptographic hash: a sender must not be able
+/// to make a new body look like a retry), each with the first request that brought it.
+#[derive(Default)]
+struct Seen {
+    first: HashMap<[u8; 32], u64>,
+    order: VecDeque<[u8; 32]>,
+}
+
+impl Seen {
+    /// The first request with these bytes, or `None`, remembering them as request `n`.
+    fn first_of(&mut self, hash: [u8; 32], n: u64) -> Option<u64> {
+        if let Some(first) = self.first.get(&hash) {
+            return Some(*first);
+        }
+        if self.order.len() >= SEEN_BODIES
+            && let Some(oldest) = self.order.pop_front()
+        {
+            self.first.remove(&oldest);
+        }
+        self.first.insert(hash, n);
+        self.order.push_back(hash);
+        None
+    }
+}
+
+/// The bytes of request bodies held at once, across every connection. A body that would take
+/// the total over the limit is refused (503, retry later) instead of growing the process.
+struct Budget {
+    used: AtomicU64,
+    limit: u64,
+}
+
+impl Budget {
+    fn take(&self, bytes: u64) -> Option<Held<'_>> {
+        // `then`, not `then_some`: a Held built eagerly would give back what it never took.
+        self.reserve(bytes).then(|| Held {
+            budget: self,
+            bytes,
+        })
+    }
+
+    fn reserve(&self, bytes: u64) -> bool {
+        self.used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                used.checked_add(bytes).filter(|total| *total <= self.limit)
+            })
+            .is_ok()
+    }
+}
+
+/// A share of the [`Budget`], given back when dropped.
+struct Held<'a> {
+    budget: &'a Budget,
+    bytes: u64,
+}
+
+impl Held<'_> {
+    fn grow(&mut self, bytes: u64) -> bool {
+        let ok = self.budget.reserve(bytes);
+        if ok {
+            self.bytes += bytes;
+        }
+        ok
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.budget.used.fetch_sub(self.bytes, Ordering::AcqRel);
+    }
+}
+
+/// What a connection is doing, for choosing one to close when file descriptors run out:
+/// waiting for a request (idle) or for a body (slow) can go; answering cannot.
+const IDLE: u8 = 0;
+const READING_BODY: u8 = 1;
+const ANSWERING: u8 = 2;
+
+struct Conn {
+    phase: AtomicU8,
+    /// When it entered that phase, in ms since [`Conns::epoch`].
+    since_ms: AtomicU64,
+    shed: CancellationToken,
+    closed: CancellationToken,
+}
+
+/// The open connections, so the oldest idle or slow one can be closed to let a new one in.
+struct Conns {
+    epoch: Instant,
+    next: AtomicU64,
+    open: Mutex<HashMap<u64, Arc<Conn>>>,
+}
+
+impl Conns {
+    fn new() -> Self {
+        Conns {
+            epoch: Instant::now(),
+            next: AtomicU64::new(0),
+            open: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    fn set(&self, conn: &Conn, phase: u8) {
+        conn.since_ms.store(self.now_ms(), Ordering::Relaxed);
+        conn.phase.store(phase, Ordering::Relaxed);
+    }
+
+    fn add(&self) -> (u64, Arc<Conn>) {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let conn = Arc::new(Conn {
+            phase: AtomicU8::new(IDLE),
+            since_ms: AtomicU64::new(self.now_ms()),
+            shed: CancellationToken::new(),
+            closed: CancellationToken::new(),
+        });
+        if let Ok(mut open) = self.open.lock() {
+            open.insert(id, conn.clone());
+        }
+        (id, conn)
+    }
+
+    fn remove(&self, id: u64) {
+        if let Ok(mut open) = self.open.lock() {
+            open.remove(&id);
+        }
+    }
+
+    /// Asks the connection idle or waiting for a body the longest to close, and returns it.
+    fn shed_one(&self) -> Option<Arc<Conn>> {
+        let open = self.open.lock().ok()?;
+        let oldest = open
+            .values()
+            .filter(|c| c.phase.load(Ordering::Relaxed) != ANSWERING && !c.shed.is_cancelled())
+            .min_by_key(|c| c.since_ms.load(Ordering::Relaxed))?
+            .clone();
+        oldest.shed.cancel();
+        Some(oldest)
+    }
 }
 
 /// A running receiver. Dropping it does not stop it: call [`Receiver::stop`].
@@ -253,6 +438,12 @@ impl Receiver {
         let stats = Arc::new(Stats::default());
         let state = Arc::new(State {
             fail_budget: AtomicU64::new(config.faults.fail_first),
+            memory: Budget {
+                used: AtomicU64::new(0),
+                limit: config.body_memory,
+            },
+            conns: Conns::new(),
+            seen: Mutex::default(),
             config,
             stats: stats.clone(),
             record,
@@ -288,26 +479,69 @@ fn open_record(path: &Path) -> Result<std::fs::File, ReceiverError> {
         })
 }
 
+/// How long to wait, with no connection to close, before trying to accept again.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
 async fn accept_loop(listener: TcpListener, state: Arc<State>, cancel: CancellationToken) {
     loop {
-        let stream = tokio::select! {
+        let accepted = tokio::select! {
             _ = cancel.cancelled() => return,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                // Out of file descriptors and the like: keep serving the connections we have.
-                Err(_) => { tokio::time::sleep(Duration::from_millis(10)).await; continue; }
-            },
+            accepted = listener.accept() => accepted,
         };
-        let _ = stream.set_nodelay(true);
-        let state = state.clone();
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| handle(req, state.clone()));
-            let _ = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
+        match accepted {
+            Ok((stream, _)) => serve(stream, state.clone()),
+            // The client gave up while waiting in the backlog: nothing is short.
+            Err(e) if is_transient(&e) => {}
+            // Out of file descriptors (EMFILE, ENFILE) or buffers. The error repeats at once
+            // until something is closed, so: close an idle or slow connection, or wait.
+            Err(_) => tokio::select! {
+                _ = cancel.cancelled() => return,
+                () = make_room(&state) => {}
+            },
+        }
     }
+}
+
+fn is_transient(err: &std::io::Error) -> bool {
+    use std::io::ErrorKind::{ConnectionAborted, ConnectionReset, Interrupted};
+    matches!(
+        err.kind(),
+        ConnectionAborted | ConnectionReset | Interrupted
+    )
+}
+
+/// Closes the connection idle or slow the longest, so the client waiting in the backlog gets
+/// its descriptor; with none to close, waits a little instead of spinning on the error.
+async fn make_room(state: &State) {
+    match state.conns.shed_one() {
+        Some(conn) => {
+            state.stats.shed.fetch_add(1, Ordering::Relaxed);
+            let _ = tokio::time::timeout(Duration::from_secs(1), conn.closed.cancelled()).await;
+        }
+        None => tokio::time::sleep(ACCEPT_BACKOFF).await,
+    }
+}
+
+/// Serves one connection until it ends or is shed.
+fn serve(stream: TcpStream, state: Arc<State>) {
+    let _ = stream.set_nodelay(true);
+    let (id, conn) = state.conns.add();
+    tokio::spawn(async move {
+        let (for_service, conn_for_service) = (state.clone(), conn.clone());
+        let service = hyper::service::service_fn(move |req| {
+            handle(req, for_service.clone(), conn_for_service.clone())
+        });
+        let serving = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .serve_connection(TokioIo::new(stream), service);
+        // Leaving the select drops the connection, which closes its socket.
+        tokio::select! {
+            _ = serving => {}
+            () = conn.shed.cancelled() => {}
+        }
+        state.conns.remove(id);
+        conn.closed.cancel();
+    });
 }
 
 /// Returned from the service to make hyper close the connection without an answer.
@@ -325,10 +559,13 @@ impl std::error::Error for Dropped {}
 async fn handle(
     req: Request<Incoming>,
     state: Arc<State>,
+    conn: Arc<Conn>,
 ) -> Result<Response<Full<Bytes>>, Dropped> {
+    state.conns.set(&conn, READING_BODY);
     let stats = &state.stats;
     let n = stats.requests.fetch_add(1, Ordering::Relaxed) + 1;
     let at = SystemTime::now();
+    let deadline = tokio::time::Instant::now() + state.config.body_timeout;
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let headers: Vec<(String, String)> = req
@@ -346,7 +583,8 @@ async fn handle(
         .headers()
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    let body = read_body(req.into_body(), declared, config.max_body).await?;
+    let body = read_body(req.into_body(), declared, &state, deadline).await?;
+    state.conns.set(&conn, ANSWERING);
     let mut received = Received {
         n,
         at,
@@ -359,17 +597,44 @@ async fn handle(
         call_id: None,
         answered: None,
         note: None,
+        duplicate_of: None,
     };
+    // Kept to the end of the answer: the body is held until then.
+    let mut _held = None;
+    let mut unread = None;
     let decision = match body {
-        Body::TooLarge(bytes) => {
+        Body::Read(body, held) => {
+            _held = Some(held);
+            received.body = body.clone();
+            received.duplicate_of = duplicate_of(&state, &method, &received);
+            judge(&state, &method, &mut received, &body)
+        }
+        Body::TooLarge { bytes, rest } => {
             let limit = config.max_body;
             received.verdict = Verdict::TooLarge { bytes, limit };
             received.note = Some(format!("body over the {} limit", human_bytes(limit)));
-            Decision::answer(StatusCode::PAYLOAD_TOO_LARGE)
+            unread = rest;
+            Decision::refuse(StatusCode::PAYLOAD_TOO_LARGE)
         }
-        Body::Read(body) => {
-            received.body = body.clone();
-            judge(&state, &method, &mut received, &body)
+        Body::TimedOut { bytes } => {
+            received.verdict = Verdict::TimedOut { bytes };
+            received.note = Some(format!(
+                "the body was not all there after {}",
+                crate::duration::short(config.body_timeout)
+            ));
+            Decision::refuse(StatusCode::REQUEST_TIMEOUT)
+        }
+        Body::Overloaded { bytes, rest } => {
+            received.verdict = Verdict::Overloaded { bytes };
+            received.note = Some(format!(
+                "bodies being read already hold the {} memory budget",
+                human_bytes(config.body_memory)
+            ));
+            unread = rest;
+            Decision {
+                retry_after: true,
+                ..Decision::refuse(StatusCode::SERVICE_UNAVAILABLE)
+            }
         }
     };
     let status = decision.status;
@@ -381,7 +646,22 @@ async fn handle(
         stats.dropped.fetch_add(1, Ordering::Relaxed);
     }
     stats.count(&received.verdict);
-    record(&state, &received);
+    let mut decision = decision;
+    // Written before the answer: a request acknowledged but not recorded would be lost, so
+    // one that cannot be recorded is answered 503 and the platform sends it again.
+    if let Err(reason) = record(&state, &received) {
+        stats.not_recorded(&reason);
+        let note = format!("not recorded: {reason}");
+        received.note = Some(match received.note.take() {
+            Some(before) => format!("{before}; {note}"),
+            None => note,
+        });
+        if !drop_it {
+            decision.status = StatusCode::SERVICE_UNAVAILABLE;
+            decision.retry_after = true;
+            received.answered = Some(503);
+        }
+    }
     if let Some(events) = &state.events {
         let _ = events.send(received);
     }
@@ -391,58 +671,144 @@ async fn handle(
     if drop_it {
         return Err(Dropped);
     }
-    let mut response = Response::new(Full::new(Bytes::new()));
-    *response.status_mut() = status;
-    if status == StatusCode::METHOD_NOT_ALLOWED {
-        response
-            .headers_mut()
-            .insert(ALLOW, HeaderValue::from_static("POST"));
+    match unread {
+        // Answered before its body was read: the rest is read and thrown away, up to the
+        // deadline, so a sender still writing reads this answer rather than a reset.
+        Some(rest) => {
+            tokio::spawn(discard(rest, deadline, 0));
+        }
+        None => state.conns.set(&conn, IDLE),
     }
-    Ok(response)
+    Ok(response(&decision))
 }
 
-/// Past this much, an oversized body is no longer drained: the connection is closed.
+/// For a webhook delivery, the earlier request with the same body, when someone will be told
+/// (a line, a record): hashing costs a second pass over the body.
+fn duplicate_of(state: &State, method: &Method, received: &Received) -> Option<u64> {
+    let told = state.events.is_some() || state.record.is_some();
+    if !told || method != Method::POST || received.path != state.config.path {
+        return None;
+    }
+    if received.body.is_empty() {
+        return None;
+    }
+    let hash: [u8; 32] = Sha256::digest(&received.body).into();
+    state.seen.lock().ok()?.first_of(hash, received.n)
+}
+
+fn response(decision: &Decision) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::new()));
+    *response.status_mut() = decision.status;
+    let headers = response.headers_mut();
+    if decision.status == StatusCode::METHOD_NOT_ALLOWED {
+        headers.insert(ALLOW, HeaderValue::from_static("POST"));
+    }
+    // Not on a --status 503: that fault answers exactly what was asked for.
+    if decision.retry_after {
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    if decision.close {
+        headers.insert(CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+
+/// Past this much, a body being thrown away is no longer read: the connection is closed.
 const DRAIN_LIMIT: u64 = 256 * 1024 * 1024;
 
-/// A request body: read whole, or only counted because it was over the limit.
-enum Body {
-    Read(Bytes),
-    TooLarge(u64),
+/// A request body: read whole, or refused, with what arrived of it counted, not kept.
+enum Body<'a> {
+    Read(Bytes, Held<'a>),
+    /// `rest`: refused on its declared length, before reading it.
+    TooLarge {
+        bytes: u64,
+        rest: Option<Incoming>,
+    },
+    TimedOut {
+        bytes: u64,
+    },
+    Overloaded {
+        bytes: u64,
+        rest: Option<Incoming>,
+    },
 }
 
-/// Reads the body, or counts it when it is over `max`. An oversized body is still drained (up
-/// to [`DRAIN_LIMIT`]) so the sender, still writing, can read the 413 instead of a reset.
-async fn read_body(mut body: Incoming, declared: Option<u64>, max: u64) -> Result<Body, Dropped> {
-    let mut over = declared.is_some_and(|len| len > max);
-    let mut buf = Vec::with_capacity(declared.unwrap_or(0).min(max).min(1 << 20) as usize);
-    let mut total: u64 = 0;
-    while let Some(frame) = body.frame().await {
-        let Ok(data) = frame.map_err(|_| Dropped)?.into_data() else {
+/// Reads the body by the `deadline`, within `--max-body` and the memory budget. A declared
+/// length over the limit, or over what the budget has left, is refused before reading a
+/// byte; a chunked body is counted against both as it comes.
+async fn read_body<'a>(
+    mut body: Incoming,
+    declared: Option<u64>,
+    state: &'a State,
+    deadline: tokio::time::Instant,
+) -> Result<Body<'a>, Dropped> {
+    let max = state.config.max_body;
+    if let Some(bytes) = declared.filter(|len| *len > max) {
+        return Ok(Body::TooLarge {
+            bytes,
+            rest: Some(body),
+        });
+    }
+    // A declared length is held whole up front: allocated once, and counted as allocated.
+    let Some(mut held) = state.memory.take(declared.unwrap_or(0)) else {
+        return Ok(Body::Overloaded {
+            bytes: 0,
+            rest: Some(body),
+        });
+    };
+    let mut buf = Vec::with_capacity(declared.unwrap_or(0) as usize);
+    loop {
+        let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
+            Err(_) => {
+                let bytes = buf.len() as u64;
+                return Ok(Body::TimedOut { bytes });
+            }
+            Ok(None) => break,
+            Ok(Some(frame)) => frame.map_err(|_| Dropped)?,
+        };
+        let Ok(data) = frame.into_data() else {
             continue;
         };
-        total += data.len() as u64;
-        if total > DRAIN_LIMIT {
-            return Err(Dropped);
+        let total = (buf.len() + data.len()) as u64;
+        // Only a chunked body gets here: hyper holds a declared one to its length.
+        if total > max {
+            drop((buf, held));
+            let bytes = discard(body, deadline, total).await;
+            return Ok(Body::TooLarge { bytes, rest: None });
         }
-        if !over && total > max {
-            over = true;
-            buf = Vec::new();
+        if declared.is_none() && !held.grow(data.len() as u64) {
+            return Ok(Body::Overloaded {
+                bytes: total,
+                rest: Some(body),
+            });
         }
-        if !over {
-            buf.extend_from_slice(&data);
-        }
+        buf.extend_from_slice(&data);
     }
-    Ok(if over {
-        Body::TooLarge(total)
-    } else {
-        Body::Read(Bytes::from(buf))
-    })
+    Ok(Body::Read(Bytes::from(buf), held))
 }
 
-/// The answer to one request, and whether it is one of the --fail-first failures.
+/// Reads and throws away the rest of a body, until it ends, the deadline, or
+/// [`DRAIN_LIMIT`]; returns `seen` plus the bytes read.
+async fn discard(mut body: Incoming, deadline: tokio::time::Instant, mut seen: u64) -> u64 {
+    while let Ok(Some(Ok(frame))) = tokio::time::timeout_at(deadline, body.frame()).await {
+        if let Some(data) = frame.data_ref() {
+            seen += data.len() as u64;
+            if seen > DRAIN_LIMIT {
+                break;
+            }
+        }
+    }
+    seen
+}
+
+/// The answer to one request, whether it is one of the --fail-first failures, whether the
+/// connection closes after it (a body refused unread cannot be skipped to a next request),
+/// and whether it says when to come back (a 503 of listen's own, not a fault's).
 struct Decision {
     status: StatusCode,
     failed_on_purpose: bool,
+    close: bool,
+    retry_after: bool,
 }
 
 impl Decision {
@@ -450,6 +816,15 @@ impl Decision {
         Decision {
             status,
             failed_on_purpose: false,
+            close: false,
+            retry_after: false,
+        }
+    }
+
+    fn refuse(status: StatusCode) -> Self {
+        Decision {
+            close: true,
+            ..Decision::answer(status)
         }
     }
 }
@@ -513,8 +888,8 @@ fn judge(state: &State, method: &Method, received: &mut Received, body: &Bytes) 
     {
         received.note = Some("fail-first".into());
         return Decision {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
             failed_on_purpose: true,
+            ..Decision::answer(StatusCode::INTERNAL_SERVER_ERROR)
         };
     }
     Decision::answer(match &received.verdict {
@@ -530,14 +905,24 @@ fn judge(state: &State, method: &Method, received: &mut Received, body: &Bytes) 
 }
 
 /// Appends one NDJSON line: arrival time, method, path, headers and the exact body (or, for
-/// a body refused as too large, its size).
-fn record(state: &State, received: &Received) {
-    let Some(file) = &state.record else { return };
+/// a body refused unread, its size). A write that fails is rolled back to the last whole line,
+/// so the file stays readable by `replay --from`; the reason is returned.
+fn record(state: &State, received: &Received) -> Result<(), String> {
+    let Some(file) = &state.record else {
+        return Ok(());
+    };
     let line = record_line(received, &state.config.path);
-    if let Ok(mut file) = file.lock() {
-        // A full disk loses the record line, not the request: the answer still goes out.
-        let _ = file.write_all(line.as_bytes());
-    }
+    let mut file = file
+        .lock()
+        .map_err(|_| "an earlier write failed midway".to_string())?;
+    let before = file.metadata().map(|m| m.len());
+    file.write_all(line.as_bytes()).map_err(|e| {
+        // A disk that filled midway leaves a torn line: cut it off.
+        if let Ok(len) = before {
+            let _ = file.set_len(len);
+        }
+        io_reason(&e)
+    })
 }
 
 /// The record format `replay --from` reads (README: "Record file").
@@ -552,16 +937,33 @@ pub fn record_line(received: &Received, webhook_path: &str) -> String {
         "time_ms": ms,
         "method": received.method,
         "path": received.path,
-        "headers": received.headers.iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>(),
+        "headers": received
+            .headers
+            .iter()
+            .map(|(k, v)| json!([k, masked(k, v)]))
+            .collect::<Vec<_>>(),
         // The status answered; null when the connection was dropped.
         "status": received.answered,
         // A POST to the webhook path: what `replay --from` re-sends (it skips the rest).
         "webhook": received.method == "POST" && received.path == webhook_path,
     });
-    if let Verdict::TooLarge { bytes, limit } = received.verdict {
-        line["rejected"] = json!("too_large");
-        line["bytes"] = json!(bytes);
-        line["max_body"] = json!(limit);
+    // The request number is this session's, as listen's lines show it.
+    if let Some(first) = received.duplicate_of {
+        line["duplicate_of"] = json!(first);
+    }
+    match received.verdict {
+        Verdict::TooLarge { bytes, limit } => {
+            line["max_body"] = json!(limit);
+            line["bytes"] = json!(bytes);
+        }
+        Verdict::TimedOut { bytes } | Verdict::Overloaded { bytes } => {
+            line["bytes"] = json!(bytes);
+        }
+        _ => {}
+    }
+    // A body refused unread or cut off is not kept: its size stands for it.
+    if line.get("bytes").is_some() {
+        line["rejected"] = json!(received.verdict.word());
         return format!("{line}\n");
     }
     match std::str::from_utf8(&received.body) {
@@ -577,6 +979,22 @@ pub fn record_line(received: &Received, webhook_path: &str) -> String {
     text
 }
 
+/// Request headers that carry credentials, masked in the record. The signature header is not
+/// one: it proves one body at one time, and re-verifying a record needs it.
+pub const CREDENTIAL_HEADERS: [&str; 3] = ["authorization", "proxy-authorization", "cookie"];
+
+/// A credential header's value as recorded: `Basic ***` (the scheme stays, it says what kind
+/// of credential came), or `***`.
+fn masked<'a>(name: &str, value: &'a str) -> std::borrow::Cow<'a, str> {
+    if !CREDENTIAL_HEADERS.contains(&name) {
+        return value.into();
+    }
+    match value.split_once(' ') {
+        Some((scheme, _)) if name.ends_with("authorization") => format!("{scheme} ***").into(),
+        _ => "***".into(),
+    }
+}
+
 /// `25 MB`, `64 KB`, `812 B`.
 pub fn human_bytes(n: u64) -> String {
     match n {
@@ -584,5 +1002,43 @@ pub fn human_bytes(n: u64) -> String {
         n if n >= 1024 * 1024 => format!("{:.1} MB", n as f64 / (1024.0 * 1024.0)),
         n if n >= 1024 => format!("{:.1} KB", n as f64 / 1024.0),
         n => format!("{n} B"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_memory_budget_gives_back_only_what_it_took() {
+        let budget = Budget {
+            used: AtomicU64::new(0),
+            limit: 100,
+        };
+        let mut first = budget.take(60).expect("60 of 100 fits");
+        assert!(budget.take(50).is_none(), "110 of 100 does not");
+        assert!(!first.grow(41));
+        assert!(first.grow(40));
+        drop(first);
+        assert_eq!(budget.used.load(Ordering::Relaxed), 0);
+        assert!(budget.take(100).is_some());
+    }
+
+    #[test]
+    fn seen_bodies_point_at_the_first_and_forget_the_oldest_past_the_bound() {
+        let mut seen = Seen::default();
+        let hash = |i: usize| -> [u8; 32] { Sha256::digest(i.to_le_bytes()).into() };
+        assert_eq!(seen.first_of(hash(0), 1), None);
+        assert_eq!(seen.first_of(hash(0), 2), Some(1));
+        assert_eq!(
+            seen.first_of(hash(0), 3),
+            Some(1),
+            "the first, not the last"
+        );
+        for i in 1..=SEEN_BODIES {
+            seen.first_of(hash(i), i as u64 + 10);
+        }
+        assert_eq!(seen.first.len(), SEEN_BODIES);
+        assert_eq!(seen.first_of(hash(0), 99), None, "forgotten");
     }
 }

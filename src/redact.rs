@@ -92,6 +92,7 @@ enum Kind {
     Phone,
     Name,
     Text,
+    Url,
 }
 
 impl Redactor {
@@ -117,6 +118,14 @@ impl Redactor {
     }
 
     fn redact_string(&mut self, s: &str, key: Option<&str>, rng: &mut impl Rng) -> Option<String> {
+        if let Some(url) = web_url(s) {
+            if !carries_data(&url, key) {
+                return None;
+            }
+            return Some(self.stand_in(Kind::Url, s, rng, |rng| {
+                format!("https://redacted.example/{:08x}", rng.r#gen::<u32>())
+            }));
+        }
         if looks_like_email(s) {
             return Some(self.stand_in(Kind::Email, s, rng, |rng| {
                 format!("person{}@example.com", rng.gen_range(1000..9999))
@@ -175,6 +184,24 @@ impl Redactor {
     }
 }
 
+/// An http(s) URL, or `None` for any other string.
+fn web_url(s: &str) -> Option<reqwest::Url> {
+    let url = reqwest::Url::parse(s).ok()?;
+    matches!(url.scheme(), "http" | "https").then_some(url)
+}
+
+/// Whether a URL in a body carries people's data or credentials, so `--redact` replaces it:
+/// one with a query, a fragment or userinfo (signed links, tokens: `?X-Amz-Signature=…`), or
+/// any URL under a key ending in `url` (`recording_url`, `public_log_url`, `recordingUrl`):
+/// those point at the call's recording and logs, often as links whose path is the key.
+fn carries_data(url: &reqwest::Url, key: Option<&str>) -> bool {
+    let credentials = url.query().is_some()
+        || url.fragment().is_some()
+        || !url.username().is_empty()
+        || url.password().is_some();
+    credentials || key.is_some_and(|k| k.to_ascii_lowercase().ends_with("url"))
+}
+
 fn looks_like_email(s: &str) -> bool {
     let Some((user, domain)) = s.split_once('@') else {
         return false;
@@ -212,16 +239,53 @@ fn scramble_digits(s: &str, rng: &mut impl Rng) -> String {
 
 /// A URL as hookcli prints it (reports, `--json`, `-v`, `--dry-run`, `check`): a password in it
 /// (`http://user:pw@host/`) is a secret, shown as `***`, and so is a user name with no
-/// password (`http://TOKEN@host/`).
+/// password (`http://TOKEN@host/`), and every query value (`?token=abc` shows as
+/// `?token=***`): a query is where many services take a key, under any name.
 pub fn shown_url(url: &reqwest::Url) -> String {
-    let mut shown = url.clone();
-    if url.password().is_some() {
-        let _ = shown.set_password(Some("***"));
-    } else if !url.username().is_empty() {
-        // `https://TOKEN@host/`: a user name alone is how many services take a token.
-        let _ = shown.set_username("***");
+    shown_text(url.as_str())
+}
+
+/// [`shown_url`] for text that may not be a URL at all (an invalid `--to`, a `to` in
+/// hookcli.toml), so error messages can quote it: the same masks, found in the text itself.
+/// Userinfo is whatever stands before the last `@` ahead of the query (an unencoded `/` in a
+/// password must not leave part of it showing); that may mask more than needed, never less.
+pub fn shown_text(text: &str) -> String {
+    let (main, fragment) = match text.find('#') {
+        Some(at) => text.split_at(at),
+        None => (text, ""),
+    };
+    let (base, query) = match main.find('?') {
+        Some(at) => (&main[..at], Some(&main[at + 1..])),
+        None => (main, None),
+    };
+    let start = base.find("://").map_or(0, |at| at + 3);
+    let mut shown = base[..start].to_string();
+    let rest = &base[start..];
+    match rest.rfind('@') {
+        Some(at) => {
+            let userinfo = &rest[..at];
+            if let Some(colon) = userinfo.find(':') {
+                shown.push_str(&userinfo[..=colon]);
+            }
+            shown.push_str("***");
+            shown.push_str(&rest[at..]);
+        }
+        None => shown.push_str(rest),
     }
-    shown.to_string()
+    if let Some(query) = query {
+        shown.push('?');
+        let parts: Vec<String> = query
+            .split('&')
+            .map(|part| match part.split_once('=') {
+                Some((key, _)) => format!("{key}=***"),
+                None if part.is_empty() => String::new(),
+                None => "***".to_string(),
+            })
+            .collect();
+        shown.push_str(&parts.join("&"));
+    }
+    shown.push_str(fragment);
+    shown
 }
 
 #[cfg(test)]
@@ -298,10 +362,52 @@ mod tests {
     }
 
     #[test]
+    fn urls_to_recordings_and_with_credentials_are_replaced_consistently() {
+        let recording = "https://storage.example.net/rec/call_1.wav";
+        let signed = "https://cdn.example.net/a/b.json?X-Amz-Signature=abc123";
+        let mut body = json!({
+            "call": {"recording_url": recording, "public_log_url": "https://x.example.net/log/1",
+                     "recordingUrl": recording, "agent_page": "https://example.net/agents",
+                     "anything": signed, "with_user": "https://tok:pw@example.net/",
+                     "call_id": "abc123"},
+            "again": {"recording_url": recording}
+        });
+        redact(&mut body, &mut rand::rngs::StdRng::seed_from_u64(3));
+        let call = &body["call"];
+        for key in [
+            "recording_url",
+            "public_log_url",
+            "recordingUrl",
+            "anything",
+            "with_user",
+        ] {
+            let shown = call[key].as_str().unwrap();
+            assert!(
+                shown.starts_with("https://redacted.example/"),
+                "{key}: {shown}"
+            );
+        }
+        assert_eq!(call["recording_url"], call["recordingUrl"]);
+        assert_eq!(call["recording_url"], body["again"]["recording_url"]);
+        assert_eq!(call["agent_page"], "https://example.net/agents");
+        assert_eq!(call["call_id"], "abc123");
+    }
+
+    #[test]
     fn credentials_in_a_url_are_masked() {
         let shown = |text: &str| shown_url(&reqwest::Url::parse(text).unwrap());
         assert_eq!(shown("http://u:pw@h/x"), "http://u:***@h/x");
         assert_eq!(shown("https://tok3n@h/x"), "https://***@h/x");
-        assert_eq!(shown("http://h:8080/x?a=1"), "http://h:8080/x?a=1");
+        assert_eq!(shown("http://h:8080/x"), "http://h:8080/x");
+        assert_eq!(
+            shown("http://h/x?token=abc&a=1&flag"),
+            "http://h/x?token=***&a=***&***"
+        );
+        // Text that is no URL keeps what it can, masked the same way.
+        assert_eq!(shown_text("ftp://user:PW@host/"), "ftp://user:***@host/");
+        assert_eq!(shown_text("http://u:pa/ss@[zz/"), "http://u:***@[zz/");
+        assert_eq!(shown_text("user:pw@host:3000"), "user:***@host:3000");
+        assert_eq!(shown_text("3000"), "3000");
+        assert_eq!(shown_text("http://h/#x"), "http://h/#x");
     }
 }

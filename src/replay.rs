@@ -104,6 +104,19 @@ pub enum Source {
     Recorded(Vec<Planned>),
 }
 
+impl Source {
+    /// How many calls a recording holds: its distinct call ids, and one more for bodies
+    /// that name none (at least one). `None` for a lifecycle, whose count is `calls`.
+    pub fn recorded_calls(&self) -> Option<usize> {
+        let Source::Recorded(planned) = self else {
+            return None;
+        };
+        let ids: std::collections::HashSet<Option<&str>> =
+            planned.iter().map(|p| p.call_id.as_deref()).collect();
+        Some(ids.len().max(1))
+    }
+}
+
 /// How deliveries of one call are spaced.
 #[derive(Clone, Copy, Debug)]
 pub enum Pacing {
@@ -358,6 +371,8 @@ pub struct Skipped {
 pub struct Recording {
     pub planned: Vec<Planned>,
     pub skipped: Vec<Skipped>,
+    /// The last line, cut short (a record write that did not finish): left out.
+    pub torn: Option<usize>,
 }
 
 /// Reads a `listen --record` file (or one JSON body per line) into deliveries, in order,
@@ -373,6 +388,8 @@ pub fn plan_recording(
     let mut planned = Vec::new();
     let mut skipped = Vec::new();
     let mut first_ms: Option<u64> = None;
+    let mut torn = None;
+    let last = text.lines().count();
     for (i, line) in text.lines().enumerate() {
         let fail = |message: String| RecordingError {
             file: file.to_string(),
@@ -382,7 +399,16 @@ pub fn plan_recording(
         if line.trim().is_empty() {
             continue;
         }
-        let value: Value = serde_json::from_str(line).map_err(|e| fail(not_json(&e)))?;
+        let value: Value = match serde_json::from_str(line) {
+            Ok(value) => value,
+            // A write stopped midway (a full disk, a killed listener) tears only the last
+            // line, and leaves it without its newline: every line before it is whole.
+            Err(e) if e.is_eof() && i + 1 == last && !text.ends_with('\n') => {
+                torn = Some(i + 1);
+                continue;
+            }
+            Err(e) => return Err(fail(not_json(&e))),
+        };
         if let Some(what) = not_a_delivery(&value) {
             skipped.push(Skipped { line: i + 1, what });
             continue;
@@ -430,7 +456,11 @@ pub fn plan_recording(
             message,
         });
     }
-    Ok(Recording { planned, skipped })
+    Ok(Recording {
+        planned,
+        skipped,
+        torn,
+    })
 }
 
 /// `a GET to /webhook (line 3), a POST to /health, not the webhook path (line 4)`: the
@@ -457,6 +487,15 @@ fn not_a_delivery(value: &Value) -> Option<String> {
     let path = value.get("path").and_then(Value::as_str).unwrap_or("?");
     if !method.eq_ignore_ascii_case("POST") {
         return Some(format!("a {method} to {path}"));
+    }
+    // Refused before its body was all read: the platform sends it again, and the body is
+    // not in the record.
+    if let Some(why) = value
+        .get("rejected")
+        .and_then(Value::as_str)
+        .filter(|r| *r != "too_large")
+    {
+        return Some(format!("a POST refused unread ({})", why.replace('_', " ")));
     }
     // Records from before the `webhook` key have no way to tell: they are replayed.
     (value.get("webhook").and_then(Value::as_bool) == Some(false))

@@ -52,6 +52,14 @@ pub enum Verdict {
         bytes: u64,
         limit: u64,
     },
+    /// Not checked: the body had not all arrived by the receiver's body deadline.
+    TimedOut {
+        bytes: u64,
+    },
+    /// Not checked: holding the body would have taken the receiver over its memory budget.
+    Overloaded {
+        bytes: u64,
+    },
 }
 
 impl Verdict {
@@ -65,6 +73,8 @@ impl Verdict {
             Verdict::Malformed(_) => "malformed",
             Verdict::Unsigned => "unsigned",
             Verdict::TooLarge { .. } => "too_large",
+            Verdict::TimedOut { .. } => "timed_out",
+            Verdict::Overloaded { .. } => "overloaded",
         }
     }
 
@@ -73,7 +83,7 @@ impl Verdict {
         matches!(self, Verdict::Valid | Verdict::Unsigned)
     }
 
-    pub const WORDS: [&'static str; 7] = [
+    pub const WORDS: [&'static str; 9] = [
         "valid",
         "invalid",
         "stale",
@@ -81,6 +91,8 @@ impl Verdict {
         "malformed",
         "unsigned",
         "too_large",
+        "timed_out",
+        "overloaded",
     ];
 }
 
@@ -97,6 +109,7 @@ impl fmt::Display for Verdict {
             }
             Verdict::Malformed(why) => write!(f, "malformed: {why}"),
             Verdict::TooLarge { .. } => f.write_str("too large"),
+            Verdict::TimedOut { .. } => f.write_str("timed out"),
             other => f.write_str(other.word()),
         }
     }
@@ -140,6 +153,11 @@ fn parse_retell(header: &str) -> Result<(u64, [u8; 32]), String> {
         .ok_or_else(|| "expected v=<ms>,d=<hex>".to_string())?;
     if timestamp.is_empty() || !timestamp.bytes().all(|b| b.is_ascii_digit()) {
         return Err("the v= timestamp is not Unix milliseconds".into());
+    }
+    if timestamp.len() > 1 && timestamp.starts_with('0') {
+        // The SDK signs the digits as written; hookcli would sign them as a number, so
+        // `v=01714…` would pass here and fail there.
+        return Err("the v= timestamp has a leading zero".into());
     }
     let timestamp: u64 = timestamp
         .parse()
@@ -287,5 +305,19 @@ mod tests {
                 "{header:.40}: {verdict:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_leading_zero_in_the_timestamp_is_refused_with_its_own_reason() {
+        // The digest is right for T: only the written digits differ, which the SDK signs.
+        let zero = sign(Scheme::Retell, &key(), b"x", T).replacen("v=", "v=0", 1);
+        let verdict = verify(Scheme::Retell, &key(), b"x", Some(&zero), T, FIVE_MIN);
+        assert_eq!(
+            verdict,
+            Verdict::Malformed("the v= timestamp has a leading zero".into())
+        );
+        let at_zero = sign(Scheme::Retell, &key(), b"x", 0);
+        let verdict = verify(Scheme::Retell, &key(), b"x", Some(&at_zero), 0, FIVE_MIN);
+        assert_eq!(verdict, Verdict::Valid, "v=0 itself is a number as written");
     }
 }

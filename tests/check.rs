@@ -160,7 +160,12 @@ enum Flaw {
     AnswersAll(u16),
     /// Takes every connection and request and never answers: a stuck handler.
     NeverAnswers,
+    /// Answers every request `308 Permanent Redirect` to [`FINAL_URL`]: a receiver that moved.
+    Redirects,
 }
+
+/// Where a [`Flaw::Redirects`] receiver sends every request.
+const FINAL_URL: &str = "https://hooks.example.com/final/webhook";
 
 struct Flawed {
     flaw: Flaw,
@@ -225,6 +230,13 @@ async fn answer(
         Flaw::AnswersAll(status) => {
             return Ok(Response::builder()
                 .status(status)
+                .body(Full::new(Bytes::new()))
+                .unwrap());
+        }
+        Flaw::Redirects => {
+            return Ok(Response::builder()
+                .status(308)
+                .header("location", FINAL_URL)
                 .body(Full::new(Bytes::new()))
                 .unwrap());
         }
@@ -445,15 +457,18 @@ fn a_receiver_that_is_not_idempotent_fails_delivery_duplicate() {
     let (url, _state) = start_flawed(&rt, Flaw::NotIdempotent);
     let run = check(&dir, &url, &["--retries", "0"]);
     assert_eq!(run.code, 1, "{}", run.stderr);
+    // The copy sent at the same time as the first is refused too.
     assert_eq!(
         run.with_result("failed"),
-        BTreeSet::from(["delivery/duplicate".to_string()])
+        BTreeSet::from([
+            "delivery/duplicate".to_string(),
+            "delivery/concurrent-duplicate".to_string()
+        ])
     );
-    assert!(
-        run.cases()["delivery/duplicate"].1.contains("409"),
-        "{:?}",
-        run.cases()["delivery/duplicate"]
-    );
+    for name in ["delivery/duplicate", "delivery/concurrent-duplicate"] {
+        let (_, reason) = &run.cases()[name];
+        assert!(reason.contains("409"), "{name}: {reason}");
+    }
 }
 
 #[test]
@@ -1182,4 +1197,334 @@ fn list_with_a_run_only_flag_is_a_conflict_not_a_silent_drop() {
             .iter()
             .all(|l| l["case"].as_str().unwrap().starts_with("signature/"))
     );
+}
+
+/// The body a receiver got for one case: hookcli's built-in receiver with `max_body`, its
+/// requests reported on a channel.
+fn start_reporting(
+    rt: &tokio::runtime::Runtime,
+    max_body: Option<u64>,
+) -> (
+    Receiver,
+    tokio::sync::mpsc::UnboundedReceiver<hookcli::receiver::Received>,
+) {
+    let mut config = ReceiverConfig::local(uponai(), Some(Secret::new(KEY)));
+    if let Some(max_body) = max_body {
+        config.max_body = max_body;
+    }
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    (rt.block_on(Receiver::start(config, Some(tx))).unwrap(), rx)
+}
+
+#[test]
+fn body_long_call_sends_an_hour_long_call_with_word_timing_and_passes() {
+    let rt = runtime();
+    let dir = temp_dir("long-call");
+    let (receiver, mut got) = start_reporting(&rt, None);
+    let run = check(&dir, &receiver.url, &["--only", "body/long-call"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(run.cases()["body/long-call"].0, "passed");
+    let received = got.try_recv().expect("the long call reached the receiver");
+    assert_eq!(received.verdict.word(), "valid", "signed like any event");
+    assert_eq!(received.event.as_deref(), Some("call_ended"));
+    assert!(
+        received.body.len() > 100 * 1024,
+        "over Express's 100 KB default: {} bytes",
+        received.body.len()
+    );
+    let body: Value = serde_json::from_slice(&received.body).unwrap();
+    let call = &body["call"];
+    let minutes = call["duration_ms"].as_u64().unwrap() / 60_000;
+    assert!(
+        (60..=66).contains(&minutes),
+        "an hour-long call: {minutes} min"
+    );
+    let turns = call["transcript_object"].as_array().unwrap();
+    assert!(turns.len() > 300, "many turns: {}", turns.len());
+    assert_eq!(
+        call["transcript"].as_str().unwrap().lines().count(),
+        turns.len(),
+        "the transcript and its object tell the same call"
+    );
+    let mut last_end = 0.0;
+    for turn in turns {
+        let words = turn["words"].as_array().expect("word-level timing");
+        let content = turn["content"].as_str().unwrap();
+        assert_eq!(words.len(), content.split_whitespace().count(), "{turn}");
+        for word in words {
+            let (start, end) = (
+                word["start"].as_f64().unwrap(),
+                word["end"].as_f64().unwrap(),
+            );
+            assert!(
+                word["word"].is_string() && start >= last_end && end > start,
+                "{word}"
+            );
+            last_end = end;
+        }
+    }
+}
+
+#[test]
+fn body_long_call_fails_on_a_413_from_a_100_kb_limit_and_says_the_call_is_lost() {
+    let rt = runtime();
+    let dir = temp_dir("long-call-413");
+    // Express's default body limit.
+    let (receiver, _got) = start_reporting(&rt, Some(100 * 1024));
+    let run = check(
+        &dir,
+        &receiver.url,
+        &["--only", "body/long-call,body/large", "--retries", "0"],
+    );
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    let cases = run.cases();
+    // A 413 to a 1 MB transcript is still a fine answer; to a real call it is a loss.
+    assert_eq!(cases["body/large"].0, "passed", "{:?}", cases["body/large"]);
+    let (result, reason) = &cases["body/long-call"];
+    assert_eq!(result, "failed");
+    assert!(
+        reason.starts_with("a 6")
+            && reason.contains("-minute call_ended (")
+            && reason.contains("413 Payload Too Large")
+            && reason.contains("the platform would lose that call"),
+        "{reason}"
+    );
+    let line = run
+        .lines()
+        .into_iter()
+        .find(|l| l["case"] == "body/long-call")
+        .unwrap();
+    assert_eq!(line["statuses"], serde_json::json!([413]));
+}
+
+/// A receiver that stores each event under an id and answers `{"id": N}`. Each request
+/// waits (up to 5 s) until another is in flight, so two copies meet inside the handler. With
+/// `atomic`, the lookup and the insert are one step and a copy gets the first one's id; without,
+/// it looks first and inserts later: a check-then-insert guard, which two copies at once pass.
+struct Ledger {
+    atomic: bool,
+    in_flight: AtomicU64,
+    most_in_flight: AtomicU64,
+    meet: tokio::sync::Barrier,
+    ids: Mutex<BTreeMap<Bytes, u64>>,
+    got: Mutex<Vec<(Option<String>, Bytes)>>,
+}
+
+fn start_ledger(rt: &tokio::runtime::Runtime, atomic: bool) -> (String, Arc<Ledger>) {
+    let state = Arc::new(Ledger {
+        atomic,
+        in_flight: AtomicU64::new(0),
+        most_in_flight: AtomicU64::new(0),
+        meet: tokio::sync::Barrier::new(2),
+        ids: Mutex::new(BTreeMap::new()),
+        got: Mutex::new(Vec::new()),
+    });
+    let listener = rt.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
+    let url = format!("http://{}/webhook", listener.local_addr().unwrap());
+    let serving = state.clone();
+    rt.spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let state = serving.clone();
+            tokio::spawn(async move {
+                let service =
+                    hyper::service::service_fn(move |req| ledger_answer(req, state.clone()));
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    (url, state)
+}
+
+async fn ledger_answer(
+    req: Request<Incoming>,
+    state: Arc<Ledger>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let signature = req
+        .headers()
+        .get("x-retell-signature")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let body = req.into_body().collect().await.unwrap().to_bytes();
+    state.got.lock().unwrap().push((signature, body.clone()));
+    let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    state.most_in_flight.fetch_max(now, Ordering::SeqCst);
+    let known = state.ids.lock().unwrap().get(&body).copied();
+    let _ = tokio::time::timeout(Duration::from_secs(5), state.meet.wait()).await;
+    let id = {
+        let mut ids = state.ids.lock().unwrap();
+        let next = ids.len() as u64 + 1;
+        match (state.atomic, known) {
+            (true, _) => *ids.entry(body).or_insert(next),
+            (false, Some(id)) => id,
+            (false, None) => {
+                ids.insert(body, next);
+                next
+            }
+        }
+    };
+    state.in_flight.fetch_sub(1, Ordering::SeqCst);
+    let answer = format!("{{\"id\":{id},\"status\":\"ok\"}}");
+    Ok(Response::builder()
+        .status(200)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(answer)))
+        .unwrap())
+}
+
+#[test]
+fn concurrent_duplicate_sends_one_request_twice_at_once_and_flags_a_second_record() {
+    let rt = runtime();
+    let dir = temp_dir("concurrent-duplicate");
+    let (url, ledger) = start_ledger(&rt, false);
+    let run = check(&dir, &url, &["--only", "delivery/concurrent-duplicate"]);
+    assert_eq!(run.code, 0, "a warning: {}\n{}", run.stdout, run.stderr);
+    let got = ledger.got.lock().unwrap().clone();
+    assert_eq!(got.len(), 2, "two copies");
+    assert_eq!(got[0], got[1], "the same bytes and the same signature");
+    assert!(got[0].0.is_some(), "signed");
+    assert_eq!(
+        ledger.most_in_flight.load(Ordering::SeqCst),
+        2,
+        "both copies were in flight together"
+    );
+    let (result, reason) = &run.cases()["delivery/concurrent-duplicate"];
+    assert_eq!(result, "warning");
+    assert!(
+        reason.contains("`id`") && reason.contains("handled twice"),
+        "{reason}"
+    );
+
+    // The same receiver with its lookup and insert in one step answers the copy with the
+    // first id: passed.
+    let (url, ledger) = start_ledger(&rt, true);
+    let run = check(&dir, &url, &["--only", "delivery/concurrent-duplicate"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(ledger.most_in_flight.load(Ordering::SeqCst), 2);
+    assert_eq!(
+        run.cases()["delivery/concurrent-duplicate"],
+        ("passed".to_string(), String::new())
+    );
+}
+
+#[test]
+fn a_redirect_shows_its_location_and_says_to_use_the_final_url() {
+    let rt = runtime();
+    let dir = temp_dir("redirect");
+    let (url, _state) = start_flawed(&rt, Flaw::Redirects);
+    let only = "delivers/call_ended,signature/missing,signature/malformed,body/malformed-json,event/unknown";
+    let run = check(&dir, &url, &["--only", only, "--retries", "0"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let cases = run.cases();
+    assert_eq!(cases.len(), 5);
+    for (name, (_, reason)) in &cases {
+        assert!(
+            reason.contains(&format!("308 Permanent Redirect (Location: {FINAL_URL})"))
+                && reason.contains("give the final URL in --to"),
+            "{name}: {reason}"
+        );
+    }
+    // A redirect is not a rejection: the signature case fails, not merely warns of no answer.
+    assert_eq!(cases["signature/missing"].0, "failed");
+    assert!(!cases["signature/missing"].1.contains("no answer"));
+}
+
+#[test]
+fn body_reformatted_gives_its_reserialization_hint_only_when_the_signature_was_refused() {
+    let rt = runtime();
+    let dir = temp_dir("reformatted-timeout");
+    let (url, _state) = start_flawed(&rt, Flaw::NeverAnswers);
+    let run = check(
+        &dir,
+        &url,
+        &[
+            "--only",
+            "body/reformatted",
+            "--timeout",
+            "300ms",
+            "--retries",
+            "0",
+        ],
+    );
+    let (result, reason) = &run.cases()["body/reformatted"];
+    assert_eq!(result, "failed");
+    assert!(reason.contains("timed out after 300ms"), "{reason}");
+    assert!(
+        !reason.contains("re-serialized"),
+        "a timeout is not a signature fault: {reason}"
+    );
+}
+
+/// A port that speaks plain HTTP/1.1 and answers every connection `400 Bad Request`, as a
+/// plain-HTTP server answers a TLS handshake; it counts the connections.
+fn start_plain_http(rt: &tokio::runtime::Runtime) -> (u16, Arc<AtomicU64>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = rt.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let connections = Arc::new(AtomicU64::new(0));
+    let counted = connections.clone();
+    rt.spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            counted.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buf = [0u8; 1024];
+                if matches!(stream.read(&mut buf).await, Ok(n) if n > 0) {
+                    let _ = stream
+                        .write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                        .await;
+                }
+            });
+        }
+    });
+    (port, connections)
+}
+
+#[test]
+fn https_to_a_plain_http_port_stops_early_and_says_use_http() {
+    let rt = runtime();
+    let dir = temp_dir("https-to-http");
+    let (port, connections) = start_plain_http(&rt);
+    let url = format!("https://127.0.0.1:{port}/webhook");
+    // The platform's retries (3, backoff from 1s): a run to the end would take every case
+    // four attempts and seconds of waiting.
+    let run = hookcli(
+        &dir,
+        &[
+            "check",
+            "--to",
+            &url,
+            "--secret",
+            KEY,
+            "--junit",
+            "report.xml",
+        ],
+        &[],
+    );
+    assert_eq!(run.code, 3, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains(&format!(
+            "error: the receiver at {url} speaks plain HTTP: use http://127.0.0.1:{port}/webhook"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("stuck"), "{}", run.stderr);
+    assert!(
+        run.stdout.is_empty(),
+        "no case table blaming each case: {}",
+        run.stdout
+    );
+    // Run to the end, each case would make four attempts (more for those that send several
+    // requests); stopped early, most make one.
+    let cases = hookcli(&dir, &["check", "--list", "--json"], &[])
+        .lines()
+        .len();
+    let seen = connections.load(Ordering::SeqCst) as usize;
+    assert!(
+        seen < 2 * cases,
+        "stopped at the first attempts, no retries: {seen} connections for {cases} cases"
+    );
+    let (total, failures) = junit_counts(&dir.join("report.xml"));
+    assert_eq!((total, failures), (1, 1), "one receiver/reachable failure");
 }

@@ -542,6 +542,13 @@ fn bad_listen_flags_are_exit_2_with_the_value_and_the_fix() {
         (vec!["--max-body", "lots"], "`lots` is not a size"),
         (vec!["--max-body", "-5"], "`-5` is not a size"),
         (vec!["--max-body", "0"], "above 0"),
+        (vec!["--body-timeout", "0"], "more than 0"),
+        (vec!["--body-timeout", "soon"], "like 10s"),
+        (vec!["--body-memory", "lots"], "`lots` is not a size"),
+        (
+            vec!["--body-memory", "1MB"],
+            "--body-memory 1 MB is less than --max-body 25 MB",
+        ),
         (vec!["--path", "webhook"], "--path /webhook"),
         (vec!["--delay", "soon"], "like 10s"),
         // -q used to win silently over --json and -v.
@@ -820,4 +827,447 @@ fn other_paths_get_404_and_other_methods_405_never_5xx() {
     assert_eq!(get.status(), 405);
     assert_eq!(get.headers()["allow"], "POST");
     assert_eq!(server.hits(), 2);
+}
+
+/// A raw connection to a listener, for what no well-behaved client sends: a length it never
+/// sends, a body that stalls.
+fn connect(url: &str) -> std::net::TcpStream {
+    let addr = url
+        .strip_prefix("http://")
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_else(|| panic!("an http:// URL: {url}"));
+    let stream = std::net::TcpStream::connect(addr).expect("connect to the listener");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    stream
+}
+
+/// Writes a POST head declaring `length`, then `body` (which may be shorter).
+fn post_raw(stream: &mut std::net::TcpStream, length: u64, body: &[u8]) {
+    use std::io::Write;
+    let head = format!(
+        "POST /webhook HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\n\
+         content-length: {length}\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(body).unwrap();
+}
+
+/// The answer's head, lowercased: `http/1.1 413 payload too large\r\n...`.
+fn read_head(stream: &mut std::net::TcpStream) -> String {
+    use std::io::Read;
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        // read_exact, not read: it retries a read interrupted by a signal (EINTR).
+        match stream.read_exact(&mut byte) {
+            Ok(()) => head.push(byte[0]),
+            other => panic!(
+                "the head ended early ({other:?}): {:?}",
+                String::from_utf8_lossy(&head)
+            ),
+        }
+    }
+    String::from_utf8_lossy(&head).to_ascii_lowercase()
+}
+
+/// Reads until the listener closes the connection.
+fn read_to_close(stream: &mut std::net::TcpStream) {
+    use std::io::Read;
+    let mut rest = Vec::new();
+    let _ = stream.read_to_end(&mut rest);
+}
+
+#[test]
+fn a_declared_length_over_max_body_gets_413_at_once_and_listen_serves_on() {
+    // 2 GB declared, 10 bytes sent: waiting for the rest held the connection past 70 s.
+    let listener = Listener::start(&["--secret", KEY]);
+    let mut stream = connect(&listener.url);
+    let started = std::time::Instant::now();
+    post_raw(&mut stream, 2_000_000_000, b"{\"event\":");
+    let head = read_head(&mut stream);
+    assert!(head.starts_with("http/1.1 413"), "{head}");
+    assert!(head.contains("connection: close"), "{head}");
+    // Answered on the declared length, long before the 10 s body deadline.
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    let out = listener.send(&["call_ended", "--secret", KEY, "--retries", "0"]);
+    assert_code(&out, 0);
+    let (lines, _) = listener.stop();
+    assert!(lines.contains("too large  413"), "{lines}");
+    assert!(lines.contains("valid  204"), "{lines}");
+}
+
+#[test]
+fn a_stalled_body_is_cut_at_the_body_timeout_and_the_next_request_is_answered() {
+    let listener = Listener::start(&["--secret", KEY, "--body-timeout", "300ms"]);
+    let mut stream = connect(&listener.url);
+    let started = std::time::Instant::now();
+    post_raw(&mut stream, 100, b"{\"event\":");
+    let head = read_head(&mut stream);
+    assert!(head.starts_with("http/1.1 408"), "{head}");
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "{:?}",
+        started.elapsed()
+    );
+    read_to_close(&mut stream);
+    let out = listener.send(&["call_ended", "--secret", KEY, "--retries", "0"]);
+    assert_code(&out, 0);
+    let (lines, rest) = listener.stop();
+    assert!(lines.contains("timed out  408"), "{lines}");
+    assert!(lines.contains("not all there after 300ms"), "{lines}");
+    assert!(rest.contains("2 requests: 1 valid, 1 timed out"), "{rest}");
+}
+
+#[test]
+fn bodies_over_the_memory_budget_get_503_with_retry_after_until_it_frees() {
+    let listener = Listener::start(&[
+        "--secret",
+        KEY,
+        "--max-body",
+        "4KB",
+        "--body-memory",
+        "4KB",
+        "--body-timeout",
+        "1s",
+    ]);
+    // This one holds the whole budget: it declares 4 KB and sends 9 bytes.
+    let mut holder = connect(&listener.url);
+    post_raw(&mut holder, 4096, b"{\"event\":");
+    // Until the listener has read the holder's head, a probe may still fit: probe again.
+    let mut refused = None;
+    for _ in 0..200 {
+        let mut probe = connect(&listener.url);
+        post_raw(&mut probe, BODY.len() as u64, BODY);
+        let head = read_head(&mut probe);
+        if head.starts_with("http/1.1 503") {
+            refused = Some(head);
+            break;
+        }
+    }
+    let head = refused.expect("a 503 while the budget is held");
+    assert!(head.contains("retry-after: 1"), "{head}");
+    // The holder is cut at its deadline, which frees the budget for the next good request.
+    assert!(read_head(&mut holder).starts_with("http/1.1 408"));
+    let out = listener.send(&["call_started", "--secret", KEY, "--retries", "0"]);
+    assert_code(&out, 0);
+    let (lines, _) = listener.stop();
+    assert!(lines.contains("overloaded  503"), "{lines}");
+    assert!(lines.contains("4.0 KB memory budget"), "{lines}");
+    assert!(lines.contains("call_started"), "{lines}");
+}
+
+#[test]
+fn out_of_file_descriptors_listen_closes_idle_connections_so_a_new_client_is_served() {
+    // 32 descriptors: about 20 connections once the runtime has its own.
+    let mut cmd = std::process::Command::new("sh");
+    cmd.args(["-c", "ulimit -n 32 && exec \"$0\" listen --port 0 \"$@\""])
+        .arg(env!("CARGO_BIN_EXE_hookcli"))
+        .args(["--secret", KEY])
+        .env("NO_COLOR", "1")
+        .env_remove("HOOKCLI_SECRET")
+        .env_remove("UPONAI_API_KEY")
+        .env_remove("RETELL_API_KEY")
+        .stdin(std::process::Stdio::null());
+    let listener = Listener::spawn(cmd);
+    // Connections that never send a byte, more than the listener has descriptors for.
+    let idle: Vec<_> = (0..60).map(|_| connect(&listener.url)).collect();
+    let out = listener.send(&["call_ended", "--secret", KEY, "--retries", "0"]);
+    assert_code(&out, 0);
+    let out = listener.send(&["call_ended", "--secret", KEY, "--retries", "0"]);
+    assert_code(&out, 0);
+    drop(idle);
+    let (lines, rest) = listener.stop();
+    assert_eq!(lines.matches("valid  204").count(), 2, "{lines}");
+    assert!(rest.contains("closed to make room"), "{rest}");
+}
+
+#[test]
+fn a_record_that_cannot_be_written_is_said_once_answered_503_counted_and_exits_1() {
+    let listener = Listener::start(&["--secret", KEY, "--record", "/dev/full"]);
+    let out = listener.send(&["call_ended", "--secret", KEY, "--backoff", "0", "--json"]);
+    // Answered 503, so a platform sends it again rather than losing it.
+    assert_code(&out, 1);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let statuses: Vec<&Value> = report["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| &a["status"])
+        .collect();
+    assert_eq!(statuses, [503, 503, 503, 503], "{report}");
+    let (lines, rest, code) = listener.stop_code("TERM");
+    assert_eq!(code, Some(1), "{rest}");
+    assert_eq!(
+        rest.matches("warning: cannot write the record file: the disk is full")
+            .count(),
+        1,
+        "said once:\n{rest}"
+    );
+    assert!(rest.contains("; 4 requests not recorded"), "{rest}");
+    assert_eq!(lines.matches("valid  503").count(), 4, "{lines}");
+    assert!(lines.contains("not recorded: the disk is full"), "{lines}");
+}
+
+#[test]
+fn a_record_write_past_the_file_size_limit_leaves_no_torn_line() {
+    let dir = TempFile::new("placeholder", b"");
+    let record = dir.path.with_file_name("record.ndjson");
+    // 1 block (512 or 1024 bytes): room for one small request's line, not a call_ended's.
+    let mut cmd = std::process::Command::new("sh");
+    cmd.args(["-c", "ulimit -f 1 && exec \"$0\" listen --port 0 \"$@\""])
+        .arg(env!("CARGO_BIN_EXE_hookcli"))
+        .args(["--secret", KEY, "--record", record.to_str().unwrap()])
+        .env("NO_COLOR", "1")
+        .env_remove("HOOKCLI_SECRET")
+        .env_remove("UPONAI_API_KEY")
+        .env_remove("RETELL_API_KEY")
+        .stdin(std::process::Stdio::null());
+    let listener = Listener::spawn(cmd);
+    let mut stream = connect(&listener.url);
+    post_raw(&mut stream, BODY.len() as u64, BODY);
+    assert!(read_head(&mut stream).starts_with("http/1.1 401"));
+    let out = listener.send(&["call_ended", "--secret", KEY, "--retries", "0"]);
+    assert_code(&out, 1);
+    assert!(stdout(&out).contains("503"), "{}", stdout(&out));
+    let (_, rest, code) = listener.stop_code("TERM");
+    assert_eq!(code, Some(1), "{rest}");
+    assert!(rest.contains("1 request not recorded"), "{rest}");
+    let text = std::fs::read_to_string(&record).unwrap();
+    assert!(text.ends_with('\n'), "a whole last line: {text:?}");
+    assert_eq!(text.lines().count(), 1, "{text}");
+    let line: Value = serde_json::from_str(text.trim()).unwrap();
+    assert_eq!(line["status"], 401, "{line}");
+}
+
+#[test]
+fn replay_from_skips_a_torn_last_line_with_a_note_but_not_a_torn_middle_line() {
+    let whole = format!(
+        "{}\n",
+        serde_json::json!({"event": "call_started", "call": {"call_id": "torn_1"}})
+    );
+    let torn = &whole[..whole.len() / 2];
+    let file = TempFile::new("torn.ndjson", format!("{whole}{torn}").as_bytes());
+    let mut server = Server::uponai();
+    let out = run(&[
+        "replay",
+        "--from",
+        file.path_str(),
+        "--to",
+        &server.url,
+        "--secret",
+        KEY,
+    ]);
+    assert_code(&out, 0);
+    let err = stderr(&out);
+    assert!(
+        err.contains("note: skipped line 2, the last: it is cut short"),
+        "{err}"
+    );
+    assert_eq!(server.hits(), 1);
+    // Torn inside a character: the file ends in half of an `é`.
+    let accented = format!(
+        "{}\n",
+        serde_json::json!({"event": "call_started", "call": {"call_id": "torn_2", "note": "café"}})
+    );
+    let cut = accented.find('é').unwrap() + 1;
+    let mut bytes = whole.clone().into_bytes();
+    bytes.extend_from_slice(&accented.as_bytes()[..cut]);
+    let file = TempFile::new("torn-char.ndjson", &bytes);
+    let out = run(&[
+        "replay",
+        "--from",
+        file.path_str(),
+        "--to",
+        &server.url,
+        "--secret",
+        KEY,
+    ]);
+    assert_code(&out, 0);
+    assert!(stderr(&out).contains("skipped line 2"), "{}", stderr(&out));
+    assert_eq!(server.hits(), 2);
+    let file = TempFile::new("middle.ndjson", format!("{torn}\n{whole}").as_bytes());
+    let out = run(&["replay", "--from", file.path_str(), "--to", &server.url]);
+    assert_code(&out, 2);
+    assert!(stderr(&out).contains("line 1"), "{}", stderr(&out));
+}
+
+/// An event name and call id built to redraw the terminal and forge a `valid 204` line.
+const FORGING: &str = "{\"event\":\"x\\u001b[2K\\r10:00:00.000  call_ended  c1  valid  204  1 KB\\nfake\",\
+                       \"call\":{\"call_id\":\"id\\u001b[31m\\u009b\\u202e\"}}";
+
+#[test]
+fn wire_text_in_listen_lines_and_bodies_is_escaped_and_cannot_forge_a_line() {
+    for verbose in [false, true] {
+        let args: &[&str] = if verbose { &["-v"] } else { &[] };
+        let listener = Listener::start(args);
+        let mut stream = connect(&listener.url);
+        post_raw(&mut stream, FORGING.len() as u64, FORGING.as_bytes());
+        assert!(read_head(&mut stream).starts_with("http/1.1 204"));
+        let (lines, _) = listener.stop();
+        let first = lines.lines().next().unwrap_or_default();
+        assert!(
+            first.contains("x\\u{1b}[2K\\r10:00:00.000  call_ended  c1  valid  204  1 KB\\nfake"),
+            "{lines}"
+        );
+        assert!(first.contains("id\\u{1b}[31m\\u{9b}\\u{202e}"), "{lines}");
+        // Nothing the peer sent reaches the terminal as a control character.
+        assert!(
+            !lines
+                .chars()
+                .any(|c| c != '\n' && (c.is_control() || c == '\u{202e}')),
+            "{lines:?}"
+        );
+        let expected = if verbose {
+            "the pretty body too"
+        } else {
+            "one line"
+        };
+        let count = lines.lines().count();
+        assert_eq!(count > 1, verbose, "{expected}: {lines}");
+        assert!(!lines.lines().any(|l| l.starts_with("fake")), "{lines}");
+    }
+    // --json stays exact.
+    let listener = Listener::start(&["--json"]);
+    let mut stream = connect(&listener.url);
+    post_raw(&mut stream, FORGING.len() as u64, FORGING.as_bytes());
+    read_head(&mut stream);
+    let (lines, _) = listener.stop();
+    let json: Value = serde_json::from_str(lines.trim()).unwrap();
+    let sent: Value = serde_json::from_str(FORGING).unwrap();
+    assert_eq!(json["event"], sent["event"]);
+    assert_eq!(json["call_id"], sent["call"]["call_id"]);
+}
+
+#[test]
+fn send_verbose_escapes_the_response_body_and_headers_it_shows() {
+    use std::io::{Read, Write};
+    // A receiver whose answer tries to clear the screen and overwrite the verdict.
+    let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/webhook", server.local_addr().unwrap());
+    let answer = std::thread::spawn(move || {
+        let (mut stream, _) = server.accept().unwrap();
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        // The head, then as much body as its length says.
+        while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = stream.read(&mut buf).unwrap();
+            seen.extend_from_slice(&buf[..n]);
+        }
+        let text = String::from_utf8_lossy(&seen).to_ascii_lowercase();
+        let length: usize = text
+            .split("content-length: ")
+            .nth(1)
+            .and_then(|rest| rest.split("\r\n").next())
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap();
+        let head_len = seen.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        while seen.len() < head_len + length {
+            let n = stream.read(&mut buf).unwrap();
+            seen.extend_from_slice(&buf[..n]);
+        }
+        let body = b"ok\x1b[2J\r  #1  200 OK\n\xc2\x9b31mforged";
+        let mut reply = format!(
+            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nx-evil: a",
+            body.len()
+        )
+        .into_bytes();
+        reply.extend_from_slice(b"\xc2\x9b31mb\r\nconnection: close\r\n\r\n");
+        reply.extend_from_slice(body);
+        stream.write_all(&reply).unwrap();
+    });
+    let out = run(&["send", "call_ended", "-v", "--retries", "0", "--to", &url]);
+    answer.join().unwrap();
+    assert_code(&out, 0);
+    let err = stderr(&out);
+    assert!(err.contains("< ok\\u{1b}[2J\\r  #1  200 OK"), "{err}");
+    assert!(err.contains("< \\u{9b}31mforged"), "{err}");
+    assert!(err.contains("< x-evil: a\\u{9b}31mb"), "{err}");
+    assert!(!err.chars().any(|c| c != '\n' && c.is_control()), "{err:?}");
+}
+
+#[test]
+fn a_retry_is_marked_duplicate_of_the_first_request_in_the_line_the_record_and_json() {
+    let dir = TempFile::new("placeholder", b"");
+    let record = dir.path.with_file_name("record.ndjson");
+    let record_arg = record.to_str().unwrap();
+    let listener = Listener::start(&["--secret", KEY, "--fail-first", "1", "--record", record_arg]);
+    // A 500, then the same bytes again (a fresh signature, the same body): the platform's retry.
+    let out = listener.send(&["call_ended", "--secret", KEY, "--backoff", "0"]);
+    assert_code(&out, 0);
+    // Another event: new bytes, not a duplicate.
+    assert_code(&listener.send(&["call_started", "--secret", KEY]), 0);
+    let (lines, _) = listener.stop();
+    let lines: Vec<&str> = lines.lines().collect();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert!(!lines[0].contains("duplicate"), "{lines:?}");
+    assert!(
+        lines[1].contains("valid  204") && lines[1].contains("duplicate of #1"),
+        "{lines:?}"
+    );
+    assert!(!lines[2].contains("duplicate"), "{lines:?}");
+    let text = std::fs::read_to_string(&record).unwrap();
+    let recorded: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(recorded[0].get("duplicate_of").is_none(), "{}", recorded[0]);
+    assert_eq!(recorded[1]["duplicate_of"], 1, "{}", recorded[1]);
+    assert!(recorded[2].get("duplicate_of").is_none(), "{}", recorded[2]);
+
+    let listener = Listener::start(&["--secret", KEY, "--fail-first", "1", "--json"]);
+    assert_code(
+        &listener.send(&["call_ended", "--secret", KEY, "--backoff", "0"]),
+        0,
+    );
+    let (lines, _) = listener.stop();
+    let objects: Vec<Value> = lines
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(objects[0]["duplicate_of"], Value::Null, "{lines}");
+    assert_eq!(objects[1]["duplicate_of"], 1, "{lines}");
+}
+
+#[test]
+fn the_record_masks_credential_headers_and_keeps_the_signature() {
+    let dir = TempFile::new("placeholder", b"");
+    let record = dir.path.with_file_name("record.ndjson");
+    let listener = Listener::start(&["--secret", KEY, "--record", record.to_str().unwrap()]);
+    let out = listener.send(&[
+        "call_ended",
+        "--secret",
+        KEY,
+        "-H",
+        "Authorization: Basic dXNlcjpwYXNzd29yZA==",
+        "-H",
+        "Proxy-Authorization: Bearer tok_proxy_123",
+        "-H",
+        "Cookie: session=sess_456",
+    ]);
+    assert_code(&out, 0);
+    listener.stop();
+    let text = std::fs::read_to_string(&record).unwrap();
+    for secret in ["dXNlcjpwYXNzd29yZA", "tok_proxy_123", "sess_456"] {
+        assert!(!text.contains(secret), "{secret} in the record: {text}");
+    }
+    let line: Value = serde_json::from_str(text.trim()).unwrap();
+    let header = |name: &str| {
+        line["headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h[0] == name)
+            .map(|h| h[1].as_str().unwrap().to_string())
+    };
+    assert_eq!(header("authorization").as_deref(), Some("Basic ***"));
+    assert_eq!(header("proxy-authorization").as_deref(), Some("Bearer ***"));
+    assert_eq!(header("cookie").as_deref(), Some("***"));
+    let signature = header("x-retell-signature").expect("the signature is kept");
+    assert!(signature.starts_with("v=") && !signature.contains("***"));
 }

@@ -230,3 +230,113 @@ fn a_broken_overlay_file_gets_a_hint_too() {
     );
     assert!(hint.contains("payloads/README.md"), "{hint}");
 }
+
+/// Writes a copy of the built-in postcall platform into `dir/folder`, with `id` and `aliases`.
+fn postcall_copy(dir: &Path, folder: &str, id: &str, aliases: &str) {
+    let builtin = Path::new(env!("CARGO_MANIFEST_DIR")).join("payloads/postcall");
+    for file in [
+        "platform.toml",
+        "lifecycles.toml",
+        "events/call_completed.json",
+    ] {
+        let text = std::fs::read_to_string(builtin.join(file)).unwrap();
+        let text = text
+            .replace("id = \"postcall\"", &format!("id = \"{id}\""))
+            .replace("aliases = []", &format!("aliases = {aliases}"));
+        write(&dir.join(folder).join(file), &text);
+    }
+}
+
+#[test]
+fn a_folder_named_after_a_built_in_platform_replaces_it_and_lists_it_once() {
+    let dir = folder("same-name");
+    postcall_copy(&dir, "postcall", "postcall", "[\"pc\"]");
+    let catalog = Catalog::load(Some(&dir)).expect("a same-named folder replaces");
+    let ids = catalog.platform_ids();
+    assert_eq!(
+        ids.iter().filter(|id| **id == "postcall").count(),
+        1,
+        "{ids:?}"
+    );
+    assert_eq!(catalog.platform("pc").unwrap().id, "postcall");
+}
+
+#[test]
+fn another_folder_claiming_a_taken_id_or_alias_names_both_folders() {
+    let root = folder("claims");
+    let root_text = root.to_str().unwrap();
+    // (what the folder claims, the error's name, the folder that had it first)
+    let cases = [
+        (
+            "acme",
+            "\"uponai\"",
+            "[]",
+            "uponai",
+            "built-in payloads/uponai",
+        ),
+        (
+            "acme",
+            "\"acme\"",
+            "[\"retell\"]",
+            "retell",
+            "built-in payloads/uponai",
+        ),
+        (
+            "acme",
+            "\"retell\"",
+            "[]",
+            "retell",
+            "built-in payloads/uponai",
+        ),
+        (
+            "acme",
+            "\"acme\"",
+            "[\"salpre\"]",
+            "salpre",
+            "built-in payloads/salpre",
+        ),
+    ];
+    for (i, (name, id, aliases, claimed, first)) in cases.into_iter().enumerate() {
+        let dir = root.join(i.to_string());
+        postcall_copy(&dir, name, id.trim_matches('"'), aliases);
+        let path = dir.to_str().unwrap();
+        let (error, hint) = error_and_hint(&["--payloads", path, "platforms"]);
+        assert_eq!(
+            error,
+            format!(
+                "error: the platform name `{claimed}` is claimed by both {first} and {path}/{name}"
+            ),
+            "{root_text} case {i}"
+        );
+        assert!(
+            hint.contains("name the --payloads folder after it"),
+            "{hint}"
+        );
+    }
+
+    // Two overlay folders, neither built in, claiming one alias.
+    let dir = root.join("two");
+    postcall_copy(&dir, "acme", "acme", "[\"shared\"]");
+    postcall_copy(&dir, "beta", "beta", "[\"shared\"]");
+    let path = dir.to_str().unwrap();
+    let (error, _) = error_and_hint(&["--payloads", path, "platforms"]);
+    assert_eq!(
+        error,
+        format!("error: the platform name `shared` is claimed by both {path}/acme and {path}/beta")
+    );
+}
+
+#[test]
+fn a_new_platform_with_its_own_names_lists_once_and_its_alias_finds_it() {
+    let dir = folder("own-names");
+    postcall_copy(&dir, "acme", "acme", "[\"ac\"]");
+    let out = run(&["--payloads", dir.to_str().unwrap(), "events", "-p", "ac"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(common::stdout(&out).contains("call_completed"));
+    let out = run(&["--payloads", dir.to_str().unwrap(), "events", "-p", "nope"]);
+    assert!(
+        stderr(&out).contains("acme (alias ac)"),
+        "hints list the overlay's platforms: {}",
+        stderr(&out)
+    );
+}

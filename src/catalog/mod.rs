@@ -26,7 +26,18 @@ pub enum CatalogError {
     /// A folder of the --payloads folder that is no platform: a new id without platform.toml.
     #[error("--payloads {root}: the folder {folder} has no platform.toml")]
     NotAPlatform { root: String, folder: String },
+    /// Two folders whose platforms share an id or alias.
+    #[error("the platform name `{name}` is claimed by both {first} and {second}")]
+    Claimed {
+        name: String,
+        first: String,
+        second: String,
+    },
 }
+
+/// The platform played when neither -p, HOOKCLI_PLATFORM nor hookcli.toml names one; listed
+/// first.
+pub const DEFAULT_PLATFORM: &str = "uponai";
 
 /// What a --payloads folder holds, for the hints.
 const LAYOUT: &str = "each platform is a folder with platform.toml and events/ (a folder named \
@@ -46,6 +57,10 @@ impl CatalogError {
                  out --payloads and HOOKCLI_PAYLOADS"
             }
             CatalogError::NotAPlatform { .. } => LAYOUT,
+            CatalogError::Claimed { .. } => {
+                "give each platform an id and aliases no other platform uses; to replace a \
+                 built-in platform, name the --payloads folder after it (like uponai)"
+            }
         }
     }
 
@@ -204,6 +219,12 @@ impl Catalog {
         self.platforms.iter().map(|p| p.id.as_str()).collect()
     }
 
+    /// Every platform with its aliases, for hints: `uponai (alias retell), callevents, ...`.
+    pub fn platform_list(&self) -> String {
+        let labels: Vec<String> = self.platforms.iter().map(Platform::label).collect();
+        labels.join(", ")
+    }
+
     /// Platforms other than `except` that have an event called `event`.
     pub fn platforms_with_event(&self, event: &str, except: &str) -> Vec<&Platform> {
         self.platforms
@@ -214,6 +235,15 @@ impl Catalog {
 }
 
 impl Platform {
+    /// The id with its aliases: `uponai (alias retell)`, `acme (aliases a, b)`, `salpre`.
+    pub fn label(&self) -> String {
+        match self.aliases.as_slice() {
+            [] => self.id.clone(),
+            [one] => format!("{} (alias {one})", self.id),
+            many => format!("{} (aliases {})", self.id, many.join(", ")),
+        }
+    }
+
     pub fn event(&self, name: &str) -> Option<&EventSpec> {
         self.events.iter().find(|e| e.name == name)
     }

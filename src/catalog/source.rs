@@ -26,6 +26,21 @@ struct PlatformFiles {
     templates: BTreeMap<String, Text>,
     /// The --payloads folder and this platform's folder in it, when the overlay has one.
     overlay: Option<(String, String)>,
+    /// The built-in catalog has a folder of this name.
+    builtin: bool,
+}
+
+impl PlatformFiles {
+    /// The folder (or folders, when the overlay changes a built-in platform) this platform
+    /// comes from, for an error that names it.
+    fn folder(&self, dir: &str) -> String {
+        let builtin = format!("built-in payloads/{dir}");
+        match (&self.overlay, self.builtin) {
+            (Some((_, folder)), true) => format!("{builtin} (with {folder})"),
+            (Some((_, folder)), false) => folder.clone(),
+            (None, _) => builtin,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -63,6 +78,9 @@ fn read_builtin(files: &mut Files) -> Result<(), CatalogError> {
             }
         }
         add_platform_files(files, &id, found)?;
+        if let Some(platform) = files.platforms.get_mut(&id) {
+            platform.builtin = true;
+        }
     }
     Ok(())
 }
@@ -340,16 +358,51 @@ fn build(files: Files) -> Result<Catalog, CatalogError> {
         ));
     }
     let mut platforms = Vec::new();
-    for (dir, parts) in files.platforms {
-        platforms.push(build_platform(&dir, parts)?);
+    let mut claimed = BTreeMap::new();
+    // Built-in folders claim their names first: an error then says which overlay folder
+    // collides with which built-in one, not the other way round.
+    let mut folders: Vec<_> = files.platforms.into_iter().collect();
+    folders.sort_by_key(|(dir, parts)| (!parts.builtin, dir.clone()));
+    for (dir, parts) in folders {
+        let folder = parts.folder(&dir);
+        let platform = build_platform(&dir, parts)?;
+        claim_names(&mut claimed, &platform, folder)?;
+        platforms.push(platform);
     }
     // The documented order: the default platform first, then as the catalog folders sort.
-    platforms.sort_by_key(|p| (p.id != "uponai", p.id.clone()));
+    platforms.sort_by_key(|p| (p.id != DEFAULT_PLATFORM, p.id.clone()));
     Ok(Catalog {
         platforms,
         people,
         conversations: conversations.conversations,
     })
+}
+
+/// Records the id and aliases of `platform`, from `folder`, in `claimed`: `-p` finds a platform
+/// by either, so a name claimed by two folders would list a platform twice or send the alias
+/// to whichever came first. Only a folder of the same name replaces a built-in platform.
+fn claim_names(
+    claimed: &mut BTreeMap<String, String>,
+    platform: &Platform,
+    folder: String,
+) -> Result<(), CatalogError> {
+    let mut names: Vec<&String> = std::iter::once(&platform.id)
+        .chain(&platform.aliases)
+        .collect();
+    // An alias that repeats the platform's own id takes nothing from another folder.
+    names.sort();
+    names.dedup();
+    for name in names {
+        if let Some(first) = claimed.get(name) {
+            return Err(CatalogError::Claimed {
+                name: name.clone(),
+                first: first.clone(),
+                second: folder,
+            });
+        }
+        claimed.insert(name.clone(), folder.clone());
+    }
+    Ok(())
 }
 
 fn parse_toml<T: serde::de::DeserializeOwned>(

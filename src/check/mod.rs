@@ -41,7 +41,7 @@ pub struct Case {
     pub name: String,
     pub severity: Severity,
     pub about: String,
-    kind: cases::Kind,
+    runner: cases::Runner,
 }
 
 /// How a case ended.
@@ -197,6 +197,10 @@ pub struct CheckReport {
     pub receiver: ReceiverState,
     /// Ctrl-C or SIGTERM stopped the run: the cases not finished are skipped.
     pub interrupted: bool,
+    /// Every request failed to connect in this one way and none got an answer: the URL cannot
+    /// be used as it is (an `https://` URL on a plain-HTTP port), so the run stopped early and
+    /// its case results mean nothing.
+    pub unusable: Option<String>,
 }
 
 impl CheckReport {
@@ -249,13 +253,21 @@ pub async fn run(
     cases: Vec<Case>,
     stop: impl Future<Output = ()>,
 ) -> CheckReport {
-    tokio::pin!(stop);
     let started = Instant::now();
     let url = crate::redact::shown_url(&config.url);
     let target = config.url.clone();
     let platform = config.platform.id.clone();
     let seed = config.seed;
     let context = Arc::new(cases::Context::new(config));
+    // Stops the run as Ctrl-C does when its first requests all fail to connect the same way.
+    let tripped = context.watch.tripped();
+    let stop = async {
+        tokio::select! {
+            () = stop => {}
+            () = tripped.cancelled() => {}
+        }
+    };
+    tokio::pin!(stop);
     // One seed per case: reproducible under HOOKCLI_SEED, yet no two cases share call ids
     // (a receiver that deduplicates would otherwise see false duplicates).
     let mut master = crate::call::rng_from(seed);
@@ -263,7 +275,7 @@ pub async fn run(
     let (alone, together): (Vec<_>, Vec<_>) = seeded
         .into_iter()
         .enumerate()
-        .partition(|(_, (c, _))| c.kind.runs_alone());
+        .partition(|(_, (c, _))| c.runner.runs_alone());
     let mut results: Vec<(usize, CaseResult)> = Vec::new();
     let mut interrupted = false;
     for phase in [together, alone] {
@@ -281,9 +293,19 @@ pub async fn run(
     }
     results.sort_by_key(|(i, _)| *i);
     let mut results: Vec<CaseResult> = results.into_iter().map(|(_, r)| r).collect();
+    // Every request failing to connect the same way, with no answer at all (early, or in a
+    // short run at the end), is one fault of the URL, not one per case.
+    let unusable = if tripped.is_cancelled() || !interrupted {
+        context.watch.same_failure()
+    } else {
+        None
+    };
+    if unusable.is_some() {
+        interrupted = false;
+    }
     // A stopped run says nothing of the receiver (a slow answer was cut off, not missing),
     // and probing it would only delay the report the user asked for.
-    let receiver = if interrupted {
+    let receiver = if interrupted || unusable.is_some() {
         ReceiverState::Up
     } else {
         receiver_state(&mut results, &target).await
@@ -295,6 +317,7 @@ pub async fn run(
         elapsed: started.elapsed(),
         receiver,
         interrupted,
+        unusable,
     }
 }
 
@@ -410,6 +433,25 @@ async fn gather(
     }
 }
 
+/// The `http://` URL for an `https://` one whose port answers plain HTTP: a TLS client meets
+/// an HTTP answer where it expects a handshake, so every request fails to connect.
+pub async fn plain_http(url: &reqwest::Url) -> Option<reqwest::Url> {
+    if url.scheme() != "https" {
+        return None;
+    }
+    let port = url.port_or_known_default()?;
+    let mut plain = url.clone();
+    plain.set_scheme("http").ok()?;
+    plain.set_port(Some(port)).ok()?;
+    let answered = crate::delivery::client()
+        .head(plain.clone())
+        .timeout(Duration::from_secs(2))
+        .send()
+        .await
+        .is_ok();
+    answered.then_some(plain)
+}
+
 /// Waits until a TCP connection to the URL's host and port succeeds, trying every 100 ms,
 /// for at most `deadline` (zero: one try). The error is the last reason it failed.
 pub async fn wait_for(url: &reqwest::Url, deadline: Duration) -> Result<(), String> {
@@ -489,6 +531,7 @@ mod tests {
             elapsed: Duration::ZERO,
             receiver: ReceiverState::Up,
             interrupted: false,
+            unusable: None,
         };
         assert!(report.failed(), "the run fails (exit 1) with it");
     }

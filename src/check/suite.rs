@@ -105,17 +105,17 @@ impl Suite {
         })?;
         suite.file = path.to_path_buf();
         suite.text = text.to_string();
-        if let Some(name) = &suite.secret_env {
-            if !is_variable_name(name.get_ref()) {
-                // The value is not echoed: a key pasted here by mistake stays out of CI logs.
-                return Err(suite.error(
-                    name.span(),
-                    "secret_env",
-                    "not the name of an environment variable (letters, digits and _, not \
-                     starting with a digit): give the name of the variable that holds the key, \
-                     not the key",
-                ));
-            }
+        if let Some(name) = &suite.secret_env
+            && !is_variable_name(name.get_ref())
+        {
+            // The value is not echoed: a key pasted here by mistake stays out of CI logs.
+            return Err(suite.error(
+                name.span(),
+                "secret_env",
+                "not the name of an environment variable (letters, digits and _, not \
+                 starting with a digit): give the name of the variable that holds the key, \
+                 not the key",
+            ));
         }
         Ok(suite)
     }

@@ -97,7 +97,7 @@ fn pick_platform<'a>(
     }
     match suite.and_then(|s| s.platform.as_ref().map(|p| (s, p))) {
         Some((suite, name)) => find_platform(catalog, name.get_ref()).map_err(|_| {
-            let ids = catalog.platform_ids().join(", ");
+            let ids = catalog.platform_list();
             UserError::new(
                 suite
                     .error(
@@ -110,7 +110,7 @@ fn pick_platform<'a>(
             .hint(format!("platforms: {ids}"))
             .into()
         }),
-        None => find_platform(catalog, "uponai"),
+        None => find_platform(catalog, crate::catalog::DEFAULT_PLATFORM),
     }
 }
 
@@ -199,12 +199,13 @@ fn file_settings(suite: &Suite) -> Result<FileSettings> {
             parse_url(to.get_ref()).map_err(|e| {
                 // parse_url speaks of the flag; the file's line and key say more here.
                 let text = e.to_string();
+                let shown = crate::redact::shown_text(to.get_ref());
                 let why = text
-                    .strip_prefix(&format!("--to `{}`", to.get_ref()))
+                    .strip_prefix(&format!("--to `{shown}`"))
                     .unwrap_or(&text)
                     .trim_start_matches([':', ' ']);
                 let joint = if why.starts_with("is ") { " " } else { ": " };
-                let message = format!("`{}`{joint}{why}", to.get_ref());
+                let message = format!("`{shown}`{joint}{why}");
                 UserError::new(suite.error(to.span(), "to", message).to_string())
                     .hint("write it like to = \"http://127.0.0.1:3000/webhook\"")
             })
@@ -349,8 +350,12 @@ async fn execute(
         cases.len(),
         if cases.len() == 1 { "" } else { "s" }
     );
+    let url = config.url.clone();
     let report = check::run(config, cases, super::interrupt()).await;
     endpoint.stop().await;
+    if let Some(detail) = &report.unusable {
+        return Err(unusable(&url, detail, &report, args).await?.into());
+    }
     // An interrupted run left cases untested: it is not a pass, whatever ran passed.
     let code = if report.receiver.never_answered() {
         exit::UNREACHABLE
@@ -375,6 +380,42 @@ async fn execute(
         Some(error) => Err(error.code(exit::UNREACHABLE).into()),
         None => Ok(code),
     }
+}
+
+/// The error (exit 3) for a run stopped because every request failed to connect the same
+/// way: one line for the URL's fault instead of a report that blames every case.
+async fn unusable(
+    url: &reqwest::Url,
+    detail: &str,
+    report: &CheckReport,
+    args: &CheckArgs,
+) -> Result<UserError> {
+    let shown = shown_url(url);
+    let (message, hint) = match check::plain_http(url).await {
+        Some(plain) => (
+            format!(
+                "the receiver at {shown} speaks plain HTTP: use {}",
+                shown_url(&plain)
+            ),
+            format!(
+                "every request failed the TLS handshake ({detail}); give the http:// URL in --to"
+            ),
+        ),
+        None => (
+            format!(
+                "the receiver at {shown}: every request failed to connect the same way \
+                 ({detail}), so no case could run"
+            ),
+            "check the scheme and port in --to, and the receiver's TLS certificate".to_string(),
+        ),
+    };
+    if let Some(path) = &args.junit {
+        write_junit(
+            path,
+            output::check::junit_unreachable(&report.platform, &message)?,
+        )?;
+    }
+    Ok(UserError::new(message).hint(hint).code(exit::UNREACHABLE))
 }
 
 /// The error line for a run the receiver answered nothing of (exit 3), after the report.

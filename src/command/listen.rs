@@ -9,7 +9,9 @@ use super::{load_catalog, platform_of};
 use crate::cli::ListenArgs;
 use crate::error::{UserError, exit};
 use crate::output::{self, received};
-use crate::receiver::{DEFAULT_MAX_BODY, Faults, Receiver, ReceiverConfig, Stats};
+use crate::receiver::{
+    DEFAULT_MAX_BODY, Faults, Receiver, ReceiverConfig, Stats, default_body_memory, human_bytes,
+};
 
 /// `25MB`, `512KB`, `1GB`, `1048576`: sizes in bytes, with 1024-based units.
 pub fn parse_size(text: &str) -> Result<u64, String> {
@@ -54,6 +56,24 @@ pub fn run(args: ListenArgs, overlay: Option<&Path>) -> Result<u8> {
                 .into(),
         );
     }
+    let max_body = if args.max_body == 0 {
+        DEFAULT_MAX_BODY
+    } else {
+        args.max_body
+    };
+    let body_memory = args
+        .body_memory
+        .unwrap_or_else(|| default_body_memory(max_body));
+    // A budget smaller than one body would answer 503 forever to bodies in between.
+    if body_memory < max_body {
+        return Err(UserError::new(format!(
+            "--body-memory {} is less than --max-body {}: a body in between could never be held",
+            human_bytes(body_memory),
+            human_bytes(max_body)
+        ))
+        .hint("give --body-memory at least --max-body, like --body-memory 256MB")
+        .into());
+    }
     let key = crate::config::Env::process().user_key(&args.key, None, platform);
     let tolerance = args
         .tolerance
@@ -74,11 +94,9 @@ pub fn run(args: ListenArgs, overlay: Option<&Path>) -> Result<u8> {
             fail_first: args.fail_first,
             drop: args.drop,
         },
-        max_body: if args.max_body == 0 {
-            DEFAULT_MAX_BODY
-        } else {
-            args.max_body
-        },
+        max_body,
+        body_timeout: args.body_timeout.unwrap_or(platform.policy.timeout),
+        body_memory,
         record: args.record.clone(),
     };
     let how = match (&platform.signing, &key) {
@@ -98,7 +116,19 @@ pub fn run(args: ListenArgs, overlay: Option<&Path>) -> Result<u8> {
         let (tx, rx) = mpsc::unbounded_channel();
         // --quiet prints no line per request: nothing listens on the channel, so none is made.
         let events = (!args.quiet).then_some(tx);
+        // A record file past `ulimit -f` must fail its write (and be said), not kill listen.
+        let _file_size_signal = ignore_file_size_signal();
         let receiver = Receiver::start(config, events).await?;
+        let stats = receiver.stats.clone();
+        let warn_once = tokio::spawn(async move {
+            stats.record_failed.notified().await;
+            if let Some(reason) = stats.record_failure.get() {
+                errln!(
+                    "warning: cannot write the record file: {reason}; requests that cannot be \
+                     recorded are answered 503 so the platform sends them again"
+                );
+            }
+        });
         // Installed before the ready line: a script that stops listen as soon as it reads
         // that line still gets the summary.
         let stop = super::interrupt();
@@ -121,9 +151,34 @@ pub fn run(args: ListenArgs, overlay: Option<&Path>) -> Result<u8> {
         // Every request answered so far gets its line: the printer drains the queue first.
         done.cancel();
         let _ = printer.await;
+        warn_once.abort();
         errln!("{}", summary(&stats));
-        Ok(exit::OK)
+        // Requests lost to the record are a failure of the run, even with every answer sent.
+        Ok(
+            if stats
+                .not_recorded
+                .load(std::sync::atomic::Ordering::Relaxed)
+                > 0
+            {
+                exit::FAILED
+            } else {
+                exit::OK
+            },
+        )
     })
+}
+
+/// Replaces SIGXFSZ's default (kill the process) with a handler while the result is held,
+/// so a write past the file size limit fails with an error instead.
+#[cfg(unix)]
+fn ignore_file_size_signal() -> Option<tokio::signal::unix::Signal> {
+    const SIGXFSZ: i32 = 25;
+    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::from_raw(SIGXFSZ)).ok()
+}
+
+#[cfg(not(unix))]
+fn ignore_file_size_signal() -> Option<()> {
+    None
 }
 
 /// Prints each request as it comes; once `done`, the ones still queued, then returns. A
@@ -183,6 +238,22 @@ pub fn summary(stats: &Stats) -> String {
     }
     if dropped > 0 {
         line.push_str(&format!(" ({dropped} dropped on purpose)"));
+    }
+    let not_recorded = stats
+        .not_recorded
+        .load(std::sync::atomic::Ordering::Relaxed);
+    if not_recorded > 0 {
+        line.push_str(&format!(
+            "; {not_recorded} request{} not recorded",
+            if not_recorded == 1 { "" } else { "s" }
+        ));
+    }
+    let shed = stats.shed.load(std::sync::atomic::Ordering::Relaxed);
+    if shed > 0 {
+        line.push_str(&format!(
+            "; {shed} idle or slow connection{} closed to make room (out of file descriptors)",
+            if shed == 1 { "" } else { "s" }
+        ));
     }
     line
 }

@@ -61,7 +61,12 @@ pub fn run(args: LoadArgs, overlay: Option<&Path>) -> Result<u8> {
         let (report, interrupted) = drive(&args, settings, bodies, seed).await;
         endpoint.stop().await;
         let url_text = super::shown_url(&url);
+        let unresolved = match report.tally.unreachable() {
+            true => crate::delivery::unresolved_host(&url).await,
+            false => None,
+        };
         let run = LoadRun {
+            unresolved: unresolved.as_deref(),
             platform: &platform.id,
             event: matches!(script, Script::Event(_)).then(|| script.name()),
             lifecycle: matches!(script, Script::Lifecycle(_)).then(|| script.name()),
@@ -88,7 +93,10 @@ pub fn run(args: LoadArgs, overlay: Option<&Path>) -> Result<u8> {
             return Err(UserError::new(format!(
                 "the receiver at {url_text} was unreachable: no connection succeeded"
             ))
-            .hint("start it first, and check the host and port in --to")
+            .hint(match &unresolved {
+                Some(host) => format!("`{host}` does not resolve: check the host in --to"),
+                None => "start it first, and check the host and port in --to".into(),
+            })
             .code(exit::UNREACHABLE)
             .into());
         }

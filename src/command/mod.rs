@@ -17,7 +17,7 @@ use anyhow::Result;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 
-use crate::catalog::{Catalog, EventSpec, Lifecycle, Platform, closest};
+use crate::catalog::{Catalog, DEFAULT_PLATFORM, EventSpec, Lifecycle, Platform, closest};
 use crate::cli::PlatformArg;
 use crate::error::{UserError, io_reason, path_reason, usage};
 use crate::overrides::{Override, OverrideError};
@@ -44,7 +44,7 @@ pub fn find_platform_from<'a>(
     from_env: bool,
 ) -> Result<&'a Platform> {
     catalog.platform(name).ok_or_else(|| {
-        let ids = catalog.platform_ids();
+        let list = catalog.platform_list();
         let source = if from_env {
             " (from HOOKCLI_PLATFORM)"
         } else {
@@ -59,22 +59,16 @@ pub fn find_platform_from<'a>(
             .map(String::as_str);
         let near = closest(&name.to_ascii_lowercase(), names);
         error = match (near, from_env) {
-            (Some(near), false) => error.hint(format!(
-                "did you mean `-p {near}`? platforms: {}",
-                ids.join(", ")
-            )),
-            (None, false) => error.hint(format!(
-                "platforms: {} (retell is an alias of uponai)",
-                ids.join(", ")
-            )),
+            (Some(near), false) => {
+                error.hint(format!("did you mean `-p {near}`? platforms: {list}"))
+            }
+            (None, false) => error.hint(format!("platforms: {list}")),
             (Some(near), true) => error.hint(format!(
-                "did you mean HOOKCLI_PLATFORM={near}? platforms: {}; or unset it for uponai",
-                ids.join(", ")
+                "did you mean HOOKCLI_PLATFORM={near}? platforms: {list}; or unset it for \
+                 {DEFAULT_PLATFORM}"
             )),
             (None, true) => error.hint(format!(
-                "set HOOKCLI_PLATFORM to one of {} (retell is an alias of uponai), or unset it \
-                 for uponai",
-                ids.join(", ")
+                "set HOOKCLI_PLATFORM to one of {list}, or unset it for {DEFAULT_PLATFORM}"
             )),
         };
         error.into()
@@ -161,38 +155,46 @@ fn spoken_list<T: AsRef<str>>(items: &[T], and: &str) -> String {
 
 /// An http or https URL, or an error that says what is wrong with it.
 pub fn parse_url(text: &str) -> Result<reqwest::Url> {
+    // Quoted masked: a password in a --to that fails here is still a password.
+    let shown = crate::redact::shown_text(text);
     if text.trim().is_empty() || text.contains(char::is_whitespace) {
         return Err(UserError::new(format!(
-            "--to `{text}` is not a URL: it is empty or has spaces"
+            "--to `{shown}` is not a URL: it is empty or has spaces"
         ))
         .hint("write it like http://localhost:8080/webhook, with any space as %20")
         .into());
     }
     if !text.contains("://") {
-        return Err(UserError::new(format!("--to `{text}` has no scheme"))
-            .hint(format!("write it as http://{text}"))
+        return Err(UserError::new(format!("--to `{shown}` has no scheme"))
+            .hint(format!("write it as {}", with_scheme(&shown)))
             .into());
     }
     let url = reqwest::Url::parse(text).map_err(|e| {
-        let hint = if !text.contains("://") {
-            format!("write the scheme too: http://{text}")
-        } else {
-            "write it like http://localhost:8080/webhook".into()
-        };
-        UserError::new(format!("--to `{text}` is not a URL ({e})")).hint(hint)
+        UserError::new(format!("--to `{shown}` is not a URL ({e})"))
+            .hint("write it like http://localhost:8080/webhook")
     })?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(UserError::new(format!(
-            "--to `{text}`: the scheme must be http or https, not {}",
+            "--to `{shown}`: the scheme must be http or https, not {}",
             url.scheme()
         ))
         .hint("webhooks are POSTed over http or https")
         .into());
     }
     if url.host_str().is_none_or(str::is_empty) {
-        return Err(usage(format!("--to `{text}` has no host")));
+        return Err(usage(format!("--to `{shown}` has no host")));
     }
     Ok(url)
+}
+
+/// What a --to without a scheme most likely meant: a bare port is a local receiver's
+/// (`3000` → `http://127.0.0.1:3000/webhook`, not `http://3000`), anything else gets `http://`.
+fn with_scheme(text: &str) -> String {
+    let port = text.strip_prefix(':').unwrap_or(text);
+    if !port.is_empty() && port.len() <= 5 && port.bytes().all(|b| b.is_ascii_digit()) {
+        return format!("http://127.0.0.1:{port}/webhook");
+    }
+    format!("http://{text}")
 }
 
 pub use crate::redact::shown_url;
@@ -286,28 +288,50 @@ fn missing_hint(show: &str, free_form: &[String]) -> String {
 
 /// Reads a body from a file, or stdin for `-` or no file. `what` names the flag in errors.
 pub fn read_input(file: Option<&str>, what: &str) -> Result<Vec<u8>> {
-    match file {
+    let (bytes, shown) = match file {
         None | Some("-") => {
             if file.is_none() && std::io::stdin().is_terminal() {
                 return Err(UserError::new(format!("{what}: no body given"))
                     .hint("name a file, or pipe the body in: hookcli show call_ended --compact | hookcli ...")
                     .into());
             }
-            let mut bytes = Vec::new();
-            std::io::stdin()
-                .read_to_end(&mut bytes)
+            let bytes = read_capped(std::io::stdin())
                 .map_err(|e| usage(format!("{what}: cannot read stdin: {}", io_reason(&e))))?;
-            Ok(bytes)
+            (bytes, format!("{what} (stdin)"))
         }
-        Some(path) => std::fs::read(path).map_err(|e| {
-            UserError::new(format!(
-                "{what} `{path}`: {}",
-                path_reason(Path::new(path), &e)
-            ))
-            .hint("name a readable file, or - to read the body from stdin")
-            .into()
-        }),
+        Some(path) => {
+            let bytes = std::fs::File::open(path)
+                .and_then(read_capped)
+                .map_err(|e| {
+                    UserError::new(format!(
+                        "{what} `{path}`: {}",
+                        path_reason(Path::new(path), &e)
+                    ))
+                    .hint("name a readable file, or - to read the body from stdin")
+                })?;
+            (bytes, format!("{what} `{path}`"))
+        }
+    };
+    if bytes.len() as u64 > BODY_READ_LIMIT {
+        return Err(UserError::new(format!(
+            "{shown} is larger than {}, the most hookcli reads for one body",
+            crate::receiver::human_bytes(BODY_READ_LIMIT)
+        ))
+        .hint("a webhook body is kilobytes; check the file (a device such as /dev/zero never ends)")
+        .into());
     }
+    Ok(bytes)
+}
+
+/// The most a body given with --data or on stdin may hold: listen's default --max-body, the
+/// largest a receiver here takes, so no device or runaway pipe can exhaust memory.
+pub const BODY_READ_LIMIT: u64 = crate::receiver::DEFAULT_MAX_BODY;
+
+/// Reads at most one byte past [`BODY_READ_LIMIT`]: enough to tell that it was over.
+fn read_capped(reader: impl Read) -> std::io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    reader.take(BODY_READ_LIMIT + 1).read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 /// Checks that bytes are JSON, naming the line and column where they are not.

@@ -158,15 +158,23 @@ fn read_recording(
     seed: Option<u64>,
 ) -> Result<Vec<replay::Planned>> {
     let shown = file.display().to_string();
-    let text = std::fs::read_to_string(file).map_err(|e| {
-        let reason = match e.kind() {
-            std::io::ErrorKind::InvalidData => "not UTF-8 text".to_string(),
-            _ => crate::error::path_reason(file, &e),
-        };
+    let refuse = |reason: String| {
         UserError::new(format!("--from `{shown}`: {reason}")).hint(
             "give a file written by `hookcli listen --record FILE`, or one JSON body per line",
         )
-    })?;
+    };
+    let bytes = std::fs::read(file).map_err(|e| refuse(crate::error::path_reason(file, &e)))?;
+    let text = match String::from_utf8(bytes) {
+        Ok(text) => text,
+        // A write torn inside a character, at the very end: plan_recording skips that line.
+        Err(e) if e.utf8_error().error_len().is_none() => {
+            let whole = e.utf8_error().valid_up_to();
+            let mut bytes = e.into_bytes();
+            bytes.truncate(whole);
+            String::from_utf8(bytes).map_err(|_| refuse("not UTF-8 text".into()))?
+        }
+        Err(_) => return Err(refuse("not UTF-8 text".into()).into()),
+    };
     let recording = replay::plan_recording(&text, &shown, platform, filter).map_err(|e| {
         let hint = if e.line == 0 {
             "record traffic with `hookcli listen --record FILE`, or write one JSON body per line"
@@ -176,6 +184,12 @@ fn read_recording(
         };
         UserError::new(format!("--from {e}")).hint(hint)
     })?;
+    if let Some(line) = recording.torn {
+        errln!(
+            "note: skipped line {line}, the last: it is cut short (a record write that did not \
+             finish)"
+        );
+    }
     let skipped = &recording.skipped;
     if !skipped.is_empty() {
         errln!(
@@ -222,12 +236,13 @@ async fn execute(source: Source, plan: Plan, args: &ReplayArgs) -> Result<u8> {
     // Installed before the first delivery: Ctrl-C (or SIGTERM) stops with the report so far.
     let interrupt = super::interrupt();
     tokio::pin!(interrupt);
+    let recorded_calls = source.recorded_calls();
     let mut engine = tokio::spawn(replay::run(source, settings, tx));
     let bar = progress::bar(plan.calls as u64, "calls", !args.json);
     let url_text = super::shown_url(&url);
     let mut rows = Vec::new();
     let mut totals = Totals {
-        calls: plan.calls,
+        calls: recorded_calls.unwrap_or(plan.calls),
         ..Totals::default()
     };
     let mut by_event = ByEvent::default();

@@ -54,9 +54,22 @@ fn prepare(args: &SendArgs, catalog: &Catalog, platform: &Platform, env: &Env) -
                 return Err(empty_data(file, &shown, bytes.is_empty(), args, platform));
             }
             let value = check_json(&bytes, &shown)?;
+            let named = platform.event_of(&value);
             let event = match &args.event {
-                Some(name) => find_event(catalog, platform, name)?.name.clone(),
-                None => platform.event_of(&value).unwrap_or_else(|| "custom".into()),
+                Some(name) => {
+                    let given = find_event(catalog, platform, name)?.name.clone();
+                    match named {
+                        // The body is what is sent: its own event is what the receiver sees.
+                        Some(named) if named != given => {
+                            errln!(
+                                "note: the body is a `{named}` event, not `{given}`: it is labelled `{named}`"
+                            );
+                            named
+                        }
+                        _ => given,
+                    }
+                }
+                None => named.unwrap_or_else(|| "custom".into()),
             };
             (event, Bytes::from(bytes), value)
         }
@@ -64,7 +77,9 @@ fn prepare(args: &SendArgs, catalog: &Catalog, platform: &Platform, env: &Env) -
             let name = args.event.as_deref().ok_or_else(|| {
                 UserError::new("which event? name one, or give a body with --data FILE").hint(
                     format!(
-                        "`hookcli events -p {}` lists them, e.g. hookcli send call_ended",
+                        "`hookcli events -p {}` lists them, e.g. hookcli send {} -p {}",
+                        platform.id,
+                        example_event(platform),
                         platform.id
                     ),
                 )
@@ -106,7 +121,10 @@ fn empty_data(
     } else {
         "is only whitespace"
     };
-    let event = args.event.as_deref().unwrap_or("call_ended");
+    let event = args
+        .event
+        .as_deref()
+        .unwrap_or_else(|| example_event(platform));
     let show = format!("hookcli show {event} -p {} --compact", platform.id);
     let hint = if file == "-" {
         format!(
@@ -121,6 +139,15 @@ fn empty_data(
     UserError::new(format!("{shown} {what}: there is no body to send"))
         .hint(hint)
         .into()
+}
+
+/// An event of this platform for examples in hints: `call_ended` where it has one.
+fn example_event(platform: &Platform) -> &str {
+    let names = || platform.events.iter().map(|e| e.name.as_str());
+    names()
+        .find(|n| *n == "call_ended")
+        .or_else(|| names().next())
+        .unwrap_or("call_ended")
 }
 
 fn print_dry_run(prepared: &Prepared, json: bool) -> Result<()> {

@@ -5,17 +5,33 @@ use std::path::Path;
 use anyhow::Result;
 
 use super::{load_catalog, platform_of, read_input};
-use crate::catalog::{Platform, Signing};
+use crate::catalog::{Catalog, Platform, Signing};
 use crate::cli::{SignArgs, VerifyArgs};
 use crate::config::{Env, key_sources};
 use crate::error::{UserError, exit};
 use crate::secret::Secret;
 use crate::signing::{self, Verdict};
 
-fn signing_of(platform: &Platform) -> Result<&Signing> {
+fn signing_of<'a>(catalog: &Catalog, platform: &'a Platform) -> Result<&'a Signing> {
     platform.signing.as_ref().ok_or_else(|| {
+        let signers: Vec<String> = catalog
+            .platforms
+            .iter()
+            .filter_map(|p| {
+                Some(format!(
+                    "-p {} signs with {}",
+                    p.label(),
+                    p.signing.as_ref()?.header
+                ))
+            })
+            .collect();
+        let hint = if signers.is_empty() {
+            "no platform of the catalog signs its webhooks".to_string()
+        } else {
+            signers.join("; ")
+        };
         UserError::new(format!("{} does not sign its webhooks", platform.id))
-            .hint("-p uponai (alias retell) signs with x-retell-signature")
+            .hint(hint)
             .into()
     })
 }
@@ -33,7 +49,7 @@ fn key_of(flag: &crate::cli::KeyArg, platform: &Platform) -> Result<Secret> {
 pub fn sign(args: SignArgs, overlay: Option<&Path>) -> Result<u8> {
     let catalog = load_catalog(overlay)?;
     let platform = platform_of(&catalog, &args.platform)?;
-    let signing = signing_of(platform)?;
+    let signing = signing_of(&catalog, platform)?;
     let key = key_of(&args.key, platform)?;
     let body = read_input(args.file.as_deref(), "body")?;
     let at = args.timestamp.unwrap_or_else(signing::now_ms);
@@ -48,7 +64,7 @@ pub fn sign(args: SignArgs, overlay: Option<&Path>) -> Result<u8> {
 pub fn verify(args: VerifyArgs, overlay: Option<&Path>) -> Result<u8> {
     let catalog = load_catalog(overlay)?;
     let platform = platform_of(&catalog, &args.platform)?;
-    let signing = signing_of(platform)?;
+    let signing = signing_of(&catalog, platform)?;
     let key = key_of(&args.key, platform)?;
     let body = read_input(args.file.as_deref(), "body")?;
     let now = args.now.unwrap_or_else(signing::now_ms);

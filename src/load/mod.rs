@@ -30,7 +30,7 @@ use std::collections::{BinaryHeap, VecDeque};
 use std::ops::Range;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -185,6 +185,9 @@ pub struct Tally {
     /// Deliveries that had failed an attempt and were still waiting for (or sending) a retry
     /// when the load stopped: not delivered, not given up on, so not a success.
     pub unfinished: u64,
+    /// Requests sent a second time on a fresh connection because the kept-alive one they went
+    /// out on had been closed by the receiver with no answer (not counted as attempts).
+    pub reconnected: u64,
     /// Latency in microseconds of the attempts that got an HTTP answer (any status). A
     /// refused connect or a timeout is no answer; those are counted in `failures`.
     pub latency: Histogram<u64>,
@@ -209,6 +212,7 @@ impl Tally {
             platform_timeouts: 0,
             refused: 0,
             unfinished: 0,
+            reconnected: 0,
             // Three significant figures from 1 µs to an hour; it grows if ever needed.
             latency: Histogram::new_with_bounds(1, 3_600_000_000, 3)
                 .expect("static histogram bounds are valid"),
@@ -232,6 +236,7 @@ impl Tally {
         self.platform_timeouts += other.platform_timeouts;
         self.refused += other.refused;
         self.unfinished += other.unfinished;
+        self.reconnected += other.reconnected;
         let _ = self.latency.add(&other.latency);
     }
 
@@ -724,12 +729,13 @@ async fn deliver(
 ) -> Option<Vec<Bytes>> {
     let policy = &shared.settings.policy;
     let started = Instant::now();
-    let answer = attempt(shared, local, connection, work.body.clone()).await;
+    let (answer, reconnected) = attempt(shared, local, connection, work.body.clone()).await;
     let latency = started.elapsed();
     let progress = &shared.progress[local.progress];
     let accepted = matches!(answer, Answer::Status(s) if policy.success.accepts(s));
     let mut tally = local.tally.borrow_mut();
     tally.attempts += 1;
+    tally.reconnected += u64::from(reconnected);
     if work.n > 1 {
         tally.retried += 1;
         progress.retried.fetch_add(1, Ordering::Relaxed);
@@ -793,13 +799,14 @@ fn queue_retry(local: &Local, backoff: Duration, work: Work) {
     }
 }
 
-/// One signed request under the deadline.
+/// One signed request under the deadline, and whether it had to be sent again on a fresh
+/// connection (the kept-alive one was closed under it).
 async fn attempt(
     shared: &Shared,
     local: &Local,
     connection: &mut Option<http1::SendRequest<Full<Bytes>>>,
     body: Bytes,
-) -> Answer {
+) -> (Answer, bool) {
     let settings = &shared.settings;
     let mut headers = settings.headers.clone();
     if let Some(signer) = &settings.signer
@@ -807,11 +814,16 @@ async fn attempt(
     {
         headers.insert(signer.header.clone(), value);
     }
+    let reconnected = AtomicBool::new(false);
     let exchange = async {
         match &shared.target {
-            Target::Plain { addr, path } => plain(connection, addr, path, headers, body).await,
+            Target::Plain { addr, path } => {
+                plain(connection, addr, path, headers, body, &reconnected).await
+            }
             Target::Tls => match &local.client {
-                Some(client) => client_exchange(client, &settings.url, headers, body).await,
+                Some(client) => {
+                    client_exchange(client, &settings.url, headers, body, &reconnected).await
+                }
                 None => Err(FailKind::Connect),
             },
         }
@@ -822,10 +834,11 @@ async fn attempt(
         // A late answer would arrive on this connection: start the next one clean.
         *connection = None;
     }
-    match answer {
+    let answer = match answer {
         Ok(status) => Answer::Status(status),
         Err(kind) => Answer::Error(kind),
-    }
+    };
+    (answer, reconnected.load(Ordering::Relaxed))
 }
 
 async fn connect(addr: &str) -> Result<http1::SendRequest<Full<Bytes>>, FailKind> {
@@ -841,30 +854,36 @@ async fn connect(addr: &str) -> Result<http1::SendRequest<Full<Bytes>>, FailKind
 }
 
 /// POST over the worker's own connection, opening it if needed. A request the old
-/// connection never sent (the server had just closed it) goes once more on a new one.
+/// connection never sent (the server had just closed it) goes once more on a new one; so
+/// does one it sent but got no answer to, closed under it, as curl does (`reconnected`).
 async fn plain(
     connection: &mut Option<http1::SendRequest<Full<Bytes>>>,
     addr: &str,
     path: &hyper::Uri,
     headers: HeaderMap,
     body: Bytes,
+    reconnected: &AtomicBool,
 ) -> Result<u16, FailKind> {
-    let mut request = hyper::Request::post(path.clone())
-        .body(Full::new(body))
-        .map_err(|_| FailKind::Reset)?;
-    *request.headers_mut() = headers;
-    let mut reconnected = false;
+    let build = || {
+        let mut request = hyper::Request::post(path.clone())
+            .body(Full::new(body.clone()))
+            .map_err(|_| FailKind::Reset)?;
+        *request.headers_mut() = headers.clone();
+        Ok(request)
+    };
+    let mut request = build()?;
+    let mut opened = false;
     let response = loop {
         let sender = match connection {
             Some(sender) if !sender.is_closed() => sender,
             _ => {
-                reconnected = true;
+                opened = true;
                 connection.insert(connect(addr).await?)
             }
         };
         if sender.ready().await.is_err() {
             *connection = None;
-            if reconnected {
+            if opened {
                 return Err(FailKind::Reset);
             }
             continue;
@@ -872,8 +891,13 @@ async fn plain(
         match sender.try_send_request(request).await {
             Ok(response) => break response,
             Err(mut e) => match e.take_message() {
-                Some(unsent) if !reconnected => {
+                Some(unsent) if !opened => {
                     request = unsent;
+                    *connection = None;
+                }
+                None if !opened && crate::delivery::closed_unanswered(e.error()) => {
+                    reconnected.store(true, Ordering::Relaxed);
+                    request = build()?;
                     *connection = None;
                 }
                 _ => return Err(FailKind::Reset),
@@ -894,6 +918,7 @@ async fn client_exchange(
     url: &reqwest::Url,
     headers: HeaderMap,
     body: Bytes,
+    reconnected: &AtomicBool,
 ) -> Result<u16, FailKind> {
     let kind = |e: reqwest::Error| {
         if e.is_timeout() {
@@ -904,11 +929,7 @@ async fn client_exchange(
             FailKind::Reset
         }
     };
-    let response = client
-        .post(url.clone())
-        .headers(headers)
-        .body(body)
-        .send()
+    let response = crate::delivery::post_reconnecting(client, url, headers, body, reconnected)
         .await
         .map_err(kind)?;
     let status = response.status().as_u16();

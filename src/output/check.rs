@@ -52,7 +52,8 @@ pub fn table(report: &CheckReport) -> String {
         result: r.result.word(),
         status: statuses(r),
         latency: latency(r),
-        reason: r.reason.clone().unwrap_or_default(),
+        // A reason can quote the receiver's answer.
+        reason: super::escape_controls(r.reason.as_deref().unwrap_or_default()).into_owned(),
     });
     let mut table = tabled::Table::new(rows);
     table.with(tabled::settings::Style::sharp());

@@ -121,6 +121,8 @@ impl DeliveryReport<'_> {
             "outcome": outcome_word(delivery.outcome),
             "status": delivery.last().status,
             "attempts": delivery.attempts.iter().map(attempt_json).collect::<Vec<_>>(),
+            // What the text output says after the verdict as `warning:` lines.
+            "warnings": self.slow_note().into_iter().collect::<Vec<_>>(),
         })
     }
 }
@@ -161,10 +163,16 @@ pub fn attempt_line(attempt: &Attempt) -> String {
         Some(w) => format!("  retrying in {}", crate::duration::short(w)),
         None => String::new(),
     };
+    let reconnected = if attempt.reconnected {
+        "  (sent again on a fresh connection)"
+    } else {
+        ""
+    };
     format!(
-        "  #{}  {result}  {}{}",
+        "  #{}  {result}  {}{}{}",
         attempt.n,
         dim(&crate::duration::latency(attempt.latency)),
+        dim(reconnected),
         dim(&wait)
     )
 }
@@ -184,6 +192,7 @@ fn attempt_json(attempt: &Attempt) -> Value {
         "ms": (attempt.latency.as_secs_f64() * 10_000.0).round() / 10.0,
         "error": attempt.error.map(ErrorKind::word),
         "location": attempt.location,
+        "reconnected": attempt.reconnected,
     })
 }
 
@@ -196,6 +205,11 @@ pub fn attempt_exchange_text(url: &str, attempt: &Attempt, body: &[u8]) -> Strin
     let mut out = String::new();
     if numbered {
         let _ = writeln!(out, "{}", dim(&format!("* attempt {}", attempt.n)));
+    }
+    if attempt.reconnected {
+        let note = "* the kept-alive connection had been closed by the receiver (without \
+                    `Connection: close`) and gave no answer: sent again on a fresh connection";
+        let _ = writeln!(out, "{}", warn(note));
     }
     out.push_str(&request_text(url, attempt, body));
     out.push('\n');
@@ -239,18 +253,53 @@ fn response_text(attempt: &Attempt) -> String {
     let mut out = format!("{} {}\n", dim("<"), status_text(status));
     for (name, value) in &attempt.response_headers {
         let value = String::from_utf8_lossy(value.as_bytes());
-        let _ = writeln!(out, "{} {name}: {value}", dim("<"));
+        let _ = writeln!(
+            out,
+            "{} {name}: {}",
+            dim("<"),
+            super::escape_controls(&value)
+        );
     }
     if attempt.response_body.is_empty() {
         return out;
     }
     let _ = writeln!(out, "{}", dim("<"));
+    // The receiver's bytes, not ours: escaped so they cannot drive the terminal.
     for line in String::from_utf8_lossy(&attempt.response_body).lines() {
-        let _ = writeln!(out, "{} {line}", dim("<"));
+        let _ = writeln!(out, "{} {}", dim("<"), super::escape_controls(line));
     }
     if attempt.response_body.len() >= RESPONSE_BODY_LIMIT {
         let cut = "(only the first 64 KiB of the body was read; the rest was discarded)";
         let _ = writeln!(out, "{} {}", dim("<"), dim(cut));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use reqwest::header::HeaderMap;
+
+    #[test]
+    fn a_reconnected_attempt_says_so_in_v_and_in_its_line() {
+        let attempt = Attempt {
+            n: 1,
+            status: Some(204),
+            latency: Duration::from_millis(3),
+            error: None,
+            detail: None,
+            location: None,
+            wait: None,
+            request_headers: HeaderMap::new(),
+            response_headers: HeaderMap::new(),
+            response_body: Bytes::new(),
+            accepted: true,
+            reconnected: true,
+        };
+        let text = attempt_exchange_text("http://127.0.0.1:1/webhook", &attempt, b"{}");
+        assert!(text.contains("sent again on a fresh connection"), "{text}");
+        assert!(attempt_line(&attempt).contains("sent again on a fresh connection"));
+        assert_eq!(attempt_json(&attempt)["reconnected"], true);
+    }
 }

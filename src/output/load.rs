@@ -27,6 +27,8 @@ pub struct LoadRun<'a> {
     pub rule: &'a SuccessRule,
     pub platform_timeout: Duration,
     pub interrupted: bool,
+    /// The host, when the receiver was unreachable because its name does not resolve.
+    pub unresolved: Option<&'a str>,
 }
 
 fn ms(d: Duration) -> f64 {
@@ -114,6 +116,7 @@ impl LoadRun<'_> {
             "latency_ms": latency,
             "platform_timeout_ms": ms(self.platform_timeout),
             "platform_timeouts": t.platform_timeouts,
+            "reconnected": t.reconnected,
         })
     }
 
@@ -191,10 +194,16 @@ impl LoadRun<'_> {
             let _ = writeln!(
                 out,
                 "  {}",
-                bad(&format!(
-                    "unreachable: no connection to {} succeeded; is the receiver running there?",
-                    self.url
-                ))
+                bad(&match self.unresolved {
+                    Some(host) => format!(
+                        "unreachable: `{host}` does not resolve, so no connection to {} was made",
+                        self.url
+                    ),
+                    None => format!(
+                        "unreachable: no connection to {} succeeded; is the receiver running there?",
+                        self.url
+                    ),
+                })
             );
         }
         if let Some(q) = quantiles(report) {
@@ -240,6 +249,13 @@ impl LoadRun<'_> {
         );
         let line = if slow > 0 { warn(&line) } else { line };
         let _ = writeln!(out, "  platform    {line}");
+        if t.reconnected > 0 {
+            let line = format!(
+                "reconnected {}: requests sent again on a fresh connection, the receiver had closed the kept-alive one without `Connection: close`",
+                thousands(t.reconnected)
+            );
+            let _ = writeln!(out, "  {}", warn(&line));
+        }
         if self.timeout < self.platform_timeout {
             let _ = writeln!(
                 out,

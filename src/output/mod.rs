@@ -7,6 +7,9 @@ pub mod progress;
 pub mod received;
 pub mod replay;
 
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
 use console::Style;
 use tabled::settings::Style as TableStyle;
 use tabled::{Table, Tabled};
@@ -39,6 +42,43 @@ pub fn bold(text: &str) -> String {
     Style::new().bold().apply_to(text).to_string()
 }
 
+/// Text that came from the wire (event names, ids, header values, bodies), made safe for a
+/// terminal: control characters and bidirectional overrides become visible escapes (`\n`,
+/// `\u{1b}`), so a peer cannot colour the screen, move the cursor or forge a line. A
+/// multi-line body is escaped line by line. `--json` needs none of this: JSON escapes its own.
+pub fn escape_controls(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(needs_escape) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if needs_escape(c) => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// C0, DEL and C1 controls (C1 includes the one-byte CSI), and the marks that reorder text.
+fn needs_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// [`escape_controls`] for text shown over several lines: each line escaped on its own.
+pub fn escape_lines(text: &str) -> String {
+    text.lines()
+        .map(escape_controls)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// A table in the house style.
 pub fn table<T: Tabled>(rows: impl IntoIterator<Item = T>) -> String {
     let mut table = Table::new(rows);
@@ -68,4 +108,34 @@ pub fn thousands(n: u64) -> String {
         out.push(c);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn controls_from_the_wire_are_shown_as_escapes() {
+        assert_eq!(escape_controls("call_ended"), "call_ended");
+        assert_eq!(escape_controls("café 👋"), "café 👋");
+        assert_eq!(
+            escape_controls("x\u{1b}[2K\rvalid  204\n"),
+            "x\\u{1b}[2K\\rvalid  204\\n"
+        );
+        assert_eq!(escape_controls("\u{9b}31m\u{7f}"), "\\u{9b}31m\\u{7f}");
+        assert_eq!(escape_controls("a\u{202e}b"), "a\\u{202e}b");
+        assert_eq!(escape_lines("one\u{1b}\ntwo\r\n"), "one\\u{1b}\ntwo");
+    }
+
+    #[test]
+    fn no_control_character_survives_escaping() {
+        let every: String = (0..=0x3000u32).filter_map(char::from_u32).collect();
+        let shown = escape_controls(&every);
+        assert!(!shown.chars().any(needs_escape), "{shown:?}");
+        assert!(
+            !escape_lines(&every)
+                .chars()
+                .any(|c| c != '\n' && needs_escape(c))
+        );
+    }
 }

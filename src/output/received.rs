@@ -2,16 +2,17 @@
 
 use serde_json::{Value, json};
 
-use super::{bad, dim, good, warn};
+use super::{bad, dim, escape_controls, escape_lines, good, warn};
 use crate::receiver::{Received, human_bytes};
 use crate::signing::Verdict;
 
-/// `10:04:05.123  call_ended  Jabr9TXY…  valid  204  2.1 KB`
+/// `10:04:05.123  call_ended  Jabr9TXY…  valid  204  2.1 KB`. Whatever came from the wire
+/// is escaped: an unverified body must not be able to forge a line.
 pub fn line(received: &Received) -> String {
     let time = crate::call::iso_millis(received.at);
     let time = time.get(11..23).unwrap_or(&time);
-    let event = received.event.as_deref().unwrap_or("-");
-    let call = received.call_id.as_deref().unwrap_or("-");
+    let event = escape_controls(received.event.as_deref().unwrap_or("-"));
+    let call = escape_controls(received.call_id.as_deref().unwrap_or("-"));
     let verdict = verdict_text(&received.verdict);
     let answered = match received.answered {
         Some(status) => status.to_string(),
@@ -27,24 +28,33 @@ pub fn line(received: &Received) -> String {
             .as_deref()
             .is_some_and(|n| n.starts_with("not the"))
     {
-        format!("  {} {}", received.method, received.path)
+        format!(
+            "  {} {}",
+            escape_controls(&received.method),
+            escape_controls(&received.path)
+        )
     } else {
         String::new()
     };
+    let duplicate = received
+        .duplicate_of
+        .map(|first| warn(&format!("  duplicate of #{first}")))
+        .unwrap_or_default();
     let note = received
         .note
         .as_deref()
-        .map(|n| dim(&format!("  ({n})")))
+        .map(|n| dim(&format!("  ({})", escape_controls(n))))
         .unwrap_or_default();
     format!(
-        "{}  {event}  {call}  {verdict}  {answered}  {}{route}{note}",
+        "{}  {event}  {call}  {verdict}  {answered}  {}{duplicate}{route}{note}",
         dim(time),
         dim(&human_bytes(received.size()))
     )
 }
 
 fn verdict_text(verdict: &Verdict) -> String {
-    let text = verdict.to_string();
+    // A malformed header is quoted in its reason.
+    let text = escape_controls(&verdict.to_string()).into_owned();
     match verdict {
         Verdict::Valid => good(&text),
         Verdict::Unsigned => warn(&text),
@@ -52,12 +62,14 @@ fn verdict_text(verdict: &Verdict) -> String {
     }
 }
 
-/// The body, pretty-printed when it is JSON.
+/// The body, pretty-printed when it is JSON, escaped for the terminal (JSON escapes only
+/// the C0 controls, not DEL, C1 or the bidi marks).
 pub fn pretty_body(received: &Received) -> String {
-    match serde_json::from_slice::<Value>(&received.body) {
+    let text = match serde_json::from_slice::<Value>(&received.body) {
         Ok(value) => serde_json::to_string_pretty(&value).unwrap_or_default(),
         Err(_) => String::from_utf8_lossy(&received.body).into_owned(),
-    }
+    };
+    escape_lines(&text)
 }
 
 /// One JSON object per request (README "listen --json").
@@ -76,5 +88,6 @@ pub fn json(received: &Received) -> Value {
         },
         "status": received.answered,
         "bytes": received.size(),
+        "duplicate_of": received.duplicate_of,
     })
 }

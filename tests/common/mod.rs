@@ -252,9 +252,14 @@ use std::io::BufReader;
 
 impl Listener {
     pub fn start(args: &[&str]) -> Listener {
-        let mut child = hookcli()
-            .args(["listen", "--port", "0"])
-            .args(args)
+        let mut cmd = hookcli();
+        cmd.args(["listen", "--port", "0"]).args(args);
+        Listener::spawn(cmd)
+    }
+
+    /// Starts a `listen` command the caller built (under `ulimit`, say).
+    pub fn spawn(mut cmd: Command) -> Listener {
+        let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -284,7 +289,14 @@ impl Listener {
     }
 
     /// Stops it with a signal (`INT` is Ctrl-C), returning (stdout, the rest of stderr).
-    pub fn stop_with(mut self, signal: &str) -> (String, String) {
+    pub fn stop_with(self, signal: &str) -> (String, String) {
+        let (out, rest, code) = self.stop_code(signal);
+        assert_eq!(code, Some(0), "listen exits 0 when stopped\n{rest}");
+        (out, rest)
+    }
+
+    /// Stops it with a signal, returning (stdout, the rest of stderr, the exit code).
+    pub fn stop_code(mut self, signal: &str) -> (String, String, Option<i32>) {
         let pid = self.child.id().to_string();
         let status = Command::new("kill")
             .args([&format!("-{signal}"), &pid])
@@ -298,12 +310,7 @@ impl Listener {
             std::io::Read::read_to_string(&mut stdout, &mut out).expect("read stdout");
         }
         let status = self.child.wait().expect("the listener exits");
-        assert_eq!(
-            status.code(),
-            Some(0),
-            "listen exits 0 when stopped\n{rest}"
-        );
-        (out, rest)
+        (out, rest, status.code())
     }
 
     /// `hookcli send ... --to <this listener>`.
