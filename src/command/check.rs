@@ -183,7 +183,7 @@ fn select_cases(args: &CheckArgs, suite: Option<&Suite>, platform: &Platform) ->
 fn print_list(cases: &[Case], json: bool) {
     if json {
         for case in cases {
-            outln!("{}", output::check::list_json(case));
+            outln!("{}", output::json::line(&output::check::list_json(case)));
         }
     } else {
         outln!("{}", output::check::list(cases));
@@ -366,9 +366,12 @@ async fn execute(
     };
     if args.json {
         for result in &report.results {
-            outln!("{}", output::check::case_json(result));
+            outln!("{}", output::json::line(&output::check::case_json(result)));
         }
-        outln!("{}", output::check::summary_json(&report, code));
+        outln!(
+            "{}",
+            output::json::line(&output::check::summary_json(&report, code))
+        );
     } else {
         outln!("{}", output::check::table(&report));
         outln!("{}", output::check::summary(&report));

@@ -196,7 +196,7 @@ async fn print_requests(
             return;
         }
         if json {
-            outln!("{}", received::json(&r));
+            outln!("{}", crate::output::json::line(&received::json(&r)));
         } else {
             outln!("{}", received::line(&r));
             if verbose {

@@ -82,7 +82,7 @@ pub fn run(args: LoadArgs, overlay: Option<&Path>) -> Result<u8> {
             interrupted,
         };
         if args.json {
-            outln!("{}", run.json(&report));
+            outln!("{}", crate::output::json::line(&run.json(&report)));
         } else {
             out!("{}", run.text(&report));
         }

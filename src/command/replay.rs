@@ -15,6 +15,7 @@ use crate::config::{DeliveryConfig, Env, Flags};
 use crate::delivery::{Delivery, ErrorKind, Outcome as DeliveryOutcome};
 use crate::error::{UserError, exit};
 use crate::output::delivery::{DeliveryReport, outcome_word};
+use crate::output::json::{self, DeliveryJson};
 use crate::output::replay::{ByEvent, Row, Totals};
 use crate::output::{self, progress};
 use crate::policy::EventPolicies;
@@ -319,7 +320,7 @@ async fn execute(source: Source, plan: Plan, args: &ReplayArgs) -> Result<u8> {
     let watched = watcher.await.unwrap_or_default();
     let seen = built_in.then_some(watched);
     if args.json {
-        outln!("{}", totals.json());
+        outln!("{}", json::line(&totals.json()));
     } else {
         if let Some(seen) = &seen {
             for row in rows.iter_mut() {
@@ -411,31 +412,41 @@ fn report<'a>(
     }
 }
 
-/// The send schema, plus the call index and place in the call; filtered events have no attempts.
+/// The send object, plus the call index and place in the call; filtered events have no
+/// attempts.
 fn delivery_json(
     outcome: &Outcome,
     row: &Row,
     platform: &Platform,
     plan: &Plan,
     url: &str,
-) -> serde_json::Value {
+) -> String {
+    let report;
     let mut object = match &outcome.delivery {
-        Some(delivery) => report(outcome, delivery, platform, plan, url).json(),
-        None => serde_json::json!({
-            "platform": platform.id,
-            "event": outcome.event,
-            "url": url,
-            "call_id": outcome.call_id,
-            "expect": plan.config.policy.success.to_string(),
-            "delivered": false,
-            "outcome": row.outcome,
-            "status": null,
-            "attempts": [],
-        }),
+        Some(delivery) => {
+            report = self::report(outcome, delivery, platform, plan, url);
+            report.json()
+        }
+        None => DeliveryJson {
+            kind: "delivery",
+            platform: &platform.id,
+            event: &outcome.event,
+            url,
+            call_id: outcome.call_id.as_deref(),
+            expect: plan.policies.for_event(&outcome.event).success.to_string(),
+            delivered: false,
+            outcome: row.outcome,
+            status: None,
+            attempts: Vec::new(),
+            warnings: Vec::new(),
+            receiver: None,
+            call: None,
+            seq: None,
+        },
     };
-    object["call"] = serde_json::json!(outcome.call + 1);
-    object["seq"] = serde_json::json!(outcome.seq + 1);
-    object
+    object.call = Some(outcome.call + 1);
+    object.seq = Some(outcome.seq + 1);
+    json::line(&object)
 }
 
 /// What the built-in receiver saw: verdict counts and, per (call id, event), the last verdict.

@@ -4,7 +4,6 @@ use std::path::Path;
 
 use anyhow::Result;
 use bytes::Bytes;
-use serde_json::json;
 use tokio::sync::mpsc;
 
 use super::{apply_sets, check_json, find_event, load_catalog, platform_of, read_input};
@@ -14,6 +13,7 @@ use crate::config::{DeliveryConfig, Env, Flags, KeyOrigin, Target};
 use crate::delivery::{self, Attempt, Outcome};
 use crate::error::{UserError, exit};
 use crate::output::delivery::{DeliveryReport, attempt_exchange_text, attempt_line, header_line};
+use crate::output::json::{self, DryRunJson};
 use crate::output::{self, received};
 
 /// Everything a send needs, checked before anything goes out.
@@ -166,17 +166,19 @@ fn print_dry_run(prepared: &Prepared, json: bool) -> Result<()> {
         None => request.attempt_headers(),
     };
     if json {
-        let headers: serde_json::Map<String, serde_json::Value> = headers
-            .iter()
-            .map(|(k, v)| (k.to_string(), json!(String::from_utf8_lossy(v.as_bytes()))))
-            .collect();
-        // The exact bytes as a string (a JSON body is UTF-8): re-serialized, a --data body
-        // would no longer be the bytes the signature covers.
-        let body = String::from_utf8_lossy(&prepared.body);
-        outln!(
-            "{}",
-            json!({"method": "POST", "url": url, "headers": headers, "body": body})
-        );
+        let dry_run = DryRunJson {
+            method: "POST",
+            url: &url,
+            headers: headers
+                .iter()
+                .map(|(k, v)| {
+                    let value = String::from_utf8_lossy(v.as_bytes()).into_owned();
+                    (k.to_string(), value.into())
+                })
+                .collect(),
+            body: String::from_utf8_lossy(&prepared.body).into_owned(),
+        };
+        outln!("{}", json::line(&dry_run));
         return Ok(());
     }
     outln!("POST {url}");
@@ -254,9 +256,9 @@ async fn execute(prepared: Prepared, args: &SendArgs) -> Result<u8> {
     if args.json {
         let mut object = report.json();
         if built_in {
-            object["receiver"] = json!(seen.iter().map(received::json).collect::<Vec<_>>());
+            object.receiver = Some(seen.iter().map(received::json).collect());
         }
-        outln!("{object}");
+        outln!("{}", json::line(&object));
     } else {
         out!("{}", report.ending());
         for r in &seen {

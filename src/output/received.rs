@@ -1,6 +1,6 @@
 //! What a receiver saw, as one line, a pretty body, or a JSON object.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::{bad, dim, escape_controls, escape_lines, good, warn};
 use crate::receiver::{Received, human_bytes};
@@ -73,21 +73,6 @@ pub fn pretty_body(received: &Received) -> String {
 }
 
 /// One JSON object per request (README "listen --json").
-pub fn json(received: &Received) -> Value {
-    json!({
-        "n": received.n,
-        "time": crate::call::iso_millis(received.at),
-        "method": received.method,
-        "path": received.path,
-        "event": received.event,
-        "call_id": received.call_id,
-        "verdict": received.verdict.word(),
-        "reason": match &received.verdict {
-            Verdict::Stale { .. } | Verdict::Malformed(_) => Some(received.verdict.to_string()),
-            _ => received.note.clone(),
-        },
-        "status": received.answered,
-        "bytes": received.size(),
-        "duplicate_of": received.duplicate_of,
-    })
+pub fn json(received: &Received) -> super::json::ReceivedJson<'_> {
+    super::json::ReceivedJson::of(received)
 }
