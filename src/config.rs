@@ -13,7 +13,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::catalog::Platform;
-use crate::cli::{DeliveryArgs, KeyArg};
+use crate::cli::{DeliverTo, DeliveryArgs, KeyArg};
 use crate::delivery::{Request, Signer};
 use crate::error::UserError;
 use crate::policy::{DeliveryPolicy, EventPolicies, PolicyOverrides};
@@ -176,6 +176,16 @@ pub struct Flags<'a> {
     pub to: Option<&'a str>,
     pub key: &'a KeyArg,
     pub delivery: &'a DeliveryArgs,
+}
+
+impl<'a> Flags<'a> {
+    pub fn of(target: &'a DeliverTo) -> Self {
+        Flags {
+            to: target.to.as_deref(),
+            key: &target.key,
+            delivery: &target.delivery,
+        }
+    }
 }
 
 impl DeliveryConfig {

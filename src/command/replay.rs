@@ -26,17 +26,13 @@ const MAX_TABLE_ROWS: usize = 60;
 
 pub fn run(args: ReplayArgs, overlay: Option<&Path>) -> Result<u8> {
     let catalog = Arc::new(load_catalog(overlay)?);
-    let platform = platform_of(&catalog, &args.platform)?;
+    let platform = platform_of(&catalog, &args.target.platform)?;
     let platform_index = catalog
         .platforms
         .iter()
         .position(|p| p.id == platform.id)
         .unwrap_or(0);
-    let flags = Flags {
-        to: args.to.as_deref(),
-        key: &args.key,
-        delivery: &args.delivery,
-    };
+    let flags = Flags::of(&args.target);
     // Resolved first, so a bad HOOKCLI_SEED is refused even where replay does not use it.
     let config = DeliveryConfig::resolve(platform, &flags, None, &Env::process())?;
     let filter = parse_filter(args.events.as_deref(), platform, args.from.is_some())?;

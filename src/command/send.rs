@@ -26,7 +26,7 @@ struct Prepared {
 
 pub fn run(args: SendArgs, overlay: Option<&Path>) -> Result<u8> {
     let catalog = load_catalog(overlay)?;
-    let platform = platform_of(&catalog, &args.platform)?;
+    let platform = platform_of(&catalog, &args.target.platform)?;
     let prepared = prepare(&args, &catalog, platform, &Env::process())?;
     if args.dry_run {
         print_dry_run(&prepared, args.json)?;
@@ -36,11 +36,7 @@ pub fn run(args: SendArgs, overlay: Option<&Path>) -> Result<u8> {
 }
 
 fn prepare(args: &SendArgs, catalog: &Catalog, platform: &Platform, env: &Env) -> Result<Prepared> {
-    let flags = Flags {
-        to: args.to.as_deref(),
-        key: &args.key,
-        delivery: &args.delivery,
-    };
+    let flags = Flags::of(&args.target);
     let config = DeliveryConfig::resolve(platform, &flags, None, env)?;
     let (event, body, value) = match &args.data {
         Some(file) => {
