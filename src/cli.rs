@@ -277,7 +277,7 @@ pub struct ListenArgs {
     #[arg(long)]
     pub drop: bool,
     /// Largest body accepted; bigger ones get 413
-    #[arg(long, default_value = "25MB", value_parser = crate::command::listen::parse_size, value_name = "SIZE",
+    #[arg(long, default_value = "25MB", value_parser = crate::text::parse_size, value_name = "SIZE",
           allow_hyphen_values = true)]
     pub max_body: u64,
     /// Longest a body may take to arrive after its headers; slower ones get 408 [default: the
@@ -287,7 +287,7 @@ pub struct ListenArgs {
     pub body_timeout: Option<Duration>,
     /// Most body bytes held at once across all requests; past it, 503 with Retry-After
     /// [default: 256MB, or 4 x --max-body when more]
-    #[arg(long, value_parser = crate::command::listen::parse_size, value_name = "SIZE",
+    #[arg(long, value_parser = crate::text::parse_size, value_name = "SIZE",
           allow_hyphen_values = true)]
     pub body_memory: Option<u64>,
     /// Append every request (time, headers with credentials masked, exact body) to this NDJSON

@@ -282,7 +282,7 @@ fn check_writable(path: &Path) -> Result<()> {
             path.display(),
             match e.kind() {
                 std::io::ErrorKind::NotFound => "the file cannot be created there".to_string(),
-                _ => crate::error::io_reason(&e),
+                _ => crate::text::io_reason(&e),
             }
         ))
         .hint("name a file in a folder you can write to, like --junit report.xml")
@@ -447,7 +447,7 @@ fn never_answered(report: &CheckReport) -> Option<UserError> {
 
 fn write_junit(path: &Path, xml: String) -> Result<()> {
     std::fs::write(path, xml).map_err(|e| {
-        let reason = crate::error::path_reason(path, &e);
+        let reason = crate::text::path_reason(path, &e);
         UserError::new(format!(
             "--junit {}: cannot write it: {reason}",
             path.display()

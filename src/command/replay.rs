@@ -163,7 +163,7 @@ fn read_recording(
             "give a file written by `hookcli listen --record FILE`, or one JSON body per line",
         )
     };
-    let bytes = std::fs::read(file).map_err(|e| refuse(crate::error::path_reason(file, &e)))?;
+    let bytes = std::fs::read(file).map_err(|e| refuse(crate::text::path_reason(file, &e)))?;
     let text = match String::from_utf8(bytes) {
         Ok(text) => text,
         // A write torn inside a character, at the very end: plan_recording skips that line.

@@ -4,10 +4,11 @@ use std::fmt::Write;
 use std::time::Duration;
 
 use super::json::{AttemptJson, DeliveryJson};
-use super::{bad, dim, good, status_text, warn};
+use super::{bad, dim, good, warn};
 use crate::delivery::{Attempt, Delivery, ErrorKind, Outcome, RESPONSE_BODY_LIMIT};
 use crate::policy::SuccessRule;
-use crate::receiver::human_bytes;
+use crate::text::human_bytes;
+use crate::text::status_text;
 
 /// What was delivered where, and how it went.
 pub struct DeliveryReport<'a> {

@@ -98,7 +98,7 @@ impl<'a> ReceivedJson<'a> {
     pub fn of(received: &'a Received) -> Self {
         ReceivedJson {
             n: received.n,
-            time: crate::call::iso_millis(received.at),
+            time: crate::text::iso_millis(received.at),
             method: &received.method,
             path: &received.path,
             event: received.event.as_deref(),

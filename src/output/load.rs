@@ -6,9 +6,10 @@ use std::fmt::Write;
 use std::time::Duration;
 
 use super::json::{LoadReportJson, Requested};
-use super::{bad, bold, dim, good, status_text, thousands, warn};
+use super::{bad, bold, dim, good, thousands, warn};
 use crate::load::{FailKind, Report};
 use crate::policy::SuccessRule;
+use crate::text::status_text;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// What was asked for, to head the report.

@@ -87,17 +87,6 @@ pub fn table<T: Tabled>(rows: impl IntoIterator<Item = T>) -> String {
     table.to_string()
 }
 
-/// `204 No Content`.
-pub fn status_text(status: u16) -> String {
-    match reqwest::StatusCode::from_u16(status)
-        .ok()
-        .and_then(|s| s.canonical_reason())
-    {
-        Some(reason) => format!("{status} {reason}"),
-        None => status.to_string(),
-    }
-}
-
 /// A number with thousands separators: 12,345.
 pub fn thousands(n: u64) -> String {
     let digits = n.to_string();

@@ -3,13 +3,14 @@
 use serde_json::Value;
 
 use super::{bad, dim, escape_controls, escape_lines, good, warn};
-use crate::receiver::{Received, human_bytes};
+use crate::receiver::Received;
 use crate::signing::Verdict;
+use crate::text::human_bytes;
 
 /// `10:04:05.123  call_ended  Jabr9TXY…  valid  204  2.1 KB`. Whatever came from the wire
 /// is escaped: an unverified body must not be able to forge a line.
 pub fn line(received: &Received) -> String {
-    let time = crate::call::iso_millis(received.at);
+    let time = crate::text::iso_millis(received.at);
     let time = time.get(11..23).unwrap_or(&time);
     let event = escape_controls(received.event.as_deref().unwrap_or("-"));
     let call = escape_controls(received.call_id.as_deref().unwrap_or("-"));

@@ -7,7 +7,8 @@ use std::time::Duration;
 use tabled::Tabled;
 
 use super::json::{ReplaySummaryJson, ms};
-use super::{bad, good, status_text, table, warn};
+use super::{bad, good, table, warn};
+use crate::text::status_text;
 
 /// One delivery, reduced to what the report shows (no bodies kept).
 #[derive(Clone, Debug)]

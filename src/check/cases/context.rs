@@ -13,10 +13,10 @@ use crate::call::{Anchor, Call, CallPlan, RenderError, render_event};
 use crate::catalog::{EventSpec, Lifecycle, Moment, Platform};
 use crate::check::{CaseOutcome, CheckConfig, Severity};
 use crate::delivery::{self, Attempt, Delivery, ErrorKind, Outcome, Request, Signer};
-use crate::output::status_text;
 use crate::policy::DeliveryPolicy;
 use crate::secret::Secret;
 use crate::signing::{self, now_ms};
+use crate::text::status_text;
 
 /// The settings and the HTTP client every case shares.
 pub(in crate::check) struct Context {
