@@ -24,6 +24,10 @@ pub struct Cli {
     #[arg(long, global = true, env = "HOOKCLI_PAYLOADS", value_name = "DIR")]
     pub payloads: Option<PathBuf>,
 
+    /// Settings file to read [default: ./hookcli.toml when present]; flags override it
+    #[arg(long, global = true, env = "HOOKCLI_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -72,6 +76,9 @@ pub struct PlatformArg {
     /// The value came from HOOKCLI_PLATFORM, not -p: an error about it says so.
     #[arg(skip)]
     pub from_env: bool,
+    /// Neither -p nor HOOKCLI_PLATFORM gave it: hookcli.toml's `platform` may.
+    #[arg(skip)]
+    pub from_default: bool,
 }
 
 /// The platform when neither -p nor HOOKCLI_PLATFORM names one.
@@ -101,10 +108,28 @@ where
     if from_env {
         cli.command.platform_from_env();
     }
+    let from_default = matches.subcommand().is_some_and(|(_, sub)| {
+        sub.try_get_raw("platform").is_ok()
+            && sub.value_source("platform") == Some(ValueSource::DefaultValue)
+    });
+    if from_default && let Some(arg) = cli.command.platform_arg() {
+        arg.from_default = true;
+    }
     Ok(cli)
 }
 
 impl Command {
+    /// The `-p` of a command that has one with a default.
+    fn platform_arg(&mut self) -> Option<&mut PlatformArg> {
+        match self {
+            Command::Send(a) => Some(&mut a.target.platform),
+            Command::Replay(a) => Some(&mut a.target.platform),
+            Command::Load(a) => Some(&mut a.target.platform),
+            Command::Listen(a) => Some(&mut a.platform),
+            _ => None,
+        }
+    }
+
     /// The platform value came from HOOKCLI_PLATFORM: mark it, or, when blank, drop it.
     fn platform_from_env(&mut self) {
         let arg = match self {
@@ -507,9 +532,6 @@ pub struct CheckArgs {
     pub key: KeyArg,
     #[command(flatten)]
     pub delivery: DeliveryArgs,
-    /// Suite file to read [default: ./hookcli.toml when present]
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
     /// Run only these cases: names or prefixes like signature/ (comma-separated, repeatable)
     #[arg(long, value_delimiter = ',', value_name = "CASES")]
     pub only: Vec<String>,
@@ -589,10 +611,11 @@ pub struct LoadArgs {
     pub lifecycle: Option<String>,
     #[command(flatten)]
     pub target: DeliverTo,
-    /// Connections, each kept alive and reused, one delivery in flight on each
-    #[arg(short = 'c', long, default_value_t = 50, value_name = "N",
+    /// Connections, each kept alive and reused, one delivery in flight on each [default: 50,
+    /// or `connections` in hookcli.toml's [load]]
+    #[arg(short = 'c', long, value_name = "N",
           value_parser = whole_in::<u32, 1, 100_000>, allow_negative_numbers = true)]
-    pub connections: u32,
+    pub connections: Option<u32>,
     /// Stop after this many deliveries
     #[arg(short = 'n', long = "count", value_name = "COUNT", value_parser = load_count)]
     pub count: Option<u64>,

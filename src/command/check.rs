@@ -1,35 +1,38 @@
 //! `hookcli check`: flags and hookcli.toml → a validated config → the run → the report → the
 //! exit code. Everything the user can get wrong is caught before a request goes out.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
 use toml::Spanned;
 
-use super::{find_platform, find_platform_from, load_catalog, parse_url, shown_url};
-use crate::catalog::{Catalog, Platform, closest};
-use crate::check::suite::{DEFAULT_FILE, Suite};
+use super::{find_platform_from, load_catalog, shown_url};
+use crate::catalog::{Platform, closest};
+use crate::check::suite::Suite;
 use crate::check::{self, Case, CheckConfig, CheckReport, ReceiverState};
 use crate::cli::CheckArgs;
 use crate::config::{DeliveryConfig, Env, FileSettings, Flags};
 use crate::error::{UserError, exit};
 use crate::output;
-use crate::policy::PolicyOverrides;
 
 const DEFAULT_BURST: usize = 20;
 
-pub fn run(args: CheckArgs, overlay: Option<&Path>) -> Result<u8> {
-    let suite = load_suite(args.config.as_deref())?;
+pub fn run(args: CheckArgs, overlay: Option<&Path>, file: Option<&Path>) -> Result<u8> {
+    let suite = crate::config::read_file(file)?;
     let catalog = Arc::new(load_catalog(overlay)?);
-    let platform = pick_platform(&args, suite.as_ref(), &catalog)?.clone();
+    let platform = match &args.platform {
+        Some(name) => find_platform_from(&catalog, name, args.platform_from_env)?,
+        None => crate::config::platform(&catalog, &default_platform(), suite.as_ref())?,
+    }
+    .clone();
     let cases = select_cases(&args, suite.as_ref(), &platform)?;
     if args.list {
         print_list(&cases, args.json);
         return Ok(exit::OK);
     }
-    let file = suite.as_ref().map(file_settings).transpose()?;
+    let file = suite.as_ref().map(FileSettings::of).transpose()?;
     let flags = Flags {
         to: args.to.as_deref(),
         key: &args.key,
@@ -64,54 +67,6 @@ pub fn run(args: CheckArgs, overlay: Option<&Path>) -> Result<u8> {
         .or(suite.as_ref().and_then(|s| s.wait_for))
         .unwrap_or(Duration::ZERO);
     super::runtime()?.block_on(execute(config, delivery, cases, wait, &args))
-}
-
-/// --config FILE, else ./hookcli.toml when it exists.
-fn load_suite(flag: Option<&Path>) -> Result<Option<Suite>> {
-    let path = match flag {
-        Some(path) => path.to_path_buf(),
-        None if Path::new(DEFAULT_FILE).is_file() => PathBuf::from(DEFAULT_FILE),
-        None => return Ok(None),
-    };
-    let suite = Suite::load(&path).map_err(|e| {
-        let hint = if path.is_file() {
-            "README \"Use in CI\" lists every hookcli.toml key"
-        } else {
-            "give --config the path of a suite file, or leave it out to read ./hookcli.toml"
-        };
-        UserError::new(e.to_string()).hint(hint)
-    })?;
-    if flag.is_none() {
-        errln!("reading {DEFAULT_FILE}");
-    }
-    Ok(Some(suite))
-}
-
-fn pick_platform<'a>(
-    args: &CheckArgs,
-    suite: Option<&Suite>,
-    catalog: &'a Catalog,
-) -> Result<&'a Platform> {
-    if let Some(name) = &args.platform {
-        return find_platform_from(catalog, name, args.platform_from_env);
-    }
-    match suite.and_then(|s| s.platform.as_ref().map(|p| (s, p))) {
-        Some((suite, name)) => find_platform(catalog, name.get_ref()).map_err(|_| {
-            let ids = catalog.platform_list();
-            UserError::new(
-                suite
-                    .error(
-                        name.span(),
-                        "platform",
-                        format!("unknown platform `{}`", name.get_ref()),
-                    )
-                    .to_string(),
-            )
-            .hint(format!("platforms: {ids}"))
-            .into()
-        }),
-        None => find_platform(catalog, crate::catalog::DEFAULT_PLATFORM),
-    }
 }
 
 /// The cases to run: the flags' --only/--skip when given, else the file's. A name or prefix
@@ -190,49 +145,13 @@ fn print_list(cases: &[Case], json: bool) {
     }
 }
 
-/// What the suite file says about delivery, checked: a bad `to` or header names its line.
-fn file_settings(suite: &Suite) -> Result<FileSettings> {
-    let to = suite
-        .to
-        .as_ref()
-        .map(|to| {
-            parse_url(to.get_ref()).map_err(|e| {
-                // parse_url speaks of the flag; the file's line and key say more here.
-                let text = e.to_string();
-                let shown = crate::redact::shown_text(to.get_ref());
-                let why = text
-                    .strip_prefix(&format!("--to `{shown}`"))
-                    .unwrap_or(&text)
-                    .trim_start_matches([':', ' ']);
-                let joint = if why.starts_with("is ") { " " } else { ": " };
-                let message = format!("`{shown}`{joint}{why}");
-                UserError::new(suite.error(to.span(), "to", message).to_string())
-                    .hint("write it like to = \"http://127.0.0.1:3000/webhook\"")
-            })
-        })
-        .transpose()?;
-    for header in &suite.headers {
-        super::parse_headers(std::slice::from_ref(header.get_ref())).map_err(|e| {
-            UserError::new(
-                suite
-                    .error(header.span(), "headers", e.to_string().replace("-H ", ""))
-                    .to_string(),
-            )
-            .hint("write a header as \"Name: value\"")
-        })?;
+/// check's `-p` has no default value (a file may give one): the default, as if unset.
+fn default_platform() -> crate::cli::PlatformArg {
+    crate::cli::PlatformArg {
+        platform: crate::cli::DEFAULT_PLATFORM.to_string(),
+        from_env: false,
+        from_default: true,
     }
-    Ok(FileSettings {
-        file: suite.file().display().to_string(),
-        to,
-        secret_env: suite.secret_env.as_ref().map(|v| v.get_ref().clone()),
-        policy: PolicyOverrides {
-            timeout: suite.timeout,
-            retries: suite.retries,
-            backoff: suite.backoff,
-            success: suite.expect.clone(),
-        },
-        headers: suite.headers.iter().map(|h| h.get_ref().clone()).collect(),
-    })
 }
 
 fn burst(args: &CheckArgs, suite: Option<&Suite>) -> usize {

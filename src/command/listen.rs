@@ -5,7 +5,7 @@ use std::path::Path;
 use anyhow::Result;
 use tokio::sync::mpsc;
 
-use super::{load_catalog, platform_of};
+use super::load_catalog;
 use crate::cli::ListenArgs;
 use crate::error::{UserError, exit};
 use crate::output::{self, received};
@@ -14,9 +14,15 @@ use crate::receiver::{
 };
 use crate::text::human_bytes;
 
-pub fn run(args: ListenArgs, overlay: Option<&Path>) -> Result<u8> {
+pub fn run(args: ListenArgs, overlay: Option<&Path>, file: Option<&Path>) -> Result<u8> {
+    // The file's platform and key variable; listen takes its port and faults from flags.
+    let suite = crate::config::read_file(file)?;
     let catalog = load_catalog(overlay)?;
-    let platform = platform_of(&catalog, &args.platform)?;
+    let platform = crate::config::platform(&catalog, &args.platform, suite.as_ref())?;
+    let secret_env = suite
+        .as_ref()
+        .and_then(|s| s.secret_env.as_ref())
+        .map(|v| v.get_ref().as_str());
     if !args.path.starts_with('/') {
         let fixed = match args.path.trim() {
             "" => "/webhook".to_string(),
@@ -46,7 +52,7 @@ pub fn run(args: ListenArgs, overlay: Option<&Path>) -> Result<u8> {
         .hint("give --body-memory at least --max-body, like --body-memory 256MB")
         .into());
     }
-    let key = crate::config::Env::process().user_key(&args.key, None, platform);
+    let key = crate::config::Env::process().user_key(&args.key, secret_env, platform);
     let tolerance = args
         .tolerance
         .or(platform.signing.as_ref().map(|s| s.tolerance))

@@ -8,10 +8,10 @@ use std::time::Instant;
 use anyhow::Result;
 use tokio::sync::mpsc;
 
-use super::{find_lifecycle, load_catalog, platform_of};
+use super::{find_lifecycle, load_catalog};
 use crate::catalog::Platform;
 use crate::cli::ReplayArgs;
-use crate::config::{DeliveryConfig, Env, Flags};
+use crate::config::{DeliveryConfig, Env, FileSettings, Flags};
 use crate::delivery::{Delivery, ErrorKind, Outcome as DeliveryOutcome};
 use crate::error::{UserError, exit};
 use crate::output::delivery::{DeliveryReport, outcome_word};
@@ -24,9 +24,11 @@ use crate::replay::{self, EventFilter, Outcome, Pacing, Settings, Source};
 /// Above this many deliveries the table shows one row per event instead of per delivery.
 const MAX_TABLE_ROWS: usize = 60;
 
-pub fn run(args: ReplayArgs, overlay: Option<&Path>) -> Result<u8> {
+pub fn run(args: ReplayArgs, overlay: Option<&Path>, file: Option<&Path>) -> Result<u8> {
+    let suite = crate::config::read_file(file)?;
     let catalog = Arc::new(load_catalog(overlay)?);
-    let platform = platform_of(&catalog, &args.target.platform)?;
+    let platform = crate::config::platform(&catalog, &args.target.platform, suite.as_ref())?;
+    let settings = suite.as_ref().map(FileSettings::of).transpose()?;
     let platform_index = catalog
         .platforms
         .iter()
@@ -34,7 +36,7 @@ pub fn run(args: ReplayArgs, overlay: Option<&Path>) -> Result<u8> {
         .unwrap_or(0);
     let flags = Flags::of(&args.target);
     // Resolved first, so a bad HOOKCLI_SEED is refused even where replay does not use it.
-    let config = DeliveryConfig::resolve(platform, &flags, None, &Env::process())?;
+    let config = DeliveryConfig::resolve(platform, &flags, settings.as_ref(), &Env::process())?;
     let filter = parse_filter(args.events.as_deref(), platform, args.from.is_some())?;
     let pacing = match (args.realtime || args.speed.is_some(), args.gap) {
         (true, _) => Pacing::Realtime {

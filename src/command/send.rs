@@ -6,10 +6,10 @@ use anyhow::Result;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
-use super::{apply_sets, check_json, find_event, load_catalog, platform_of, read_input};
+use super::{apply_sets, check_json, find_event, load_catalog, read_input};
 use crate::catalog::{Catalog, Platform};
 use crate::cli::SendArgs;
-use crate::config::{DeliveryConfig, Env, Flags, KeyOrigin, Target};
+use crate::config::{DeliveryConfig, Env, FileSettings, Flags, KeyOrigin, Target};
 use crate::delivery::{self, Attempt, Outcome};
 use crate::error::{UserError, exit};
 use crate::output::delivery::{DeliveryReport, attempt_exchange_text, attempt_line, header_line};
@@ -24,10 +24,18 @@ struct Prepared {
     config: DeliveryConfig,
 }
 
-pub fn run(args: SendArgs, overlay: Option<&Path>) -> Result<u8> {
+pub fn run(args: SendArgs, overlay: Option<&Path>, file: Option<&Path>) -> Result<u8> {
+    let suite = crate::config::read_file(file)?;
     let catalog = load_catalog(overlay)?;
-    let platform = platform_of(&catalog, &args.target.platform)?;
-    let prepared = prepare(&args, &catalog, platform, &Env::process())?;
+    let platform = crate::config::platform(&catalog, &args.target.platform, suite.as_ref())?;
+    let settings = suite.as_ref().map(FileSettings::of).transpose()?;
+    let prepared = prepare(
+        &args,
+        &catalog,
+        platform,
+        settings.as_ref(),
+        &Env::process(),
+    )?;
     if args.dry_run {
         print_dry_run(&prepared, args.json)?;
         return Ok(exit::OK);
@@ -35,9 +43,15 @@ pub fn run(args: SendArgs, overlay: Option<&Path>) -> Result<u8> {
     super::runtime()?.block_on(execute(prepared, &args))
 }
 
-fn prepare(args: &SendArgs, catalog: &Catalog, platform: &Platform, env: &Env) -> Result<Prepared> {
+fn prepare(
+    args: &SendArgs,
+    catalog: &Catalog,
+    platform: &Platform,
+    file: Option<&FileSettings>,
+    env: &Env,
+) -> Result<Prepared> {
     let flags = Flags::of(&args.target);
-    let config = DeliveryConfig::resolve(platform, &flags, None, env)?;
+    let config = DeliveryConfig::resolve(platform, &flags, file, env)?;
     let (event, body, value) = match &args.data {
         Some(file) => {
             let bytes = read_input(Some(file), "--data")?;
