@@ -10,13 +10,10 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use common::{assert_code, stderr, stdout};
-use release::{Release, fake_binary, this_target};
+use release::{Release, TempDir, fake_binary, this_target};
 
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("hookcli-install-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+fn temp_dir(name: &str) -> TempDir {
+    TempDir::new("hookcli-install", name)
 }
 
 /// PATH without cargo or rustup: the tools a bare machine has.
@@ -106,14 +103,13 @@ fn a_wrong_sum_is_refused_and_nothing_is_installed() {
 fn a_version_without_a_release_exits_3() {
     let dir = temp_dir("missing");
     let release = Release::serve(&dir);
-    release.add(
-        "download/v0.1.0",
-        &this_target(),
-        &fake_binary(&dir),
-        None,
-    );
+    release.add("download/v0.1.0", &this_target(), &fake_binary(&dir), None);
     let out = install(&release, &dir, Some("9.9.9"));
     assert_code(&out, 3);
-    assert!(stderr(&out).contains("no release asset"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no release asset"),
+        "{}",
+        stderr(&out)
+    );
     assert!(!dir.join("bin/hookcli").exists());
 }

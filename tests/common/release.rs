@@ -43,28 +43,39 @@ impl Release {
         Release { root, url }
     }
 
-    /// Adds `hookcli-TARGET.tar.gz` holding `binary` as `hookcli` under `at` (like
+    /// Adds `hookcli-TARGET.tar.gz` holding `binary` (a file named hookcli) under `at` (like
     /// `download/v0.1.0` or `latest/download`), and its `.sha256`, unless `sum` says otherwise.
     pub fn add(&self, at: &str, target: &str, binary: &Path, sum: Option<&str>) {
         let folder = self.root.join(at);
         std::fs::create_dir_all(&folder).unwrap();
-        let staging = folder.join(format!("staging-{target}"));
-        std::fs::create_dir_all(&staging).unwrap();
-        std::fs::copy(binary, staging.join("hookcli")).unwrap();
+        // Packed from where it is, not copied first: the debug binary is large.
+        assert_eq!(
+            binary.file_name().unwrap(),
+            "hookcli",
+            "{}",
+            binary.display()
+        );
         let name = format!("hookcli-{target}.tar.gz");
         let archive = folder.join(&name);
-        // gzip -1: the debug binary is large, and only the layout is under test.
+        // gzip -1: only the layout is under test.
         let packed = Command::new("sh")
             .arg("-c")
             .arg("tar -cf - -C \"$1\" hookcli | gzip -1 > \"$2\"")
-            .args(["sh", staging.to_str().unwrap(), archive.to_str().unwrap()])
+            .args([
+                "sh",
+                binary.parent().unwrap().to_str().unwrap(),
+                archive.to_str().unwrap(),
+            ])
             .status()
             .unwrap();
         assert!(packed.success(), "tar | gzip");
-        std::fs::remove_dir_all(&staging).unwrap();
         let actual = hex::encode(Sha256::digest(std::fs::read(&archive).unwrap()));
         let sum = sum.map(str::to_string).unwrap_or(actual);
-        std::fs::write(folder.join(format!("{name}.sha256")), format!("{sum}  {name}\n")).unwrap();
+        std::fs::write(
+            folder.join(format!("{name}.sha256")),
+            format!("{sum}  {name}\n"),
+        )
+        .unwrap();
     }
 }
 
@@ -97,7 +108,34 @@ fn answer(mut stream: std::net::TcpStream, root: &Path) {
 
 /// A stand-in hookcli: a script that says what it was run with.
 pub fn fake_binary(dir: &Path) -> PathBuf {
-    let path = dir.join("fake-hookcli");
+    let path = dir.join("fake/hookcli");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(&path, "#!/bin/sh\necho \"fake hookcli $*\"\n").unwrap();
     path
+}
+
+/// A fresh folder under the system temp dir, removed with what it holds when dropped: the
+/// tests here copy a large debug binary around.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(prefix: &str, name: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("{prefix}-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl std::ops::Deref for TempDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
