@@ -1,6 +1,8 @@
 //! A GitHub release, laid out on disk as its download URLs are and served over HTTP on
 //! 127.0.0.1:0, for install.sh and the Action's install step.
 
+#![allow(dead_code)] // Each test file uses a different subset.
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
