@@ -5,7 +5,7 @@ mod common;
 #[path = "common/release.rs"]
 mod release;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
