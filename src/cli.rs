@@ -113,14 +113,14 @@ impl Command {
     /// The platform value came from HOOKCLI_PLATFORM: mark it, or, when blank, drop it.
     fn platform_from_env(&mut self) {
         let arg = match self {
-            Command::Send(a) => &mut a.platform,
+            Command::Send(a) => &mut a.target.platform,
             Command::Show(a) => &mut a.platform,
             Command::Events(a) | Command::Lifecycles(a) => &mut a.platform,
             Command::Listen(a) => &mut a.platform,
-            Command::Replay(a) => &mut a.platform,
+            Command::Replay(a) => &mut a.target.platform,
             Command::Sign(a) => &mut a.platform,
             Command::Verify(a) => &mut a.platform,
-            Command::Load(a) => &mut a.platform,
+            Command::Load(a) => &mut a.target.platform,
             Command::Check(a) => {
                 if a.platform.as_deref().is_some_and(|p| p.trim().is_empty()) {
                     a.platform = None;
@@ -180,25 +180,34 @@ impl DeliveryArgs {
     }
 }
 
+/// Where and how a delivering command sends (send, replay, load): the receiver, the platform,
+/// the key and the delivery flags, declared once. check reads hookcli.toml too, so it has
+/// its own `--to` and `-p`.
 #[derive(Debug, Args)]
-pub struct SendArgs {
-    /// The event to send (`hookcli events` lists them); optional with --data
-    pub event: Option<String>,
+pub struct DeliverTo {
     /// Receiver URL; without it, hookcli starts its own receiver and delivers there
     #[arg(long, value_name = "URL")]
     pub to: Option<String>,
     #[command(flatten)]
     pub platform: PlatformArg,
+    #[command(flatten)]
+    pub key: KeyArg,
+    #[command(flatten)]
+    pub delivery: DeliveryArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    /// The event to send (`hookcli events` lists them); optional with --data
+    pub event: Option<String>,
+    #[command(flatten)]
+    pub target: DeliverTo,
     /// Change the body: PATH=STRING or PATH:=JSON, PATH like call.metadata.tier or a[0].b
     #[arg(long = "set", value_name = "PATH=VALUE")]
     pub sets: Vec<String>,
     /// Send this file's bytes as the body instead (- for stdin); it must be JSON
     #[arg(long, value_name = "FILE", conflicts_with = "sets")]
     pub data: Option<String>,
-    #[command(flatten)]
-    pub key: KeyArg,
-    #[command(flatten)]
-    pub delivery: DeliveryArgs,
     /// Print one JSON object per delivery on stdout, nothing else there
     #[arg(long)]
     pub json: bool,
@@ -273,7 +282,7 @@ pub struct ListenArgs {
     #[arg(long)]
     pub drop: bool,
     /// Largest body accepted; bigger ones get 413
-    #[arg(long, default_value = "25MB", value_parser = crate::command::listen::parse_size, value_name = "SIZE",
+    #[arg(long, default_value = "25MB", value_parser = crate::text::parse_size, value_name = "SIZE",
           allow_hyphen_values = true)]
     pub max_body: u64,
     /// Longest a body may take to arrive after its headers; slower ones get 408 [default: the
@@ -283,7 +292,7 @@ pub struct ListenArgs {
     pub body_timeout: Option<Duration>,
     /// Most body bytes held at once across all requests; past it, 503 with Retry-After
     /// [default: 256MB, or 4 x --max-body when more]
-    #[arg(long, value_parser = crate::command::listen::parse_size, value_name = "SIZE",
+    #[arg(long, value_parser = crate::text::parse_size, value_name = "SIZE",
           allow_hyphen_values = true)]
     pub body_memory: Option<u64>,
     /// Append every request (time, headers with credentials masked, exact body) to this NDJSON
@@ -338,15 +347,8 @@ pub struct ReplayArgs {
     /// The lifecycle to play (`hookcli lifecycles` lists them) [default: the platform's first]
     #[arg(conflicts_with = "from")]
     pub lifecycle: Option<String>,
-    /// Receiver URL; without it, hookcli starts its own receiver and replays into it
-    #[arg(long, value_name = "URL")]
-    pub to: Option<String>,
     #[command(flatten)]
-    pub platform: PlatformArg,
-    #[command(flatten)]
-    pub key: KeyArg,
-    #[command(flatten)]
-    pub delivery: DeliveryArgs,
+    pub target: DeliverTo,
     /// Events the agent subscribes to: `default` (the platform's), `all`, or a comma list
     #[arg(long, value_name = "EVENTS")]
     pub events: Option<String>,
@@ -623,13 +625,8 @@ pub struct LoadArgs {
     /// Deliver whole calls: each call's events in order, every event one delivery
     #[arg(long, value_name = "NAME")]
     pub lifecycle: Option<String>,
-    /// Receiver URL; without it, hookcli loads its own built-in receiver
-    #[arg(long, value_name = "URL")]
-    pub to: Option<String>,
     #[command(flatten)]
-    pub platform: PlatformArg,
-    #[command(flatten)]
-    pub key: KeyArg,
+    pub target: DeliverTo,
     /// Connections, each kept alive and reused, one delivery in flight on each
     #[arg(short = 'c', long, default_value_t = 50, value_name = "N",
           value_parser = whole_in::<u32, 1, 100_000>, allow_negative_numbers = true)]
@@ -643,8 +640,6 @@ pub struct LoadArgs {
     /// Start at most this many deliveries per second, spread evenly [default: as fast as it goes]
     #[arg(long, value_name = "PER_SECOND", value_parser = load_rate, allow_negative_numbers = true)]
     pub rate: Option<f64>,
-    #[command(flatten)]
-    pub delivery: DeliveryArgs,
     /// Print one JSON report on stdout (schemas/load-report.schema.json), no live display
     #[arg(long)]
     pub json: bool,

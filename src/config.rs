@@ -13,10 +13,10 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::catalog::Platform;
-use crate::cli::{DeliveryArgs, KeyArg};
+use crate::cli::{DeliverTo, DeliveryArgs, KeyArg};
 use crate::delivery::{Request, Signer};
 use crate::error::UserError;
-use crate::policy::{DeliveryPolicy, PolicyOverrides};
+use crate::policy::{DeliveryPolicy, EventPolicies, PolicyOverrides};
 use crate::receiver::{Received, Receiver, ReceiverConfig};
 use crate::secret::Secret;
 
@@ -157,7 +157,11 @@ pub struct DeliveryConfig {
     pub platform: Platform,
     /// The platform's headers, then the user's (-H or the file's), which replace same names.
     pub headers: HeaderMap,
+    /// The platform's policy under the user's overrides: what events without rules of their
+    /// own get (see [`DeliveryConfig::policy_for`]).
     pub policy: DeliveryPolicy,
+    /// What the user set (flags over the file), kept to lay over each event's own rules.
+    pub overrides: PolicyOverrides,
     /// Whose success rule it is, for verdicts: `--expect`, `expect in hookcli.toml`, or the
     /// platform's id.
     pub rule_owner: String,
@@ -172,6 +176,16 @@ pub struct Flags<'a> {
     pub to: Option<&'a str>,
     pub key: &'a KeyArg,
     pub delivery: &'a DeliveryArgs,
+}
+
+impl<'a> Flags<'a> {
+    pub fn of(target: &'a DeliverTo) -> Self {
+        Flags {
+            to: target.to.as_deref(),
+            key: &target.key,
+            delivery: &target.delivery,
+        }
+    }
 }
 
 impl DeliveryConfig {
@@ -225,12 +239,35 @@ impl DeliveryConfig {
             platform: platform.clone(),
             headers,
             policy: platform.policy.clone().with_overrides(&overrides),
+            overrides,
             rule_owner,
             key,
             key_origin,
             seed: env.seed()?,
             target,
         })
+    }
+
+    /// Each event's policy: the platform's, under the event's own rules (an inbound call's
+    /// timeout), under the user's flags and file.
+    pub fn event_policies(&self) -> EventPolicies {
+        let events = self
+            .platform
+            .events
+            .iter()
+            .map(|e| (e.name.as_str(), &e.rules));
+        EventPolicies::new(&self.platform.policy, events, &self.overrides)
+    }
+
+    /// [`DeliveryConfig::event_policies`] for one event.
+    pub fn policy_for(&self, event: &str) -> DeliveryPolicy {
+        self.event_policies().for_event(event).clone()
+    }
+
+    /// Sets the retries as if the user had given them (load: 0 unless asked for).
+    pub fn set_retries(&mut self, retries: u32) {
+        self.overrides.retries = Some(retries);
+        self.policy.retries = retries;
     }
 
     /// The signer for this platform and key: `None` when the platform does not sign or there

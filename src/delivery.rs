@@ -178,6 +178,15 @@ pub fn client() -> reqwest::Client {
         .expect("the HTTP client builds with static settings")
 }
 
+/// [`client`] with a deadline for the connection alone, for a platform that has one.
+fn client_connecting_within(deadline: Duration) -> reqwest::Client {
+    builder()
+        .pool_idle_timeout(Duration::from_secs(30))
+        .connect_timeout(deadline)
+        .build()
+        .expect("the HTTP client builds with static settings")
+}
+
 /// A client that keeps no connection, so its one request goes out on a new one: for the
 /// second try of a request whose kept-alive connection turned out closed.
 fn fresh_client() -> reqwest::Client {
@@ -250,12 +259,22 @@ pub async fn deliver_with(
     policy: &DeliveryPolicy,
     mut on_attempt: impl FnMut(&Attempt),
 ) -> Delivery {
+    // A connect deadline of the platform's own needs a client built with it (rare: Twilio).
+    let own_client;
+    let client = match policy.connect_timeout {
+        Some(deadline) => {
+            own_client = client_connecting_within(deadline);
+            &own_client
+        }
+        None => client,
+    };
     let mut attempts: Vec<Attempt> = Vec::new();
     for n in 1..=policy.max_attempts() {
         let mut attempt = attempt(client, request, policy, n).await;
-        let done = attempt.accepted || n == policy.max_attempts();
+        let done =
+            attempt.accepted || n == policy.max_attempts() || !policy.retries_after(attempt.status);
         if !done {
-            attempt.wait = Some(policy.wait_after(n));
+            attempt.wait = Some(policy.wait_after(n) + jitter(policy.jitter));
         }
         on_attempt(&attempt);
         let wait = attempt.wait;
@@ -274,6 +293,16 @@ pub async fn deliver_with(
         Outcome::Failed
     };
     Delivery { attempts, outcome }
+}
+
+/// A random wait from zero to `most`, as platforms spread their retries.
+fn jitter(most: Duration) -> Duration {
+    if most.is_zero() {
+        return Duration::ZERO;
+    }
+    use rand::Rng;
+    let millis = rand::thread_rng().gen_range(0..=most.as_millis().min(u64::MAX as u128) as u64);
+    Duration::from_millis(millis)
 }
 
 /// One attempt, with the deadline over connect, headers and body together.
@@ -536,7 +565,7 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
         current = next;
     }
     match current.downcast_ref::<std::io::Error>() {
-        Some(io) if io.raw_os_error().is_some() => crate::error::io_reason(io),
+        Some(io) if io.raw_os_error().is_some() => crate::text::io_reason(io),
         _ => current.to_string(),
     }
 }

@@ -25,6 +25,7 @@ pub mod replay;
 pub mod secret;
 pub mod signing;
 pub mod template;
+pub mod text;
 
 use cli::{Cli, Command};
 

@@ -102,28 +102,112 @@ impl FromStr for SuccessRule {
     }
 }
 
-/// How one webhook is delivered: per-attempt deadline, retries, backoff, success rule.
+/// Which failed attempts a platform tries again.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum RetryOn {
+    /// Every failure: a status outside the rule, a timeout, a connection error.
+    #[default]
+    AnyFailure,
+    /// Only these statuses (`5xx`, `429`, `408`), and failures that got no status at all
+    /// (a timeout or a connection error: hookcli assumes they are retried, as no document
+    /// says otherwise). ElevenLabs retries this way.
+    Statuses(Vec<u16>),
+}
+
+impl RetryOn {
+    /// Parses a list such as `["5xx", "429", "408"]`.
+    pub fn parse(items: &[String]) -> Result<RetryOn, String> {
+        let mut statuses = Vec::new();
+        for item in items {
+            let item = item.trim().to_ascii_lowercase();
+            match item.strip_suffix("xx").map(str::parse::<u16>) {
+                Some(Ok(class @ 1..=5)) => statuses.push(class),
+                Some(_) => return Err(format!("`{item}` is not a status class like 5xx")),
+                None => match item.parse::<u16>() {
+                    Ok(code @ 100..=599) => statuses.push(code),
+                    _ => {
+                        return Err(format!(
+                            "`{item}` is not a status like 429 or a class like 5xx"
+                        ));
+                    }
+                },
+            }
+        }
+        Ok(RetryOn::Statuses(statuses))
+    }
+
+    /// Whether a failed attempt that got `status` (`None`: no answer) is tried again.
+    pub fn retries(&self, status: Option<u16>) -> bool {
+        match (self, status) {
+            (RetryOn::AnyFailure, _) | (RetryOn::Statuses(_), None) => true,
+            (RetryOn::Statuses(list), Some(status)) => list
+                .iter()
+                .any(|&s| s == status || (s < 10 && status / 100 == s)),
+        }
+    }
+}
+
+/// How one webhook is delivered: deadlines, retries and their schedule, success rule.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeliveryPolicy {
     /// Covers connect, response headers and body of one attempt.
     pub timeout: Duration,
+    /// A shorter deadline for the connection alone, where a platform has one (Twilio: 5 s
+    /// to connect, 15 s in all); `None`: the whole `timeout`.
+    pub connect_timeout: Option<Duration>,
     /// Retries after the first attempt.
     pub retries: u32,
-    /// The wait before the first retry; each later wait doubles.
+    /// The wait before the first retry; each later wait doubles. Unused with a `schedule`.
     pub backoff: Duration,
+    /// The waits before each retry, as a platform documents them (ElevenLabs: 30s, 2m, 8m,
+    /// 30m); the last one repeats. Empty: doubling from `backoff`.
+    pub schedule: Vec<Duration>,
+    /// Up to this much is added at random to each wait, as platforms spread their retries.
+    pub jitter: Duration,
+    pub retry_on: RetryOn,
     pub success: SuccessRule,
 }
 
 impl DeliveryPolicy {
+    /// A policy with the fields most platforms leave out at their defaults: no connect
+    /// deadline of its own, doubling waits without jitter, every failure retried.
+    pub fn simple(
+        timeout: Duration,
+        retries: u32,
+        backoff: Duration,
+        success: SuccessRule,
+    ) -> Self {
+        DeliveryPolicy {
+            timeout,
+            connect_timeout: None,
+            retries,
+            backoff,
+            schedule: Vec::new(),
+            jitter: Duration::ZERO,
+            retry_on: RetryOn::AnyFailure,
+            success,
+        }
+    }
+
     pub fn max_attempts(&self) -> u32 {
         // Saturating: `--retries 4294967295` must not wrap to zero attempts.
         self.retries.saturating_add(1)
     }
 
-    /// The wait after failed attempt `n` (1-based), before attempt `n + 1`.
+    /// The wait after failed attempt `n` (1-based), before attempt `n + 1`, without jitter.
     pub fn wait_after(&self, n: u32) -> Duration {
+        if let Some(last) = self.schedule.last() {
+            let at = (n.saturating_sub(1) as usize).min(self.schedule.len() - 1);
+            return self.schedule.get(at).copied().unwrap_or(*last);
+        }
         let doublings = n.saturating_sub(1).min(16);
         self.backoff.saturating_mul(1 << doublings)
+    }
+
+    /// Whether a failed attempt that got `status` (`None`: no answer) is tried again, if
+    /// attempts remain.
+    pub fn retries_after(&self, status: Option<u16>) -> bool {
+        self.retry_on.retries(status)
     }
 
     /// Applies the user's flags over the platform's defaults.
@@ -135,7 +219,9 @@ impl DeliveryPolicy {
             self.retries = r;
         }
         if let Some(b) = overrides.backoff {
+            // A first wait given by the user replaces a platform's schedule: doubling from it.
             self.backoff = b;
+            self.schedule.clear();
         }
         if let Some(s) = &overrides.success {
             self.success = s.clone();
@@ -145,12 +231,61 @@ impl DeliveryPolicy {
 }
 
 /// The delivery flags a user gave, each optional.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PolicyOverrides {
     pub timeout: Option<Duration>,
     pub retries: Option<u32>,
     pub backoff: Option<Duration>,
     pub success: Option<SuccessRule>,
+}
+
+impl PolicyOverrides {
+    /// These overrides, with `under`'s filling the ones not set here.
+    pub fn or(&self, under: &PolicyOverrides) -> PolicyOverrides {
+        PolicyOverrides {
+            timeout: self.timeout.or(under.timeout),
+            retries: self.retries.or(under.retries),
+            backoff: self.backoff.or(under.backoff),
+            success: self.success.clone().or_else(|| under.success.clone()),
+        }
+    }
+}
+
+/// The policy of each event: the platform's, under each event's own rules, under the user's
+/// flags and file. Events without rules of their own share the default.
+#[derive(Clone, Debug)]
+pub struct EventPolicies {
+    pub default: DeliveryPolicy,
+    by_event: Vec<(String, DeliveryPolicy)>,
+}
+
+impl EventPolicies {
+    /// `platform` under each event's `rules`, then under `user` (flags and file win).
+    pub fn new<'a>(
+        platform: &DeliveryPolicy,
+        events: impl IntoIterator<Item = (&'a str, &'a PolicyOverrides)>,
+        user: &PolicyOverrides,
+    ) -> Self {
+        let by_event = events
+            .into_iter()
+            .filter(|(_, rules)| **rules != PolicyOverrides::default())
+            .map(|(name, rules)| {
+                let policy = platform.clone().with_overrides(&user.or(rules));
+                (name.to_string(), policy)
+            })
+            .collect();
+        EventPolicies {
+            default: platform.clone().with_overrides(user),
+            by_event,
+        }
+    }
+
+    pub fn for_event(&self, event: &str) -> &DeliveryPolicy {
+        self.by_event
+            .iter()
+            .find(|(name, _)| name == event)
+            .map_or(&self.default, |(_, policy)| policy)
+    }
 }
 
 #[cfg(test)]
@@ -183,12 +318,12 @@ mod tests {
 
     #[test]
     fn backoff_doubles() {
-        let policy = DeliveryPolicy {
-            timeout: Duration::from_secs(10),
-            retries: 3,
-            backoff: Duration::from_secs(1),
-            success: SuccessRule::any_2xx(),
-        };
+        let policy = DeliveryPolicy::simple(
+            Duration::from_secs(10),
+            3,
+            Duration::from_secs(1),
+            SuccessRule::any_2xx(),
+        );
         assert_eq!(policy.wait_after(1), Duration::from_secs(1));
         assert_eq!(policy.wait_after(3), Duration::from_secs(4));
         assert_eq!(policy.max_attempts(), 4);
@@ -197,5 +332,32 @@ mod tests {
             ..policy
         };
         assert_eq!(most.max_attempts(), u32::MAX);
+    }
+
+    #[test]
+    fn a_schedule_gives_each_wait_and_repeats_its_last() {
+        let minutes = |m: u64| Duration::from_secs(60 * m);
+        let policy = DeliveryPolicy {
+            schedule: vec![Duration::from_secs(30), minutes(2), minutes(8), minutes(30)],
+            ..DeliveryPolicy::simple(minutes(1), 4, Duration::ZERO, SuccessRule::any_2xx())
+        };
+        assert_eq!(policy.wait_after(1), Duration::from_secs(30));
+        assert_eq!(policy.wait_after(4), minutes(30));
+        assert_eq!(policy.wait_after(9), minutes(30));
+    }
+
+    #[test]
+    fn retries_only_on_the_listed_statuses_and_on_no_answer() {
+        let on = RetryOn::parse(&["5xx".into(), "429".into(), "408".into()]).unwrap();
+        for status in [500, 503, 429, 408] {
+            assert!(on.retries(Some(status)), "{status}");
+        }
+        for status in [400, 401, 404, 410, 200] {
+            assert!(!on.retries(Some(status)), "{status}");
+        }
+        assert!(on.retries(None), "a timeout is retried");
+        assert!(RetryOn::AnyFailure.retries(Some(404)));
+        assert!(RetryOn::parse(&["9xx".into()]).is_err());
+        assert!(RetryOn::parse(&["abc".into()]).is_err());
     }
 }

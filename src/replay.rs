@@ -13,7 +13,7 @@ use tokio::sync::{Semaphore, mpsc};
 use crate::call::{Anchor, Call, CallPlan, RenderError};
 use crate::catalog::{Catalog, Lifecycle, Platform};
 use crate::delivery::{self, Delivery, Request};
-use crate::policy::DeliveryPolicy;
+use crate::policy::EventPolicies;
 
 /// Which events the (simulated) agent subscribes to: uponai's `webhook_events`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -145,7 +145,8 @@ pub struct Outcome {
 /// Everything a run needs besides the source.
 pub struct Settings {
     pub request: Request,
-    pub policy: DeliveryPolicy,
+    /// Each event's policy: the platform's, its own rules, the user's flags.
+    pub policies: EventPolicies,
     pub concurrency: usize,
     pub pacing: Pacing,
 }
@@ -274,7 +275,7 @@ impl Calls {
                 let call = self.index.remove(&error.id()).unwrap_or_default();
                 self.crashed.push(Crashed {
                     call,
-                    why: crate::error::task_failure(error),
+                    why: crate::text::task_failure(error),
                 });
                 Ok(())
             }
@@ -300,11 +301,12 @@ async fn play_call(
         } else {
             pace(settings.pacing, started, item.offset, sent_any).await;
             sent_any = true;
+            let policy = settings.policies.for_event(&item.event);
             let request = Request {
                 body: item.body,
                 ..settings.request.clone()
             };
-            Some(delivery::deliver(client, &request, &settings.policy).await)
+            Some(delivery::deliver(client, &request, policy).await)
         };
         let last = seq + 1 == count;
         let _ = results.send(Outcome {

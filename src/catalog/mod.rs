@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::policy::{DeliveryPolicy, SuccessRule};
+use crate::policy::{DeliveryPolicy, PolicyOverrides, RetryOn, SuccessRule};
 use crate::signing::Scheme;
 pub use ids::IdPattern;
 
@@ -147,6 +147,26 @@ pub struct EventSpec {
     pub template: Value,
     /// Where the template came from, for error messages.
     pub origin: String,
+    /// This event's own delivery rules over the platform's (a request the platform waits on,
+    /// such as an inbound call, has its own timeout and retries). Empty for most events.
+    pub rules: PolicyOverrides,
+    /// The answer the platform reads from the receiver, for events that have one.
+    pub answer: Option<AnswerSpec>,
+}
+
+/// What a platform reads in the receiver's answer to an event, as data (`answers/` in the
+/// platform's folder): a receiver that answers 2xx with a body the platform cannot use has
+/// still failed the caller.
+#[derive(Debug, Clone)]
+pub struct AnswerSpec {
+    /// A JSON Schema of the answer's body.
+    pub schema: Value,
+    /// The platform cuts an answer past this many characters (Unicode scalar values).
+    pub max_chars: Option<usize>,
+    /// A body that is not JSON is taken as text (a function's answer), not refused.
+    pub text_ok: bool,
+    /// What the platform does with a valid answer, in words, for reports.
+    pub effect: String,
 }
 
 #[derive(Debug, Clone)]

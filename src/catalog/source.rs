@@ -8,11 +8,12 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::*;
-use crate::error::io_reason;
+use crate::text::io_reason;
 
 static BUILTIN: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/payloads");
 
 /// One file's text and where it came from.
+#[derive(Clone)]
 struct Text {
     origin: String,
     text: String,
@@ -24,6 +25,8 @@ struct PlatformFiles {
     platform: Option<(toml::Table, String)>,
     lifecycles: Option<(toml::Table, String)>,
     templates: BTreeMap<String, Text>,
+    /// JSON Schemas of the answers the platform reads, by file stem (`answers/NAME.json`).
+    answers: BTreeMap<String, Text>,
     /// The --payloads folder and this platform's folder in it, when the overlay has one.
     overlay: Option<(String, String)>,
     /// The built-in catalog has a folder of this name.
@@ -72,9 +75,11 @@ fn read_builtin(files: &mut Files) -> Result<(), CatalogError> {
         for file in dir.files() {
             found.push((file_name(file.path()), text(file)));
         }
-        if let Some(events) = dir.get_dir(dir.path().join("events")) {
-            for file in events.files() {
-                found.push((format!("events/{}", file_name(file.path())), text(file)));
+        for sub in ["events", "answers"] {
+            if let Some(files) = dir.get_dir(dir.path().join(sub)) {
+                for file in files.files() {
+                    found.push((format!("{sub}/{}", file_name(file.path())), text(file)));
+                }
             }
         }
         add_platform_files(files, &id, found)?;
@@ -117,14 +122,18 @@ fn read_overlay(files: &mut Files, dir: &Path) -> Result<(), CatalogError> {
                     found.push((file.to_string(), read(&path.join(file))?));
                 }
             }
-            if let Ok(events) = std::fs::read_dir(path.join("events")) {
-                let mut events: Vec<_> = events.filter_map(Result::ok).map(|e| e.path()).collect();
-                events.sort();
-                for event in events
+            for sub in ["events", "answers"] {
+                let Ok(listing) = std::fs::read_dir(path.join(sub)) else {
+                    continue;
+                };
+                let mut listing: Vec<_> =
+                    listing.filter_map(Result::ok).map(|e| e.path()).collect();
+                listing.sort();
+                for file in listing
                     .iter()
                     .filter(|p| p.extension().is_some_and(|e| e == "json"))
                 {
-                    found.push((format!("events/{}", file_name(event)), read(event)?));
+                    found.push((format!("{sub}/{}", file_name(file)), read(file)?));
                 }
             }
             add_platform_files(files, &name, found)?;
@@ -159,6 +168,13 @@ fn add_platform_files(
             .and_then(|n| n.strip_suffix(".json"))
         {
             platform.templates.insert(event.to_string(), text);
+            continue;
+        }
+        if let Some(answer) = name
+            .strip_prefix("answers/")
+            .and_then(|n| n.strip_suffix(".json"))
+        {
+            platform.answers.insert(answer.to_string(), text);
             continue;
         }
         let slot = match name.as_str() {
@@ -267,6 +283,40 @@ struct DeliveryFile {
     retries: u32,
     backoff: String,
     success: String,
+    /// A deadline for the connection alone, shorter than `timeout`.
+    connect_timeout: Option<String>,
+    /// The waits before each retry, instead of doubling from `backoff`.
+    #[serde(default)]
+    schedule: Vec<String>,
+    /// Up to this much added at random to each wait.
+    jitter: Option<String>,
+    /// Retry only these statuses (`5xx`, `429`); absent: every failure.
+    retry_on: Option<Vec<String>>,
+}
+
+/// An event's own delivery rules, over the platform's (every key optional).
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct EventDeliveryFile {
+    timeout: Option<String>,
+    retries: Option<u32>,
+    backoff: Option<String>,
+}
+
+/// The answer a platform reads from the receiver for this event.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AnswerFile {
+    /// `answers/<schema>.json`, a JSON Schema of the answer's body.
+    schema: String,
+    /// The platform cuts an answer past this many characters (Unicode scalar values).
+    max_chars: Option<usize>,
+    /// A body that is not JSON is taken as text (a function's answer), not refused.
+    #[serde(default)]
+    text_ok: bool,
+    /// What the platform does with a valid answer, for reports.
+    #[serde(default)]
+    effect: String,
 }
 
 #[derive(Deserialize)]
@@ -304,6 +354,9 @@ struct EventFile {
     at: Moment,
     #[serde(default = "yes")]
     default: bool,
+    /// This event's own timeout and retries (a request the platform waits on).
+    delivery: Option<EventDeliveryFile>,
+    answer: Option<AnswerFile>,
 }
 
 fn yes() -> bool {
@@ -428,12 +481,30 @@ fn build_platform(dir: &str, parts: PlatformFiles) -> Result<Platform, CatalogEr
     let duration = |field: &str, text: &str| {
         crate::duration::parse(text).map_err(|e| err(format!("{field}: {e}")))
     };
+    let delivery = &file.delivery;
+    let optional = |field: &str, text: &Option<String>| {
+        text.as_deref().map(|t| duration(field, t)).transpose()
+    };
     let policy = DeliveryPolicy {
-        timeout: duration("delivery.timeout", &file.delivery.timeout)?,
-        retries: file.delivery.retries,
-        backoff: duration("delivery.backoff", &file.delivery.backoff)?,
-        success: parse_success(&file.delivery.success)
-            .map_err(|e| err(format!("delivery.success: {e}")))?,
+        connect_timeout: optional("delivery.connect_timeout", &delivery.connect_timeout)?,
+        schedule: delivery
+            .schedule
+            .iter()
+            .map(|wait| duration("delivery.schedule", wait))
+            .collect::<Result<_, _>>()?,
+        jitter: optional("delivery.jitter", &delivery.jitter)?.unwrap_or_default(),
+        retry_on: match &delivery.retry_on {
+            Some(list) => {
+                RetryOn::parse(list).map_err(|e| err(format!("delivery.retry_on: {e}")))?
+            }
+            None => RetryOn::AnyFailure,
+        },
+        ..DeliveryPolicy::simple(
+            duration("delivery.timeout", &delivery.timeout)?,
+            delivery.retries,
+            duration("delivery.backoff", &delivery.backoff)?,
+            parse_success(&delivery.success).map_err(|e| err(format!("delivery.success: {e}")))?,
+        )
     };
     let signing = match file.signing {
         Some(s) => Some(Signing {
@@ -478,7 +549,7 @@ fn build_platform(dir: &str, parts: PlatformFiles) -> Result<Platform, CatalogEr
         turn: to_json(file.transcript.turn),
     };
     check_free_form(&file.free_form).map_err(err)?;
-    let events = build_events(file.events, parts.templates)?;
+    let events = build_events(file.events, parts.templates, parts.answers, &origin)?;
     let lifecycles = match parts.lifecycles {
         Some((table, origin)) => build_lifecycles(table, &origin, &events)?,
         None => Vec::new(),
@@ -523,7 +594,10 @@ fn check_free_form(names: &[String]) -> Result<(), String> {
 fn build_events(
     listed: Vec<EventFile>,
     mut templates: BTreeMap<String, Text>,
+    answers: BTreeMap<String, Text>,
+    origin: &str,
 ) -> Result<Vec<EventSpec>, CatalogError> {
+    let err = |message: String| CatalogError::file(origin, message);
     let mut events = Vec::new();
     let parse = |text: Text| -> Result<(Value, String), CatalogError> {
         let value = serde_json::from_str(&text.text).map_err(|e| {
@@ -544,14 +618,35 @@ fn build_events(
                 ),
             )
         })?;
-        let (template, origin) = parse(text)?;
+        let (template, template_origin) = parse(text)?;
+        let rules = event_rules(&entry).map_err(err)?;
+        let answer = match entry.answer {
+            Some(answer) => {
+                let text = answers.get(&answer.schema).ok_or_else(|| {
+                    err(format!(
+                        "event `{}`: answer schema `answers/{}.json` is missing",
+                        entry.name, answer.schema
+                    ))
+                })?;
+                let (schema, _) = parse(text.clone())?;
+                Some(AnswerSpec {
+                    schema,
+                    max_chars: answer.max_chars,
+                    text_ok: answer.text_ok,
+                    effect: answer.effect,
+                })
+            }
+            None => None,
+        };
         events.push(EventSpec {
             name: entry.name,
             description: entry.description,
             at: entry.at,
             default: entry.default,
             template,
-            origin,
+            origin: template_origin,
+            rules,
+            answer,
         });
     }
     // A template with no entry in platform.toml adds a custom event.
@@ -564,9 +659,32 @@ fn build_events(
             default: true,
             template,
             origin,
+            rules: PolicyOverrides::default(),
+            answer: None,
         });
     }
     Ok(events)
+}
+
+/// An event's `delivery` table as overrides of the platform's policy.
+fn event_rules(entry: &EventFile) -> Result<PolicyOverrides, String> {
+    let Some(delivery) = &entry.delivery else {
+        return Ok(PolicyOverrides::default());
+    };
+    let duration = |field: &str, text: &Option<String>| {
+        text.as_deref()
+            .map(|t| {
+                crate::duration::parse(t)
+                    .map_err(|e| format!("event `{}`: delivery.{field}: {e}", entry.name))
+            })
+            .transpose()
+    };
+    Ok(PolicyOverrides {
+        timeout: duration("timeout", &delivery.timeout)?,
+        retries: delivery.retries,
+        backoff: duration("backoff", &delivery.backoff)?,
+        ..PolicyOverrides::default()
+    })
 }
 
 fn build_lifecycles(

@@ -87,7 +87,7 @@ impl Suite {
             key: None,
             message: match e.kind() {
                 std::io::ErrorKind::NotFound => "no such file".into(),
-                _ => format!("cannot read it: {}", crate::error::path_reason(path, &e)),
+                _ => format!("cannot read it: {}", crate::text::path_reason(path, &e)),
             },
         })?;
         Suite::parse(&text, path)

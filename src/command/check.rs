@@ -183,7 +183,7 @@ fn select_cases(args: &CheckArgs, suite: Option<&Suite>, platform: &Platform) ->
 fn print_list(cases: &[Case], json: bool) {
     if json {
         for case in cases {
-            outln!("{}", output::check::list_json(case));
+            outln!("{}", output::json::line(&output::check::list_json(case)));
         }
     } else {
         outln!("{}", output::check::list(cases));
@@ -282,7 +282,7 @@ fn check_writable(path: &Path) -> Result<()> {
             path.display(),
             match e.kind() {
                 std::io::ErrorKind::NotFound => "the file cannot be created there".to_string(),
-                _ => crate::error::io_reason(&e),
+                _ => crate::text::io_reason(&e),
             }
         ))
         .hint("name a file in a folder you can write to, like --junit report.xml")
@@ -367,9 +367,12 @@ async fn execute(
     };
     if format(args) == CheckFormat::Json {
         for result in &report.results {
-            outln!("{}", output::check::case_json(result));
+            outln!("{}", output::json::line(&output::check::case_json(result)));
         }
-        outln!("{}", output::check::summary_json(&report, code));
+        outln!(
+            "{}",
+            output::json::line(&output::check::summary_json(&report, code))
+        );
     } else {
         outln!("{}", output::check::table(&report));
         outln!("{}", output::check::summary(&report));
@@ -458,7 +461,7 @@ fn never_answered(report: &CheckReport) -> Option<UserError> {
 
 fn write_junit(path: &Path, xml: String) -> Result<()> {
     std::fs::write(path, xml).map_err(|e| {
-        let reason = crate::error::path_reason(path, &e);
+        let reason = crate::text::path_reason(path, &e);
         UserError::new(format!(
             "--junit {}: cannot write it: {reason}",
             path.display()
@@ -519,7 +522,7 @@ fn append(path: &str, text: &str, variable: &str) -> Result<()> {
         .open(path)
         .and_then(|mut file| file.write_all(text.as_bytes()))
         .map_err(|e| {
-            let reason = crate::error::path_reason(Path::new(path), &e);
+            let reason = crate::text::path_reason(Path::new(path), &e);
             UserError::new(format!("{variable} {path}: cannot write it: {reason}"))
                 .hint("the results above are complete; only the GitHub report file is missing")
                 .code(exit::FAILED)

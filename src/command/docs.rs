@@ -10,7 +10,8 @@ use clap::builder::PossibleValuesParser;
 use super::load_catalog;
 use crate::catalog::Catalog;
 use crate::cli::{Cli, CompletionsArgs, ManArgs};
-use crate::error::{UserError, exit, path_reason};
+use crate::error::{UserError, exit};
+use crate::text::path_reason;
 
 /// Static completion scripts, with the catalog's names written into them as each argument's
 /// possible values. Chosen over clap_complete's dynamic completion (`unstable-dynamic`, where

@@ -10,37 +10,9 @@ use crate::cli::ListenArgs;
 use crate::error::{UserError, exit};
 use crate::output::{self, received};
 use crate::receiver::{
-    DEFAULT_MAX_BODY, Faults, Receiver, ReceiverConfig, Stats, default_body_memory, human_bytes,
+    DEFAULT_MAX_BODY, Faults, Receiver, ReceiverConfig, Stats, default_body_memory,
 };
-
-/// `25MB`, `512KB`, `1GB`, `1048576`: sizes in bytes, with 1024-based units.
-pub fn parse_size(text: &str) -> Result<u64, String> {
-    let lower = text.trim().to_ascii_lowercase();
-    let split = lower
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(lower.len());
-    let (number, unit) = lower.split_at(split);
-    let unit_size: u64 = match unit.trim() {
-        "" | "b" => 1,
-        "k" | "kb" | "kib" => 1024,
-        "m" | "mb" | "mib" => 1024 * 1024,
-        "g" | "gb" | "gib" => 1024 * 1024 * 1024,
-        _ => {
-            return Err(format!(
-                "`{text}` is not a size: write it like 25MB, 512KB or 1048576"
-            ));
-        }
-    };
-    let number: u64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a size: write it like 25MB, 512KB or 1048576"))?;
-    number
-        .checked_mul(unit_size)
-        .filter(|n| *n > 0)
-        .ok_or_else(|| {
-            format!("`{text}` is not a usable size: give one above 0, like 25MB or 512KB")
-        })
-}
+use crate::text::human_bytes;
 
 pub fn run(args: ListenArgs, overlay: Option<&Path>) -> Result<u8> {
     let catalog = load_catalog(overlay)?;
@@ -196,7 +168,7 @@ async fn print_requests(
             return;
         }
         if json {
-            outln!("{}", received::json(&r));
+            outln!("{}", crate::output::json::line(&received::json(&r)));
         } else {
             outln!("{}", received::line(&r));
             if verbose {

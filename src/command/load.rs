@@ -21,17 +21,13 @@ const TICK: Duration = Duration::from_millis(250);
 pub fn run(args: LoadArgs, overlay: Option<&Path>) -> Result<u8> {
     amount(&args)?;
     let catalog = Arc::new(load_catalog(overlay)?);
-    let platform = platform_of(&catalog, &args.platform)?.clone();
+    let platform = platform_of(&catalog, &args.target.platform)?.clone();
     let script = script(&args, &catalog, &platform)?;
-    let flags = Flags {
-        to: args.to.as_deref(),
-        key: &args.key,
-        delivery: &args.delivery,
-    };
+    let flags = Flags::of(&args.target);
     // Never from hookcli.toml: a repository's file must not aim a load test by surprise.
     let mut config = DeliveryConfig::resolve(&platform, &flags, None, &Env::process())?;
     // A load test measures the receiver; retries only when asked for.
-    config.policy.retries = args.delivery.retries.unwrap_or(0);
+    config.set_retries(args.target.delivery.retries.unwrap_or(0));
     if let Some(note) = config.no_key_note("sending unsigned") {
         errln!("{note}");
     }
@@ -82,7 +78,7 @@ pub fn run(args: LoadArgs, overlay: Option<&Path>) -> Result<u8> {
             interrupted,
         };
         if args.json {
-            outln!("{}", run.json(&report));
+            outln!("{}", crate::output::json::line(&run.json(&report)));
         } else {
             out!("{}", run.text(&report));
         }

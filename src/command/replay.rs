@@ -15,8 +15,10 @@ use crate::config::{DeliveryConfig, Env, Flags};
 use crate::delivery::{Delivery, ErrorKind, Outcome as DeliveryOutcome};
 use crate::error::{UserError, exit};
 use crate::output::delivery::{DeliveryReport, outcome_word};
+use crate::output::json::{self, DeliveryJson};
 use crate::output::replay::{ByEvent, Row, Totals};
 use crate::output::{self, progress};
+use crate::policy::EventPolicies;
 use crate::replay::{self, EventFilter, Outcome, Pacing, Settings, Source};
 
 /// Above this many deliveries the table shows one row per event instead of per delivery.
@@ -24,17 +26,13 @@ const MAX_TABLE_ROWS: usize = 60;
 
 pub fn run(args: ReplayArgs, overlay: Option<&Path>) -> Result<u8> {
     let catalog = Arc::new(load_catalog(overlay)?);
-    let platform = platform_of(&catalog, &args.platform)?;
+    let platform = platform_of(&catalog, &args.target.platform)?;
     let platform_index = catalog
         .platforms
         .iter()
         .position(|p| p.id == platform.id)
         .unwrap_or(0);
-    let flags = Flags {
-        to: args.to.as_deref(),
-        key: &args.key,
-        delivery: &args.delivery,
-    };
+    let flags = Flags::of(&args.target);
     // Resolved first, so a bad HOOKCLI_SEED is refused even where replay does not use it.
     let config = DeliveryConfig::resolve(platform, &flags, None, &Env::process())?;
     let filter = parse_filter(args.events.as_deref(), platform, args.from.is_some())?;
@@ -77,6 +75,7 @@ pub fn run(args: ReplayArgs, overlay: Option<&Path>) -> Result<u8> {
         errln!("{note}");
     }
     let plan = Plan {
+        policies: config.event_policies(),
         config,
         pacing,
         sequence,
@@ -91,6 +90,7 @@ pub fn run(args: ReplayArgs, overlay: Option<&Path>) -> Result<u8> {
 
 struct Plan {
     config: DeliveryConfig,
+    policies: EventPolicies,
     pacing: Pacing,
     /// The lifecycle's event names, to order the per-event table.
     sequence: Vec<String>,
@@ -163,7 +163,7 @@ fn read_recording(
             "give a file written by `hookcli listen --record FILE`, or one JSON body per line",
         )
     };
-    let bytes = std::fs::read(file).map_err(|e| refuse(crate::error::path_reason(file, &e)))?;
+    let bytes = std::fs::read(file).map_err(|e| refuse(crate::text::path_reason(file, &e)))?;
     let text = match String::from_utf8(bytes) {
         Ok(text) => text,
         // A write torn inside a character, at the very end: plan_recording skips that line.
@@ -227,7 +227,7 @@ async fn execute(source: Source, plan: Plan, args: &ReplayArgs) -> Result<u8> {
     let watcher = tokio::spawn(watch_receiver(seen_rx, stop_rx));
     let settings = Settings {
         request: plan.config.request(url.clone(), Default::default()),
-        policy: plan.config.policy.clone(),
+        policies: plan.policies.clone(),
         concurrency: args.concurrency as usize,
         pacing: plan.pacing,
     };
@@ -316,7 +316,7 @@ async fn execute(source: Source, plan: Plan, args: &ReplayArgs) -> Result<u8> {
     let watched = watcher.await.unwrap_or_default();
     let seen = built_in.then_some(watched);
     if args.json {
-        outln!("{}", totals.json());
+        outln!("{}", json::line(&totals.json()));
     } else {
         if let Some(seen) = &seen {
             for row in rows.iter_mut() {
@@ -401,38 +401,48 @@ fn report<'a>(
         event: &outcome.event,
         url,
         call_id: outcome.call_id.clone(),
-        rule: &plan.config.policy.success,
+        rule: &plan.policies.for_event(&outcome.event).success,
         rule_owner: plan.config.rule_owner.clone(),
-        timeout: plan.config.policy.timeout,
+        timeout: plan.policies.for_event(&outcome.event).timeout,
         delivery,
     }
 }
 
-/// The send schema, plus the call index and place in the call; filtered events have no attempts.
+/// The send object, plus the call index and place in the call; filtered events have no
+/// attempts.
 fn delivery_json(
     outcome: &Outcome,
     row: &Row,
     platform: &Platform,
     plan: &Plan,
     url: &str,
-) -> serde_json::Value {
+) -> String {
+    let report;
     let mut object = match &outcome.delivery {
-        Some(delivery) => report(outcome, delivery, platform, plan, url).json(),
-        None => serde_json::json!({
-            "platform": platform.id,
-            "event": outcome.event,
-            "url": url,
-            "call_id": outcome.call_id,
-            "expect": plan.config.policy.success.to_string(),
-            "delivered": false,
-            "outcome": row.outcome,
-            "status": null,
-            "attempts": [],
-        }),
+        Some(delivery) => {
+            report = self::report(outcome, delivery, platform, plan, url);
+            report.json()
+        }
+        None => DeliveryJson {
+            kind: "delivery",
+            platform: &platform.id,
+            event: &outcome.event,
+            url,
+            call_id: outcome.call_id.as_deref(),
+            expect: plan.policies.for_event(&outcome.event).success.to_string(),
+            delivered: false,
+            outcome: row.outcome,
+            status: None,
+            attempts: Vec::new(),
+            warnings: Vec::new(),
+            receiver: None,
+            call: None,
+            seq: None,
+        },
     };
-    object["call"] = serde_json::json!(outcome.call + 1);
-    object["seq"] = serde_json::json!(outcome.seq + 1);
-    object
+    object.call = Some(outcome.call + 1);
+    object.seq = Some(outcome.seq + 1);
+    json::line(&object)
 }
 
 /// What the built-in receiver saw: verdict counts and, per (call id, event), the last verdict.

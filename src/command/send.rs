@@ -4,7 +4,6 @@ use std::path::Path;
 
 use anyhow::Result;
 use bytes::Bytes;
-use serde_json::json;
 use tokio::sync::mpsc;
 
 use super::{apply_sets, check_json, find_event, load_catalog, platform_of, read_input};
@@ -14,6 +13,7 @@ use crate::config::{DeliveryConfig, Env, Flags, KeyOrigin, Target};
 use crate::delivery::{self, Attempt, Outcome};
 use crate::error::{UserError, exit};
 use crate::output::delivery::{DeliveryReport, attempt_exchange_text, attempt_line, header_line};
+use crate::output::json::{self, DryRunJson};
 use crate::output::{self, received};
 
 /// Everything a send needs, checked before anything goes out.
@@ -26,7 +26,7 @@ struct Prepared {
 
 pub fn run(args: SendArgs, overlay: Option<&Path>) -> Result<u8> {
     let catalog = load_catalog(overlay)?;
-    let platform = platform_of(&catalog, &args.platform)?;
+    let platform = platform_of(&catalog, &args.target.platform)?;
     let prepared = prepare(&args, &catalog, platform, &Env::process())?;
     if args.dry_run {
         print_dry_run(&prepared, args.json)?;
@@ -36,11 +36,7 @@ pub fn run(args: SendArgs, overlay: Option<&Path>) -> Result<u8> {
 }
 
 fn prepare(args: &SendArgs, catalog: &Catalog, platform: &Platform, env: &Env) -> Result<Prepared> {
-    let flags = Flags {
-        to: args.to.as_deref(),
-        key: &args.key,
-        delivery: &args.delivery,
-    };
+    let flags = Flags::of(&args.target);
     let config = DeliveryConfig::resolve(platform, &flags, None, env)?;
     let (event, body, value) = match &args.data {
         Some(file) => {
@@ -166,17 +162,19 @@ fn print_dry_run(prepared: &Prepared, json: bool) -> Result<()> {
         None => request.attempt_headers(),
     };
     if json {
-        let headers: serde_json::Map<String, serde_json::Value> = headers
-            .iter()
-            .map(|(k, v)| (k.to_string(), json!(String::from_utf8_lossy(v.as_bytes()))))
-            .collect();
-        // The exact bytes as a string (a JSON body is UTF-8): re-serialized, a --data body
-        // would no longer be the bytes the signature covers.
-        let body = String::from_utf8_lossy(&prepared.body);
-        outln!(
-            "{}",
-            json!({"method": "POST", "url": url, "headers": headers, "body": body})
-        );
+        let dry_run = DryRunJson {
+            method: "POST",
+            url: &url,
+            headers: headers
+                .iter()
+                .map(|(k, v)| {
+                    let value = String::from_utf8_lossy(v.as_bytes()).into_owned();
+                    (k.to_string(), value.into())
+                })
+                .collect(),
+            body: String::from_utf8_lossy(&prepared.body).into_owned(),
+        };
+        outln!("{}", json::line(&dry_run));
         return Ok(());
     }
     outln!("POST {url}");
@@ -233,16 +231,16 @@ async fn execute(prepared: Prepared, args: &SendArgs) -> Result<u8> {
             outln!("{}", attempt_line(attempt));
         }
     };
-    let delivery =
-        delivery::deliver_with(&delivery::client(), &request, &config.policy, on_attempt).await;
+    let policy = config.policy_for(&prepared.event);
+    let delivery = delivery::deliver_with(&delivery::client(), &request, &policy, on_attempt).await;
     let report = DeliveryReport {
         platform: &platform.id,
         event: &prepared.event,
         url: &url_text,
         call_id: prepared.call_id.clone(),
-        rule: &config.policy.success,
+        rule: &policy.success,
         rule_owner: config.rule_owner.clone(),
-        timeout: config.policy.timeout,
+        timeout: policy.timeout,
         delivery: &delivery,
     };
     let built_in = endpoint.is_built_in();
@@ -254,9 +252,9 @@ async fn execute(prepared: Prepared, args: &SendArgs) -> Result<u8> {
     if args.json {
         let mut object = report.json();
         if built_in {
-            object["receiver"] = json!(seen.iter().map(received::json).collect::<Vec<_>>());
+            object.receiver = Some(seen.iter().map(received::json).collect());
         }
-        outln!("{object}");
+        outln!("{}", json::line(&object));
     } else {
         out!("{}", report.ending());
         for r in &seen {

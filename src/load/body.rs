@@ -56,7 +56,7 @@ pub enum Bodies {
     Rendered {
         catalog: Arc<Catalog>,
         platform: Box<Platform>,
-        script: Script,
+        script: Box<Script>,
     },
 }
 
@@ -77,7 +77,7 @@ impl Bodies {
                     let slow = Bodies::Rendered {
                         catalog,
                         platform: Box::new(platform.clone()),
-                        script,
+                        script: Box::new(script),
                     };
                     return Ok((slow, Some(why)));
                 }

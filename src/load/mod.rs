@@ -753,7 +753,11 @@ async fn deliver(
     if latency >= shared.settings.platform_timeout {
         tally.platform_timeouts += 1;
     }
-    if !accepted && work.n < policy.max_attempts() {
+    let status = match answer {
+        Answer::Status(status) => Some(status),
+        Answer::Error(_) => None,
+    };
+    if !accepted && work.n < policy.max_attempts() && policy.retries_after(status) {
         drop(tally);
         queue_retry(local, policy.wait_after(work.n), work);
         return None;
