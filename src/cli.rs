@@ -60,6 +60,11 @@ pub enum Command {
     /// Load a receiver: many fresh, signed deliveries over kept-alive connections, then a report
     #[command(after_help = LOAD_HELP)]
     Load(LoadArgs),
+    /// Print a shell completion script (event, platform and lifecycle names included)
+    #[command(after_help = COMPLETIONS_HELP)]
+    Completions(CompletionsArgs),
+    /// Print the man page, or write one per subcommand into a folder
+    Man(ManArgs),
 }
 
 #[derive(Debug, Args, Clone)]
@@ -149,7 +154,7 @@ impl Command {
                 }
                 return;
             }
-            Command::Platforms(_) => return,
+            Command::Platforms(_) | Command::Completions(_) | Command::Man(_) => return,
         };
         if arg.platform.trim().is_empty() {
             arg.platform = DEFAULT_PLATFORM.to_string();
@@ -553,6 +558,39 @@ pub struct CheckArgs {
     /// Write a JUnit XML report to FILE
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+    /// Report format: text (the table), json (as --json), or github (the table, ::error and
+    /// ::warning annotations, and a job summary in $GITHUB_STEP_SUMMARY)
+    #[arg(long, value_enum, conflicts_with = "json", value_name = "FORMAT")]
+    pub format: Option<CheckFormat>,
+}
+
+/// `check --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CheckFormat {
+    Text,
+    Json,
+    Github,
+}
+
+const COMPLETIONS_HELP: &str = "Install, for example:
+  bash:  hookcli completions bash > ~/.local/share/bash-completion/completions/hookcli
+  zsh:   hookcli completions zsh > ~/.zfunc/_hookcli   (with fpath+=(~/.zfunc) before compinit)
+  fish:  hookcli completions fish > ~/.config/fish/completions/hookcli.fish
+The names come from the catalog when the script is made (with --payloads, its platforms too):
+make it again after adding a platform.";
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete in
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write hookcli.1 and one page per subcommand (hookcli-send.1, ...) into this folder
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 const LOAD_HELP: &str = "Examples:

@@ -45,5 +45,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Verify(args) => command::sign::verify(args, overlay),
         Command::Check(args) => command::check::run(args, overlay, file),
         Command::Load(args) => command::load::run(args, overlay, file),
+        Command::Completions(args) => command::docs::completions(args, overlay),
+        Command::Man(args) => command::docs::man(args),
     }
 }

@@ -12,7 +12,7 @@ use super::{find_platform_from, load_catalog, shown_url};
 use crate::catalog::{Platform, closest};
 use crate::check::suite::Suite;
 use crate::check::{self, Case, CheckConfig, CheckReport, ReceiverState};
-use crate::cli::CheckArgs;
+use crate::cli::{CheckArgs, CheckFormat};
 use crate::config::{DeliveryConfig, Env, FileSettings, Flags};
 use crate::error::{UserError, exit};
 use crate::output;
@@ -29,7 +29,7 @@ pub fn run(args: CheckArgs, overlay: Option<&Path>, file: Option<&Path>) -> Resu
     .clone();
     let cases = select_cases(&args, suite.as_ref(), &platform)?;
     if args.list {
-        print_list(&cases, args.json);
+        print_list(&cases, format(&args) == CheckFormat::Json);
         return Ok(exit::OK);
     }
     let file = suite.as_ref().map(FileSettings::of).transpose()?;
@@ -248,6 +248,7 @@ async fn execute(
                 output::check::junit_unreachable(&config.platform.id, &message)?,
             )?;
         }
+        github_unreachable(args, &config.platform.id, &config.url, &message)?;
         let hint = if wait.is_zero() {
             "start it first, or give --wait-for 30s so hookcli waits for it".to_string()
         } else {
@@ -283,7 +284,7 @@ async fn execute(
     } else {
         exit::OK
     };
-    if args.json {
+    if format(args) == CheckFormat::Json {
         for result in &report.results {
             outln!("{}", output::json::line(&output::check::case_json(result)));
         }
@@ -297,6 +298,18 @@ async fn execute(
     }
     if let Some(path) = &args.junit {
         write_junit(path, output::check::junit(&report)?)?;
+    }
+    if format(args) == CheckFormat::Github {
+        let shown = if report.receiver.never_answered() {
+            exit::UNREACHABLE
+        } else {
+            code
+        };
+        out!("{}", output::github::annotations(&report));
+        write_github(
+            &output::github::summary(&report, shown),
+            Some(&output::github::outputs(&report)),
+        )?;
     }
     match never_answered(&report) {
         Some(error) => Err(error.code(exit::UNREACHABLE).into()),
@@ -337,6 +350,7 @@ async fn unusable(
             output::check::junit_unreachable(&report.platform, &message)?,
         )?;
     }
+    github_unreachable(args, &report.platform, url, &message)?;
     Ok(UserError::new(message).hint(hint).code(exit::UNREACHABLE))
 }
 
@@ -375,5 +389,62 @@ fn write_junit(path: &Path, xml: String) -> Result<()> {
         .code(exit::FAILED)
     })?;
     errln!("wrote {}", path.display());
+    Ok(())
+}
+
+/// --format, else --json's.
+fn format(args: &CheckArgs) -> CheckFormat {
+    match (args.format, args.json) {
+        (Some(format), _) => format,
+        (None, true) => CheckFormat::Json,
+        (None, false) => CheckFormat::Text,
+    }
+}
+
+/// --format github for a run that could not start: an annotation, and a summary saying why.
+fn github_unreachable(
+    args: &CheckArgs,
+    platform: &str,
+    url: &reqwest::Url,
+    message: &str,
+) -> Result<()> {
+    if format(args) != CheckFormat::Github {
+        return Ok(());
+    }
+    out!("{}", output::github::unreachable_annotation(message));
+    let shown = shown_url(url);
+    write_github(
+        &output::github::unreachable_summary(platform, &shown, message),
+        None,
+    )
+}
+
+/// Appends the job summary to $GITHUB_STEP_SUMMARY and the counts to $GITHUB_OUTPUT, each
+/// when the runner set it (appended: earlier steps' lines stay).
+fn write_github(summary: &str, outputs: Option<&str>) -> Result<()> {
+    let env = Env::process();
+    match env.var("GITHUB_STEP_SUMMARY") {
+        Some(path) => append(&path, summary, "GITHUB_STEP_SUMMARY")?,
+        None => errln!("note: GITHUB_STEP_SUMMARY is not set, so no job summary was written"),
+    }
+    if let (Some(path), Some(outputs)) = (env.var("GITHUB_OUTPUT"), outputs) {
+        append(&path, outputs, "GITHUB_OUTPUT")?;
+    }
+    Ok(())
+}
+
+fn append(path: &str, text: &str, variable: &str) -> Result<()> {
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .and_then(|mut file| file.write_all(text.as_bytes()))
+        .map_err(|e| {
+            let reason = crate::text::path_reason(Path::new(path), &e);
+            UserError::new(format!("{variable} {path}: cannot write it: {reason}"))
+                .hint("the results above are complete; only the GitHub report file is missing")
+                .code(exit::FAILED)
+        })?;
     Ok(())
 }

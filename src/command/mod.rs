@@ -2,6 +2,7 @@
 //! and hands the results to `output`.
 
 pub mod check;
+pub mod docs;
 pub mod listen;
 pub mod load;
 pub mod platforms;

@@ -25,7 +25,7 @@ struct Row {
 /// The reason column wraps here, so a long reason does not push the table off the screen.
 const REASON_WIDTH: usize = 64;
 
-fn statuses(result: &CaseResult) -> String {
+pub(super) fn statuses(result: &CaseResult) -> String {
     if result.statuses.is_empty() {
         return "-".into();
     }
@@ -37,7 +37,7 @@ fn statuses(result: &CaseResult) -> String {
         .join(", ")
 }
 
-fn latency(result: &CaseResult) -> String {
+pub(super) fn latency(result: &CaseResult) -> String {
     result
         .latency
         .map(crate::duration::latency)

@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod delivery;
+pub mod github;
 pub mod json;
 pub mod load;
 pub mod progress;
