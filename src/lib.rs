@@ -21,6 +21,7 @@ pub mod overrides;
 pub mod policy;
 pub mod receiver;
 pub mod redact;
+pub mod relay;
 pub mod replay;
 pub mod secret;
 pub mod signing;

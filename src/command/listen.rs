@@ -12,6 +12,7 @@ use crate::output::{self, received};
 use crate::receiver::{
     DEFAULT_MAX_BODY, Faults, Receiver, ReceiverConfig, Stats, default_body_memory, human_bytes,
 };
+use crate::relay::Forward;
 
 /// `25MB`, `512KB`, `1GB`, `1048576`: sizes in bytes, with 1024-based units.
 pub fn parse_size(text: &str) -> Result<u64, String> {
@@ -79,6 +80,16 @@ pub fn run(args: ListenArgs, overlay: Option<&Path>) -> Result<u8> {
         .tolerance
         .or(platform.signing.as_ref().map(|s| s.tolerance))
         .unwrap_or(std::time::Duration::from_secs(300));
+    let forward = match &args.forward_to {
+        Some(url) => {
+            let timeout = args.forward_timeout.unwrap_or(platform.policy.timeout);
+            Some(Forward::new(url, timeout).map_err(|e| {
+                UserError::new(format!("--forward-to {e}"))
+                    .hint("give the app's address, like --forward-to http://127.0.0.1:3000/webhook")
+            })?)
+        }
+        None => None,
+    };
     let config = ReceiverConfig {
         host: args.host.clone(),
         port: args.port,
@@ -98,6 +109,7 @@ pub fn run(args: ListenArgs, overlay: Option<&Path>) -> Result<u8> {
         body_timeout: args.body_timeout.unwrap_or(platform.policy.timeout),
         body_memory,
         record: args.record.clone(),
+        forward: forward.clone(),
     };
     let how = match (&platform.signing, &key) {
         (Some(s), Some(_)) => format!(
@@ -133,6 +145,16 @@ pub fn run(args: ListenArgs, overlay: Option<&Path>) -> Result<u8> {
         // that line still gets the summary.
         let stop = super::interrupt();
         errln!("listening on {}", receiver.url);
+        if let Some(forward) = &forward {
+            errln!(
+                "{}",
+                output::dim(&format!(
+                    "forwarding to {} ({} to answer); the app's answer is the answer",
+                    forward.url,
+                    crate::duration::short(forward.timeout)
+                ))
+            );
+        }
         errln!(
             "{}",
             output::dim(&format!("{} · {how} · Ctrl-C to stop", platform.id))
