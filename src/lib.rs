@@ -15,6 +15,7 @@ pub mod config;
 pub mod delivery;
 pub mod duration;
 pub mod error;
+pub mod inspector;
 pub mod load;
 pub mod output;
 pub mod overrides;

@@ -12,6 +12,7 @@ use crate::output::{self, received};
 use crate::receiver::{
     DEFAULT_MAX_BODY, Faults, Receiver, ReceiverConfig, Stats, default_body_memory, human_bytes,
 };
+use crate::inspector::{Inspector, Setup};
 use crate::relay::Forward;
 
 /// `25MB`, `512KB`, `1GB`, `1048576`: sizes in bytes, with 1024-based units.
@@ -124,10 +125,22 @@ pub fn run(args: ListenArgs, overlay: Option<&Path>) -> Result<u8> {
         ),
         (None, _) => format!("{} does not sign: every request is `unsigned`", platform.id),
     };
+    let config_for_ui = UiSetup {
+        platform: platform.clone(),
+        key: key.clone(),
+        forward_url: forward.as_ref().map(|f| f.url.clone()),
+        tolerance,
+    };
     super::runtime()?.block_on(async move {
         let (tx, rx) = mpsc::unbounded_channel();
-        // --quiet prints no line per request: nothing listens on the channel, so none is made.
-        let events = (!args.quiet).then_some(tx);
+        // --quiet prints no line per request: nothing listens on the channel, so none is made
+        // (unless the inspector does).
+        let events = (!args.quiet || args.ui).then_some(tx);
+        // Read before listen appends to it: the page's history is what came before.
+        let history = match (&args.record, args.ui) {
+            (Some(path), true) => std::fs::read_to_string(path).ok(),
+            _ => None,
+        };
         // A record file past `ulimit -f` must fail its write (and be said), not kill listen.
         let _file_size_signal = ignore_file_size_signal();
         let receiver = Receiver::start(config, events).await?;
@@ -159,6 +172,10 @@ pub fn run(args: ListenArgs, overlay: Option<&Path>) -> Result<u8> {
             "{}",
             output::dim(&format!("{} · {how} · Ctrl-C to stop", platform.id))
         );
+        let inspector = match args.ui {
+            true => Some(start_inspector(&config_for_ui, receiver.url.clone(), history).await?),
+            false => None,
+        };
         let done = tokio_util::sync::CancellationToken::new();
         let printer = tokio::spawn(print_requests(
             rx,
@@ -166,6 +183,7 @@ pub fn run(args: ListenArgs, overlay: Option<&Path>) -> Result<u8> {
             args.json,
             args.verbose,
             args.quiet,
+            inspector,
         ));
         stop.await;
         let stats = receiver.stats.clone();
@@ -190,6 +208,43 @@ pub fn run(args: ListenArgs, overlay: Option<&Path>) -> Result<u8> {
     })
 }
 
+/// What the inspector is told about this listen, before its webhook URL is known.
+struct UiSetup {
+    platform: crate::catalog::Platform,
+    key: Option<crate::secret::Secret>,
+    forward_url: Option<String>,
+    tolerance: std::time::Duration,
+}
+
+/// Starts the page on its own loopback port, with the record's history, and prints its
+/// address (with the token) once.
+async fn start_inspector(
+    ui: &UiSetup,
+    listen_url: String,
+    history: Option<String>,
+) -> Result<Inspector> {
+    let inspector = Inspector::start(Setup {
+        platform: ui.platform.clone(),
+        key: ui.key.clone(),
+        listen_url,
+        forward_url: ui.forward_url.clone(),
+        tolerance: ui.tolerance,
+    })
+    .await?;
+    let loaded = history.map_or(0, |text| inspector.load_record(&text));
+    errln!("inspector on {}", inspector.url);
+    if loaded > 0 {
+        errln!(
+            "{}",
+            output::dim(&format!(
+                "the inspector shows {loaded} earlier request{} from the record file",
+                if loaded == 1 { "" } else { "s" }
+            ))
+        );
+    }
+    Ok(inspector)
+}
+
 /// Replaces SIGXFSZ's default (kill the process) with a handler while the result is held,
 /// so a write past the file size limit fails with an error instead.
 #[cfg(unix)]
@@ -212,8 +267,13 @@ async fn print_requests(
     json: bool,
     verbose: bool,
     quiet: bool,
+    inspector: Option<Inspector>,
 ) {
     let print = |r: crate::receiver::Received| {
+        // Here, off the webhook path: the request was answered (or is being) already.
+        if let Some(inspector) = &inspector {
+            inspector.push(&r);
+        }
         if quiet {
             return;
         }
