@@ -8,11 +8,11 @@ use tokio::sync::mpsc;
 use super::{load_catalog, platform_of};
 use crate::cli::ListenArgs;
 use crate::error::{UserError, exit};
+use crate::inspector::{Inspector, Setup};
 use crate::output::{self, received};
 use crate::receiver::{
     DEFAULT_MAX_BODY, Faults, Receiver, ReceiverConfig, Stats, default_body_memory, human_bytes,
 };
-use crate::inspector::{Inspector, Setup};
 use crate::relay::Forward;
 
 /// `25MB`, `512KB`, `1GB`, `1048576`: sizes in bytes, with 1024-based units.

@@ -41,11 +41,10 @@ pub struct Entry {
 
 impl Entry {
     pub fn from_received(r: &Received, setup: &Setup) -> Entry {
-        let time_ms = r
-            .at
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0);
+        let time_ms =
+            r.at.duration_since(SystemTime::UNIX_EPOCH)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or(0);
         let (app_headers, app_body) = r
             .forwarded
             .as_ref()

@@ -78,11 +78,7 @@ impl Ring {
     }
 
     fn after(&self, id: u64) -> Vec<Arc<Entry>> {
-        self.entries
-            .iter()
-            .filter(|e| e.id > id)
-            .cloned()
-            .collect()
+        self.entries.iter().filter(|e| e.id > id).cloned().collect()
     }
 
     fn get(&self, id: u64) -> Option<Arc<Entry>> {
@@ -320,11 +316,7 @@ fn plain(status: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
 }
 
 fn json_response(status: StatusCode, value: &Value) -> Response<Full<Bytes>> {
-    with_type(
-        status,
-        "application/json",
-        Bytes::from(value.to_string()),
-    )
+    with_type(status, "application/json", Bytes::from(value.to_string()))
 }
 
 fn asset(text: &'static str, kind: &'static str) -> Response<Full<Bytes>> {
@@ -334,7 +326,11 @@ fn asset(text: &'static str, kind: &'static str) -> Response<Full<Bytes>> {
 /// The page, its asset links carrying the token (hex: nothing to escape).
 fn page(state: &State) -> Response<Full<Bytes>> {
     let html = PAGE.replace("{{TOKEN}}", &state.token);
-    with_type(StatusCode::OK, "text/html; charset=utf-8", Bytes::from(html))
+    with_type(
+        StatusCode::OK,
+        "text/html; charset=utf-8",
+        Bytes::from(html),
+    )
 }
 
 fn list(state: &State, after: u64) -> Response<Full<Bytes>> {
