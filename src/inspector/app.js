@@ -228,6 +228,7 @@ function showTimeline(call) {
 document.addEventListener('DOMContentLoaded', () => {
   for (const id of ['f-event', 'f-verdict', 'f-call', 'f-status']) {
     document.getElementById(id).addEventListener('input', render);
+    document.getElementById(id).addEventListener('change', render);
   }
   document.getElementById('f-clear').addEventListener('click', () => {
     for (const id of ['f-event', 'f-verdict', 'f-call', 'f-status']) { document.getElementById(id).value = ''; }
