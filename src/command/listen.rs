@@ -111,6 +111,8 @@ pub fn run(args: ListenArgs, overlay: Option<&Path>) -> Result<u8> {
         body_memory,
         record: args.record.clone(),
         forward: forward.clone(),
+        // With no line to print, the inspector names events in its own task.
+        name_events: !args.quiet,
     };
     let how = match (&platform.signing, &key) {
         (Some(s), Some(_)) => format!(
@@ -270,11 +272,11 @@ async fn print_requests(
     inspector: Option<Inspector>,
 ) {
     let print = |r: crate::receiver::Received| {
-        // Here, off the webhook path: the request was answered (or is being) already.
-        if let Some(inspector) = &inspector {
-            inspector.push(&r);
-        }
         if quiet {
+            // Here, off the webhook path: the request was answered (or is being) already.
+            if let Some(inspector) = &inspector {
+                inspector.push(r);
+            }
             return;
         }
         if json {
@@ -284,6 +286,9 @@ async fn print_requests(
             if verbose {
                 outln!("{}", received::pretty_body(&r));
             }
+        }
+        if let Some(inspector) = &inspector {
+            inspector.push(r);
         }
     };
     loop {
