@@ -83,6 +83,9 @@ pub struct ReceiverConfig {
     pub record: Option<PathBuf>,
     /// `listen --forward-to`: every webhook goes on to this app, whose answer is the answer.
     pub forward: Option<Forward>,
+    /// Parse each body to name its event and call id in the report. Off for a reader that
+    /// names them itself, off the request path (`listen -q --ui`: the inspector).
+    pub name_events: bool,
 }
 
 impl ReceiverConfig {
@@ -113,6 +116,7 @@ impl ReceiverConfig {
             body_memory: default_body_memory(DEFAULT_MAX_BODY),
             record: None,
             forward: None,
+            name_events: true,
         }
     }
 }
@@ -916,7 +920,7 @@ fn judge(state: &State, method: &Method, received: &mut Received, body: &Bytes) 
     let platform = &config.platform;
     // The event and call id are only for the report: with nobody to report to (listen -q),
     // the body is only validated, without building a tree, which saves most allocations.
-    let is_json = if state.events.is_some() {
+    let is_json = if state.events.is_some() && config.name_events {
         let json = serde_json::from_slice::<Value>(body).ok();
         if let Some(json) = &json {
             received.event = platform.event_of(json);

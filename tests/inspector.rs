@@ -111,6 +111,20 @@ impl Ui {
             .expect("a list")
             .clone()
     }
+
+    /// The list once it holds `n` rows. listen reports a request before answering it, but
+    /// the inspector takes it from that channel on its own task: a sender can be done before
+    /// the row is in. Waits on the row count, checked until it is there (10 s at most).
+    fn rows(&self, n: usize) -> Vec<Value> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let rows = self.requests();
+            if rows.len() >= n || std::time::Instant::now() > deadline {
+                return rows;
+            }
+            std::thread::yield_now();
+        }
+    }
 }
 
 #[test]
@@ -301,7 +315,7 @@ fn a_payload_with_markup_is_served_only_as_json_data() {
         .listener
         .send(&["--data", data.path_str(), "--secret", KEY]);
     assert_code(&out, 0);
-    let rows = ui.requests();
+    let rows = ui.rows(1);
     assert_eq!(rows.len(), 1);
     let id = rows[0]["id"].as_u64().unwrap();
     let detail = ui.api("GET", &format!("/api/requests/{id}"), "");
@@ -361,7 +375,7 @@ fn an_invalid_signature_is_explained_without_a_digest() {
         .listener
         .send(&["call_started", "--secret", "another_key", "--retries", "0"]);
     assert_eq!(code(&out), 1);
-    let rows = ui.requests();
+    let rows = ui.rows(1);
     assert_eq!(rows[0]["verdict"], "invalid");
     let detail = ui
         .api("GET", &format!("/api/requests/{}", rows[0]["id"]), "")
@@ -392,7 +406,7 @@ fn replay_from_the_page_re_signs_and_the_new_request_arrives() {
     let mut app = Server::uponai();
     let ui = start_ui(&["--forward-to", &app.url.clone()]);
     assert_code(&ui.listener.send(&["call_started", "--secret", KEY]), 0);
-    let id = ui.requests()[0]["id"].as_u64().unwrap();
+    let id = ui.rows(1)[0]["id"].as_u64().unwrap();
     // Through listen: a second row, valid, relayed to the app.
     let answer = ui.api(
         "POST",
@@ -403,7 +417,7 @@ fn replay_from_the_page_re_signs_and_the_new_request_arrives() {
     let result = answer.json();
     assert_eq!(result["status"], 204, "{result}");
     assert_eq!(result["signed"], true);
-    let rows = ui.requests();
+    let rows = ui.rows(2);
     assert_eq!(rows.len(), 2, "the replay shows up in the list");
     assert_eq!(rows[1]["verdict"], "valid");
     assert_eq!(rows[1]["duplicate_of"], rows[0]["n"]);
@@ -442,7 +456,7 @@ fn copy_as_commands_reproduce_the_request() {
             .send(&["--data", data.path_str(), "--secret", KEY]),
         0,
     );
-    let id = ui.requests()[0]["id"].as_u64().unwrap();
+    let id = ui.rows(1)[0]["id"].as_u64().unwrap();
     let detail = ui.api("GET", &format!("/api/requests/{id}"), "").json();
     let send = detail["copy_send"].as_str().unwrap();
     let curl = detail["copy_curl"].as_str().unwrap();
@@ -465,7 +479,7 @@ fn copy_as_commands_reproduce_the_request() {
         .output()
         .expect("sh runs");
     assert_code(&out, 0);
-    let rows = ui.requests();
+    let rows = ui.rows(2);
     assert_eq!(rows.len(), 2, "{send}");
     assert_eq!(rows[1]["verdict"], "valid");
     assert_eq!(rows[1]["duplicate_of"], rows[0]["n"], "the same bytes");
@@ -502,7 +516,7 @@ fn after_a_restart_with_the_same_record_the_history_is_there() {
         .unwrap()
         .to_string();
     assert!(!ui.base.ends_with(&format!(":{webhook_port}")));
-    let rows = ui.requests();
+    let rows = ui.rows(2);
     assert_eq!(rows.len(), 2);
     assert_eq!(rows[0]["from_record"], true);
     assert_eq!(

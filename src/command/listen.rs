@@ -89,6 +89,8 @@ pub fn run(args: ListenArgs, overlay: Option<&Path>, file: Option<&Path>) -> Res
         body_memory,
         record: args.record.clone(),
         forward: forward.clone(),
+        // With no line to print, the inspector names events in its own task.
+        name_events: !args.quiet,
     };
     let how = match (&platform.signing, &key) {
         (Some(s), Some(_)) => format!(
@@ -248,11 +250,11 @@ async fn print_requests(
     inspector: Option<Inspector>,
 ) {
     let print = |r: crate::receiver::Received| {
-        // Here, off the webhook path: the request was answered (or is being) already.
-        if let Some(inspector) = &inspector {
-            inspector.push(&r);
-        }
         if quiet {
+            // Here, off the webhook path: the request was answered (or is being) already.
+            if let Some(inspector) = &inspector {
+                inspector.push(r);
+            }
             return;
         }
         if json {
@@ -262,6 +264,9 @@ async fn print_requests(
             if verbose {
                 outln!("{}", received::pretty_body(&r));
             }
+        }
+        if let Some(inspector) = &inspector {
+            inspector.push(r);
         }
     };
     loop {

@@ -1,81 +1,78 @@
 //! One request as the page shows it: a row, a detail, and the commands that reproduce it.
 
-use std::time::SystemTime;
+use std::sync::OnceLock;
+use std::time::{Duration, UNIX_EPOCH};
 
 use bytes::Bytes;
 use serde_json::{Value, json};
 
 use super::Setup;
-use crate::receiver::{CREDENTIAL_HEADERS, Received};
+use crate::receiver::{CREDENTIAL_HEADERS, Forwarded, Received};
 use crate::signing::Verdict;
 
-/// A request kept for the page. Bodies are shared with listen's report, not copied.
-#[derive(Clone, Debug, Default)]
+/// A request kept for the page. Made by moving listen's report in, without copying or parsing
+/// anything: that is left to when the page asks, so keeping it costs the request nothing.
+#[derive(Debug, Default)]
 pub struct Entry {
     /// The page's number for it (across restarts: records loaded first).
     pub id: u64,
     /// listen's number in its own session; `None` for one read back from the record file.
     pub n: Option<u64>,
-    pub time: String,
     pub time_ms: u64,
     pub method: String,
     pub path: String,
+    /// As received; credential headers are masked when shown.
     pub headers: Vec<(String, String)>,
     pub body: Bytes,
     pub bytes: u64,
-    pub event: Option<String>,
-    pub call_id: Option<String>,
-    /// `valid`, `invalid`, ... (`?` for an old record line that did not say).
-    pub verdict: String,
-    /// Why the verdict, in words (never a digest, never the key).
-    pub why: String,
+    /// Event and call id, named from the body on first need.
+    named: OnceLock<(Option<String>, Option<String>)>,
+    /// This session's verdict; a record line's is only its word.
+    verdict: Option<Verdict>,
+    verdict_word: String,
     pub status: Option<u16>,
     pub note: Option<String>,
     pub duplicate_of: Option<u64>,
-    pub forwarded: Option<Value>,
-    /// The app's answer headers and body, when forwarded (this session only).
-    pub app_headers: Vec<(String, String)>,
-    pub app_body: Bytes,
+    forwarded: Option<Forwarded>,
+    /// A record line's `forwarded` object.
+    recorded_forward: Option<Value>,
     pub from_record: bool,
 }
 
 impl Entry {
-    pub fn from_received(r: &Received, setup: &Setup) -> Entry {
+    pub fn from_received(r: Received) -> Entry {
         let time_ms =
-            r.at.duration_since(SystemTime::UNIX_EPOCH)
+            r.at.duration_since(UNIX_EPOCH)
                 .map(|d| d.as_millis() as u64)
                 .unwrap_or(0);
-        let (app_headers, app_body) = r
-            .forwarded
-            .as_ref()
-            .map(|f| (f.headers.clone(), f.body.clone()))
-            .unwrap_or_default();
+        let bytes = r.size();
+        let named = OnceLock::new();
+        if r.event.is_some() || r.call_id.is_some() {
+            let _ = named.set((r.event, r.call_id));
+        }
         Entry {
             id: 0,
             n: Some(r.n),
-            time: crate::text::iso_millis(r.at),
             time_ms,
-            method: r.method.clone(),
-            path: r.path.clone(),
-            headers: masked(&r.headers),
-            body: r.body.clone(),
-            bytes: r.size(),
-            event: r.event.clone(),
-            call_id: r.call_id.clone(),
-            verdict: r.verdict.word().to_string(),
-            why: why(&r.verdict, setup),
+            method: r.method,
+            path: r.path,
+            headers: r.headers,
+            body: r.body,
+            bytes,
+            named,
+            verdict_word: String::new(),
+            verdict: Some(r.verdict),
             status: r.answered,
-            note: r.note.clone(),
+            note: r.note,
             duplicate_of: r.duplicate_of,
-            forwarded: r.forwarded.as_ref().map(crate::receiver::forwarded_json),
-            app_headers,
-            app_body,
+            forwarded: r.forwarded,
+            recorded_forward: None,
             from_record: false,
         }
     }
 
     /// An entry from a `listen --record` line; `None` for a line that does not read.
-    pub fn from_record(line: &str, setup: &Setup) -> Option<Entry> {
+    pub fn from_record(line: &str) -> Option<Entry> {
         let value: Value = serde_json::from_str(line).ok()?;
         let headers: Vec<(String, String)> = value
             .get("headers")?
@@ -100,18 +97,10 @@ impl Entry {
             }
             _ => Bytes::new(),
         };
-        let json = serde_json::from_slice::<Value>(&body).ok();
-        let platform = &setup.platform;
-        let verdict = value
-            .get("verdict")
-            .and_then(Value::as_str)
-            .unwrap_or("?")
-            .to_string();
         let text = |k: &str| value.get(k).and_then(Value::as_str).map(str::to_string);
         Some(Entry {
             id: 0,
             n: None,
-            time: text("time").unwrap_or_default(),
             time_ms: value.get("time_ms").and_then(Value::as_u64).unwrap_or(0),
             method: text("method").unwrap_or_default(),
             path: text("path").unwrap_or_default(),
@@ -120,40 +109,65 @@ impl Entry {
                 .get("bytes")
                 .and_then(Value::as_u64)
                 .unwrap_or(body.len() as u64),
-            event: json.as_ref().and_then(|j| platform.event_of(j)),
-            call_id: json.as_ref().and_then(|j| platform.call_id_of(j)),
-            why: format!("{verdict} (recorded before listen restarted)"),
-            verdict,
+            named: OnceLock::new(),
+            verdict: None,
+            verdict_word: text("verdict").unwrap_or_else(|| "?".into()),
             status: value
                 .get("status")
                 .and_then(Value::as_u64)
                 .map(|s| s as u16),
             note: text("rejected").map(|r| format!("refused unread: {}", r.replace('_', " "))),
             duplicate_of: None,
-            forwarded: value.get("forwarded").cloned(),
+            forwarded: None,
+            recorded_forward: value.get("forwarded").cloned(),
             body,
-            app_headers: Vec::new(),
-            app_body: Bytes::new(),
             from_record: true,
         })
     }
 
+    fn named(&self, setup: &Setup) -> &(Option<String>, Option<String>) {
+        self.named
+            .get_or_init(|| match serde_json::from_slice::<Value>(&self.body) {
+                Ok(json) => (
+                    setup.platform.event_of(&json),
+                    setup.platform.call_id_of(&json),
+                ),
+                Err(_) => (None, None),
+            })
+    }
+
+    fn verdict_word(&self) -> &str {
+        match &self.verdict {
+            Some(verdict) => verdict.word(),
+            None => &self.verdict_word,
+        }
+    }
+
+    fn forwarded(&self) -> Option<Value> {
+        match &self.forwarded {
+            Some(f) => Some(crate::receiver::forwarded_json(f)),
+            None => self.recorded_forward.clone(),
+        }
+    }
+
     /// A row of the list.
-    pub fn summary(&self) -> Value {
+    pub fn summary(&self, setup: &Setup) -> Value {
+        let (event, call_id) = self.named(setup);
+        let at = UNIX_EPOCH + Duration::from_millis(self.time_ms);
         json!({
             "id": self.id,
             "n": self.n,
-            "time": self.time,
+            "time": crate::text::iso_millis(at),
             "time_ms": self.time_ms,
             "method": self.method,
             "path": self.path,
-            "event": self.event,
-            "call_id": self.call_id,
-            "verdict": self.verdict,
+            "event": event,
+            "call_id": call_id,
+            "verdict": self.verdict_word(),
             "status": self.status,
             "bytes": self.bytes,
             "duplicate_of": self.duplicate_of,
-            "forwarded": self.forwarded,
+            "forwarded": self.forwarded(),
             "from_record": self.from_record,
             "note": self.note,
         })
@@ -164,14 +178,24 @@ impl Entry {
     pub fn detail(&self, setup: &Setup) -> Value {
         use base64::Engine;
         let b64 = base64::engine::general_purpose::STANDARD;
-        let mut value = self.summary();
-        value["why"] = json!(self.why);
-        value["headers"] = json!(self.headers);
+        let mut value = self.summary(setup);
+        value["why"] = json!(match &self.verdict {
+            Some(verdict) => why(verdict, setup),
+            None => format!("{} (recorded before listen restarted)", self.verdict_word),
+        });
+        value["headers"] = json!(masked(&self.headers));
         value["body_text"] = json!(String::from_utf8_lossy(&self.body));
         value["body_json"] = serde_json::from_slice::<Value>(&self.body).unwrap_or(Value::Null);
         value["body_base64"] = json!(b64.encode(&self.body));
-        value["app_headers"] = json!(self.app_headers);
-        value["app_body_text"] = json!(String::from_utf8_lossy(&self.app_body));
+        let (app_headers, app_body) = match &self.forwarded {
+            Some(f) => (
+                f.headers.clone(),
+                String::from_utf8_lossy(&f.body).into_owned(),
+            ),
+            None => (Vec::new(), String::new()),
+        };
+        value["app_headers"] = json!(app_headers);
+        value["app_body_text"] = json!(app_body);
         value["copy_send"] = json!(send_command(self, setup));
         value["copy_curl"] = json!(curl_command(self, setup));
         value
@@ -251,7 +275,7 @@ fn send_command(entry: &Entry, setup: &Setup) -> String {
 fn curl_command(entry: &Entry, setup: &Setup) -> String {
     let target = setup.forward_url.as_deref().unwrap_or(&setup.listen_url);
     let mut parts = vec![format!("curl -X {} {}", entry.method, quote(target))];
-    for (name, value) in &entry.headers {
+    for (name, value) in &masked(&entry.headers) {
         if matches!(
             name.as_str(),
             "host" | "content-length" | "connection" | "transfer-encoding" | "accept-encoding"

@@ -132,9 +132,9 @@ impl Inspector {
         })
     }
 
-    /// Adds a request listen saw.
-    pub fn push(&self, received: &Received) {
-        let entry = Entry::from_received(received, &self.state.setup);
+    /// Adds a request listen saw: moved in, nothing copied or parsed until the page asks.
+    pub fn push(&self, received: Received) {
+        let entry = Entry::from_received(received);
         if let Ok(mut ring) = self.state.ring.lock() {
             ring.push(entry);
         }
@@ -148,7 +148,7 @@ impl Inspector {
         let mut loaded = 0;
         if let Ok(mut ring) = self.state.ring.lock() {
             for line in &lines[start..] {
-                if let Some(entry) = Entry::from_record(line, &self.state.setup) {
+                if let Some(entry) = Entry::from_record(line) {
                     ring.push(entry);
                     loaded += 1;
                 }
@@ -345,7 +345,7 @@ fn list(state: &State, after: u64) -> Response<Full<Bytes>> {
             "platform": setup.platform.id,
             "listen_url": setup.listen_url,
             "forward_url": setup.forward_url,
-            "requests": entries.iter().map(|e| e.summary()).collect::<Vec<_>>(),
+            "requests": entries.iter().map(|e| e.summary(setup)).collect::<Vec<_>>(),
         }),
     )
 }
