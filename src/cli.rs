@@ -203,6 +203,31 @@ pub struct SendArgs {
     /// Print the signed request and send nothing
     #[arg(long)]
     pub dry_run: bool,
+    #[command(flatten)]
+    pub function: FunctionArgs,
+}
+
+/// A custom function call (`send function_call`): what the agent's LLM calls, and how.
+#[derive(Debug, Args, Default, Clone)]
+pub struct FunctionArgs {
+    /// The function's name, as configured on the agent
+    #[arg(long, value_name = "NAME", help_heading = "Function calls")]
+    pub function: Option<String>,
+    /// The arguments the LLM passes, a JSON object
+    #[arg(long, value_name = "JSON", help_heading = "Function calls")]
+    pub args: Option<String>,
+    /// Send only the args object as the body ("Payload: args only" on the agent)
+    #[arg(long, help_heading = "Function calls")]
+    pub args_only: bool,
+    /// The function's HTTP method; GET and DELETE send the args as query parameters
+    #[arg(long, value_name = "METHOD", default_value = "POST", value_parser = ["GET", "POST", "PUT", "PATCH", "DELETE"], ignore_case = true, help_heading = "Function calls")]
+    pub method: String,
+    /// A query parameter configured on the function, KEY=VALUE (repeatable)
+    #[arg(long = "query", value_name = "KEY=VALUE", help_heading = "Function calls")]
+    pub query: Vec<String>,
+    /// Warn when the caller waits longer than this for an answer
+    #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = duration, help_heading = "Function calls")]
+    pub warn_after: std::time::Duration,
 }
 
 #[derive(Debug, Args)]
@@ -285,6 +310,10 @@ pub struct ListenArgs {
     /// file; a request that cannot be written is answered 503
     #[arg(long, value_name = "FILE")]
     pub record: Option<PathBuf>,
+    /// Answer with this file's body: FILE for every request, EVENT=FILE for one event
+    /// (repeatable); without it, call_inbound and function calls get a valid example answer
+    #[arg(long, value_name = "[EVENT=]FILE")]
+    pub respond: Vec<String>,
     /// One JSON object per request on stdout
     #[arg(long)]
     pub json: bool,

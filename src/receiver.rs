@@ -17,7 +17,7 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::header::{ALLOW, CONNECTION, CONTENT_LENGTH, HeaderValue, RETRY_AFTER};
+use hyper::header::{ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use serde_json::{Value, json};
@@ -26,6 +26,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::answer::Answers;
 use crate::catalog::Platform;
 use crate::error::{io_reason, path_reason};
 use crate::secret::Secret;
@@ -80,6 +81,9 @@ pub struct ReceiverConfig {
     /// The most body bytes held at once across all connections; past it, 503.
     pub body_memory: u64,
     pub record: Option<PathBuf>,
+    /// Bodies to answer with, for the events whose answer the platform reads (an inbound
+    /// call's routing, a function's result): the catalog's examples unless told otherwise.
+    pub answers: Answers,
 }
 
 impl ReceiverConfig {
@@ -95,6 +99,7 @@ impl ReceiverConfig {
             ..Faults::default()
         };
         let body_timeout = platform.policy.timeout;
+        let platform_answers = platform.clone();
         ReceiverConfig {
             host: "127.0.0.1".into(),
             port: 0,
@@ -109,6 +114,7 @@ impl ReceiverConfig {
             body_timeout,
             body_memory: default_body_memory(DEFAULT_MAX_BODY),
             record: None,
+            answers: Answers::examples(&platform_answers),
         }
     }
 }
@@ -132,6 +138,9 @@ pub struct Received {
     pub note: Option<String>,
     /// The earlier request (its `n`) that brought the same body bytes: a retry or a duplicate.
     pub duplicate_of: Option<u64>,
+    /// For a request the platform waits on: a function's name and args, an inbound call's
+    /// numbers.
+    pub summary: Option<String>,
 }
 
 impl Received {
@@ -598,6 +607,7 @@ async fn handle(
         answered: None,
         note: None,
         duplicate_of: None,
+        summary: None,
     };
     // Kept to the end of the answer: the body is held until then.
     let mut _held = None;
@@ -697,9 +707,19 @@ fn duplicate_of(state: &State, method: &Method, received: &Received) -> Option<u
 }
 
 fn response(decision: &Decision) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::new()));
+    let body = decision.body.clone().unwrap_or_default();
+    let json = !body.is_empty() && serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_ok();
+    let mut response = Response::new(Full::new(body));
     *response.status_mut() = decision.status;
     let headers = response.headers_mut();
+    if decision.body.is_some() {
+        let kind = if json {
+            "application/json"
+        } else {
+            "text/plain; charset=utf-8"
+        };
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(kind));
+    }
     if decision.status == StatusCode::METHOD_NOT_ALLOWED {
         headers.insert(ALLOW, HeaderValue::from_static("POST"));
     }
@@ -806,6 +826,8 @@ async fn discard(mut body: Incoming, deadline: tokio::time::Instant, mut seen: u
 /// and whether it says when to come back (a 503 of listen's own, not a fault's).
 struct Decision {
     status: StatusCode,
+    /// The answer's body, for a request the platform reads the answer of.
+    body: Option<Bytes>,
     failed_on_purpose: bool,
     close: bool,
     retry_after: bool,
@@ -815,6 +837,7 @@ impl Decision {
     fn answer(status: StatusCode) -> Self {
         Decision {
             status,
+            body: None,
             failed_on_purpose: false,
             close: false,
             retry_after: false,
@@ -837,11 +860,15 @@ fn judge(state: &State, method: &Method, received: &mut Received, body: &Bytes) 
     let platform = &config.platform;
     // The event and call id are only for the report: with nobody to report to (listen -q),
     // the body is only validated, without building a tree, which saves most allocations.
-    let is_json = if state.events.is_some() {
+    let is_json = if state.events.is_some() || config.answers.may_answer(body) {
         let json = serde_json::from_slice::<Value>(body).ok();
         if let Some(json) = &json {
             received.event = platform.event_of(json);
             received.call_id = platform.call_id_of(json);
+            received.summary = received
+                .event
+                .as_deref()
+                .and_then(|e| crate::answer::summary(platform, e, json));
         }
         json.is_some()
     } else {
@@ -892,7 +919,7 @@ fn judge(state: &State, method: &Method, received: &mut Received, body: &Bytes) 
             ..Decision::answer(StatusCode::INTERNAL_SERVER_ERROR)
         };
     }
-    Decision::answer(match &received.verdict {
+    let status = match &received.verdict {
         Verdict::Malformed(_) => StatusCode::BAD_REQUEST,
         v if !v.accepted() => StatusCode::UNAUTHORIZED,
         // A careful receiver says 400 to a body it cannot read, so the platform drops it.
@@ -901,7 +928,19 @@ fn judge(state: &State, method: &Method, received: &mut Received, body: &Bytes) 
             StatusCode::BAD_REQUEST
         }
         _ => StatusCode::from_u16(config.faults.status).unwrap_or(StatusCode::NO_CONTENT),
-    })
+    };
+    match config.answers.for_event(received.event.as_deref()) {
+        // An answer the platform reads goes with a 2xx; a 204 can carry none, so it is a 200.
+        Some(answer) if status.is_success() => Decision {
+            body: Some(answer.clone()),
+            ..Decision::answer(if status == StatusCode::NO_CONTENT {
+                StatusCode::OK
+            } else {
+                status
+            })
+        },
+        _ => Decision::answer(status),
+    }
 }
 
 /// Appends one NDJSON line: arrival time, method, path, headers and the exact body (or, for

@@ -98,6 +98,7 @@ pub fn run(args: ListenArgs, overlay: Option<&Path>) -> Result<u8> {
         body_timeout: args.body_timeout.unwrap_or(platform.policy.timeout),
         body_memory,
         record: args.record.clone(),
+        answers: super::respond::answers(platform, &args.respond)?,
     };
     let how = match (&platform.signing, &key) {
         (Some(s), Some(_)) => format!(

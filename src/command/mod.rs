@@ -2,10 +2,12 @@
 //! and hands the results to `output`.
 
 pub mod check;
+pub mod function;
 pub mod listen;
 pub mod load;
 pub mod platforms;
 pub mod replay;
+pub mod respond;
 pub mod send;
 pub mod show;
 pub mod sign;

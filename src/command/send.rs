@@ -8,11 +8,12 @@ use serde_json::json;
 use tokio::sync::mpsc;
 
 use super::{apply_sets, check_json, find_event, load_catalog, platform_of, read_input};
-use crate::catalog::{Catalog, Platform};
+use crate::catalog::{AnswerSpec, Catalog, Platform};
 use crate::cli::SendArgs;
 use crate::config::{DeliveryConfig, Env, Flags, KeyOrigin, Target};
 use crate::delivery::{self, Attempt, Outcome};
 use crate::error::{UserError, exit};
+use crate::output::answer::AnswerReport;
 use crate::output::delivery::{DeliveryReport, attempt_exchange_text, attempt_line, header_line};
 use crate::output::{self, received};
 
@@ -22,6 +23,14 @@ struct Prepared {
     body: Bytes,
     call_id: Option<String>,
     config: DeliveryConfig,
+    /// POST, or a function's configured method.
+    method: reqwest::Method,
+    /// Query parameters to add to the URL (a function's, or its args for GET and DELETE).
+    query: Vec<(String, String)>,
+    /// The answer the platform reads, for an event that has one.
+    answer: Option<AnswerSpec>,
+    /// A function call: the caller waits in silence for it.
+    function: bool,
 }
 
 pub fn run(args: SendArgs, overlay: Option<&Path>) -> Result<u8> {
@@ -87,6 +96,7 @@ fn prepare(args: &SendArgs, catalog: &Catalog, platform: &Platform, env: &Env) -
             let event = find_event(catalog, platform, name)?;
             let mut rng = crate::call::rng_from(config.seed);
             let mut value = crate::call::render_event(catalog, platform, event, &mut rng)?;
+            super::function::fill(&args.function, event, &mut value)?;
             apply_sets(&args.sets, &mut value, platform, &event.name)?;
             let body = Bytes::from(serde_json::to_vec(&value)?);
             (event.name.clone(), body, value)
@@ -100,11 +110,24 @@ fn prepare(args: &SendArgs, catalog: &Catalog, platform: &Platform, env: &Env) -
     if let Some(note) = config.no_key_note(instead) {
         errln!("{note}");
     }
+    let spec = platform.event(&event);
+    let function = spec.and_then(|e| e.function.as_ref());
+    if function.is_none() && super::function::given(&args.function) {
+        return Err(super::function::not_a_function(&event, platform));
+    }
+    let (method, query, body) = match function {
+        Some(function) => super::function::request(&args.function, function, &value, body)?,
+        None => (reqwest::Method::POST, Vec::new(), body),
+    };
     Ok(Prepared {
         call_id: platform.call_id_of(&value),
+        answer: spec.and_then(|e| e.answer.clone()),
+        function: function.is_some(),
         event,
         body,
         config,
+        method,
+        query,
     })
 }
 
@@ -205,8 +228,13 @@ async fn execute(prepared: Prepared, args: &SendArgs) -> Result<u8> {
     let endpoint = config
         .start_target(Some(events_tx), "delivering to", "")
         .await?;
-    let request = config.request(endpoint.url.clone(), prepared.body.clone());
-    let url_text = super::shown_url(&endpoint.url);
+    let mut url = endpoint.url.clone();
+    if !prepared.query.is_empty() {
+        url.query_pairs_mut().extend_pairs(&prepared.query);
+    }
+    let mut request = config.request(url.clone(), prepared.body.clone());
+    request.method = prepared.method.clone();
+    let url_text = super::shown_url(&url);
     // The human report streams: the header before the first attempt, each attempt's line as
     // soon as it is known (a "retrying in 3s" before the wait), then the verdict. -v goes to
     // stderr as each attempt ends, with or without --json; --json itself is one object at
@@ -245,6 +273,25 @@ async fn execute(prepared: Prepared, args: &SendArgs) -> Result<u8> {
         timeout: policy.timeout,
         delivery: &delivery,
     };
+    let judged = match (&prepared.answer, delivery.delivered()) {
+        (Some(spec), true) => Some((spec, crate::answer::judge(spec, &delivery.last().response_body))),
+        _ => None,
+    };
+    let waited = prepared.function.then(|| {
+        let waited = delivery
+            .attempts
+            .iter()
+            .map(|a| a.latency + a.wait.unwrap_or_default())
+            .sum();
+        (waited, args.function.warn_after)
+    });
+    let answer = judged.as_ref().map(|(spec, judgement)| AnswerReport {
+        spec,
+        attempt: delivery.last(),
+        judgement,
+        waited,
+    });
+    let answer_failed = judged.as_ref().is_some_and(|(_, j)| !j.valid());
     let built_in = endpoint.is_built_in();
     endpoint.stop().await;
     let mut seen = Vec::new();
@@ -253,17 +300,36 @@ async fn execute(prepared: Prepared, args: &SendArgs) -> Result<u8> {
     }
     if args.json {
         let mut object = report.json();
+        if let Some(answer) = &answer {
+            object["response"] = answer.json();
+            if answer_failed {
+                object["delivered"] = json!(false);
+                object["outcome"] = json!("failed");
+            }
+        }
         if built_in {
             object["receiver"] = json!(seen.iter().map(received::json).collect::<Vec<_>>());
         }
         outln!("{object}");
     } else {
-        out!("{}", report.ending());
+        match &answer {
+            // The status met the rule but the answer did not: the answer's verdict is the one.
+            Some(answer) if answer_failed => out!("{}", answer.lines()),
+            Some(answer) => out!("{}{}", report.ending(), answer.lines()),
+            None => out!("{}", report.ending()),
+        }
+        if args.verbose && let Some(answer) = &answer {
+            errln!(
+                "answer body:\n{}",
+                output::escape_controls(&String::from_utf8_lossy(&answer.attempt.response_body))
+            );
+        }
         for r in &seen {
             outln!("{} {}", output::dim("receiver saw:"), received::line(r));
         }
     }
     Ok(match delivery.outcome {
+        Outcome::Delivered if answer_failed => exit::FAILED,
         Outcome::Delivered => exit::OK,
         Outcome::Failed => exit::FAILED,
         Outcome::Unreachable => exit::UNREACHABLE,

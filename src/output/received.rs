@@ -45,8 +45,14 @@ pub fn line(received: &Received) -> String {
         .as_deref()
         .map(|n| dim(&format!("  ({})", escape_controls(n))))
         .unwrap_or_default();
+    // A function's args, an inbound call's numbers.
+    let summary = received
+        .summary
+        .as_deref()
+        .map(|s| format!("  {}", escape_controls(s)))
+        .unwrap_or_default();
     format!(
-        "{}  {event}  {call}  {verdict}  {answered}  {}{duplicate}{route}{note}",
+        "{}  {event}  {call}  {verdict}  {answered}  {}{summary}{duplicate}{route}{note}",
         dim(time),
         dim(&human_bytes(received.size()))
     )
