@@ -230,8 +230,10 @@ pub fn carry(spec: &AnswerSpec, answer: &Value, event: &mut Value) -> usize {
 pub struct Answers {
     /// For every request that gets a 2xx (`listen --respond FILE`).
     pub every: Option<Bytes>,
-    /// By event name (`listen --respond EVENT=FILE`, and the catalog's examples).
+    /// By event name (`listen --respond EVENT=FILE`).
     pub by_event: BTreeMap<String, Bytes>,
+    /// The catalog's example answers, by event name: for an event nothing else answers.
+    examples: BTreeMap<String, Bytes>,
     /// Names of function-call events: a body naming none of them may still be one.
     functions: Vec<(String, String)>,
 }
@@ -244,7 +246,7 @@ impl Answers {
             if let Some(example) = event.answer.as_ref().and_then(|a| a.example.as_ref())
                 && let Ok(bytes) = serde_json::to_vec(example)
             {
-                answers.by_event.insert(event.name.clone(), Bytes::from(bytes));
+                answers.examples.insert(event.name.clone(), Bytes::from(bytes));
             }
         }
         answers.functions = platform
@@ -256,22 +258,25 @@ impl Answers {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.every.is_none() && self.by_event.is_empty()
+        self.every.is_none() && self.by_event.is_empty() && self.examples.is_empty()
     }
 
     /// Whether the body may be one of the answered events: its bytes name one (a quick look
     /// before parsing, so a receiver under load parses only the bodies it answers).
     pub fn may_answer(&self, body: &[u8]) -> bool {
-        let names = self.by_event.keys().map(String::as_str);
+        let names = self.by_event.keys().chain(self.examples.keys());
+        let names = names.map(String::as_str);
         let keys = self.functions.iter().map(|(_, key)| key.as_str());
         self.every.is_some() || names.chain(keys).any(|n| contains(body, n.as_bytes()))
     }
 
-    /// The answer for a request of this event (`None` for an event with none).
+    /// The answer for a request of this event: the one given for it, else the one given for
+    /// every request, else the catalog's example (`None` for an event with none).
     pub fn for_event(&self, event: Option<&str>) -> Option<&Bytes> {
         event
             .and_then(|e| self.by_event.get(e))
             .or(self.every.as_ref())
+            .or_else(|| event.and_then(|e| self.examples.get(e)))
     }
 }
 

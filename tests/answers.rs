@@ -1,0 +1,230 @@
+//! Answers the platform reads (issue 15): `send call_inbound` and `send function_call` against
+//! real receivers on 127.0.0.1:0 answering valid, wrong-typed, non-JSON, slow and oversized
+//! bodies; listen's answers and line; the built-in receiver's.
+
+mod common;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::*;
+use serde_json::{Value, json};
+
+fn json_of(out: &std::process::Output) -> Value {
+    let text = stdout(out);
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{text}"))
+}
+
+/// A receiver verifying with KEY that answers every 2xx with `body`.
+fn answering(body: impl Into<Bytes>) -> Server {
+    let body = body.into();
+    Server::with("uponai", Some(KEY), move |config| {
+        config.answers.every = Some(body);
+    })
+}
+
+#[test]
+fn a_valid_inbound_answer_says_where_the_call_goes() {
+    let mut server = answering(
+        json!({"call_inbound": {"override_agent_id": "agent_123", "override_agent_version": 2,
+            "dynamic_variables": {"a": "1", "b": "2", "c": "3"}}})
+        .to_string(),
+    );
+    let out = server.send(&["call_inbound", "--secret", KEY]);
+    assert_code(&out, 0);
+    assert!(
+        stdout(&out).contains("routes to agent agent_123 (version 2) with 3 dynamic variables"),
+        "{}",
+        stdout(&out)
+    );
+    let got = server.next();
+    let body: Value = serde_json::from_slice(&got.body).expect("JSON");
+    assert_eq!(body["event"], "call_inbound");
+    assert!(body["call_inbound"]["from_number"].is_string());
+    assert!(body["call_inbound"]["call_id"].is_string());
+    assert!(body.get("call").is_none(), "no call object before the call");
+}
+
+#[test]
+fn a_number_for_a_dynamic_variable_fails_with_its_pointer_and_is_not_retried() {
+    let mut server =
+        answering(json!({"call_inbound": {"dynamic_variables": {"age": 42}}}).to_string());
+    let out = server.send(&["call_inbound", "--secret", KEY]);
+    assert_code(&out, 1);
+    assert!(
+        stdout(&out)
+            .contains("/call_inbound/dynamic_variables/age: 42 is a number; dynamic variables are strings"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stdout(&out).contains("not retried"), "{}", stdout(&out));
+    assert_eq!(server.hits(), 1, "a 2xx is not retried, whatever its body");
+}
+
+#[test]
+fn the_json_report_gains_the_response() {
+    let server = answering(json!({"call_inbound": {"dynamic_variables": {"age": 42}}}).to_string());
+    let out = server.send(&["call_inbound", "--secret", KEY, "--json"]);
+    assert_code(&out, 1);
+    let report = json_of(&out);
+    let response = &report["response"];
+    assert_eq!(response["status"], 200);
+    assert_eq!(response["content_type"], "application/json");
+    assert_eq!(response["valid"], false);
+    assert_eq!(
+        response["errors"][0]["pointer"],
+        "/call_inbound/dynamic_variables/age"
+    );
+    assert!(response["ms"].as_f64().is_some());
+    assert_eq!(report["delivered"], false);
+}
+
+#[test]
+fn a_non_json_inbound_answer_fails() {
+    let server = answering("OK");
+    let out = server.send(&["call_inbound", "--secret", KEY]);
+    assert_code(&out, 1);
+    assert!(stdout(&out).contains("the body is not JSON"), "{}", stdout(&out));
+}
+
+#[test]
+fn a_text_answer_to_a_function_passes() {
+    let mut server = answering("The order shipped on Monday.");
+    let out = server.send(&[
+        "function_call",
+        "--secret",
+        KEY,
+        "--function",
+        "check_order",
+        "--args",
+        r#"{"order_id": "A-1"}"#,
+    ]);
+    assert_code(&out, 0);
+    assert!(
+        stdout(&out).contains("28 characters of text"),
+        "{}",
+        stdout(&out)
+    );
+    let got = server.next();
+    let body: Value = serde_json::from_slice(&got.body).expect("JSON");
+    assert_eq!(body["name"], "check_order");
+    assert_eq!(body["args"], json!({"order_id": "A-1"}));
+    assert_eq!(body["call"]["call_status"], "ongoing");
+    assert!(header(&got, "x-retell-signature").is_some());
+}
+
+#[test]
+fn an_answer_over_15000_characters_fails_and_says_what_the_llm_sees() {
+    // 15,001 characters of two bytes each: the cap counts characters, not bytes.
+    let body = "é".repeat(15_001);
+    let server = answering(body);
+    let out = server.send(&["function_call", "--secret", KEY, "--args", "{}"]);
+    assert_code(&out, 1);
+    assert!(
+        stdout(&out).contains("the answer is 15,001 characters; the platform cuts it to 15,000"),
+        "{}",
+        stdout(&out)
+    );
+    let fits = answering("é".repeat(15_000));
+    assert_code(&fits.send(&["function_call", "--secret", KEY]), 0);
+}
+
+#[test]
+fn a_function_answer_past_its_deadline_is_a_timeout() {
+    let server = Server::with("uponai", Some(KEY), |config| {
+        config.faults.delay = Duration::from_millis(400);
+    });
+    let out = server.send(&[
+        "function_call",
+        "--secret",
+        KEY,
+        "--timeout",
+        "100ms",
+        "--backoff",
+        "0",
+    ]);
+    assert_code(&out, 1);
+    assert!(stdout(&out).contains("timed out after 100ms"), "{}", stdout(&out));
+}
+
+#[test]
+fn a_slow_function_answer_warns_past_the_threshold() {
+    let server = Server::with("uponai", Some(KEY), |config| {
+        config.faults.delay = Duration::from_millis(150);
+    });
+    let out = server.send(&["function_call", "--secret", KEY, "--warn-after", "50ms"]);
+    assert_code(&out, 0);
+    assert!(
+        stdout(&out).contains("warning: the caller waited"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn args_only_sends_the_args_alone() {
+    let mut server = answering("{}");
+    let out = server.send(&[
+        "function_call",
+        "--secret",
+        KEY,
+        "--args",
+        r#"{"city": "Zürich"}"#,
+        "--args-only",
+        "--query",
+        "locale=de-CH",
+    ]);
+    assert_code(&out, 0);
+    let got = server.next();
+    let body: Value = serde_json::from_slice(&got.body).expect("JSON");
+    assert_eq!(body, json!({"city": "Zürich"}));
+    assert_eq!(got.path, "/webhook");
+}
+
+#[test]
+fn function_flags_on_another_event_are_refused() {
+    let out = run(&["send", "call_ended", "--args", "{}", "--dry-run"]);
+    assert_code(&out, 2);
+    assert!(stderr(&out).contains("`call_ended` is not one"), "{}", stderr(&out));
+}
+
+#[test]
+fn args_that_are_not_an_object_are_refused() {
+    let out = run(&["send", "function_call", "--args", "[1]", "--dry-run"]);
+    assert_code(&out, 2);
+    assert!(stderr(&out).contains("is an array"), "{}", stderr(&out));
+}
+
+#[test]
+fn the_built_in_receiver_answers_call_inbound_validly() {
+    let out = run(&["send", "call_inbound"]);
+    assert_code(&out, 0);
+    assert!(
+        stdout(&out).contains("answer: routes to agent"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn listen_answers_with_the_respond_file_and_shows_the_numbers() {
+    let answer = TempFile::new(
+        "answer.json",
+        br#"{"call_inbound": {"override_agent_id": "agent_from_file"}}"#,
+    );
+    let listener = Listener::start(&[
+        "--secret",
+        KEY,
+        "--respond",
+        &format!("call_inbound={}", answer.path_str()),
+    ]);
+    let out = listener.send(&["call_inbound", "--secret", KEY]);
+    assert_code(&out, 0);
+    assert!(
+        stdout(&out).contains("routes to agent agent_from_file"),
+        "{}",
+        stdout(&out)
+    );
+    let (lines, _) = listener.stop();
+    assert!(lines.contains(" → +1"), "listen shows the numbers:\n{lines}");
+}
