@@ -318,6 +318,35 @@ pub fn summary(platform: &Platform, event: &str, body: &Value) -> Option<String>
     Some(out)
 }
 
+/// A `hookcli send` line that makes this function call again, for reports.
+pub fn send_line(url: &str, name: &str, args: &Value, method: &str, args_only: bool) -> String {
+    let mut line = format!(
+        "hookcli send function_call --to {} --function {} --args {}",
+        shell_quote(url),
+        shell_quote(name),
+        shell_quote(&args.to_string())
+    );
+    if !method.eq_ignore_ascii_case("POST") {
+        line.push_str(&format!(" --method {}", method.to_ascii_uppercase()));
+    }
+    if args_only {
+        line.push_str(" --args-only");
+    }
+    line
+}
+
+/// Single quotes for a shell, when the text needs them.
+fn shell_quote(text: &str) -> String {
+    let plain = text
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c));
+    if plain && !text.is_empty() {
+        text.to_string()
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
+}
+
 /// 15000 → "15,000".
 pub fn thousands(n: usize) -> String {
     let digits = n.to_string();

@@ -537,6 +537,10 @@ pub struct CheckArgs {
     /// Suite file to read [default: ./hookcli.toml when present]
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// The phone number's inbound call webhook URL, for answers/call_inbound (or
+    /// inbound_url in hookcli.toml)
+    #[arg(long, value_name = "URL")]
+    pub inbound_url: Option<String>,
     /// Run only these cases: names or prefixes like signature/ (comma-separated, repeatable)
     #[arg(long, value_delimiter = ',', value_name = "CASES")]
     pub only: Vec<String>,

@@ -228,3 +228,125 @@ fn listen_answers_with_the_respond_file_and_shows_the_numbers() {
     let (lines, _) = listener.stop();
     assert!(lines.contains(" → +1"), "listen shows the numbers:\n{lines}");
 }
+
+/// A function server on 127.0.0.1:0 that answers each request with `answer(body)`:
+/// (status, body). One request per connection (it answers `Connection: close`).
+fn function_server(answer: fn(&Value) -> (u16, String)) -> String {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}/fn", listener.local_addr().expect("addr"));
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some((name, value)) = line.split_once(':')
+                    && name.eq_ignore_ascii_case("content-length")
+                {
+                    length = value.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            let (status, text) = answer(&value);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}",
+                text.len()
+            );
+        }
+    });
+    url
+}
+
+#[test]
+fn check_calls_two_functions_and_catches_a_crash_on_a_missing_optional_field() {
+    // Crashes (500) when the optional `days` is missing; rejects nothing (no signature check).
+    let fragile = function_server(|body| match body["args"].get("days") {
+        Some(_) => (200, r#"{"forecast": "sunny"}"#.into()),
+        None => (500, "KeyError: 'days'".into()),
+    });
+    let sturdy = function_server(|_| (200, r#"{"eta": "tomorrow"}"#.into()));
+    let suite = format!(
+        r#"
+[[functions]]
+name = "get_weather"
+url = "{fragile}"
+parameters = {{ type = "object", required = ["city"], properties = {{ city = {{ type = "string" }}, days = {{ type = "integer", minimum = 1, maximum = 7 }} }} }}
+
+[[functions]]
+name = "order_eta"
+url = "{sturdy}"
+parameters = {{ type = "object", properties = {{ order_id = {{ type = "string" }} }} }}
+response_variables = {{ eta = "$.eta" }}
+"#
+    );
+    let file = TempFile::new("hookcli.toml", suite.as_bytes());
+    let out = run(&[
+        "check",
+        "--config",
+        file.path_str(),
+        "--to",
+        &sturdy,
+        "--only",
+        "answers/functions",
+        "--json",
+    ]);
+    let text = stdout(&out);
+    let case: Value = serde_json::from_str(text.lines().next().unwrap_or_default()).expect("JSON");
+    let reason = case["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains(r#"`get_weather` with required-only args {"city":"sample"}: 500"#),
+        "{text}"
+    );
+    assert!(
+        reason.contains(r#"--function get_weather --args '{"city":"sample"}'"#),
+        "{text}"
+    );
+    assert!(
+        text.contains("hookcli send function_call --to"),
+        "a reproducing command:\n{text}"
+    );
+    assert!(!text.contains("`order_eta` with"), "order_eta passes:\n{text}");
+    assert_code(&out, 1);
+}
+
+#[test]
+fn the_inbound_case_is_skipped_without_an_inbound_url() {
+    let server = Server::uponai();
+    let out = run(&[
+        "check",
+        "--to",
+        &server.url,
+        "--secret",
+        KEY,
+        "--only",
+        "answers/call_inbound",
+    ]);
+    assert_code(&out, 0);
+    assert!(stdout(&out).contains("no inbound_url"), "{}", stdout(&out));
+}
+
+#[test]
+fn the_inbound_case_passes_against_hookcli_s_receiver() {
+    let server = Server::uponai();
+    let out = run(&[
+        "check",
+        "--to",
+        &server.url,
+        "--inbound-url",
+        &server.url,
+        "--secret",
+        KEY,
+        "--only",
+        "answers/call_inbound",
+    ]);
+    assert_code(&out, 0);
+    assert!(stdout(&out).contains("1 passed"), "{}", stdout(&out));
+}

@@ -49,10 +49,42 @@ pub struct Suite {
     /// How long to wait for the receiver to accept connections.
     #[serde(default, deserialize_with = "duration")]
     pub wait_for: Option<Duration>,
+    /// The phone number's inbound call webhook URL, for answers/call_inbound.
+    pub inbound_url: Option<Spanned<String>>,
+    /// Custom functions the agent calls, for answers/functions.
+    #[serde(default)]
+    pub functions: Vec<FunctionEntry>,
     #[serde(skip)]
     file: PathBuf,
     #[serde(skip)]
     text: String,
+}
+
+/// A custom function as configured on the agent (`[[functions]]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FunctionEntry {
+    pub name: String,
+    pub url: String,
+    /// GET, POST (the default), PUT, PATCH or DELETE.
+    #[serde(default = "post")]
+    pub method: String,
+    /// The parameters' JSON Schema exactly as configured on the agent.
+    #[serde(default)]
+    pub parameters: Option<toml::Value>,
+    /// Response variables: dynamic variable name → JSON path into the answer (`$.order.eta`).
+    #[serde(default)]
+    pub response_variables: toml::Table,
+    /// "Payload: args only".
+    #[serde(default)]
+    pub args_only: bool,
+    /// The function's own timeout (2 minutes unless configured).
+    #[serde(default, deserialize_with = "deadline")]
+    pub timeout: Option<Duration>,
+}
+
+fn post() -> String {
+    "POST".into()
 }
 
 /// A suite file that cannot be used, located in it.

@@ -48,6 +48,9 @@ pub fn run(args: CheckArgs, overlay: Option<&Path>) -> Result<u8> {
         rule_owner: delivery.rule_owner.clone(),
         key: delivery.key.clone(),
         seed: delivery.seed,
+        policies: delivery.event_policies(),
+        inbound_url: inbound_url(&args, suite.as_ref())?,
+        functions: suite.as_ref().map(|s| s.functions.clone()).unwrap_or_default(),
     };
     if let Some(path) = &args.junit {
         check_writable(path)?;
@@ -64,6 +67,21 @@ pub fn run(args: CheckArgs, overlay: Option<&Path>) -> Result<u8> {
         .or(suite.as_ref().and_then(|s| s.wait_for))
         .unwrap_or(Duration::ZERO);
     super::runtime()?.block_on(execute(config, delivery, cases, wait, &args))
+}
+
+/// --inbound-url, else inbound_url in the suite file.
+fn inbound_url(args: &CheckArgs, suite: Option<&Suite>) -> Result<Option<reqwest::Url>> {
+    if let Some(url) = &args.inbound_url {
+        return parse_url(url).map(Some);
+    }
+    let Some((suite, url)) = suite.and_then(|s| s.inbound_url.as_ref().map(|u| (s, u))) else {
+        return Ok(None);
+    };
+    parse_url(url.get_ref()).map(Some).map_err(|e| {
+        UserError::new(suite.error(url.span(), "inbound_url", e.to_string()).to_string())
+            .hint("write it like inbound_url = \"http://127.0.0.1:3000/inbound\"")
+            .into()
+    })
 }
 
 /// --config FILE, else ./hookcli.toml when it exists.
