@@ -347,6 +347,27 @@ fn shell_quote(text: &str) -> String {
     }
 }
 
+/// `$.order.items[0].eta` (a response variable's JSON path) as a JSON pointer.
+pub fn json_path_pointer(path: &str) -> String {
+    let path = path.trim_start_matches('$').trim_start_matches('.');
+    let mut pointer = String::new();
+    for part in path.split('.').filter(|p| !p.is_empty()) {
+        let mut rest = part;
+        let key = rest.split('[').next().unwrap_or_default();
+        if !key.is_empty() {
+            pointer.push('/');
+            pointer.push_str(&key.replace('~', "~0").replace('/', "~1"));
+        }
+        while let Some(start) = rest.find('[') {
+            let end = rest[start..].find(']').map_or(rest.len(), |e| start + e);
+            pointer.push('/');
+            pointer.push_str(rest[start + 1..end].trim_matches(['"', '\'']));
+            rest = &rest[(end + 1).min(rest.len())..];
+        }
+    }
+    pointer
+}
+
 /// 15000 → "15,000".
 pub fn thousands(n: usize) -> String {
     let digits = n.to_string();

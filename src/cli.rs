@@ -369,6 +369,13 @@ pub struct ReplayArgs {
     pub platform: PlatformArg,
     #[command(flatten)]
     pub key: KeyArg,
+    /// Send the lifecycle's function calls to this URL (the function's); without it, to --to
+    #[arg(long, value_name = "URL")]
+    pub function_url: Option<String>,
+    /// A function's response variable, NAME=JSONPATH (repeatable): its value in the answer
+    /// becomes a dynamic variable of the later events [default: every top-level value]
+    #[arg(long = "response-variable", value_name = "NAME=PATH")]
+    pub response_variables: Vec<String>,
     #[command(flatten)]
     pub delivery: DeliveryArgs,
     /// Events the agent subscribes to: `default` (the platform's), `all`, or a comma list

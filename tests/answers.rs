@@ -350,3 +350,66 @@ fn the_inbound_case_passes_against_hookcli_s_receiver() {
     assert_code(&out, 0);
     assert!(stdout(&out).contains("1 passed"), "{}", stdout(&out));
 }
+
+#[test]
+fn replay_inbound_carries_the_answer_into_the_later_events() {
+    let mut server = answering(
+        json!({"call_inbound": {"override_agent_id": "agent_override_7",
+            "override_agent_version": 7,
+            "dynamic_variables": {"tier": "gold"}, "metadata": {"crm": "c_1"}}})
+        .to_string(),
+    );
+    let out = hookcli()
+        .args(["replay", "inbound", "--to", &server.url, "--secret", KEY])
+        .output()
+        .expect("runs");
+    assert_code(&out, 0);
+    let got = server.received().to_vec();
+    let events: Vec<Value> = got
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).expect("JSON"))
+        .collect();
+    assert_eq!(events[0]["event"], "call_inbound");
+    for later in &events[1..] {
+        let call = &later["call"];
+        assert_eq!(call["agent_id"], "agent_override_7", "{}", later["event"]);
+        assert_eq!(call["agent_version"], 7);
+        assert_eq!(call["retell_llm_dynamic_variables"]["tier"], "gold");
+        assert_eq!(call["metadata"]["crm"], "c_1");
+    }
+    assert_eq!(events.len(), 4, "call_inbound, call_started, call_ended, call_analyzed");
+}
+
+#[test]
+fn replay_function_call_turns_response_variables_into_dynamic_variables() {
+    let mut webhooks = Server::uponai();
+    let mut function = answering(r#"{"order": {"eta": "tomorrow"}, "ok": true}"#);
+    let out = hookcli()
+        .args(["replay", "function-call", "--to", &webhooks.url, "--secret", KEY])
+        .args(["--function-url", &function.url])
+        .args(["--response-variable", "eta=$.order.eta"])
+        .output()
+        .expect("runs");
+    assert_code(&out, 0);
+    let call = function.next();
+    let body: Value = serde_json::from_slice(&call.body).expect("JSON");
+    assert!(body["args"].is_object() && body["name"].is_string());
+    let events: Vec<Value> = webhooks
+        .received()
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).expect("JSON"))
+        .collect();
+    let ended = events
+        .iter()
+        .find(|e| e["event"] == "call_ended")
+        .expect("call_ended");
+    assert_eq!(ended["call"]["retell_llm_dynamic_variables"]["eta"], "tomorrow");
+    let started = events
+        .iter()
+        .find(|e| e["event"] == "call_started")
+        .expect("call_started");
+    assert!(
+        started["call"]["retell_llm_dynamic_variables"].get("eta").is_none(),
+        "only events after the function call carry it"
+    );
+}

@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 
 use super::context::{Context, Finding, answer};
 use super::{Runner, Severity};
-use crate::answer::{judge, send_line};
+use crate::answer::{json_path_pointer, judge, send_line};
 use crate::call::{RenderError, render_event};
 use crate::catalog::{EventSpec, Platform};
 use crate::check::Case;
@@ -279,27 +279,6 @@ async fn wrong_signature(
         "anyone who finds the URL can call the function",
     );
     Ok(())
-}
-
-/// `$.order.items[0].eta` (a response variable's path) as a JSON pointer.
-fn json_path_pointer(path: &str) -> String {
-    let path = path.trim_start_matches('$').trim_start_matches('.');
-    let mut pointer = String::new();
-    for part in path.split('.').filter(|p| !p.is_empty()) {
-        let mut rest = part;
-        let key = rest.split('[').next().unwrap_or_default();
-        if !key.is_empty() {
-            pointer.push('/');
-            pointer.push_str(&key.replace('~', "~0").replace('/', "~1"));
-        }
-        while let Some(start) = rest.find('[') {
-            let end = rest[start..].find(']').map_or(rest.len(), |e| start + e);
-            pointer.push('/');
-            pointer.push_str(rest[start + 1..end].trim_matches(['"', '\'']));
-            rest = &rest[(end + 1).min(rest.len())..];
-        }
-    }
-    pointer
 }
 
 /// How a generated value is picked.
