@@ -83,7 +83,9 @@ pub fn judge(spec: &AnswerSpec, body: &[u8]) -> Judgement {
     }
     match serde_json::from_slice::<Value>(body) {
         Ok(value) => {
-            judgement.problems.extend(schema_problems(&spec.schema, &value));
+            judgement
+                .problems
+                .extend(schema_problems(&spec.schema, &value));
             judgement.json = Some(value);
         }
         Err(_) if spec.text_ok && !text.trim().is_empty() => {}
@@ -246,7 +248,9 @@ impl Answers {
             if let Some(example) = event.answer.as_ref().and_then(|a| a.example.as_ref())
                 && let Ok(bytes) = serde_json::to_vec(example)
             {
-                answers.examples.insert(event.name.clone(), Bytes::from(bytes));
+                answers
+                    .examples
+                    .insert(event.name.clone(), Bytes::from(bytes));
             }
         }
         answers.functions = platform
@@ -281,7 +285,11 @@ impl Answers {
 }
 
 fn last_key(pointer: &str) -> Option<String> {
-    pointer.rsplit('/').next().filter(|k| !k.is_empty()).map(str::to_string)
+    pointer
+        .rsplit('/')
+        .next()
+        .filter(|k| !k.is_empty())
+        .map(str::to_string)
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
@@ -373,7 +381,7 @@ pub fn thousands(n: usize) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -391,7 +399,7 @@ mod tests {
         let platform = catalog.platform("uponai").expect("uponai").clone();
         platform
             .event("call_inbound")
-            .and_then(|e| e.answer.clone())
+            .and_then(|e| e.answer.as_deref().cloned())
             .expect("answer")
     }
 

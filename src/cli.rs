@@ -223,7 +223,11 @@ pub struct FunctionArgs {
     #[arg(long, value_name = "METHOD", default_value = "POST", value_parser = ["GET", "POST", "PUT", "PATCH", "DELETE"], ignore_case = true, help_heading = "Function calls")]
     pub method: String,
     /// A query parameter configured on the function, KEY=VALUE (repeatable)
-    #[arg(long = "query", value_name = "KEY=VALUE", help_heading = "Function calls")]
+    #[arg(
+        long = "query",
+        value_name = "KEY=VALUE",
+        help_heading = "Function calls"
+    )]
     pub query: Vec<String>,
     /// Warn when the caller waits longer than this for an answer
     #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = duration, help_heading = "Function calls")]

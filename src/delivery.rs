@@ -434,7 +434,15 @@ pub async fn post_reconnecting(
     body: Bytes,
     reconnected: &AtomicBool,
 ) -> reqwest::Result<reqwest::Response> {
-    send_reconnecting(client, &reqwest::Method::POST, url, headers, body, reconnected).await
+    send_reconnecting(
+        client,
+        &reqwest::Method::POST,
+        url,
+        headers,
+        body,
+        reconnected,
+    )
+    .await
 }
 
 /// [`post_reconnecting`] with any method.

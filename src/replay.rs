@@ -91,7 +91,7 @@ pub fn plan_lifecycle(
                 body: Bytes::from(serde_json::to_vec(&value).unwrap_or_default()),
                 offset: Duration::from_millis(at_ms.saturating_sub(first)),
                 filtered: !filter.wants(platform, &event.name),
-                answer: event.answer.clone(),
+                answer: event.answer.as_deref().cloned(),
                 function: event.function.is_some(),
             });
         }
@@ -532,7 +532,7 @@ pub fn plan_recording(
         let filtered = !filter.wants(platform, &event);
         let spec = platform.event(&event);
         planned.push(Planned {
-            answer: spec.and_then(|e| e.answer.clone()),
+            answer: spec.and_then(|e| e.answer.as_deref().cloned()),
             function: spec.is_some_and(|e| e.function.is_some()),
             event,
             call_id,

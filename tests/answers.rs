@@ -52,8 +52,9 @@ fn a_number_for_a_dynamic_variable_fails_with_its_pointer_and_is_not_retried() {
     let out = server.send(&["call_inbound", "--secret", KEY]);
     assert_code(&out, 1);
     assert!(
-        stdout(&out)
-            .contains("/call_inbound/dynamic_variables/age: 42 is a number; dynamic variables are strings"),
+        stdout(&out).contains(
+            "/call_inbound/dynamic_variables/age: 42 is a number; dynamic variables are strings"
+        ),
         "{}",
         stdout(&out)
     );
@@ -84,7 +85,11 @@ fn a_non_json_inbound_answer_fails() {
     let server = answering("OK");
     let out = server.send(&["call_inbound", "--secret", KEY]);
     assert_code(&out, 1);
-    assert!(stdout(&out).contains("the body is not JSON"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("the body is not JSON"),
+        "{}",
+        stdout(&out)
+    );
 }
 
 #[test]
@@ -144,7 +149,11 @@ fn a_function_answer_past_its_deadline_is_a_timeout() {
         "0",
     ]);
     assert_code(&out, 1);
-    assert!(stdout(&out).contains("timed out after 100ms"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("timed out after 100ms"),
+        "{}",
+        stdout(&out)
+    );
 }
 
 #[test]
@@ -185,7 +194,11 @@ fn args_only_sends_the_args_alone() {
 fn function_flags_on_another_event_are_refused() {
     let out = run(&["send", "call_ended", "--args", "{}", "--dry-run"]);
     assert_code(&out, 2);
-    assert!(stderr(&out).contains("`call_ended` is not one"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("`call_ended` is not one"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -226,7 +239,10 @@ fn listen_answers_with_the_respond_file_and_shows_the_numbers() {
         stdout(&out)
     );
     let (lines, _) = listener.stop();
-    assert!(lines.contains(" → +1"), "listen shows the numbers:\n{lines}");
+    assert!(
+        lines.contains(" → +1"),
+        "listen shows the numbers:\n{lines}"
+    );
 }
 
 /// A function server on 127.0.0.1:0 that answers each request with `answer(body)`:
@@ -313,7 +329,10 @@ response_variables = {{ eta = "$.eta" }}
         text.contains("hookcli send function_call --to"),
         "a reproducing command:\n{text}"
     );
-    assert!(!text.contains("`order_eta` with"), "order_eta passes:\n{text}");
+    assert!(
+        !text.contains("`order_eta` with"),
+        "order_eta passes:\n{text}"
+    );
     assert_code(&out, 1);
 }
 
@@ -377,7 +396,11 @@ fn replay_inbound_carries_the_answer_into_the_later_events() {
         assert_eq!(call["retell_llm_dynamic_variables"]["tier"], "gold");
         assert_eq!(call["metadata"]["crm"], "c_1");
     }
-    assert_eq!(events.len(), 4, "call_inbound, call_started, call_ended, call_analyzed");
+    assert_eq!(
+        events.len(),
+        4,
+        "call_inbound, call_started, call_ended, call_analyzed"
+    );
 }
 
 #[test]
@@ -385,7 +408,14 @@ fn replay_function_call_turns_response_variables_into_dynamic_variables() {
     let mut webhooks = Server::uponai();
     let mut function = answering(r#"{"order": {"eta": "tomorrow"}, "ok": true}"#);
     let out = hookcli()
-        .args(["replay", "function-call", "--to", &webhooks.url, "--secret", KEY])
+        .args([
+            "replay",
+            "function-call",
+            "--to",
+            &webhooks.url,
+            "--secret",
+            KEY,
+        ])
         .args(["--function-url", &function.url])
         .args(["--response-variable", "eta=$.order.eta"])
         .output()
@@ -403,13 +433,18 @@ fn replay_function_call_turns_response_variables_into_dynamic_variables() {
         .iter()
         .find(|e| e["event"] == "call_ended")
         .expect("call_ended");
-    assert_eq!(ended["call"]["retell_llm_dynamic_variables"]["eta"], "tomorrow");
+    assert_eq!(
+        ended["call"]["retell_llm_dynamic_variables"]["eta"],
+        "tomorrow"
+    );
     let started = events
         .iter()
         .find(|e| e["event"] == "call_started")
         .expect("call_started");
     assert!(
-        started["call"]["retell_llm_dynamic_variables"].get("eta").is_none(),
+        started["call"]["retell_llm_dynamic_variables"]
+            .get("eta")
+            .is_none(),
         "only events after the function call carry it"
     );
 }

@@ -150,8 +150,9 @@ pub struct EventSpec {
     /// This event's own delivery rules over the platform's (a request the platform waits on,
     /// such as an inbound call, has its own timeout and retries). Empty for most events.
     pub rules: PolicyOverrides,
-    /// The answer the platform reads from the receiver, for events that have one.
-    pub answer: Option<AnswerSpec>,
+    /// The answer the platform reads from the receiver, for events that have one (boxed:
+    /// most events have none, and an event is held by value in load's scripts).
+    pub answer: Option<Box<AnswerSpec>>,
     /// For a custom function's request: where its name and args are.
     pub function: Option<FunctionSpec>,
     /// What listen's line shows of such a request: `{/pointer}` placeholders in text.

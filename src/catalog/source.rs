@@ -667,24 +667,16 @@ fn build_events(
                     ))
                 })?;
                 let (schema, _) = parse(text.clone())?;
-                Some(AnswerSpec {
+                Some(Box::new(AnswerSpec {
                     schema,
                     max_chars: answer.max_chars,
                     text_ok: answer.text_ok,
                     effect: answer.effect,
-                    says: answer
-                        .says
-                        .into_iter()
-                        .map(|s| (s.at, s.text))
-                        .collect(),
-                    carry: answer
-                        .carry
-                        .into_iter()
-                        .map(|c| (c.from, c.to))
-                        .collect(),
+                    says: answer.says.into_iter().map(|s| (s.at, s.text)).collect(),
+                    carry: answer.carry.into_iter().map(|c| (c.from, c.to)).collect(),
                     example: answer.example.map(to_json),
                     unusable: answer.unusable,
-                })
+                }))
             }
             None => None,
         };

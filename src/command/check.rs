@@ -50,7 +50,10 @@ pub fn run(args: CheckArgs, overlay: Option<&Path>) -> Result<u8> {
         seed: delivery.seed,
         policies: delivery.event_policies(),
         inbound_url: inbound_url(&args, suite.as_ref())?,
-        functions: suite.as_ref().map(|s| s.functions.clone()).unwrap_or_default(),
+        functions: suite
+            .as_ref()
+            .map(|s| s.functions.clone())
+            .unwrap_or_default(),
     };
     if let Some(path) = &args.junit {
         check_writable(path)?;
@@ -78,9 +81,13 @@ fn inbound_url(args: &CheckArgs, suite: Option<&Suite>) -> Result<Option<reqwest
         return Ok(None);
     };
     parse_url(url.get_ref()).map(Some).map_err(|e| {
-        UserError::new(suite.error(url.span(), "inbound_url", e.to_string()).to_string())
-            .hint("write it like inbound_url = \"http://127.0.0.1:3000/inbound\"")
-            .into()
+        UserError::new(
+            suite
+                .error(url.span(), "inbound_url", e.to_string())
+                .to_string(),
+        )
+        .hint("write it like inbound_url = \"http://127.0.0.1:3000/inbound\"")
+        .into()
     })
 }
 

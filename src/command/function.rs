@@ -77,6 +77,13 @@ fn parse_args(text: &str) -> anyhow::Result<Value> {
     }
 }
 
+/// A function call's method, the query parameters to add to its URL, and its body.
+pub struct FunctionRequest {
+    pub method: reqwest::Method,
+    pub query: Vec<(String, String)>,
+    pub body: Bytes,
+}
+
 /// The method, query and body of the function's request. GET and DELETE carry no body
 /// (the documents give body parameters only to POST, PUT and PATCH), so the args go in the
 /// query instead (assumed: the documents do not say where they go).
@@ -85,7 +92,7 @@ pub fn request(
     function: &FunctionSpec,
     value: &Value,
     body: Bytes,
-) -> anyhow::Result<(reqwest::Method, Vec<(String, String)>, Bytes)> {
+) -> anyhow::Result<FunctionRequest> {
     let method: reqwest::Method = args
         .method
         .to_ascii_uppercase()
@@ -120,5 +127,9 @@ pub fn request(
     } else {
         body
     };
-    Ok((method, query, body))
+    Ok(FunctionRequest {
+        method,
+        query,
+        body,
+    })
 }

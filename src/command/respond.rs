@@ -27,12 +27,17 @@ pub fn answers(platform: &Platform, given: &[String]) -> anyhow::Result<Answers>
             _ => (None, item.as_str()),
         };
         let body = std::fs::read(file).map_err(|e| {
-            UserError::new(format!("--respond `{file}`: cannot read it ({})", io_reason(&e)))
-                .hint("give a file holding the answer's body, e.g. --respond call_inbound=answer.json")
+            UserError::new(format!(
+                "--respond `{file}`: cannot read it ({})",
+                io_reason(&e)
+            ))
+            .hint("give a file holding the answer's body, e.g. --respond call_inbound=answer.json")
         })?;
         match event {
             Some(event) => {
-                answers.by_event.insert(event.to_string(), Bytes::from(body));
+                answers
+                    .by_event
+                    .insert(event.to_string(), Bytes::from(body));
             }
             None => answers.every = Some(Bytes::from(body)),
         }

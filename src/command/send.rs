@@ -115,19 +115,23 @@ fn prepare(args: &SendArgs, catalog: &Catalog, platform: &Platform, env: &Env) -
     if function.is_none() && super::function::given(&args.function) {
         return Err(super::function::not_a_function(&event, platform));
     }
-    let (method, query, body) = match function {
+    let request = match function {
         Some(function) => super::function::request(&args.function, function, &value, body)?,
-        None => (reqwest::Method::POST, Vec::new(), body),
+        None => super::function::FunctionRequest {
+            method: reqwest::Method::POST,
+            query: Vec::new(),
+            body,
+        },
     };
     Ok(Prepared {
         call_id: platform.call_id_of(&value),
-        answer: spec.and_then(|e| e.answer.clone()),
+        answer: spec.and_then(|e| e.answer.as_deref().cloned()),
         function: function.is_some(),
         event,
-        body,
+        body: request.body,
         config,
-        method,
-        query,
+        method: request.method,
+        query: request.query,
     })
 }
 
@@ -274,7 +278,10 @@ async fn execute(prepared: Prepared, args: &SendArgs) -> Result<u8> {
         delivery: &delivery,
     };
     let judged = match (&prepared.answer, delivery.delivered()) {
-        (Some(spec), true) => Some((spec, crate::answer::judge(spec, &delivery.last().response_body))),
+        (Some(spec), true) => Some((
+            spec,
+            crate::answer::judge(spec, &delivery.last().response_body),
+        )),
         _ => None,
     };
     let waited = prepared.function.then(|| {
@@ -318,7 +325,9 @@ async fn execute(prepared: Prepared, args: &SendArgs) -> Result<u8> {
             Some(answer) => out!("{}{}", report.ending(), answer.lines()),
             None => out!("{}", report.ending()),
         }
-        if args.verbose && let Some(answer) = &answer {
+        if args.verbose
+            && let Some(answer) = &answer
+        {
             errln!(
                 "answer body:\n{}",
                 output::escape_controls(&String::from_utf8_lossy(&answer.attempt.response_body))

@@ -107,7 +107,10 @@ async fn functions(
         let Ok(url) = reqwest::Url::parse(&entry.url) else {
             finding.fail(
                 Severity::Error,
-                format!("function `{}`: url `{}` is not a URL", entry.name, entry.url),
+                format!(
+                    "function `{}`: url `{}` is not a URL",
+                    entry.name, entry.url
+                ),
             );
             continue;
         };
@@ -184,7 +187,11 @@ async fn call_once(
     if !problems.is_empty() {
         finding.fail(
             Severity::Error,
-            format!("{what}: {}; reproduce: {}", problems.join("; "), reproduce()),
+            format!(
+                "{what}: {}; reproduce: {}",
+                problems.join("; "),
+                reproduce()
+            ),
         );
     }
     Ok(())
@@ -337,7 +344,10 @@ fn value(schema: &Value, pick: Pick) -> Value {
         };
     }
     let number = |key: &str| schema.get(key).and_then(Value::as_f64);
-    let kind = schema.get("type").and_then(Value::as_str).unwrap_or("string");
+    let kind = schema
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("string");
     match kind {
         "integer" | "number" => {
             let n = match pick {
@@ -368,7 +378,11 @@ fn value(schema: &Value, pick: Pick) -> Value {
                 Pick::Low => "a".repeat(min),
                 Pick::High => "x".repeat(max.unwrap_or(500)),
                 Pick::Unicode => "Zoë Ångström 東京 🎉 مرحبا".to_string(),
-                Pick::Typical => "sample".chars().chain(std::iter::repeat('x')).take(min.max(6)).collect::<String>(),
+                Pick::Typical => "sample"
+                    .chars()
+                    .chain(std::iter::repeat('x'))
+                    .take(min.max(6))
+                    .collect::<String>(),
             })
         }
     }
@@ -393,7 +407,13 @@ mod tests {
         let labels: Vec<&str> = sets.iter().map(|(l, _)| *l).collect();
         assert_eq!(
             labels,
-            ["required-only", "every-field", "low-boundary", "high-boundary", "unicode"]
+            [
+                "required-only",
+                "every-field",
+                "low-boundary",
+                "high-boundary",
+                "unicode"
+            ]
         );
         assert_eq!(sets[0].1, json!({"city": "sample"}));
         assert_eq!(sets[2].1["days"], 1);
