@@ -179,11 +179,18 @@ fn example_event(platform: &Platform) -> &str {
 
 fn print_dry_run(prepared: &Prepared, json: bool) -> Result<()> {
     let config = &prepared.config;
-    let url = config
+    let mut url = config
         .target
         .url()
         .map(super::shown_url)
         .unwrap_or_else(|| "http://127.0.0.1:<free port>/webhook".into());
+    if !prepared.query.is_empty()
+        && let Ok(mut with_query) = reqwest::Url::parse(&url)
+    {
+        with_query.query_pairs_mut().extend_pairs(&prepared.query);
+        url = super::shown_url(&with_query);
+    }
+    let method = prepared.method.as_str();
     let request = config.request(
         reqwest::Url::parse("http://127.0.0.1/")?,
         prepared.body.clone(),
@@ -202,11 +209,11 @@ fn print_dry_run(prepared: &Prepared, json: bool) -> Result<()> {
         let body = String::from_utf8_lossy(&prepared.body);
         outln!(
             "{}",
-            json!({"method": "POST", "url": url, "headers": headers, "body": body})
+            json!({"method": method, "url": url, "headers": headers, "body": body})
         );
         return Ok(());
     }
-    outln!("POST {url}");
+    outln!("{method} {url}");
     for (name, value) in &headers {
         outln!("{name}: {}", String::from_utf8_lossy(value.as_bytes()));
     }
@@ -243,22 +250,27 @@ async fn execute(prepared: Prepared, args: &SendArgs) -> Result<u8> {
     // soon as it is known (a "retrying in 3s" before the wait), then the verdict. -v goes to
     // stderr as each attempt ends, with or without --json; --json itself is one object at
     // the end.
+    // The shared report lines say POST, which every webhook is; a function may use another.
+    let method = |text: String| match prepared.method {
+        reqwest::Method::POST => text,
+        ref other => text.replacen("POST", other.as_str(), 1),
+    };
     if !args.json {
         outln!(
             "{}",
-            header_line(
+            method(header_line(
                 &url_text,
                 &platform.id,
                 &prepared.event,
                 prepared.call_id.as_deref()
-            )
+            ))
         );
     }
     let on_attempt = |attempt: &Attempt| {
         if args.verbose {
             err!(
                 "{}",
-                attempt_exchange_text(&url_text, attempt, &prepared.body)
+                method(attempt_exchange_text(&url_text, attempt, &prepared.body))
             );
         }
         if !args.json {
