@@ -448,3 +448,39 @@ fn replay_function_call_turns_response_variables_into_dynamic_variables() {
         "only events after the function call carry it"
     );
 }
+
+#[test]
+fn check_reads_functions_from_an_exported_agent() {
+    let function = answering(r#"{"eta": "tomorrow"}"#);
+    let agent = json!({"llm_id": "llm_1", "general_tools": [
+        {"type": "end_call", "name": "end_call"},
+        {"type": "custom", "name": "order_eta", "url": format!("{}?src=agent", function.url),
+         "method": "POST", "timeout_ms": 5000, "args_at_root": true,
+         "parameters": {"type": "object", "properties": {"order_id": {"type": "string"}}},
+         "response_variables": {"eta": "$.eta", "missing": "$.not.there"}}]});
+    let agent_file = TempFile::new("agent.json", agent.to_string().as_bytes());
+    let suite = format!("agent_json = \"{}\"\n", agent_file.path_str());
+    let file = TempFile::new("hookcli.toml", suite.as_bytes());
+    let out = run(&[
+        "check",
+        "--config",
+        file.path_str(),
+        "--to",
+        &function.url,
+        "--secret",
+        KEY,
+        "--only",
+        "answers/functions",
+        "--json",
+    ]);
+    let text = stdout(&out);
+    assert!(
+        text.contains("response variable `missing` ($.not.there) is not in the answer"),
+        "{text}"
+    );
+    assert!(
+        text.contains("--args-only"),
+        "args_at_root is args only:\n{text}"
+    );
+    assert_code(&out, 1);
+}

@@ -54,6 +54,8 @@ pub struct Suite {
     /// Custom functions the agent calls, for answers/functions.
     #[serde(default)]
     pub functions: Vec<FunctionEntry>,
+    /// An agent's (or its LLM's) exported JSON, whose custom tools are functions too.
+    pub agent_json: Option<Spanned<String>>,
     #[serde(skip)]
     file: PathBuf,
     #[serde(skip)]
@@ -71,10 +73,10 @@ pub struct FunctionEntry {
     pub method: String,
     /// The parameters' JSON Schema exactly as configured on the agent.
     #[serde(default)]
-    pub parameters: Option<toml::Value>,
+    pub parameters: Option<serde_json::Value>,
     /// Response variables: dynamic variable name → JSON path into the answer (`$.order.eta`).
     #[serde(default)]
-    pub response_variables: toml::Table,
+    pub response_variables: std::collections::BTreeMap<String, String>,
     /// "Payload: args only".
     #[serde(default)]
     pub args_only: bool,
@@ -85,6 +87,77 @@ pub struct FunctionEntry {
 
 fn post() -> String {
     "POST".into()
+}
+
+/// The custom functions of an exported agent or LLM (retell-sdk's `CustomTool`: `type =
+/// "custom"` with `name` and `url`), wherever they sit (`general_tools`, a state's `tools`).
+pub fn functions_of_agent(agent: &serde_json::Value) -> Vec<FunctionEntry> {
+    use serde_json::Value;
+    let mut found = Vec::new();
+    let mut stack = vec![agent];
+    while let Some(node) = stack.pop() {
+        match node {
+            Value::Object(map) => {
+                let text = |key: &str| map.get(key).and_then(Value::as_str);
+                if let (Some("custom"), Some(name), Some(url)) =
+                    (text("type"), text("name"), text("url"))
+                {
+                    found.push(custom_tool(map, name, url));
+                } else {
+                    stack.extend(map.values().rev());
+                }
+            }
+            Value::Array(items) => stack.extend(items.iter().rev()),
+            _ => {}
+        }
+    }
+    found
+}
+
+fn custom_tool(
+    map: &serde_json::Map<String, serde_json::Value>,
+    name: &str,
+    url: &str,
+) -> FunctionEntry {
+    use serde_json::Value;
+    let mut url = url.to_string();
+    if let Some(Value::Object(query)) = map.get("query_params")
+        && let Ok(mut parsed) = reqwest::Url::parse(&url)
+    {
+        for (k, v) in query {
+            parsed
+                .query_pairs_mut()
+                .append_pair(k, v.as_str().unwrap_or_default());
+        }
+        url = parsed.to_string();
+    }
+    FunctionEntry {
+        name: name.to_string(),
+        url,
+        method: map
+            .get("method")
+            .and_then(Value::as_str)
+            .unwrap_or("POST")
+            .to_string(),
+        parameters: map.get("parameters").cloned(),
+        response_variables: map
+            .get("response_variables")
+            .and_then(Value::as_object)
+            .map(|vars| {
+                vars.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        args_only: map
+            .get("args_at_root")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        timeout: map
+            .get("timeout_ms")
+            .and_then(Value::as_u64)
+            .map(Duration::from_millis),
+    }
 }
 
 /// A suite file that cannot be used, located in it.

@@ -117,7 +117,6 @@ async fn functions(
         let parameters = entry
             .parameters
             .clone()
-            .map(|p| serde_json::to_value(p).unwrap_or(Value::Null))
             .unwrap_or_else(|| json!({"type": "object"}));
         for (label, args) in generated_args(&parameters) {
             call_once(context, spec, entry, &url, label, &args, &mut finding).await?;
@@ -173,11 +172,11 @@ async fn call_once(
     let judged = judge(answer_spec, &last.response_body);
     let mut problems: Vec<String> = judged.problems.iter().map(ToString::to_string).collect();
     for (variable, path) in &entry.response_variables {
-        let path = path.as_str().unwrap_or_default();
         let found = judged
             .json
             .as_ref()
             .and_then(|j| j.pointer(&json_path_pointer(path)));
+        let path = path.as_str();
         if found.is_none() {
             problems.push(format!(
                 "response variable `{variable}` ({path}) is not in the answer"
