@@ -268,10 +268,13 @@ impl Answers {
     /// Whether the body may be one of the answered events: its bytes name one (a quick look
     /// before parsing, so a receiver under load parses only the bodies it answers).
     pub fn may_answer(&self, body: &[u8]) -> bool {
+        // As JSON strings, quotes included: `"args"`, not the `args` of "arguments".
         let names = self.by_event.keys().chain(self.examples.keys());
-        let names = names.map(String::as_str);
-        let keys = self.functions.iter().map(|(_, key)| key.as_str());
-        self.every.is_some() || names.chain(keys).any(|n| contains(body, n.as_bytes()))
+        let keys = self.functions.iter().map(|(_, key)| key);
+        self.every.is_some()
+            || names
+                .chain(keys)
+                .any(|n| contains(body, format!("\"{n}\"").as_bytes()))
     }
 
     /// The answer for a request of this event: the one given for it, else the one given for
@@ -433,6 +436,15 @@ mod tests {
         spec.text_ok = true;
         assert!(judge(&spec, "ééé".as_bytes()).valid());
         assert!(!judge(&spec, "éééé".as_bytes()).valid());
+    }
+
+    #[test]
+    fn only_bodies_that_may_be_answered_are_parsed() {
+        let catalog = crate::catalog::Catalog::load(None).expect("catalog");
+        let answers = Answers::examples(catalog.platform("uponai").expect("uponai"));
+        assert!(answers.may_answer(br#"{"event":"call_inbound"}"#));
+        assert!(answers.may_answer(br#"{"name":"f","args":{}}"#));
+        assert!(!answers.may_answer(br#"{"event":"call_ended","arguments":"{}"}"#));
     }
 
     #[test]
