@@ -1,7 +1,7 @@
 //! One call, told consistently: the ids, people, timeline and transcript that every event of
 //! the call shares. Events are rendered from it at their moment.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use rand::Rng;
 use rand::seq::SliceRandom;
@@ -369,11 +369,6 @@ fn add_time(vars: &mut Map<String, Value>, name: &str, ms: u64) {
 /// ISO 8601 UTC, to the second: `2024-07-15T14:30:00Z`.
 pub fn iso(ms: u64) -> String {
     humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
-}
-
-/// ISO 8601 UTC with milliseconds, for logs and records.
-pub fn iso_millis(time: SystemTime) -> String {
-    humantime::format_rfc3339_millis(time).to_string()
 }
 
 fn make_turn(

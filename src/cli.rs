@@ -24,6 +24,10 @@ pub struct Cli {
     #[arg(long, global = true, env = "HOOKCLI_PAYLOADS", value_name = "DIR")]
     pub payloads: Option<PathBuf>,
 
+    /// Settings file to read [default: ./hookcli.toml when present]; flags override it
+    #[arg(long, global = true, env = "HOOKCLI_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -56,6 +60,11 @@ pub enum Command {
     /// Load a receiver: many fresh, signed deliveries over kept-alive connections, then a report
     #[command(after_help = LOAD_HELP)]
     Load(LoadArgs),
+    /// Print a shell completion script (event, platform and lifecycle names included)
+    #[command(after_help = COMPLETIONS_HELP)]
+    Completions(CompletionsArgs),
+    /// Print the man page, or write one per subcommand into a folder
+    Man(ManArgs),
 }
 
 #[derive(Debug, Args, Clone)]
@@ -72,6 +81,9 @@ pub struct PlatformArg {
     /// The value came from HOOKCLI_PLATFORM, not -p: an error about it says so.
     #[arg(skip)]
     pub from_env: bool,
+    /// Neither -p nor HOOKCLI_PLATFORM gave it: hookcli.toml's `platform` may.
+    #[arg(skip)]
+    pub from_default: bool,
 }
 
 /// The platform when neither -p nor HOOKCLI_PLATFORM names one.
@@ -101,21 +113,39 @@ where
     if from_env {
         cli.command.platform_from_env();
     }
+    let from_default = matches.subcommand().is_some_and(|(_, sub)| {
+        sub.try_get_raw("platform").is_ok()
+            && sub.value_source("platform") == Some(ValueSource::DefaultValue)
+    });
+    if from_default && let Some(arg) = cli.command.platform_arg() {
+        arg.from_default = true;
+    }
     Ok(cli)
 }
 
 impl Command {
+    /// The `-p` of a command that has one with a default.
+    fn platform_arg(&mut self) -> Option<&mut PlatformArg> {
+        match self {
+            Command::Send(a) => Some(&mut a.target.platform),
+            Command::Replay(a) => Some(&mut a.target.platform),
+            Command::Load(a) => Some(&mut a.target.platform),
+            Command::Listen(a) => Some(&mut a.platform),
+            _ => None,
+        }
+    }
+
     /// The platform value came from HOOKCLI_PLATFORM: mark it, or, when blank, drop it.
     fn platform_from_env(&mut self) {
         let arg = match self {
-            Command::Send(a) => &mut a.platform,
+            Command::Send(a) => &mut a.target.platform,
             Command::Show(a) => &mut a.platform,
             Command::Events(a) | Command::Lifecycles(a) => &mut a.platform,
             Command::Listen(a) => &mut a.platform,
-            Command::Replay(a) => &mut a.platform,
+            Command::Replay(a) => &mut a.target.platform,
             Command::Sign(a) => &mut a.platform,
             Command::Verify(a) => &mut a.platform,
-            Command::Load(a) => &mut a.platform,
+            Command::Load(a) => &mut a.target.platform,
             Command::Check(a) => {
                 if a.platform.as_deref().is_some_and(|p| p.trim().is_empty()) {
                     a.platform = None;
@@ -124,7 +154,7 @@ impl Command {
                 }
                 return;
             }
-            Command::Platforms(_) => return,
+            Command::Platforms(_) | Command::Completions(_) | Command::Man(_) => return,
         };
         if arg.platform.trim().is_empty() {
             arg.platform = DEFAULT_PLATFORM.to_string();
@@ -175,25 +205,34 @@ impl DeliveryArgs {
     }
 }
 
+/// Where and how a delivering command sends (send, replay, load): the receiver, the platform,
+/// the key and the delivery flags, declared once. check reads hookcli.toml too, so it has
+/// its own `--to` and `-p`.
 #[derive(Debug, Args)]
-pub struct SendArgs {
-    /// The event to send (`hookcli events` lists them); optional with --data
-    pub event: Option<String>,
+pub struct DeliverTo {
     /// Receiver URL; without it, hookcli starts its own receiver and delivers there
     #[arg(long, value_name = "URL")]
     pub to: Option<String>,
     #[command(flatten)]
     pub platform: PlatformArg,
+    #[command(flatten)]
+    pub key: KeyArg,
+    #[command(flatten)]
+    pub delivery: DeliveryArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    /// The event to send (`hookcli events` lists them); optional with --data
+    pub event: Option<String>,
+    #[command(flatten)]
+    pub target: DeliverTo,
     /// Change the body: PATH=STRING or PATH:=JSON, PATH like call.metadata.tier or a[0].b
     #[arg(long = "set", value_name = "PATH=VALUE")]
     pub sets: Vec<String>,
     /// Send this file's bytes as the body instead (- for stdin); it must be JSON
     #[arg(long, value_name = "FILE", conflicts_with = "sets")]
     pub data: Option<String>,
-    #[command(flatten)]
-    pub key: KeyArg,
-    #[command(flatten)]
-    pub delivery: DeliveryArgs,
     /// Print one JSON object per delivery on stdout, nothing else there
     #[arg(long)]
     pub json: bool,
@@ -297,7 +336,7 @@ pub struct ListenArgs {
     #[arg(long)]
     pub drop: bool,
     /// Largest body accepted; bigger ones get 413
-    #[arg(long, default_value = "25MB", value_parser = crate::command::listen::parse_size, value_name = "SIZE",
+    #[arg(long, default_value = "25MB", value_parser = crate::text::parse_size, value_name = "SIZE",
           allow_hyphen_values = true)]
     pub max_body: u64,
     /// Longest a body may take to arrive after its headers; slower ones get 408 [default: the
@@ -307,7 +346,7 @@ pub struct ListenArgs {
     pub body_timeout: Option<Duration>,
     /// Most body bytes held at once across all requests; past it, 503 with Retry-After
     /// [default: 256MB, or 4 x --max-body when more]
-    #[arg(long, value_parser = crate::command::listen::parse_size, value_name = "SIZE",
+    #[arg(long, value_parser = crate::text::parse_size, value_name = "SIZE",
           allow_hyphen_values = true)]
     pub body_memory: Option<u64>,
     /// Append every request (time, headers with credentials masked, exact body) to this NDJSON
@@ -366,13 +405,8 @@ pub struct ReplayArgs {
     /// The lifecycle to play (`hookcli lifecycles` lists them) [default: the platform's first]
     #[arg(conflicts_with = "from")]
     pub lifecycle: Option<String>,
-    /// Receiver URL; without it, hookcli starts its own receiver and replays into it
-    #[arg(long, value_name = "URL")]
-    pub to: Option<String>,
     #[command(flatten)]
-    pub platform: PlatformArg,
-    #[command(flatten)]
-    pub key: KeyArg,
+    pub target: DeliverTo,
     /// Send the lifecycle's function calls to this URL (the function's); without it, to --to
     #[arg(long, value_name = "URL")]
     pub function_url: Option<String>,
@@ -380,8 +414,6 @@ pub struct ReplayArgs {
     /// becomes a dynamic variable of the later events [default: every top-level value]
     #[arg(long = "response-variable", value_name = "NAME=PATH")]
     pub response_variables: Vec<String>,
-    #[command(flatten)]
-    pub delivery: DeliveryArgs,
     /// Events the agent subscribes to: `default` (the platform's), `all`, or a comma list
     #[arg(long, value_name = "EVENTS")]
     pub events: Option<String>,
@@ -545,9 +577,6 @@ pub struct CheckArgs {
     pub key: KeyArg,
     #[command(flatten)]
     pub delivery: DeliveryArgs,
-    /// Suite file to read [default: ./hookcli.toml when present]
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
     /// The phone number's inbound call webhook URL, for answers/call_inbound (or
     /// inbound_url in hookcli.toml)
     #[arg(long, value_name = "URL")]
@@ -573,6 +602,39 @@ pub struct CheckArgs {
     /// Write a JUnit XML report to FILE
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+    /// Report format: text (the table), json (as --json), or github (the table, ::error and
+    /// ::warning annotations, and a job summary in $GITHUB_STEP_SUMMARY)
+    #[arg(long, value_enum, conflicts_with = "json", value_name = "FORMAT")]
+    pub format: Option<CheckFormat>,
+}
+
+/// `check --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CheckFormat {
+    Text,
+    Json,
+    Github,
+}
+
+const COMPLETIONS_HELP: &str = "Install, for example:
+  bash:  hookcli completions bash > ~/.local/share/bash-completion/completions/hookcli
+  zsh:   hookcli completions zsh > ~/.zfunc/_hookcli   (with fpath+=(~/.zfunc) before compinit)
+  fish:  hookcli completions fish > ~/.config/fish/completions/hookcli.fish
+The names come from the catalog when the script is made (with --payloads, its platforms too):
+make it again after adding a platform.";
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete in
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write hookcli.1 and one page per subcommand (hookcli-send.1, ...) into this folder
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 const LOAD_HELP: &str = "Examples:
@@ -629,17 +691,13 @@ pub struct LoadArgs {
     /// Deliver whole calls: each call's events in order, every event one delivery
     #[arg(long, value_name = "NAME")]
     pub lifecycle: Option<String>,
-    /// Receiver URL; without it, hookcli loads its own built-in receiver
-    #[arg(long, value_name = "URL")]
-    pub to: Option<String>,
     #[command(flatten)]
-    pub platform: PlatformArg,
-    #[command(flatten)]
-    pub key: KeyArg,
-    /// Connections, each kept alive and reused, one delivery in flight on each
-    #[arg(short = 'c', long, default_value_t = 50, value_name = "N",
+    pub target: DeliverTo,
+    /// Connections, each kept alive and reused, one delivery in flight on each [default: 50,
+    /// or `connections` in hookcli.toml's [load]]
+    #[arg(short = 'c', long, value_name = "N",
           value_parser = whole_in::<u32, 1, 100_000>, allow_negative_numbers = true)]
-    pub connections: u32,
+    pub connections: Option<u32>,
     /// Stop after this many deliveries
     #[arg(short = 'n', long = "count", value_name = "COUNT", value_parser = load_count)]
     pub count: Option<u64>,
@@ -649,8 +707,6 @@ pub struct LoadArgs {
     /// Start at most this many deliveries per second, spread evenly [default: as fast as it goes]
     #[arg(long, value_name = "PER_SECOND", value_parser = load_rate, allow_negative_numbers = true)]
     pub rate: Option<f64>,
-    #[command(flatten)]
-    pub delivery: DeliveryArgs,
     /// Print one JSON report on stdout (schemas/load-report.schema.json), no live display
     #[arg(long)]
     pub json: bool,

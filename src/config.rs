@@ -12,8 +12,12 @@ use anyhow::Result;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::catalog::Platform;
-use crate::cli::{DeliveryArgs, KeyArg};
+use std::path::{Path, PathBuf};
+
+use crate::catalog::{Catalog, Platform};
+use crate::check::suite::{DEFAULT_FILE, Suite};
+use crate::cli::{DeliverTo, DeliveryArgs, KeyArg, PlatformArg};
+use crate::command::{find_platform, platform_of};
 use crate::delivery::{Request, Signer};
 use crate::error::UserError;
 use crate::policy::{DeliveryPolicy, EventPolicies, PolicyOverrides};
@@ -176,6 +180,16 @@ pub struct Flags<'a> {
     pub to: Option<&'a str>,
     pub key: &'a KeyArg,
     pub delivery: &'a DeliveryArgs,
+}
+
+impl<'a> Flags<'a> {
+    pub fn of(target: &'a DeliverTo) -> Self {
+        Flags {
+            to: target.to.as_deref(),
+            key: &target.key,
+            delivery: &target.delivery,
+        }
+    }
 }
 
 impl DeliveryConfig {
@@ -424,4 +438,105 @@ pub use crate::command::parse_url;
 pub fn load_policy(mut config: DeliveryConfig, retries_flag: Option<u32>) -> DeliveryConfig {
     config.policy.retries = retries_flag.unwrap_or(0);
     config
+}
+
+/// The settings file every command reads: `--config FILE` (env HOOKCLI_CONFIG), else
+/// ./hookcli.toml when it exists. Each command says on stderr which file it read.
+pub fn read_file(flag: Option<&Path>) -> Result<Option<Suite>> {
+    let path = match flag {
+        Some(path) => path.to_path_buf(),
+        None if Path::new(DEFAULT_FILE).is_file() => PathBuf::from(DEFAULT_FILE),
+        None => return Ok(None),
+    };
+    let suite = Suite::load(&path).map_err(|e| {
+        let hint = if path.is_file() {
+            "README \"hookcli.toml\" lists every key"
+        } else {
+            "give --config the path of a settings file, or leave it out to read ./hookcli.toml"
+        };
+        UserError::new(e.to_string()).hint(hint)
+    })?;
+    errln!("reading {}", path.display());
+    Ok(Some(suite))
+}
+
+/// The platform: `-p` (or HOOKCLI_PLATFORM), else the file's `platform`, else the default.
+pub fn platform<'a>(
+    catalog: &'a Catalog,
+    arg: &PlatformArg,
+    file: Option<&Suite>,
+) -> Result<&'a Platform> {
+    let from_file = file.and_then(|s| s.platform.as_ref().map(|p| (s, p)));
+    match from_file {
+        Some((suite, name)) if arg.from_default => {
+            find_platform(catalog, name.get_ref()).map_err(|_| {
+                let ids = catalog.platform_list();
+                UserError::new(
+                    suite
+                        .error(
+                            name.span(),
+                            "platform",
+                            format!("unknown platform `{}`", name.get_ref()),
+                        )
+                        .to_string(),
+                )
+                .hint(format!("platforms: {ids}"))
+                .into()
+            })
+        }
+        _ => platform_of(catalog, arg),
+    }
+}
+
+impl FileSettings {
+    /// What the suite file says about delivery, checked: a bad `to` or header names its line.
+    pub fn of(suite: &Suite) -> Result<FileSettings> {
+        let to = suite
+            .to
+            .as_ref()
+            .map(|to| {
+                parse_url(to.get_ref()).map_err(|e| {
+                    // parse_url speaks of the flag; the file's line and key say more here.
+                    let text = e.to_string();
+                    let shown = crate::redact::shown_text(to.get_ref());
+                    let why = text
+                        .strip_prefix(&format!("--to `{shown}`"))
+                        .unwrap_or(&text)
+                        .trim_start_matches([':', ' ']);
+                    let joint = if why.starts_with("is ") { " " } else { ": " };
+                    let message = format!("`{shown}`{joint}{why}");
+                    UserError::new(suite.error(to.span(), "to", message).to_string())
+                        .hint("write it like to = \"http://127.0.0.1:3000/webhook\"")
+                })
+            })
+            .transpose()?;
+        for header in &suite.headers {
+            crate::command::parse_headers(std::slice::from_ref(header.get_ref())).map_err(|e| {
+                UserError::new(
+                    suite
+                        .error(header.span(), "headers", e.to_string().replace("-H ", ""))
+                        .to_string(),
+                )
+                .hint("write a header as \"Name: value\"")
+            })?;
+        }
+        Ok(FileSettings {
+            file: suite.file().display().to_string(),
+            to,
+            secret_env: suite.secret_env.as_ref().map(|v| v.get_ref().clone()),
+            policy: PolicyOverrides {
+                timeout: suite.timeout,
+                retries: suite.retries,
+                backoff: suite.backoff,
+                success: suite.expect.clone(),
+            },
+            headers: suite.headers.iter().map(|h| h.get_ref().clone()).collect(),
+        })
+    }
+
+    /// These settings without the target: a load never aims where a file says.
+    pub fn without_target(mut self) -> Self {
+        self.to = None;
+        self
+    }
 }

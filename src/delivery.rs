@@ -592,7 +592,7 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
         current = next;
     }
     match current.downcast_ref::<std::io::Error>() {
-        Some(io) if io.raw_os_error().is_some() => crate::error::io_reason(io),
+        Some(io) if io.raw_os_error().is_some() => crate::text::io_reason(io),
         _ => current.to_string(),
     }
 }

@@ -1,8 +1,5 @@
 //! One exit path: errors carry their exit code and an optional hint; `main` prints them once.
 
-use std::io;
-use std::path::Path;
-
 use crate::call::RenderError;
 use crate::catalog::CatalogError;
 use crate::receiver::ReceiverError;
@@ -89,54 +86,6 @@ pub fn hint(err: &anyhow::Error) -> Option<&str> {
     }
 }
 
-/// An I/O failure in plain words, without Rust's "(os error N)": "permission denied".
-pub fn io_reason(err: &io::Error) -> String {
-    use io::ErrorKind as K;
-    let words = match err.kind() {
-        K::NotFound => "no such file or folder",
-        K::PermissionDenied => "permission denied",
-        K::AlreadyExists => "it already exists",
-        K::IsADirectory => "it is a folder",
-        K::NotADirectory => "a part of the path is not a folder",
-        K::ReadOnlyFilesystem => "the file system is read-only",
-        K::StorageFull => "the disk is full",
-        K::AddrInUse => "the address is in use",
-        K::AddrNotAvailable => "not an address of this machine",
-        K::ConnectionRefused => "connection refused",
-        K::ConnectionReset => "the connection was reset",
-        K::BrokenPipe => "the other end closed the connection",
-        K::TimedOut => "timed out",
-        _ => return without_os_error(&err.to_string()),
-    };
-    words.to_string()
-}
-
-/// [`io_reason`] for a file at `path`: a missing file and a missing folder are told apart.
-pub fn path_reason(path: &Path, err: &io::Error) -> String {
-    let folder = path.parent().filter(|p| !p.as_os_str().is_empty());
-    match err.kind() {
-        io::ErrorKind::NotFound if folder.is_some_and(|f| !f.is_dir()) => {
-            "its folder does not exist".into()
-        }
-        io::ErrorKind::NotFound => "no such file".into(),
-        _ if path.is_dir() => "it is a folder".into(),
-        _ => io_reason(err),
-    }
-}
-
-/// `Network is unreachable (os error 101)` as `network is unreachable`.
-fn without_os_error(text: &str) -> String {
-    let text = match text.rfind(" (os error ") {
-        Some(at) if text.ends_with(')') => &text[..at],
-        _ => text,
-    };
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_lowercase().chain(chars).collect(),
-        None => "failed".into(),
-    }
-}
-
 /// Exit codes as `--help` shows them.
 pub const EXIT_CODES_HELP: &str = "Exit codes:
   0  every delivery met the platform's success rule
@@ -144,25 +93,6 @@ pub const EXIT_CODES_HELP: &str = "Exit codes:
      was interrupted, or could not finish (a report file not written)
   2  bad usage or input (nothing was sent)
   3  the receiver was unreachable on every attempt (refused, DNS, TLS)";
-
-/// A dead task's cause in plain words: the panic message when there is one.
-pub fn task_failure(error: tokio::task::JoinError) -> String {
-    if !error.is_panic() {
-        return "its task was cancelled".into();
-    }
-    match panic_message(error.into_panic().as_ref()) {
-        Some(message) => format!("it panicked: {message}"),
-        None => "it panicked".into(),
-    }
-}
-
-/// The message a panic was raised with (`panic!("...")` gives a `&str` or a `String`).
-pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> Option<&str> {
-    payload
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-}
 
 #[cfg(test)]
 mod tests {
@@ -177,30 +107,5 @@ mod tests {
         let internal = anyhow::anyhow!("the runtime could not start");
         assert_eq!(exit_code(&internal), exit::FAILED);
         assert!(hint(&internal).is_some_and(|h| h.contains("not a usage error")));
-    }
-
-    #[test]
-    fn io_reasons_never_show_the_os_error_number() {
-        let raw = io::Error::from_raw_os_error(101);
-        assert!(raw.to_string().contains("(os error 101)"));
-        let reason = io_reason(&raw);
-        assert!(!reason.contains("os error"), "{reason}");
-        assert!(reason.starts_with(char::is_lowercase), "{reason}");
-        let gone = io::Error::from(io::ErrorKind::NotFound);
-        assert_eq!(io_reason(&gone), "no such file or folder");
-    }
-
-    #[test]
-    fn a_missing_folder_is_told_apart_from_a_missing_file() {
-        let gone = io::Error::from(io::ErrorKind::NotFound);
-        let in_missing_folder = Path::new("/nonexistent-hookcli/dir/file");
-        assert_eq!(
-            path_reason(in_missing_folder, &gone),
-            "its folder does not exist"
-        );
-        let here = std::env::temp_dir().join("hookcli-no-such-file");
-        assert_eq!(path_reason(&here, &gone), "no such file");
-        let other = io::Error::from(io::ErrorKind::PermissionDenied);
-        assert_eq!(path_reason(&std::env::temp_dir(), &other), "it is a folder");
     }
 }

@@ -26,23 +26,27 @@ pub mod replay;
 pub mod secret;
 pub mod signing;
 pub mod template;
+pub mod text;
 
 use cli::{Cli, Command};
 
 /// Runs one parsed command line and returns its exit code.
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
     let overlay = cli.payloads.as_deref();
+    let file = cli.config.as_deref();
     match cli.command {
-        Command::Send(args) => command::send::run(args, overlay),
+        Command::Send(args) => command::send::run(args, overlay, file),
         Command::Show(args) => command::show::run(args, overlay),
         Command::Platforms(args) => command::platforms::platforms(args, overlay),
         Command::Events(args) => command::platforms::events(args, overlay),
-        Command::Listen(args) => command::listen::run(args, overlay),
-        Command::Replay(args) => command::replay::run(args, overlay),
+        Command::Listen(args) => command::listen::run(args, overlay, file),
+        Command::Replay(args) => command::replay::run(args, overlay, file),
         Command::Lifecycles(args) => command::platforms::lifecycles(args, overlay),
         Command::Sign(args) => command::sign::sign(args, overlay),
         Command::Verify(args) => command::sign::verify(args, overlay),
-        Command::Check(args) => command::check::run(args, overlay),
-        Command::Load(args) => command::load::run(args, overlay),
+        Command::Check(args) => command::check::run(args, overlay, file),
+        Command::Load(args) => command::load::run(args, overlay, file),
+        Command::Completions(args) => command::docs::completions(args, overlay),
+        Command::Man(args) => command::docs::man(args),
     }
 }

@@ -27,7 +27,7 @@ fn quiet_panics() {
         return;
     }
     std::panic::set_hook(Box::new(|info| {
-        let message = hookcli::error::panic_message(info.payload()).unwrap_or("no message");
+        let message = hookcli::text::panic_message(info.payload()).unwrap_or("no message");
         let place = info
             .location()
             .map(|l| format!(" at {}:{}", l.file(), l.line()))

@@ -23,7 +23,7 @@ pub fn write_stdout(args: fmt::Arguments) {
         if e.kind() != io::ErrorKind::BrokenPipe {
             write_stderr(format_args!(
                 "warning: cannot write to stdout ({}): the rest of the output is lost\n",
-                crate::error::io_reason(&e)
+                crate::text::io_reason(&e)
             ));
         }
     }

@@ -28,9 +28,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::answer::Answers;
 use crate::catalog::Platform;
-use crate::error::{io_reason, path_reason};
 use crate::secret::Secret;
 use crate::signing::{self, Verdict};
+use crate::text::{human_bytes, io_reason, path_reason};
 
 pub const DEFAULT_MAX_BODY: u64 = 25 * 1024 * 1024;
 
@@ -972,7 +972,7 @@ pub fn record_line(received: &Received, webhook_path: &str) -> String {
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0);
     let mut line = json!({
-        "time": crate::call::iso_millis(received.at),
+        "time": crate::text::iso_millis(received.at),
         "time_ms": ms,
         "method": received.method,
         "path": received.path,
@@ -1031,16 +1031,6 @@ fn masked<'a>(name: &str, value: &'a str) -> std::borrow::Cow<'a, str> {
     match value.split_once(' ') {
         Some((scheme, _)) if name.ends_with("authorization") => format!("{scheme} ***").into(),
         _ => "***".into(),
-    }
-}
-
-/// `25 MB`, `64 KB`, `812 B`.
-pub fn human_bytes(n: u64) -> String {
-    match n {
-        n if n >= 1024 * 1024 && n % (1024 * 1024) == 0 => format!("{} MB", n / (1024 * 1024)),
-        n if n >= 1024 * 1024 => format!("{:.1} MB", n as f64 / (1024.0 * 1024.0)),
-        n if n >= 1024 => format!("{:.1} KB", n as f64 / 1024.0),
-        n => format!("{n} B"),
     }
 }
 

@@ -298,7 +298,7 @@ impl Calls {
                 let call = self.index.remove(&error.id()).unwrap_or_default();
                 self.crashed.push(Crashed {
                     call,
-                    why: crate::error::task_failure(error),
+                    why: crate::text::task_failure(error),
                 });
                 Ok(())
             }

@@ -675,7 +675,12 @@ fn a_suite_file_that_does_not_parse_names_file_line_and_key_and_sends_nothing() 
             &[],
         );
         assert_eq!(run.code, 2, "{text}: {}", run.stderr);
-        let first = run.stderr.lines().next().unwrap_or_default();
+        // Past the `reading FILE` line every command prints once the file parses.
+        let first = run
+            .stderr
+            .lines()
+            .find(|l| !l.starts_with("reading "))
+            .unwrap_or_default();
         assert!(
             first.starts_with(&format!("error: {expected}")),
             "{}",
@@ -855,7 +860,12 @@ fn a_suite_secret_env_that_is_not_a_variable_name_is_exit_2_and_not_echoed() {
             &[],
         );
         assert_eq!(run.code, 2, "{text}: {}", run.stderr);
-        let first = run.stderr.lines().next().unwrap_or_default();
+        // Past the `reading FILE` line every command prints once the file parses.
+        let first = run
+            .stderr
+            .lines()
+            .find(|l| !l.starts_with("reading "))
+            .unwrap_or_default();
         assert!(
             first.starts_with(&format!(
                 "error: suite.toml line {line}, key `secret_env`: not the name of an environment variable"
@@ -1147,7 +1157,7 @@ fn a_missing_suite_file_is_named_with_the_fix_and_sends_nothing() {
         run.stderr.lines().collect::<Vec<_>>(),
         [
             "error: nope.toml: no such file",
-            "hint: give --config the path of a suite file, or leave it out to read ./hookcli.toml"
+            "hint: give --config the path of a settings file, or leave it out to read ./hookcli.toml"
         ]
     );
     assert!(run.stdout.is_empty());

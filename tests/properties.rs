@@ -7,13 +7,13 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use hookcli::catalog::{Catalog, Platform};
-use hookcli::command::listen::parse_size;
 use hookcli::duration;
 use hookcli::overrides::Override;
 use hookcli::replay::{EventFilter, plan_recording};
 use hookcli::secret::Secret;
 use hookcli::signing::{Scheme, Verdict, sign, verify};
 use hookcli::template::{interpolate, render};
+use hookcli::text::parse_size;
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 

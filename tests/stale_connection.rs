@@ -165,3 +165,29 @@ async fn load_counts_the_reconnects_and_every_delivery_succeeds() {
     assert_code(&out, 0);
     assert!(stdout(&out).contains("reconnected 1"), "{}", stdout(&out));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_warns_about_a_receiver_that_drops_kept_alive_connections() {
+    let (url, seen) = dropping_receiver().await;
+    let out = run(strings(&[
+        "check",
+        "--only",
+        "delivery/duplicate",
+        "--json",
+        "--to",
+        &url,
+    ]))
+    .await;
+    // A warning, not a failure: both copies were delivered in the end.
+    assert_code(&out, 0);
+    // The duplicate's second copy went out on the kept-alive connection and was dropped.
+    assert_eq!(seen.requests.load(Ordering::SeqCst), 3);
+    let case: Value = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).expect("JSON lines"))
+        .find(|l| l["type"] == "case")
+        .expect("a case line");
+    assert_eq!(case["result"], "warning", "{}", stdout(&out));
+    let reason = case["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("without `Connection: close`"), "{reason}");
+}

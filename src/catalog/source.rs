@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::*;
-use crate::error::io_reason;
+use crate::text::io_reason;
 
 static BUILTIN: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/payloads");
 

@@ -429,7 +429,7 @@ async fn gather(
         };
         let (id, result) = match joined {
             Ok((id, result)) => (id, Ok(result)),
-            Err(e) => (e.id(), Err(crate::error::task_failure(e))),
+            Err(e) => (e.id(), Err(crate::text::task_failure(e))),
         };
         let Some((i, case)) = running.remove(&id) else {
             continue;
@@ -478,7 +478,7 @@ pub async fn wait_for(url: &reqwest::Url, deadline: Duration) -> Result<(), Stri
         .await
         {
             Ok(Ok(_)) => return Ok(()),
-            Ok(Err(e)) => crate::error::io_reason(&e),
+            Ok(Err(e)) => crate::text::io_reason(&e),
             Err(_) => format!("no answer within {}", crate::duration::short(budget)),
         };
         if Instant::now() + Duration::from_millis(100) > until {

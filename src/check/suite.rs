@@ -56,6 +56,11 @@ pub struct Suite {
     pub functions: Vec<FunctionEntry>,
     /// An agent's (or its LLM's) exported JSON, whose custom tools are functions too.
     pub agent_json: Option<Spanned<String>>,
+    /// check's own settings (only, skip, burst, wait_for), also accepted at the top level.
+    pub check: Option<CheckTable>,
+    /// load's own settings. A load never takes its target from the file.
+    #[serde(default)]
+    pub load: LoadTable,
     #[serde(skip)]
     file: PathBuf,
     #[serde(skip)]
@@ -160,6 +165,30 @@ fn custom_tool(
     }
 }
 
+/// `[check]`: the keys only check reads.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckTable {
+    #[serde(default)]
+    pub only: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub skip: Vec<Spanned<String>>,
+    #[serde(default, deserialize_with = "burst")]
+    pub burst: Option<u16>,
+    #[serde(default, deserialize_with = "duration")]
+    pub wait_for: Option<Duration>,
+}
+
+/// `[load]`: the keys only load reads.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoadTable {
+    /// Connections, as `-c`.
+    pub connections: Option<u32>,
+    /// Deliveries per second, as `--rate`.
+    pub rate: Option<f64>,
+}
+
 /// A suite file that cannot be used, located in it.
 #[derive(Debug, thiserror::Error)]
 #[error("{file}{at}: {message}", at = location(*line, key.as_deref()))]
@@ -192,7 +221,7 @@ impl Suite {
             key: None,
             message: match e.kind() {
                 std::io::ErrorKind::NotFound => "no such file".into(),
-                _ => format!("cannot read it: {}", crate::error::path_reason(path, &e)),
+                _ => format!("cannot read it: {}", crate::text::path_reason(path, &e)),
             },
         })?;
         Suite::parse(&text, path)
@@ -210,6 +239,7 @@ impl Suite {
         })?;
         suite.file = path.to_path_buf();
         suite.text = text.to_string();
+        suite.lift_check_table()?;
         if let Some(name) = &suite.secret_env
             && !is_variable_name(name.get_ref())
         {
@@ -223,6 +253,45 @@ impl Suite {
             ));
         }
         Ok(suite)
+    }
+
+    /// `[check]` keys stand where check reads them; one given both there and at the top level
+    /// is an error, not a silent choice.
+    fn lift_check_table(&mut self) -> Result<(), SuiteError> {
+        let Some(table) = self.check.take() else {
+            return Ok(());
+        };
+        let twice = |key: &str| SuiteError {
+            file: self.file.display().to_string(),
+            line: None,
+            key: Some(key.into()),
+            message: "given both at the top level and in [check]: keep one".to_string(),
+        };
+        if !table.only.is_empty() {
+            if !self.only.is_empty() {
+                return Err(twice("only"));
+            }
+            self.only = table.only;
+        }
+        if !table.skip.is_empty() {
+            if !self.skip.is_empty() {
+                return Err(twice("skip"));
+            }
+            self.skip = table.skip;
+        }
+        if table.burst.is_some() {
+            if self.burst.is_some() {
+                return Err(twice("burst"));
+            }
+            self.burst = table.burst;
+        }
+        if table.wait_for.is_some() {
+            if self.wait_for.is_some() {
+                return Err(twice("wait_for"));
+            }
+            self.wait_for = table.wait_for;
+        }
+        Ok(())
     }
 
     /// An error about a value of this file, at the value's line.

@@ -1,35 +1,38 @@
 //! `hookcli check`: flags and hookcli.toml → a validated config → the run → the report → the
 //! exit code. Everything the user can get wrong is caught before a request goes out.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
 use toml::Spanned;
 
-use super::{find_platform, find_platform_from, load_catalog, parse_url, shown_url};
-use crate::catalog::{Catalog, Platform, closest};
-use crate::check::suite::{DEFAULT_FILE, Suite};
+use super::{find_platform_from, load_catalog, shown_url};
+use crate::catalog::{Platform, closest};
+use crate::check::suite::Suite;
 use crate::check::{self, Case, CheckConfig, CheckReport, ReceiverState};
-use crate::cli::CheckArgs;
+use crate::cli::{CheckArgs, CheckFormat};
 use crate::config::{DeliveryConfig, Env, FileSettings, Flags};
 use crate::error::{UserError, exit};
 use crate::output;
-use crate::policy::PolicyOverrides;
 
 const DEFAULT_BURST: usize = 20;
 
-pub fn run(args: CheckArgs, overlay: Option<&Path>) -> Result<u8> {
-    let suite = load_suite(args.config.as_deref())?;
+pub fn run(args: CheckArgs, overlay: Option<&Path>, file: Option<&Path>) -> Result<u8> {
+    let suite = crate::config::read_file(file)?;
     let catalog = Arc::new(load_catalog(overlay)?);
-    let platform = pick_platform(&args, suite.as_ref(), &catalog)?.clone();
+    let platform = match &args.platform {
+        Some(name) => find_platform_from(&catalog, name, args.platform_from_env)?,
+        None => crate::config::platform(&catalog, &default_platform(), suite.as_ref())?,
+    }
+    .clone();
     let cases = select_cases(&args, suite.as_ref(), &platform)?;
     if args.list {
-        print_list(&cases, args.json);
+        print_list(&cases, format(&args) == CheckFormat::Json);
         return Ok(exit::OK);
     }
-    let file = suite.as_ref().map(file_settings).transpose()?;
+    let file = suite.as_ref().map(FileSettings::of).transpose()?;
     let flags = Flags {
         to: args.to.as_deref(),
         key: &args.key,
@@ -91,7 +94,7 @@ fn functions(suite: Option<&Suite>) -> Result<Vec<crate::check::suite::FunctionE
             fail(format!(
                 "cannot read {}: {}",
                 file.display(),
-                crate::error::path_reason(&file, &e)
+                crate::text::path_reason(&file, &e)
             ))
         })?;
         let agent: serde_json::Value = serde_json::from_str(&text)
@@ -108,68 +111,22 @@ fn functions(suite: Option<&Suite>) -> Result<Vec<crate::check::suite::FunctionE
 /// --inbound-url, else inbound_url in the suite file.
 fn inbound_url(args: &CheckArgs, suite: Option<&Suite>) -> Result<Option<reqwest::Url>> {
     if let Some(url) = &args.inbound_url {
-        return parse_url(url).map(Some);
+        return crate::config::parse_url(url).map(Some);
     }
     let Some((suite, url)) = suite.and_then(|s| s.inbound_url.as_ref().map(|u| (s, u))) else {
         return Ok(None);
     };
-    parse_url(url.get_ref()).map(Some).map_err(|e| {
-        UserError::new(
-            suite
-                .error(url.span(), "inbound_url", e.to_string())
-                .to_string(),
-        )
-        .hint("write it like inbound_url = \"http://127.0.0.1:3000/inbound\"")
-        .into()
-    })
-}
-
-/// --config FILE, else ./hookcli.toml when it exists.
-fn load_suite(flag: Option<&Path>) -> Result<Option<Suite>> {
-    let path = match flag {
-        Some(path) => path.to_path_buf(),
-        None if Path::new(DEFAULT_FILE).is_file() => PathBuf::from(DEFAULT_FILE),
-        None => return Ok(None),
-    };
-    let suite = Suite::load(&path).map_err(|e| {
-        let hint = if path.is_file() {
-            "README \"Use in CI\" lists every hookcli.toml key"
-        } else {
-            "give --config the path of a suite file, or leave it out to read ./hookcli.toml"
-        };
-        UserError::new(e.to_string()).hint(hint)
-    })?;
-    if flag.is_none() {
-        errln!("reading {DEFAULT_FILE}");
-    }
-    Ok(Some(suite))
-}
-
-fn pick_platform<'a>(
-    args: &CheckArgs,
-    suite: Option<&Suite>,
-    catalog: &'a Catalog,
-) -> Result<&'a Platform> {
-    if let Some(name) = &args.platform {
-        return find_platform_from(catalog, name, args.platform_from_env);
-    }
-    match suite.and_then(|s| s.platform.as_ref().map(|p| (s, p))) {
-        Some((suite, name)) => find_platform(catalog, name.get_ref()).map_err(|_| {
-            let ids = catalog.platform_list();
+    crate::config::parse_url(url.get_ref())
+        .map(Some)
+        .map_err(|e| {
             UserError::new(
                 suite
-                    .error(
-                        name.span(),
-                        "platform",
-                        format!("unknown platform `{}`", name.get_ref()),
-                    )
+                    .error(url.span(), "inbound_url", e.to_string())
                     .to_string(),
             )
-            .hint(format!("platforms: {ids}"))
+            .hint("write it like inbound_url = \"http://127.0.0.1:3000/inbound\"")
             .into()
-        }),
-        None => find_platform(catalog, crate::catalog::DEFAULT_PLATFORM),
-    }
+        })
 }
 
 /// The cases to run: the flags' --only/--skip when given, else the file's. A name or prefix
@@ -241,56 +198,20 @@ fn select_cases(args: &CheckArgs, suite: Option<&Suite>, platform: &Platform) ->
 fn print_list(cases: &[Case], json: bool) {
     if json {
         for case in cases {
-            outln!("{}", output::check::list_json(case));
+            outln!("{}", output::json::line(&output::check::list_json(case)));
         }
     } else {
         outln!("{}", output::check::list(cases));
     }
 }
 
-/// What the suite file says about delivery, checked: a bad `to` or header names its line.
-fn file_settings(suite: &Suite) -> Result<FileSettings> {
-    let to = suite
-        .to
-        .as_ref()
-        .map(|to| {
-            parse_url(to.get_ref()).map_err(|e| {
-                // parse_url speaks of the flag; the file's line and key say more here.
-                let text = e.to_string();
-                let shown = crate::redact::shown_text(to.get_ref());
-                let why = text
-                    .strip_prefix(&format!("--to `{shown}`"))
-                    .unwrap_or(&text)
-                    .trim_start_matches([':', ' ']);
-                let joint = if why.starts_with("is ") { " " } else { ": " };
-                let message = format!("`{shown}`{joint}{why}");
-                UserError::new(suite.error(to.span(), "to", message).to_string())
-                    .hint("write it like to = \"http://127.0.0.1:3000/webhook\"")
-            })
-        })
-        .transpose()?;
-    for header in &suite.headers {
-        super::parse_headers(std::slice::from_ref(header.get_ref())).map_err(|e| {
-            UserError::new(
-                suite
-                    .error(header.span(), "headers", e.to_string().replace("-H ", ""))
-                    .to_string(),
-            )
-            .hint("write a header as \"Name: value\"")
-        })?;
+/// check's `-p` has no default value (a file may give one): the default, as if unset.
+fn default_platform() -> crate::cli::PlatformArg {
+    crate::cli::PlatformArg {
+        platform: crate::cli::DEFAULT_PLATFORM.to_string(),
+        from_env: false,
+        from_default: true,
     }
-    Ok(FileSettings {
-        file: suite.file().display().to_string(),
-        to,
-        secret_env: suite.secret_env.as_ref().map(|v| v.get_ref().clone()),
-        policy: PolicyOverrides {
-            timeout: suite.timeout,
-            retries: suite.retries,
-            backoff: suite.backoff,
-            success: suite.expect.clone(),
-        },
-        headers: suite.headers.iter().map(|h| h.get_ref().clone()).collect(),
-    })
 }
 
 fn burst(args: &CheckArgs, suite: Option<&Suite>) -> usize {
@@ -340,7 +261,7 @@ fn check_writable(path: &Path) -> Result<()> {
             path.display(),
             match e.kind() {
                 std::io::ErrorKind::NotFound => "the file cannot be created there".to_string(),
-                _ => crate::error::io_reason(&e),
+                _ => crate::text::io_reason(&e),
             }
         ))
         .hint("name a file in a folder you can write to, like --junit report.xml")
@@ -387,6 +308,7 @@ async fn execute(
                 output::check::junit_unreachable(&config.platform.id, &message)?,
             )?;
         }
+        github_unreachable(args, &config.platform.id, &config.url, &message)?;
         let hint = if wait.is_zero() {
             "start it first, or give --wait-for 30s so hookcli waits for it".to_string()
         } else {
@@ -422,17 +344,32 @@ async fn execute(
     } else {
         exit::OK
     };
-    if args.json {
+    if format(args) == CheckFormat::Json {
         for result in &report.results {
-            outln!("{}", output::check::case_json(result));
+            outln!("{}", output::json::line(&output::check::case_json(result)));
         }
-        outln!("{}", output::check::summary_json(&report, code));
+        outln!(
+            "{}",
+            output::json::line(&output::check::summary_json(&report, code))
+        );
     } else {
         outln!("{}", output::check::table(&report));
         outln!("{}", output::check::summary(&report));
     }
     if let Some(path) = &args.junit {
         write_junit(path, output::check::junit(&report)?)?;
+    }
+    if format(args) == CheckFormat::Github {
+        let shown = if report.receiver.never_answered() {
+            exit::UNREACHABLE
+        } else {
+            code
+        };
+        out!("{}", output::github::annotations(&report));
+        write_github(
+            &output::github::summary(&report, shown),
+            Some(&output::github::outputs(&report)),
+        )?;
     }
     match never_answered(&report) {
         Some(error) => Err(error.code(exit::UNREACHABLE).into()),
@@ -473,6 +410,7 @@ async fn unusable(
             output::check::junit_unreachable(&report.platform, &message)?,
         )?;
     }
+    github_unreachable(args, &report.platform, url, &message)?;
     Ok(UserError::new(message).hint(hint).code(exit::UNREACHABLE))
 }
 
@@ -502,7 +440,7 @@ fn never_answered(report: &CheckReport) -> Option<UserError> {
 
 fn write_junit(path: &Path, xml: String) -> Result<()> {
     std::fs::write(path, xml).map_err(|e| {
-        let reason = crate::error::path_reason(path, &e);
+        let reason = crate::text::path_reason(path, &e);
         UserError::new(format!(
             "--junit {}: cannot write it: {reason}",
             path.display()
@@ -511,5 +449,62 @@ fn write_junit(path: &Path, xml: String) -> Result<()> {
         .code(exit::FAILED)
     })?;
     errln!("wrote {}", path.display());
+    Ok(())
+}
+
+/// --format, else --json's.
+fn format(args: &CheckArgs) -> CheckFormat {
+    match (args.format, args.json) {
+        (Some(format), _) => format,
+        (None, true) => CheckFormat::Json,
+        (None, false) => CheckFormat::Text,
+    }
+}
+
+/// --format github for a run that could not start: an annotation, and a summary saying why.
+fn github_unreachable(
+    args: &CheckArgs,
+    platform: &str,
+    url: &reqwest::Url,
+    message: &str,
+) -> Result<()> {
+    if format(args) != CheckFormat::Github {
+        return Ok(());
+    }
+    out!("{}", output::github::unreachable_annotation(message));
+    let shown = shown_url(url);
+    write_github(
+        &output::github::unreachable_summary(platform, &shown, message),
+        None,
+    )
+}
+
+/// Appends the job summary to $GITHUB_STEP_SUMMARY and the counts to $GITHUB_OUTPUT, each
+/// when the runner set it (appended: earlier steps' lines stay).
+fn write_github(summary: &str, outputs: Option<&str>) -> Result<()> {
+    let env = Env::process();
+    match env.var("GITHUB_STEP_SUMMARY") {
+        Some(path) => append(&path, summary, "GITHUB_STEP_SUMMARY")?,
+        None => errln!("note: GITHUB_STEP_SUMMARY is not set, so no job summary was written"),
+    }
+    if let (Some(path), Some(outputs)) = (env.var("GITHUB_OUTPUT"), outputs) {
+        append(&path, outputs, "GITHUB_OUTPUT")?;
+    }
+    Ok(())
+}
+
+fn append(path: &str, text: &str, variable: &str) -> Result<()> {
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .and_then(|mut file| file.write_all(text.as_bytes()))
+        .map_err(|e| {
+            let reason = crate::text::path_reason(Path::new(path), &e);
+            UserError::new(format!("{variable} {path}: cannot write it: {reason}"))
+                .hint("the results above are complete; only the GitHub report file is missing")
+                .code(exit::FAILED)
+        })?;
     Ok(())
 }

@@ -5,46 +5,24 @@ use std::path::Path;
 use anyhow::Result;
 use tokio::sync::mpsc;
 
-use super::{load_catalog, platform_of};
+use super::load_catalog;
 use crate::cli::ListenArgs;
 use crate::error::{UserError, exit};
 use crate::output::{self, received};
 use crate::receiver::{
-    DEFAULT_MAX_BODY, Faults, Receiver, ReceiverConfig, Stats, default_body_memory, human_bytes,
+    DEFAULT_MAX_BODY, Faults, Receiver, ReceiverConfig, Stats, default_body_memory,
 };
+use crate::text::human_bytes;
 
-/// `25MB`, `512KB`, `1GB`, `1048576`: sizes in bytes, with 1024-based units.
-pub fn parse_size(text: &str) -> Result<u64, String> {
-    let lower = text.trim().to_ascii_lowercase();
-    let split = lower
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(lower.len());
-    let (number, unit) = lower.split_at(split);
-    let unit_size: u64 = match unit.trim() {
-        "" | "b" => 1,
-        "k" | "kb" | "kib" => 1024,
-        "m" | "mb" | "mib" => 1024 * 1024,
-        "g" | "gb" | "gib" => 1024 * 1024 * 1024,
-        _ => {
-            return Err(format!(
-                "`{text}` is not a size: write it like 25MB, 512KB or 1048576"
-            ));
-        }
-    };
-    let number: u64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a size: write it like 25MB, 512KB or 1048576"))?;
-    number
-        .checked_mul(unit_size)
-        .filter(|n| *n > 0)
-        .ok_or_else(|| {
-            format!("`{text}` is not a usable size: give one above 0, like 25MB or 512KB")
-        })
-}
-
-pub fn run(args: ListenArgs, overlay: Option<&Path>) -> Result<u8> {
+pub fn run(args: ListenArgs, overlay: Option<&Path>, file: Option<&Path>) -> Result<u8> {
+    // The file's platform and key variable; listen takes its port and faults from flags.
+    let suite = crate::config::read_file(file)?;
     let catalog = load_catalog(overlay)?;
-    let platform = platform_of(&catalog, &args.platform)?;
+    let platform = crate::config::platform(&catalog, &args.platform, suite.as_ref())?;
+    let secret_env = suite
+        .as_ref()
+        .and_then(|s| s.secret_env.as_ref())
+        .map(|v| v.get_ref().as_str());
     if !args.path.starts_with('/') {
         let fixed = match args.path.trim() {
             "" => "/webhook".to_string(),
@@ -74,7 +52,7 @@ pub fn run(args: ListenArgs, overlay: Option<&Path>) -> Result<u8> {
         .hint("give --body-memory at least --max-body, like --body-memory 256MB")
         .into());
     }
-    let key = crate::config::Env::process().user_key(&args.key, None, platform);
+    let key = crate::config::Env::process().user_key(&args.key, secret_env, platform);
     let tolerance = args
         .tolerance
         .or(platform.signing.as_ref().map(|s| s.tolerance))
@@ -197,7 +175,7 @@ async fn print_requests(
             return;
         }
         if json {
-            outln!("{}", received::json(&r));
+            outln!("{}", crate::output::json::line(&received::json(&r)));
         } else {
             outln!("{}", received::line(&r));
             if verbose {

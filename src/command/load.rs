@@ -7,31 +7,38 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
-use super::{find_event, find_lifecycle, load_catalog, platform_of};
+use super::{find_event, find_lifecycle, load_catalog};
 use crate::catalog::{Catalog, Moment, Platform};
+use crate::check::suite::Suite;
 use crate::cli::LoadArgs;
-use crate::config::{DeliveryConfig, Env, Flags};
+use crate::config::{DeliveryConfig, Env, FileSettings, Flags};
 use crate::error::{UserError, exit, usage};
 use crate::load::{Bodies, Load, Report, Script, Settings, Stop};
 use crate::output::load::{self as out, LoadRun};
 
+/// `-c` when neither the flag nor hookcli.toml's [load] gives one.
+const DEFAULT_CONNECTIONS: u32 = 50;
+
 /// How often the live display is redrawn.
 const TICK: Duration = Duration::from_millis(250);
 
-pub fn run(args: LoadArgs, overlay: Option<&Path>) -> Result<u8> {
+pub fn run(args: LoadArgs, overlay: Option<&Path>, file: Option<&Path>) -> Result<u8> {
     amount(&args)?;
+    let suite = crate::config::read_file(file)?;
     let catalog = Arc::new(load_catalog(overlay)?);
-    let platform = platform_of(&catalog, &args.platform)?.clone();
-    let script = script(&args, &catalog, &platform)?;
-    let flags = Flags {
-        to: args.to.as_deref(),
-        key: &args.key,
-        delivery: &args.delivery,
+    let platform =
+        crate::config::platform(&catalog, &args.target.platform, suite.as_ref())?.clone();
+    // Never the file's `to`: a repository's file must not aim a load test by surprise.
+    let settings = match &suite {
+        Some(suite) => Some(FileSettings::of(suite)?.without_target()),
+        None => None,
     };
-    // Never from hookcli.toml: a repository's file must not aim a load test by surprise.
-    let mut config = DeliveryConfig::resolve(&platform, &flags, None, &Env::process())?;
+    let script = script(&args, &catalog, &platform)?;
+    let flags = Flags::of(&args.target);
+    let mut config =
+        DeliveryConfig::resolve(&platform, &flags, settings.as_ref(), &Env::process())?;
     // A load test measures the receiver; retries only when asked for.
-    config.set_retries(args.delivery.retries.unwrap_or(0));
+    config.set_retries(args.target.delivery.retries.unwrap_or(0));
     if let Some(note) = config.no_key_note("sending unsigned") {
         errln!("{note}");
     }
@@ -47,7 +54,7 @@ pub fn run(args: LoadArgs, overlay: Option<&Path>) -> Result<u8> {
             signer: config.signer(),
             policy: policy.clone(),
             platform_timeout: platform.policy.timeout,
-            connections: connections(&args),
+            connections: connections(&args, suite.as_ref()),
         };
         let (bodies, slow) = Bodies::new(
             catalog.clone(),
@@ -58,7 +65,8 @@ pub fn run(args: LoadArgs, overlay: Option<&Path>) -> Result<u8> {
         if let Some(why) = slow {
             errln!("note: rendering every call in full, which is slower ({why})");
         }
-        let (report, interrupted) = drive(&args, settings, bodies, seed).await;
+        let rate = rate(&args, suite.as_ref());
+        let (report, interrupted) = drive(&args, rate, settings, bodies, seed).await;
         endpoint.stop().await;
         let url_text = super::shown_url(&url);
         let unresolved = match report.tally.unreachable() {
@@ -71,10 +79,10 @@ pub fn run(args: LoadArgs, overlay: Option<&Path>) -> Result<u8> {
             event: matches!(script, Script::Event(_)).then(|| script.name()),
             lifecycle: matches!(script, Script::Lifecycle(_)).then(|| script.name()),
             url: &url_text,
-            connections: connections(&args) as u32,
+            connections: connections(&args, suite.as_ref()) as u32,
             count: args.count,
             duration: args.duration,
-            rate: args.rate,
+            rate,
             timeout: policy.timeout,
             retries: policy.retries,
             rule: &policy.success,
@@ -82,7 +90,7 @@ pub fn run(args: LoadArgs, overlay: Option<&Path>) -> Result<u8> {
             interrupted,
         };
         if args.json {
-            outln!("{}", run.json(&report));
+            outln!("{}", crate::output::json::line(&run.json(&report)));
         } else {
             out!("{}", run.text(&report));
         }
@@ -143,9 +151,15 @@ fn script(args: &LoadArgs, catalog: &Catalog, platform: &Platform) -> Result<Scr
     Ok(Script::Event(event.clone()))
 }
 
+/// `--rate`, else hookcli.toml's [load] `rate`.
+fn rate(args: &LoadArgs, file: Option<&Suite>) -> Option<f64> {
+    args.rate.or(file.and_then(|s| s.load.rate))
+}
+
 /// No more connections than deliveries.
-fn connections(args: &LoadArgs) -> usize {
-    let c = args.connections as u64;
+fn connections(args: &LoadArgs, file: Option<&Suite>) -> usize {
+    let given = args.connections.or(file.and_then(|s| s.load.connections));
+    let c = given.unwrap_or(DEFAULT_CONNECTIONS) as u64;
     args.count.map_or(c, |n| c.min(n)) as usize
 }
 
@@ -158,6 +172,7 @@ enum Event {
 /// Runs the load until the count, the deadline or Ctrl-C, redrawing the live line.
 async fn drive(
     args: &LoadArgs,
+    rate: Option<f64>,
     settings: Settings,
     bodies: Bodies,
     seed: Option<u64>,
@@ -169,7 +184,7 @@ async fn drive(
     let deadline = stop.deadline();
     let ctrl_c = super::interrupt();
     tokio::pin!(ctrl_c);
-    let mut load = Load::start(settings, bodies, stop, args.rate, seed);
+    let mut load = Load::start(settings, bodies, stop, rate, seed);
     let visible = !args.json && std::io::stderr().is_terminal();
     let bar = out::progress(visible, args.count);
     let mut ticker = tokio::time::interval(TICK);

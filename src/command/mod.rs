@@ -2,6 +2,7 @@
 //! and hands the results to `output`.
 
 pub mod check;
+pub mod docs;
 pub mod function;
 pub mod listen;
 pub mod load;
@@ -21,8 +22,9 @@ use serde_json::Value;
 
 use crate::catalog::{Catalog, DEFAULT_PLATFORM, EventSpec, Lifecycle, Platform, closest};
 use crate::cli::PlatformArg;
-use crate::error::{UserError, io_reason, path_reason, usage};
+use crate::error::{UserError, usage};
 use crate::overrides::{Override, OverrideError};
+use crate::text::{io_reason, path_reason};
 
 pub fn load_catalog(overlay: Option<&Path>) -> Result<Catalog> {
     Ok(Catalog::load(overlay)?)
@@ -317,7 +319,7 @@ pub fn read_input(file: Option<&str>, what: &str) -> Result<Vec<u8>> {
     if bytes.len() as u64 > BODY_READ_LIMIT {
         return Err(UserError::new(format!(
             "{shown} is larger than {}, the most hookcli reads for one body",
-            crate::receiver::human_bytes(BODY_READ_LIMIT)
+            crate::text::human_bytes(BODY_READ_LIMIT)
         ))
         .hint("a webhook body is kilobytes; check the file (a device such as /dev/zero never ends)")
         .into());

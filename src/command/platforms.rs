@@ -3,14 +3,14 @@
 use std::path::Path;
 
 use anyhow::Result;
-use serde_json::json;
 use tabled::Tabled;
 
 use super::{load_catalog, platform_of};
-use crate::catalog::{Moment, Platform};
+use crate::catalog::Platform;
 use crate::cli::{EventsArgs, ListArgs};
 use crate::error::exit;
 use crate::output;
+use crate::output::json::{self, moment_word};
 
 #[derive(Tabled)]
 struct PlatformRow {
@@ -34,19 +34,7 @@ pub fn platforms(args: ListArgs, overlay: Option<&Path>) -> Result<u8> {
     let catalog = load_catalog(overlay)?;
     if args.json {
         for p in &catalog.platforms {
-            let line = json!({
-                "id": p.id,
-                "name": p.name,
-                "aliases": p.aliases,
-                "events": p.event_names(),
-                "timeout_ms": p.policy.timeout.as_millis() as u64,
-                "retries": p.policy.retries,
-                "backoff_ms": p.policy.backoff.as_millis() as u64,
-                "success": p.policy.success.to_string(),
-                "signing": p.signing.as_ref().map(|s| s.header.clone()),
-                "assumed": p.assumed,
-            });
-            outln!("{line}");
+            outln!("{}", json::line(&json::PlatformJson::of(p)));
         }
         return Ok(exit::OK);
     }
@@ -82,28 +70,19 @@ struct EventRow {
     description: String,
 }
 
-fn moment_word(at: Moment) -> &'static str {
-    match at {
-        Moment::Dial => "dialing",
-        Moment::Ring => "ringing",
-        Moment::Start => "start",
-        Moment::Turn => "each turn",
-        Moment::Transfer => "transfer",
-        Moment::Bridged => "transfer bridged",
-        Moment::End => "end",
-        Moment::Analyzed => "after the call",
-    }
-}
-
 pub fn events(args: EventsArgs, overlay: Option<&Path>) -> Result<u8> {
     let catalog = load_catalog(overlay)?;
     let platform = platform_of(&catalog, &args.platform)?;
     if args.json {
         for e in &platform.events {
-            outln!(
-                "{}",
-                json!({"platform": platform.id, "event": e.name, "at": moment_word(e.at), "default": e.default, "description": e.description})
-            );
+            let event = json::EventJson {
+                platform: &platform.id,
+                event: &e.name,
+                at: moment_word(e.at),
+                default: e.default,
+                description: &e.description,
+            };
+            outln!("{}", json::line(&event));
         }
         return Ok(exit::OK);
     }
@@ -138,15 +117,7 @@ pub fn lifecycles(args: EventsArgs, overlay: Option<&Path>) -> Result<u8> {
     let platform = platform_of(&catalog, &args.platform)?;
     if args.json {
         for l in &platform.lifecycles {
-            let steps: Vec<_> = l
-                .steps
-                .iter()
-                .map(|s| json!({"event": s.event, "per_turn": s.per_turn}))
-                .collect();
-            outln!(
-                "{}",
-                json!({"platform": platform.id, "lifecycle": l.name, "description": l.description, "steps": steps})
-            );
+            outln!("{}", json::line(&json::LifecycleJson::of(platform, l)));
         }
         return Ok(exit::OK);
     }

@@ -8,13 +8,14 @@ use std::time::Instant;
 use anyhow::Result;
 use tokio::sync::mpsc;
 
-use super::{find_lifecycle, load_catalog, platform_of};
+use super::{find_lifecycle, load_catalog};
 use crate::catalog::Platform;
 use crate::cli::ReplayArgs;
-use crate::config::{DeliveryConfig, Env, Flags};
+use crate::config::{DeliveryConfig, Env, FileSettings, Flags};
 use crate::delivery::{Delivery, ErrorKind, Outcome as DeliveryOutcome};
 use crate::error::{UserError, exit};
 use crate::output::delivery::{DeliveryReport, outcome_word};
+use crate::output::json::{self, DeliveryJson};
 use crate::output::replay::{ByEvent, Row, Totals};
 use crate::output::{self, progress};
 use crate::policy::EventPolicies;
@@ -23,21 +24,19 @@ use crate::replay::{self, EventFilter, Outcome, Pacing, Settings, Source};
 /// Above this many deliveries the table shows one row per event instead of per delivery.
 const MAX_TABLE_ROWS: usize = 60;
 
-pub fn run(args: ReplayArgs, overlay: Option<&Path>) -> Result<u8> {
+pub fn run(args: ReplayArgs, overlay: Option<&Path>, file: Option<&Path>) -> Result<u8> {
+    let suite = crate::config::read_file(file)?;
     let catalog = Arc::new(load_catalog(overlay)?);
-    let platform = platform_of(&catalog, &args.platform)?;
+    let platform = crate::config::platform(&catalog, &args.target.platform, suite.as_ref())?;
+    let settings = suite.as_ref().map(FileSettings::of).transpose()?;
     let platform_index = catalog
         .platforms
         .iter()
         .position(|p| p.id == platform.id)
         .unwrap_or(0);
-    let flags = Flags {
-        to: args.to.as_deref(),
-        key: &args.key,
-        delivery: &args.delivery,
-    };
+    let flags = Flags::of(&args.target);
     // Resolved first, so a bad HOOKCLI_SEED is refused even where replay does not use it.
-    let config = DeliveryConfig::resolve(platform, &flags, None, &Env::process())?;
+    let config = DeliveryConfig::resolve(platform, &flags, settings.as_ref(), &Env::process())?;
     let filter = parse_filter(args.events.as_deref(), platform, args.from.is_some())?;
     let pacing = match (args.realtime || args.speed.is_some(), args.gap) {
         (true, _) => Pacing::Realtime {
@@ -166,7 +165,7 @@ fn read_recording(
             "give a file written by `hookcli listen --record FILE`, or one JSON body per line",
         )
     };
-    let bytes = std::fs::read(file).map_err(|e| refuse(crate::error::path_reason(file, &e)))?;
+    let bytes = std::fs::read(file).map_err(|e| refuse(crate::text::path_reason(file, &e)))?;
     let text = match String::from_utf8(bytes) {
         Ok(text) => text,
         // A write torn inside a character, at the very end: plan_recording skips that line.
@@ -320,7 +319,7 @@ async fn execute(source: Source, plan: Plan, args: &ReplayArgs) -> Result<u8> {
     let watched = watcher.await.unwrap_or_default();
     let seen = built_in.then_some(watched);
     if args.json {
-        outln!("{}", totals.json());
+        outln!("{}", json::line(&totals.json()));
     } else {
         if let Some(seen) = &seen {
             for row in rows.iter_mut() {
@@ -412,31 +411,42 @@ fn report<'a>(
     }
 }
 
-/// The send schema, plus the call index and place in the call; filtered events have no attempts.
+/// The send object, plus the call index and place in the call; filtered events have no
+/// attempts.
 fn delivery_json(
     outcome: &Outcome,
     row: &Row,
     platform: &Platform,
     plan: &Plan,
     url: &str,
-) -> serde_json::Value {
+) -> String {
+    let report;
     let mut object = match &outcome.delivery {
-        Some(delivery) => report(outcome, delivery, platform, plan, url).json(),
-        None => serde_json::json!({
-            "platform": platform.id,
-            "event": outcome.event,
-            "url": url,
-            "call_id": outcome.call_id,
-            "expect": plan.config.policy.success.to_string(),
-            "delivered": false,
-            "outcome": row.outcome,
-            "status": null,
-            "attempts": [],
-        }),
+        Some(delivery) => {
+            report = self::report(outcome, delivery, platform, plan, url);
+            report.json()
+        }
+        None => DeliveryJson {
+            kind: "delivery",
+            platform: &platform.id,
+            event: &outcome.event,
+            url,
+            call_id: outcome.call_id.as_deref(),
+            expect: plan.policies.for_event(&outcome.event).success.to_string(),
+            delivered: false,
+            outcome: row.outcome,
+            status: None,
+            attempts: Vec::new(),
+            warnings: Vec::new(),
+            receiver: None,
+            call: None,
+            seq: None,
+            response: None,
+        },
     };
-    object["call"] = serde_json::json!(outcome.call + 1);
-    object["seq"] = serde_json::json!(outcome.seq + 1);
-    object
+    object.call = Some(outcome.call + 1);
+    object.seq = Some(outcome.seq + 1);
+    json::line(&object)
 }
 
 /// What the built-in receiver saw: verdict counts and, per (call id, event), the last verdict.

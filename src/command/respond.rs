@@ -4,7 +4,8 @@ use bytes::Bytes;
 
 use crate::answer::Answers;
 use crate::catalog::Platform;
-use crate::error::{UserError, io_reason};
+use crate::error::UserError;
+use crate::text::io_reason;
 
 /// The catalog's example answers, with each `--respond` over them: `FILE` for every request,
 /// `EVENT=FILE` for one event.

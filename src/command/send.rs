@@ -4,17 +4,17 @@ use std::path::Path;
 
 use anyhow::Result;
 use bytes::Bytes;
-use serde_json::json;
 use tokio::sync::mpsc;
 
-use super::{apply_sets, check_json, find_event, load_catalog, platform_of, read_input};
+use super::{apply_sets, check_json, find_event, load_catalog, read_input};
 use crate::catalog::{AnswerSpec, Catalog, Platform};
 use crate::cli::SendArgs;
-use crate::config::{DeliveryConfig, Env, Flags, KeyOrigin, Target};
+use crate::config::{DeliveryConfig, Env, FileSettings, Flags, KeyOrigin, Target};
 use crate::delivery::{self, Attempt, Outcome};
 use crate::error::{UserError, exit};
 use crate::output::answer::AnswerReport;
 use crate::output::delivery::{DeliveryReport, attempt_exchange_text, attempt_line, header_line};
+use crate::output::json::{self, DryRunJson};
 use crate::output::{self, received};
 
 /// Everything a send needs, checked before anything goes out.
@@ -33,10 +33,18 @@ struct Prepared {
     function: bool,
 }
 
-pub fn run(args: SendArgs, overlay: Option<&Path>) -> Result<u8> {
+pub fn run(args: SendArgs, overlay: Option<&Path>, file: Option<&Path>) -> Result<u8> {
+    let suite = crate::config::read_file(file)?;
     let catalog = load_catalog(overlay)?;
-    let platform = platform_of(&catalog, &args.platform)?;
-    let prepared = prepare(&args, &catalog, platform, &Env::process())?;
+    let platform = crate::config::platform(&catalog, &args.target.platform, suite.as_ref())?;
+    let settings = suite.as_ref().map(FileSettings::of).transpose()?;
+    let prepared = prepare(
+        &args,
+        &catalog,
+        platform,
+        settings.as_ref(),
+        &Env::process(),
+    )?;
     if args.dry_run {
         print_dry_run(&prepared, args.json)?;
         return Ok(exit::OK);
@@ -44,13 +52,15 @@ pub fn run(args: SendArgs, overlay: Option<&Path>) -> Result<u8> {
     super::runtime()?.block_on(execute(prepared, &args))
 }
 
-fn prepare(args: &SendArgs, catalog: &Catalog, platform: &Platform, env: &Env) -> Result<Prepared> {
-    let flags = Flags {
-        to: args.to.as_deref(),
-        key: &args.key,
-        delivery: &args.delivery,
-    };
-    let config = DeliveryConfig::resolve(platform, &flags, None, env)?;
+fn prepare(
+    args: &SendArgs,
+    catalog: &Catalog,
+    platform: &Platform,
+    file: Option<&FileSettings>,
+    env: &Env,
+) -> Result<Prepared> {
+    let flags = Flags::of(&args.target);
+    let config = DeliveryConfig::resolve(platform, &flags, file, env)?;
     let (event, body, value) = match &args.data {
         Some(file) => {
             let bytes = read_input(Some(file), "--data")?;
@@ -200,17 +210,19 @@ fn print_dry_run(prepared: &Prepared, json: bool) -> Result<()> {
         None => request.attempt_headers(),
     };
     if json {
-        let headers: serde_json::Map<String, serde_json::Value> = headers
-            .iter()
-            .map(|(k, v)| (k.to_string(), json!(String::from_utf8_lossy(v.as_bytes()))))
-            .collect();
-        // The exact bytes as a string (a JSON body is UTF-8): re-serialized, a --data body
-        // would no longer be the bytes the signature covers.
-        let body = String::from_utf8_lossy(&prepared.body);
-        outln!(
-            "{}",
-            json!({"method": method, "url": url, "headers": headers, "body": body})
-        );
+        let dry_run = DryRunJson {
+            method,
+            url: &url,
+            headers: headers
+                .iter()
+                .map(|(k, v)| {
+                    let value = String::from_utf8_lossy(v.as_bytes()).into_owned();
+                    (k.to_string(), value.into())
+                })
+                .collect(),
+            body: String::from_utf8_lossy(&prepared.body).into_owned(),
+        };
+        outln!("{}", json::line(&dry_run));
         return Ok(());
     }
     outln!("{method} {url}");
@@ -320,30 +332,22 @@ async fn execute(prepared: Prepared, args: &SendArgs) -> Result<u8> {
     if args.json {
         let mut object = report.json();
         if let Some(answer) = &answer {
-            object["response"] = answer.json();
+            object.response = Some(answer.json());
             if answer_failed {
-                object["delivered"] = json!(false);
-                object["outcome"] = json!("failed");
+                object.delivered = false;
+                object.outcome = "failed";
             }
         }
         if built_in {
-            object["receiver"] = json!(seen.iter().map(received::json).collect::<Vec<_>>());
+            object.receiver = Some(seen.iter().map(received::json).collect());
         }
-        outln!("{object}");
+        outln!("{}", json::line(&object));
     } else {
         match &answer {
             // The status met the rule but the answer did not: the answer's verdict is the one.
             Some(answer) if answer_failed => out!("{}", answer.lines()),
             Some(answer) => out!("{}{}", report.ending(), answer.lines()),
             None => out!("{}", report.ending()),
-        }
-        if args.verbose
-            && let Some(answer) = &answer
-        {
-            errln!(
-                "answer body:\n{}",
-                output::escape_controls(&String::from_utf8_lossy(&answer.attempt.response_body))
-            );
         }
         for r in &seen {
             outln!("{} {}", output::dim("receiver saw:"), received::line(r));

@@ -3,8 +3,7 @@
 
 use std::time::Duration;
 
-use serde_json::{Value, json};
-
+use super::json::ResponseJson;
 use super::{bad, good, warn};
 use crate::answer::Judgement;
 use crate::catalog::AnswerSpec;
@@ -32,7 +31,7 @@ impl AnswerReport<'_> {
             let head = format!(
                 "failed: {} answered, but the answer is unusable (not retried: the platform \
                  got its 2xx; it is assumed to {})",
-                super::status_text(self.attempt.status.unwrap_or(0)),
+                crate::text::status_text(self.attempt.status.unwrap_or(0)),
                 self.spec.unusable
             );
             out.push_str(&bad(&head));
@@ -62,23 +61,23 @@ impl AnswerReport<'_> {
     }
 
     /// `response` in `send --json` (README "JSON output").
-    pub fn json(&self) -> Value {
+    pub fn json(&self) -> ResponseJson<'_> {
         let attempt = self.attempt;
         let content_type = attempt
             .response_headers
             .get(reqwest::header::CONTENT_TYPE)
             .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
         let judged = self.judgement;
-        json!({
-            "status": attempt.status,
-            "content_type": content_type,
-            "body": String::from_utf8_lossy(&attempt.response_body),
-            "valid": judged.valid(),
-            "errors": judged.problems,
-            "ms": attempt.latency.as_secs_f64() * 1000.0,
-            "chars": judged.chars,
-            "effect": judged.valid().then_some(judged.effect.as_str()),
-            "waited_ms": self.waited.map(|(w, _)| w.as_secs_f64() * 1000.0),
-        })
+        ResponseJson {
+            status: attempt.status,
+            content_type,
+            body: String::from_utf8_lossy(&attempt.response_body).into_owned(),
+            valid: judged.valid(),
+            errors: &judged.problems,
+            ms: attempt.latency.as_secs_f64() * 1000.0,
+            chars: judged.chars,
+            effect: judged.valid().then_some(judged.effect.as_str()),
+            waited_ms: self.waited.map(|(w, _)| w.as_secs_f64() * 1000.0),
+        }
     }
 }

@@ -3,14 +3,13 @@
 //! common CI viewers read are its job, not ours.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
-use serde_json::{Value, json};
 use tabled::Tabled;
 use tabled::settings::object::Columns;
 use tabled::settings::{Modify, Width};
 
+use super::json::{CheckCaseJson, CheckListJson, CheckSummaryJson, ms};
 use super::{bad, good, warn};
 use crate::check::{Case, CaseOutcome, CaseResult, CheckReport, ReceiverState};
 
@@ -26,7 +25,7 @@ struct Row {
 /// The reason column wraps here, so a long reason does not push the table off the screen.
 const REASON_WIDTH: usize = 64;
 
-fn statuses(result: &CaseResult) -> String {
+pub(super) fn statuses(result: &CaseResult) -> String {
     if result.statuses.is_empty() {
         return "-".into();
     }
@@ -38,7 +37,7 @@ fn statuses(result: &CaseResult) -> String {
         .join(", ")
 }
 
-fn latency(result: &CaseResult) -> String {
+pub(super) fn latency(result: &CaseResult) -> String {
     result
         .latency
         .map(crate::duration::latency)
@@ -142,40 +141,36 @@ pub fn silence(report: &CheckReport) -> &str {
         .unwrap_or("no response")
 }
 
-fn ms(d: Duration) -> f64 {
-    (d.as_secs_f64() * 10_000.0).round() / 10.0
-}
-
 /// The documented JSON object for one case (README "Use in CI").
-pub fn case_json(result: &CaseResult) -> Value {
-    json!({
-        "type": "case",
-        "case": result.name,
-        "severity": result.severity.word(),
-        "result": result.result.word(),
-        "statuses": result.statuses,
-        "latency_ms": result.latency.map(ms),
-        "reason": result.reason,
-        "requests": result.requests,
-    })
+pub fn case_json(result: &CaseResult) -> CheckCaseJson<'_> {
+    CheckCaseJson {
+        kind: "case",
+        case: &result.name,
+        severity: result.severity.word(),
+        result: result.result.word(),
+        statuses: &result.statuses,
+        latency_ms: result.latency.map(ms),
+        reason: result.reason.as_deref(),
+        requests: result.requests,
+    }
 }
 
 /// The last JSON line: counts and the exit code.
-pub fn summary_json(report: &CheckReport, exit_code: u8) -> Value {
-    json!({
-        "type": "summary",
-        "platform": report.platform,
-        "url": report.url,
-        "total": report.results.len(),
-        "passed": report.count(CaseOutcome::Passed),
-        "failed": report.count(CaseOutcome::Failed),
-        "warnings": report.count(CaseOutcome::Warning),
-        "skipped": report.count(CaseOutcome::Skipped),
-        "seconds": (report.elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
-        "receiver": report.receiver.word(),
-        "interrupted": report.interrupted,
-        "exit_code": exit_code,
-    })
+pub fn summary_json(report: &CheckReport, exit_code: u8) -> CheckSummaryJson<'_> {
+    CheckSummaryJson {
+        kind: "summary",
+        platform: &report.platform,
+        url: &report.url,
+        total: report.results.len(),
+        passed: report.count(CaseOutcome::Passed),
+        failed: report.count(CaseOutcome::Failed),
+        warnings: report.count(CaseOutcome::Warning),
+        skipped: report.count(CaseOutcome::Skipped),
+        seconds: (report.elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
+        receiver: report.receiver.word(),
+        interrupted: report.interrupted,
+        exit_code,
+    }
 }
 
 /// JUnit XML: one testcase per case; failures carry status, latency and reason; warnings
@@ -267,6 +262,10 @@ pub fn list(cases: &[Case]) -> String {
 }
 
 /// `--list --json`: one object per case.
-pub fn list_json(case: &Case) -> Value {
-    json!({"case": case.name, "severity": case.severity.word(), "checks": case.about})
+pub fn list_json(case: &Case) -> CheckListJson<'_> {
+    CheckListJson {
+        case: &case.name,
+        severity: case.severity.word(),
+        checks: &case.about,
+    }
 }

@@ -3,12 +3,12 @@
 use std::fmt::Write;
 use std::time::Duration;
 
-use serde_json::{Value, json};
-
-use super::{bad, dim, good, status_text, warn};
+use super::json::{AttemptJson, DeliveryJson};
+use super::{bad, dim, good, warn};
 use crate::delivery::{Attempt, Delivery, ErrorKind, Outcome, RESPONSE_BODY_LIMIT};
 use crate::policy::SuccessRule;
-use crate::receiver::human_bytes;
+use crate::text::human_bytes;
+use crate::text::status_text;
 
 /// What was delivered where, and how it went.
 pub struct DeliveryReport<'a> {
@@ -108,22 +108,27 @@ impl DeliveryReport<'_> {
         out
     }
 
-    /// The documented JSON object (README "JSON output").
-    pub fn json(&self) -> Value {
+    /// The documented JSON object (README "JSON output"); replay adds its call and seq.
+    pub fn json(&self) -> DeliveryJson<'_> {
         let delivery = self.delivery;
-        json!({
-            "platform": self.platform,
-            "event": self.event,
-            "url": self.url,
-            "call_id": self.call_id,
-            "expect": self.rule.to_string(),
-            "delivered": delivery.delivered(),
-            "outcome": outcome_word(delivery.outcome),
-            "status": delivery.last().status,
-            "attempts": delivery.attempts.iter().map(attempt_json).collect::<Vec<_>>(),
+        DeliveryJson {
+            kind: "delivery",
+            platform: self.platform,
+            event: self.event,
+            url: self.url,
+            call_id: self.call_id.as_deref(),
+            expect: self.rule.to_string(),
+            delivered: delivery.delivered(),
+            outcome: outcome_word(delivery.outcome),
+            status: delivery.last().status,
+            attempts: delivery.attempts.iter().map(AttemptJson::of).collect(),
             // What the text output says after the verdict as `warning:` lines.
-            "warnings": self.slow_note().into_iter().collect::<Vec<_>>(),
-        })
+            warnings: self.slow_note().into_iter().collect(),
+            receiver: None,
+            call: None,
+            seq: None,
+            response: None,
+        }
     }
 }
 
@@ -185,17 +190,6 @@ pub fn outcome_word(outcome: Outcome) -> &'static str {
     }
 }
 
-fn attempt_json(attempt: &Attempt) -> Value {
-    json!({
-        "n": attempt.n,
-        "status": attempt.status,
-        "ms": (attempt.latency.as_secs_f64() * 10_000.0).round() / 10.0,
-        "error": attempt.error.map(ErrorKind::word),
-        "location": attempt.location,
-        "reconnected": attempt.reconnected,
-    })
-}
-
 /// `-v`, for stderr: one attempt the way curl shows it, printable as soon as it is over: the
 /// request line, its headers, a blank, the body; then the status, the response headers, a
 /// blank, the response body. It is headed `* attempt N` when the delivery has more than one:
@@ -239,7 +233,7 @@ fn request_text(url: &str, attempt: &Attempt, body: &[u8]) -> String {
 
 /// The body that went out, pretty when it is JSON (the wire bytes stay as they were).
 fn pretty_body(body: &[u8]) -> String {
-    serde_json::from_slice::<Value>(body)
+    serde_json::from_slice::<serde_json::Value>(body)
         .ok()
         .and_then(|v| serde_json::to_string_pretty(&v).ok())
         .unwrap_or_else(|| String::from_utf8_lossy(body).into_owned())
@@ -300,6 +294,6 @@ mod tests {
         let text = attempt_exchange_text("http://127.0.0.1:1/webhook", &attempt, b"{}");
         assert!(text.contains("sent again on a fresh connection"), "{text}");
         assert!(attempt_line(&attempt).contains("sent again on a fresh connection"));
-        assert_eq!(attempt_json(&attempt)["reconnected"], true);
+        assert!(super::AttemptJson::of(&attempt).reconnected);
     }
 }

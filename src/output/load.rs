@@ -1,15 +1,16 @@
 //! The load report as text and as the documented JSON object
 //! (schemas/load-report.schema.json), and the live display while it runs.
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use serde_json::{Map, Value, json};
-
-use super::{bad, bold, dim, good, status_text, thousands, warn};
+use super::json::{LoadReportJson, Requested};
+use super::{bad, bold, dim, good, thousands, warn};
 use crate::load::{FailKind, Report};
 use crate::policy::SuccessRule;
+use crate::text::status_text;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// What was asked for, to head the report.
 pub struct LoadRun<'a> {
@@ -31,6 +32,7 @@ pub struct LoadRun<'a> {
     pub unresolved: Option<&'a str>,
 }
 
+/// Milliseconds with three decimals: load's latencies are in microseconds.
 fn ms(d: Duration) -> f64 {
     (d.as_secs_f64() * 1_000_000.0).round() / 1000.0
 }
@@ -44,13 +46,9 @@ fn per_second(n: u64, elapsed: Duration) -> f64 {
     }
 }
 
-fn statuses(counts: &[(u16, u64)]) -> Value {
-    Value::Object(
-        counts
-            .iter()
-            .map(|(s, n)| (s.to_string(), json!(n)))
-            .collect::<Map<_, _>>(),
-    )
+/// Counts by status, keyed by the status as text (a JSON object's keys are strings).
+fn statuses(counts: &[(u16, u64)]) -> BTreeMap<String, u64> {
+    counts.iter().map(|(s, n)| (s.to_string(), *n)).collect()
 }
 
 /// Latency quantiles in milliseconds, from the histogram (recorded in microseconds).
@@ -73,51 +71,47 @@ fn quantiles(report: &Report) -> Option<[(&'static str, f64); 7]> {
 
 impl LoadRun<'_> {
     /// The one JSON report.
-    pub fn json(&self, report: &Report) -> Value {
+    pub fn json(&self, report: &Report) -> LoadReportJson<'_> {
         let t = &report.tally;
-        let failures: Map<String, Value> = FailKind::ALL
-            .iter()
-            .map(|k| (k.word().to_string(), json!(t.failures_of(*k))))
-            .collect();
-        let latency = quantiles(report).map(|q| {
-            Value::Object(
-                q.iter()
-                    .map(|(name, v)| (name.to_string(), json!(v)))
-                    .collect(),
-            )
-        });
-        json!({
-            "platform": self.platform,
-            "event": self.event,
-            "lifecycle": self.lifecycle,
-            "url": self.url,
-            "connections": self.connections,
-            "requested": {
-                "count": self.count,
-                "duration_ms": self.duration.map(ms),
-                "rate": self.rate,
+        LoadReportJson {
+            platform: self.platform,
+            event: self.event,
+            lifecycle: self.lifecycle,
+            url: self.url,
+            connections: self.connections,
+            requested: Requested {
+                count: self.count,
+                duration_ms: self.duration.map(ms),
+                rate: self.rate,
             },
-            "timeout_ms": ms(self.timeout),
-            "retries": self.retries,
-            "rule": self.rule.to_string(),
-            "interrupted": self.interrupted,
-            "elapsed_ms": ms(report.elapsed),
-            "deliveries": t.deliveries,
-            "requests": t.attempts,
-            "retried": t.retried,
-            "deliveries_per_second": per_second(t.deliveries, report.elapsed),
-            "requests_per_second": per_second(t.attempts, report.elapsed),
-            "succeeded": t.succeeded,
-            "failed": t.failed(),
-            "unfinished": t.unfinished,
-            "success_statuses": statuses(&t.success_statuses),
-            "failures": failures,
-            "failure_statuses": statuses(&t.failure_statuses),
-            "latency_ms": latency,
-            "platform_timeout_ms": ms(self.platform_timeout),
-            "platform_timeouts": t.platform_timeouts,
-            "reconnected": t.reconnected,
-        })
+            timeout_ms: ms(self.timeout),
+            retries: self.retries,
+            rule: self.rule.to_string(),
+            interrupted: self.interrupted,
+            elapsed_ms: ms(report.elapsed),
+            deliveries: t.deliveries,
+            requests: t.attempts,
+            retried: t.retried,
+            deliveries_per_second: per_second(t.deliveries, report.elapsed),
+            requests_per_second: per_second(t.attempts, report.elapsed),
+            succeeded: t.succeeded,
+            failed: t.failed(),
+            unfinished: t.unfinished,
+            success_statuses: statuses(&t.success_statuses),
+            failures: FailKind::ALL
+                .iter()
+                .map(|k| (k.word().to_string(), t.failures_of(*k).into()))
+                .collect(),
+            failure_statuses: statuses(&t.failure_statuses),
+            latency_ms: quantiles(report).map(|q| {
+                q.into_iter()
+                    .map(|(name, v)| (name.to_string(), v.into()))
+                    .collect()
+            }),
+            platform_timeout_ms: ms(self.platform_timeout),
+            platform_timeouts: t.platform_timeouts,
+            reconnected: t.reconnected,
+        }
     }
 
     /// The human report.

@@ -3,6 +3,8 @@
 pub mod answer;
 pub mod check;
 pub mod delivery;
+pub mod github;
+pub mod json;
 pub mod load;
 pub mod progress;
 pub mod received;
@@ -85,17 +87,6 @@ pub fn table<T: Tabled>(rows: impl IntoIterator<Item = T>) -> String {
     let mut table = Table::new(rows);
     table.with(TableStyle::sharp());
     table.to_string()
-}
-
-/// `204 No Content`.
-pub fn status_text(status: u16) -> String {
-    match reqwest::StatusCode::from_u16(status)
-        .ok()
-        .and_then(|s| s.canonical_reason())
-    {
-        Some(reason) => format!("{status} {reason}"),
-        None => status.to_string(),
-    }
 }
 
 /// A number with thousands separators: 12,345.

@@ -1,15 +1,16 @@
 //! What a receiver saw, as one line, a pretty body, or a JSON object.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::{bad, dim, escape_controls, escape_lines, good, warn};
-use crate::receiver::{Received, human_bytes};
+use crate::receiver::Received;
 use crate::signing::Verdict;
+use crate::text::human_bytes;
 
 /// `10:04:05.123  call_ended  Jabr9TXY…  valid  204  2.1 KB`. Whatever came from the wire
 /// is escaped: an unverified body must not be able to forge a line.
 pub fn line(received: &Received) -> String {
-    let time = crate::call::iso_millis(received.at);
+    let time = crate::text::iso_millis(received.at);
     let time = time.get(11..23).unwrap_or(&time);
     let event = escape_controls(received.event.as_deref().unwrap_or("-"));
     let call = escape_controls(received.call_id.as_deref().unwrap_or("-"));
@@ -90,21 +91,6 @@ pub fn pretty_body(received: &Received) -> String {
 }
 
 /// One JSON object per request (README "listen --json").
-pub fn json(received: &Received) -> Value {
-    json!({
-        "n": received.n,
-        "time": crate::call::iso_millis(received.at),
-        "method": received.method,
-        "path": received.path,
-        "event": received.event,
-        "call_id": received.call_id,
-        "verdict": received.verdict.word(),
-        "reason": match &received.verdict {
-            Verdict::Stale { .. } | Verdict::Malformed(_) => Some(received.verdict.to_string()),
-            _ => received.note.clone(),
-        },
-        "status": received.answered,
-        "bytes": received.size(),
-        "duplicate_of": received.duplicate_of,
-    })
+pub fn json(received: &Received) -> super::json::ReceivedJson<'_> {
+    super::json::ReceivedJson::of(received)
 }

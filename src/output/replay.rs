@@ -4,10 +4,11 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use serde_json::{Value, json};
 use tabled::Tabled;
 
-use super::{bad, good, status_text, table, warn};
+use super::json::{ReplaySummaryJson, ms};
+use super::{bad, good, table, warn};
+use crate::text::status_text;
 
 /// One delivery, reduced to what the report shows (no bodies kept).
 #[derive(Clone, Debug)]
@@ -103,20 +104,21 @@ impl Totals {
         )
     }
 
-    pub fn json(&self) -> Value {
-        json!({"summary": {
-            "calls": self.calls,
-            "calls_finished": self.calls_finished,
-            "deliveries": self.delivered + self.failed + self.unreachable,
-            "delivered": self.delivered,
-            "failed": self.failed,
-            "unreachable": self.unreachable,
-            "filtered": self.filtered,
-            "slowest_ms": self.slowest.as_ref().map(|(d, _)| (d.as_secs_f64() * 10_000.0).round() / 10.0),
-            "elapsed_ms": self.elapsed.as_millis() as u64,
-            "crashed": self.crashed,
-            "interrupted": self.interrupted,
-        }})
+    pub fn json(&self) -> ReplaySummaryJson {
+        ReplaySummaryJson {
+            kind: "summary",
+            calls: self.calls,
+            calls_finished: self.calls_finished,
+            deliveries: self.delivered + self.failed + self.unreachable,
+            delivered: self.delivered,
+            failed: self.failed,
+            unreachable: self.unreachable,
+            filtered: self.filtered,
+            slowest_ms: self.slowest.as_ref().map(|(d, _)| ms(*d)),
+            elapsed_ms: self.elapsed.as_millis() as u64,
+            crashed: self.crashed,
+            interrupted: self.interrupted,
+        }
     }
 }
 

@@ -12,7 +12,7 @@ use crate::call::{RenderError, render_event};
 use crate::catalog::{EventSpec, Platform};
 use crate::check::Case;
 use crate::delivery::ErrorKind;
-use crate::output::status_text;
+use crate::text::status_text;
 
 /// The size of body/large's transcript.
 const LARGE_BYTES: usize = 1024 * 1024;

@@ -13,10 +13,10 @@ use crate::call::{Anchor, Call, CallPlan, RenderError, render_event};
 use crate::catalog::{EventSpec, Lifecycle, Moment, Platform};
 use crate::check::{CaseOutcome, CheckConfig, Severity};
 use crate::delivery::{self, Attempt, Delivery, ErrorKind, Outcome, Request, Signer};
-use crate::output::status_text;
 use crate::policy::DeliveryPolicy;
 use crate::secret::Secret;
 use crate::signing::{self, now_ms};
+use crate::text::status_text;
 
 /// The settings and the HTTP client every case shares.
 pub(in crate::check) struct Context {
@@ -353,8 +353,23 @@ impl Finding {
     /// Records a delivery's attempts; each was sent after the ones before it and their waits.
     pub(super) fn record_all(&mut self, attempts: &[Attempt], mut started: Instant) {
         for attempt in attempts {
+            if attempt.reconnected {
+                self.warn_reconnected();
+            }
             self.record(attempt, started);
             started += attempt.latency + attempt.wait.unwrap_or_default();
+        }
+    }
+
+    /// A kept-alive connection the receiver had closed without saying so: hookcli sent the
+    /// request again on a fresh one and the case goes on, but the receiver is worth fixing.
+    fn warn_reconnected(&mut self) {
+        let reason = "the receiver closed a kept-alive connection without `Connection: close` \
+                      and left a request on it unanswered (hookcli sent it again on a fresh \
+                      connection; a platform may count it as failed): send `Connection: close` \
+                      when closing, e.g. after an unhandled exception";
+        if !self.reasons.iter().any(|r| r == reason) {
+            self.fail(Severity::Warning, reason.to_string());
         }
     }
 

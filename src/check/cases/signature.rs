@@ -12,9 +12,9 @@ use crate::call::RenderError;
 use crate::catalog::Platform;
 use crate::check::Case;
 use crate::delivery::ErrorKind;
-use crate::output::status_text;
 use crate::secret::Secret;
 use crate::signing::now_ms;
+use crate::text::status_text;
 
 /// Ten minutes: twice the 5-minute tolerance the platforms document.
 const SKEW_MS: u64 = 10 * 60 * 1000;
