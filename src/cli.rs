@@ -242,6 +242,35 @@ pub struct SendArgs {
     /// Print the signed request and send nothing
     #[arg(long)]
     pub dry_run: bool,
+    #[command(flatten)]
+    pub function: FunctionArgs,
+}
+
+/// A custom function call (`send function_call`): what the agent's LLM calls, and how.
+#[derive(Debug, Args, Default, Clone)]
+pub struct FunctionArgs {
+    /// The function's name, as configured on the agent
+    #[arg(long, value_name = "NAME", help_heading = "Function calls")]
+    pub function: Option<String>,
+    /// The arguments the LLM passes, a JSON object
+    #[arg(long, value_name = "JSON", help_heading = "Function calls")]
+    pub args: Option<String>,
+    /// Send only the args object as the body ("Payload: args only" on the agent)
+    #[arg(long, help_heading = "Function calls")]
+    pub args_only: bool,
+    /// The function's HTTP method; GET and DELETE send the args as query parameters
+    #[arg(long, value_name = "METHOD", default_value = "POST", value_parser = ["GET", "POST", "PUT", "PATCH", "DELETE"], ignore_case = true, help_heading = "Function calls")]
+    pub method: String,
+    /// A query parameter configured on the function, KEY=VALUE (repeatable)
+    #[arg(
+        long = "query",
+        value_name = "KEY=VALUE",
+        help_heading = "Function calls"
+    )]
+    pub query: Vec<String>,
+    /// Warn when the caller waits longer than this for an answer
+    #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = duration, help_heading = "Function calls")]
+    pub warn_after: std::time::Duration,
 }
 
 #[derive(Debug, Args)]
@@ -337,6 +366,10 @@ pub struct ListenArgs {
     /// printed on stderr
     #[arg(long)]
     pub ui: bool,
+    /// Answer with this file's body: FILE for every request, EVENT=FILE for one event
+    /// (repeatable); without it, call_inbound and function calls get a valid example answer
+    #[arg(long, value_name = "[EVENT=]FILE")]
+    pub respond: Vec<String>,
     /// One JSON object per request on stdout
     #[arg(long)]
     pub json: bool,
@@ -387,6 +420,13 @@ pub struct ReplayArgs {
     pub lifecycle: Option<String>,
     #[command(flatten)]
     pub target: DeliverTo,
+    /// Send the lifecycle's function calls to this URL (the function's); without it, to --to
+    #[arg(long, value_name = "URL")]
+    pub function_url: Option<String>,
+    /// A function's response variable, NAME=JSONPATH (repeatable): its value in the answer
+    /// becomes a dynamic variable of the later events [default: every top-level value]
+    #[arg(long = "response-variable", value_name = "NAME=PATH")]
+    pub response_variables: Vec<String>,
     /// Events the agent subscribes to: `default` (the platform's), `all`, or a comma list
     #[arg(long, value_name = "EVENTS")]
     pub events: Option<String>,
@@ -550,6 +590,10 @@ pub struct CheckArgs {
     pub key: KeyArg,
     #[command(flatten)]
     pub delivery: DeliveryArgs,
+    /// The phone number's inbound call webhook URL, for answers/call_inbound (or
+    /// inbound_url in hookcli.toml)
+    #[arg(long, value_name = "URL")]
+    pub inbound_url: Option<String>,
     /// Run only these cases: names or prefixes like signature/ (comma-separated, repeatable)
     #[arg(long, value_delimiter = ',', value_name = "CASES")]
     pub only: Vec<String>,

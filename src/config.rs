@@ -283,6 +283,7 @@ impl DeliveryConfig {
     /// A request to `url` with this configuration's headers and signer.
     pub fn request(&self, url: reqwest::Url, body: bytes::Bytes) -> Request {
         Request {
+            method: reqwest::Method::POST,
             url,
             headers: self.headers.clone(),
             body,

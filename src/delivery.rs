@@ -51,6 +51,8 @@ impl Signer {
 /// One webhook ready to go: the exact bytes to send and the headers around them.
 #[derive(Clone, Debug)]
 pub struct Request {
+    /// POST for webhooks; a custom function may be configured with another method.
+    pub method: reqwest::Method,
     pub url: reqwest::Url,
     pub headers: HeaderMap,
     pub body: Bytes,
@@ -381,8 +383,9 @@ async fn exchange(
     headers: HeaderMap,
     reconnected: &AtomicBool,
 ) -> Result<Response, Failure> {
-    let sent = post_reconnecting(
+    let sent = send_reconnecting(
         client,
+        &request.method,
         &request.url,
         headers,
         request.body.clone(),
@@ -431,8 +434,32 @@ pub async fn post_reconnecting(
     body: Bytes,
     reconnected: &AtomicBool,
 ) -> reqwest::Result<reqwest::Response> {
+    send_reconnecting(
+        client,
+        &reqwest::Method::POST,
+        url,
+        headers,
+        body,
+        reconnected,
+    )
+    .await
+}
+
+/// [`post_reconnecting`] with any method.
+async fn send_reconnecting(
+    client: &reqwest::Client,
+    method: &reqwest::Method,
+    url: &reqwest::Url,
+    headers: HeaderMap,
+    body: Bytes,
+    reconnected: &AtomicBool,
+) -> reqwest::Result<reqwest::Response> {
     let post = |client: &reqwest::Client, headers, body| {
-        client.post(url.clone()).headers(headers).body(body).send()
+        client
+            .request(method.clone(), url.clone())
+            .headers(headers)
+            .body(body)
+            .send()
     };
     let (sent, opened) = OPENED
         .scope(Cell::new(false), async {

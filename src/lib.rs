@@ -6,6 +6,7 @@
 #[macro_use]
 mod print;
 
+pub mod answer;
 pub mod call;
 pub mod catalog;
 pub mod check;

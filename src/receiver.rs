@@ -17,7 +17,7 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::header::{ALLOW, CONNECTION, CONTENT_LENGTH, HeaderValue, RETRY_AFTER};
+use hyper::header::{ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use serde_json::{Value, json};
@@ -26,6 +26,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::answer::Answers;
 use crate::catalog::Platform;
 use crate::relay::{Forward, Outcome};
 use crate::secret::Secret;
@@ -86,6 +87,9 @@ pub struct ReceiverConfig {
     /// Parse each body to name its event and call id in the report. Off for a reader that
     /// names them itself, off the request path (`listen -q --ui`: the inspector).
     pub name_events: bool,
+    /// Bodies to answer with, for the events whose answer the platform reads (an inbound
+    /// call's routing, a function's result): the catalog's examples unless told otherwise.
+    pub answers: Answers,
 }
 
 impl ReceiverConfig {
@@ -101,6 +105,7 @@ impl ReceiverConfig {
             ..Faults::default()
         };
         let body_timeout = platform.policy.timeout;
+        let platform_answers = platform.clone();
         ReceiverConfig {
             host: "127.0.0.1".into(),
             port: 0,
@@ -117,6 +122,7 @@ impl ReceiverConfig {
             record: None,
             forward: None,
             name_events: true,
+            answers: Answers::examples(&platform_answers),
         }
     }
 }
@@ -142,6 +148,9 @@ pub struct Received {
     pub duplicate_of: Option<u64>,
     /// With `--forward-to`: what the app answered (then `answered` is the app's status).
     pub forwarded: Option<Forwarded>,
+    /// For a request the platform waits on: a function's name and args, an inbound call's
+    /// numbers.
+    pub summary: Option<String>,
 }
 
 /// The app's side of a relayed request, for the line, the record and the page.
@@ -649,6 +658,7 @@ async fn handle(
         note: None,
         duplicate_of: None,
         forwarded: None,
+        summary: None,
     };
     // Kept to the end of the answer: the body is held until then.
     let mut _held = None;
@@ -780,9 +790,19 @@ fn duplicate_of(state: &State, method: &Method, received: &Received) -> Option<u
 }
 
 fn response(decision: &Decision) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::new()));
+    let body = decision.body.clone().unwrap_or_default();
+    let json = !body.is_empty() && serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_ok();
+    let mut response = Response::new(Full::new(body));
     *response.status_mut() = decision.status;
     let headers = response.headers_mut();
+    if decision.body.is_some() {
+        let kind = if json {
+            "application/json"
+        } else {
+            "text/plain; charset=utf-8"
+        };
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(kind));
+    }
     if decision.status == StatusCode::METHOD_NOT_ALLOWED {
         headers.insert(ALLOW, HeaderValue::from_static("POST"));
     }
@@ -889,6 +909,8 @@ async fn discard(mut body: Incoming, deadline: tokio::time::Instant, mut seen: u
 /// and whether it says when to come back (a 503 of listen's own, not a fault's).
 struct Decision {
     status: StatusCode,
+    /// The answer's body, for a request the platform reads the answer of.
+    body: Option<Bytes>,
     failed_on_purpose: bool,
     close: bool,
     retry_after: bool,
@@ -898,6 +920,7 @@ impl Decision {
     fn answer(status: StatusCode) -> Self {
         Decision {
             status,
+            body: None,
             failed_on_purpose: false,
             close: false,
             retry_after: false,
@@ -920,16 +943,21 @@ fn judge(state: &State, method: &Method, received: &mut Received, body: &Bytes) 
     let platform = &config.platform;
     // The event and call id are only for the report: with nobody to report to (listen -q),
     // the body is only validated, without building a tree, which saves most allocations.
-    let is_json = if state.events.is_some() && config.name_events {
-        let json = serde_json::from_slice::<Value>(body).ok();
-        if let Some(json) = &json {
-            received.event = platform.event_of(json);
-            received.call_id = platform.call_id_of(json);
-        }
-        json.is_some()
-    } else {
-        serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok()
-    };
+    let is_json =
+        if (state.events.is_some() && config.name_events) || config.answers.may_answer(body) {
+            let json = serde_json::from_slice::<Value>(body).ok();
+            if let Some(json) = &json {
+                received.event = platform.event_of(json);
+                received.call_id = platform.call_id_of(json);
+                received.summary = received
+                    .event
+                    .as_deref()
+                    .and_then(|e| crate::answer::summary(platform, e, json));
+            }
+            json.is_some()
+        } else {
+            serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok()
+        };
     received.verdict = match (&platform.signing, &config.key) {
         (Some(signing), Some(key)) => {
             let mut headers = received
@@ -975,7 +1003,7 @@ fn judge(state: &State, method: &Method, received: &mut Received, body: &Bytes) 
             ..Decision::answer(StatusCode::INTERNAL_SERVER_ERROR)
         };
     }
-    Decision::answer(match &received.verdict {
+    let status = match &received.verdict {
         Verdict::Malformed(_) => StatusCode::BAD_REQUEST,
         v if !v.accepted() => StatusCode::UNAUTHORIZED,
         // A careful receiver says 400 to a body it cannot read, so the platform drops it.
@@ -984,7 +1012,19 @@ fn judge(state: &State, method: &Method, received: &mut Received, body: &Bytes) 
             StatusCode::BAD_REQUEST
         }
         _ => StatusCode::from_u16(config.faults.status).unwrap_or(StatusCode::NO_CONTENT),
-    })
+    };
+    match config.answers.for_event(received.event.as_deref()) {
+        // An answer the platform reads goes with a 2xx; a 204 can carry none, so it is a 200.
+        Some(answer) if status.is_success() => Decision {
+            body: Some(answer.clone()),
+            ..Decision::answer(if status == StatusCode::NO_CONTENT {
+                StatusCode::OK
+            } else {
+                status
+            })
+        },
+        _ => Decision::answer(status),
+    }
 }
 
 /// Appends one NDJSON line: arrival time, method, path, headers and the exact body (or, for

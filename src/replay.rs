@@ -11,7 +11,7 @@ use serde_json::Value;
 use tokio::sync::{Semaphore, mpsc};
 
 use crate::call::{Anchor, Call, CallPlan, RenderError};
-use crate::catalog::{Catalog, Lifecycle, Platform};
+use crate::catalog::{AnswerSpec, Catalog, Lifecycle, Platform};
 use crate::delivery::{self, Delivery, Request};
 use crate::policy::EventPolicies;
 
@@ -30,7 +30,11 @@ impl EventFilter {
             EventFilter::All => true,
             EventFilter::Only(names) => names.contains(event),
             // Events the platform does not list (a recording's custom ones) go through.
-            EventFilter::Defaults => platform.event(event).is_none_or(|e| e.default),
+            // A request the platform reads the answer of (an inbound call, a function call) is
+            // no subscription: a lifecycle that has one sends it.
+            EventFilter::Defaults => platform
+                .event(event)
+                .is_none_or(|e| e.default || e.answer.is_some()),
         }
     }
 }
@@ -44,6 +48,11 @@ pub struct Planned {
     /// When to send it, relative to the call's first event (for --realtime).
     pub offset: Duration,
     pub filtered: bool,
+    /// The answer the platform reads, for a request that has one: a valid answer's values
+    /// are carried into the call's later events.
+    pub answer: Option<AnswerSpec>,
+    /// A custom function's call: it goes to the function's URL.
+    pub function: bool,
 }
 
 /// Renders every step of one call of `lifecycle`, in order.
@@ -82,6 +91,8 @@ pub fn plan_lifecycle(
                 body: Bytes::from(serde_json::to_vec(&value).unwrap_or_default()),
                 offset: Duration::from_millis(at_ms.saturating_sub(first)),
                 filtered: !filter.wants(platform, &event.name),
+                answer: event.answer.as_deref().cloned(),
+                function: event.function.is_some(),
             });
         }
     }
@@ -149,6 +160,18 @@ pub struct Settings {
     pub policies: EventPolicies,
     pub concurrency: usize,
     pub pacing: Pacing,
+    /// Where function calls go and which of their answer's values become dynamic variables.
+    pub functions: FunctionSettings,
+}
+
+/// `replay --function-url URL --response-variable NAME=PATH`.
+#[derive(Clone, Debug, Default)]
+pub struct FunctionSettings {
+    /// Function calls go here; without it, to the webhook URL.
+    pub url: Option<reqwest::Url>,
+    /// Dynamic variable name → JSON path into the answer. Empty: every top-level string,
+    /// number or boolean of a JSON answer (assumed, for a demonstration without a config).
+    pub response_variables: Vec<(String, String)>,
 }
 
 /// A call whose task died (a panic: a hookcli bug). Its remaining events were not sent; the
@@ -295,6 +318,8 @@ async fn play_call(
     let started = Instant::now();
     let mut sent_any = false;
     let count = planned.len();
+    // Valid answers so far, with the values they carry into later events.
+    let mut carried: Vec<(AnswerSpec, Value)> = Vec::new();
     for (seq, item) in planned.into_iter().enumerate() {
         let delivery = if item.filtered {
             None
@@ -302,11 +327,22 @@ async fn play_call(
             pace(settings.pacing, started, item.offset, sent_any).await;
             sent_any = true;
             let policy = settings.policies.for_event(&item.event);
-            let request = Request {
-                body: item.body,
+            let mut request = Request {
+                body: with_carried(&carried, item.body.clone()),
                 ..settings.request.clone()
             };
-            Some(delivery::deliver(client, &request, policy).await)
+            if item.function
+                && let Some(url) = &settings.functions.url
+            {
+                request.url = url.clone();
+            }
+            let delivery = delivery::deliver(client, &request, policy).await;
+            if let Some(spec) = &item.answer
+                && let Some(value) = carried_value(spec, &delivery, item.function, settings)
+            {
+                carried.push((spec.clone(), value));
+            }
+            Some(delivery)
         };
         let last = seq + 1 == count;
         let _ = results.send(Outcome {
@@ -318,6 +354,64 @@ async fn play_call(
             last,
         });
     }
+}
+
+/// The values a valid answer carries into later events: the answer itself, or for a
+/// function its response variables as string dynamic variables. `None` for an answer the
+/// platform cannot use (it goes on without it).
+fn carried_value(
+    spec: &AnswerSpec,
+    delivery: &Delivery,
+    function: bool,
+    settings: &Settings,
+) -> Option<Value> {
+    if !delivery.delivered() || spec.carry.is_empty() {
+        return None;
+    }
+    let judged = crate::answer::judge(spec, &delivery.last().response_body);
+    let valid = judged.valid();
+    let json = judged.json.filter(|_| valid)?;
+    if !function {
+        return Some(json);
+    }
+    let text = |v: &Value| match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(_) | Value::Bool(_) => Some(v.to_string()),
+        _ => None,
+    };
+    let variables: serde_json::Map<String, Value> = match &settings.functions.response_variables {
+        paths if paths.is_empty() => json
+            .as_object()?
+            .iter()
+            .filter_map(|(k, v)| Some((k.clone(), Value::String(text(v)?))))
+            .collect(),
+        paths => paths
+            .iter()
+            .filter_map(|(name, path)| {
+                let found = json.pointer(&crate::answer::json_path_pointer(path))?;
+                Some((name.clone(), Value::String(text(found)?)))
+            })
+            .collect(),
+    };
+    Some(Value::Object(variables))
+}
+
+/// A later event's body with the answers' values carried in.
+fn with_carried(carried: &[(AnswerSpec, Value)], body: Bytes) -> Bytes {
+    if carried.is_empty() {
+        return body;
+    }
+    let Ok(mut value) = serde_json::from_slice::<Value>(&body) else {
+        return body;
+    };
+    let mut changed = 0;
+    for (spec, answer) in carried {
+        changed += crate::answer::carry(spec, answer, &mut value);
+    }
+    if changed == 0 {
+        return body;
+    }
+    Bytes::from(serde_json::to_vec(&value).unwrap_or_default())
 }
 
 async fn pace(pacing: Pacing, started: Instant, offset: Duration, sent_any: bool) {
@@ -436,7 +530,10 @@ pub fn plan_recording(
             (None, _) => Duration::ZERO,
         };
         let filtered = !filter.wants(platform, &event);
+        let spec = platform.event(&event);
         planned.push(Planned {
+            answer: spec.and_then(|e| e.answer.as_deref().cloned()),
+            function: spec.is_some_and(|e| e.function.is_some()),
             event,
             call_id,
             body,

@@ -166,6 +166,22 @@ const RUNS: &[Run] = &[
         code: 0,
         lines: Lines::One("delivery"),
     },
+    // An answer the platform reads: `response`, judged.
+    Run {
+        args: &["send", "call_inbound", "--json"],
+        code: 0,
+        lines: Lines::One("delivery"),
+    },
+    Run {
+        args: &["send", "function_call", "--args", "{\"id\": 1}", "--json"],
+        code: 0,
+        lines: Lines::One("delivery"),
+    },
+    Run {
+        args: &["replay", "inbound", "--json"],
+        code: 0,
+        lines: Lines::ThenLast("delivery", "replay-summary"),
+    },
     Run {
         args: &["send", "call_ended", "--dry-run", "--json"],
         code: 0,
@@ -434,6 +450,8 @@ const OPTIONAL: &[(&str, &str)] = &[
     // replay only.
     ("delivery", "/properties/call"),
     ("delivery", "/properties/seq"),
+    // send only, for an event whose answer the platform reads.
+    ("delivery", "/properties/response"),
 ];
 
 /// A schema that required nothing would pass any output, and a key described but not required

@@ -150,8 +150,21 @@ pub struct EventSpec {
     /// This event's own delivery rules over the platform's (a request the platform waits on,
     /// such as an inbound call, has its own timeout and retries). Empty for most events.
     pub rules: PolicyOverrides,
-    /// The answer the platform reads from the receiver, for events that have one.
-    pub answer: Option<AnswerSpec>,
+    /// The answer the platform reads from the receiver, for events that have one (boxed:
+    /// most events have none, and an event is held by value in load's scripts).
+    pub answer: Option<Box<AnswerSpec>>,
+    /// For a custom function's request: where its name and args are.
+    pub function: Option<FunctionSpec>,
+    /// What listen's line shows of such a request: `{/pointer}` placeholders in text.
+    pub line: Option<String>,
+}
+
+/// Where a function call's request holds the function's name and its args (JSON pointers);
+/// the args pointer names the event in a body that has no event field.
+#[derive(Debug, Clone)]
+pub struct FunctionSpec {
+    pub name_at: String,
+    pub args_at: String,
 }
 
 /// What a platform reads in the receiver's answer to an event, as data (`answers/` in the
@@ -167,6 +180,17 @@ pub struct AnswerSpec {
     pub text_ok: bool,
     /// What the platform does with a valid answer, in words, for reports.
     pub effect: String,
+    /// (JSON pointer, phrase): said of a valid answer that has the pointer; `{}` in the
+    /// phrase is the value, `{n}` its count of keys, items or characters.
+    pub says: Vec<(String, String)>,
+    /// (pointer in the answer, pointer in later events): where the platform puts the answer's
+    /// values in the events that follow.
+    pub carry: Vec<(String, String)>,
+    /// A valid answer, given by hookcli's own receiver.
+    pub example: Option<Value>,
+    /// What the platform is taken to do with a 2xx whose answer it cannot use (the
+    /// documents are silent; reports say it is assumed).
+    pub unusable: String,
 }
 
 #[derive(Debug, Clone)]
@@ -291,6 +315,23 @@ impl Platform {
             None if self.events.len() == 1 => Some(self.events[0].name.clone()),
             None => None,
         }
+        .or_else(|| self.known_event_of(body))
+    }
+
+    /// The function event whose args pointer the body has: a request without an event field.
+    fn known_event_of(&self, body: &Value) -> Option<String> {
+        let by_field = self.event_field.as_deref().and_then(|p| body.pointer(p));
+        if by_field.is_some() {
+            return None;
+        }
+        self.events
+            .iter()
+            .find(|e| {
+                e.function
+                    .as_ref()
+                    .is_some_and(|f| body.pointer(&f.args_at).is_some())
+            })
+            .map(|e| e.name.clone())
     }
 
     /// The call id in a body, by the first of `call_id_fields` present.

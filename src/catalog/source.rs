@@ -317,6 +317,32 @@ struct AnswerFile {
     /// What the platform does with a valid answer, for reports.
     #[serde(default)]
     effect: String,
+    /// Phrases about what a valid answer makes the platform do, each said when its pointer
+    /// is in the answer.
+    #[serde(default)]
+    says: Vec<SayFile>,
+    /// Where values of the answer show up in the events that follow.
+    #[serde(default)]
+    carry: Vec<CarryFile>,
+    /// A valid answer, which hookcli's own receiver gives.
+    example: Option<toml::Value>,
+    /// What the platform is taken to do with a 2xx whose answer it cannot use.
+    #[serde(default)]
+    unusable: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SayFile {
+    at: String,
+    text: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CarryFile {
+    from: String,
+    to: String,
 }
 
 #[derive(Deserialize)]
@@ -357,6 +383,18 @@ struct EventFile {
     /// This event's own timeout and retries (a request the platform waits on).
     delivery: Option<EventDeliveryFile>,
     answer: Option<AnswerFile>,
+    /// Where a custom function's request holds its name and args; the args pointer also
+    /// names the event in a body without the event field.
+    function: Option<FunctionFile>,
+    /// What listen's line shows of such a request: `{/pointer}` placeholders in text.
+    line: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FunctionFile {
+    name: String,
+    args: String,
 }
 
 fn yes() -> bool {
@@ -629,12 +667,16 @@ fn build_events(
                     ))
                 })?;
                 let (schema, _) = parse(text.clone())?;
-                Some(AnswerSpec {
+                Some(Box::new(AnswerSpec {
                     schema,
                     max_chars: answer.max_chars,
                     text_ok: answer.text_ok,
                     effect: answer.effect,
-                })
+                    says: answer.says.into_iter().map(|s| (s.at, s.text)).collect(),
+                    carry: answer.carry.into_iter().map(|c| (c.from, c.to)).collect(),
+                    example: answer.example.map(to_json),
+                    unusable: answer.unusable,
+                }))
             }
             None => None,
         };
@@ -647,6 +689,11 @@ fn build_events(
             origin: template_origin,
             rules,
             answer,
+            line: entry.line,
+            function: entry.function.map(|f| FunctionSpec {
+                name_at: f.name,
+                args_at: f.args,
+            }),
         });
     }
     // A template with no entry in platform.toml adds a custom event.
@@ -661,6 +708,8 @@ fn build_events(
             origin,
             rules: PolicyOverrides::default(),
             answer: None,
+            function: None,
+            line: None,
         });
     }
     Ok(events)

@@ -185,6 +185,12 @@ pub struct CheckConfig {
     pub burst: usize,
     /// HOOKCLI_SEED, read (and checked) by the command.
     pub seed: Option<u64>,
+    /// Each event's policy (an inbound call's or a function's own timeout and retries).
+    pub policies: crate::policy::EventPolicies,
+    /// The inbound call webhook's URL, for answers/call_inbound.
+    pub inbound_url: Option<reqwest::Url>,
+    /// The custom functions of hookcli.toml, for answers/functions.
+    pub functions: Vec<suite::FunctionEntry>,
 }
 
 /// The whole run, computed first and rendered after.

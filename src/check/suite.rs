@@ -49,6 +49,13 @@ pub struct Suite {
     /// How long to wait for the receiver to accept connections.
     #[serde(default, deserialize_with = "duration")]
     pub wait_for: Option<Duration>,
+    /// The phone number's inbound call webhook URL, for answers/call_inbound.
+    pub inbound_url: Option<Spanned<String>>,
+    /// Custom functions the agent calls, for answers/functions.
+    #[serde(default)]
+    pub functions: Vec<FunctionEntry>,
+    /// An agent's (or its LLM's) exported JSON, whose custom tools are functions too.
+    pub agent_json: Option<Spanned<String>>,
     /// check's own settings (only, skip, burst, wait_for), also accepted at the top level.
     pub check: Option<CheckTable>,
     /// load's own settings. A load never takes its target from the file.
@@ -58,6 +65,104 @@ pub struct Suite {
     file: PathBuf,
     #[serde(skip)]
     text: String,
+}
+
+/// A custom function as configured on the agent (`[[functions]]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FunctionEntry {
+    pub name: String,
+    pub url: String,
+    /// GET, POST (the default), PUT, PATCH or DELETE.
+    #[serde(default = "post")]
+    pub method: String,
+    /// The parameters' JSON Schema exactly as configured on the agent.
+    #[serde(default)]
+    pub parameters: Option<serde_json::Value>,
+    /// Response variables: dynamic variable name → JSON path into the answer (`$.order.eta`).
+    #[serde(default)]
+    pub response_variables: std::collections::BTreeMap<String, String>,
+    /// "Payload: args only".
+    #[serde(default)]
+    pub args_only: bool,
+    /// The function's own timeout (2 minutes unless configured).
+    #[serde(default, deserialize_with = "deadline")]
+    pub timeout: Option<Duration>,
+}
+
+fn post() -> String {
+    "POST".into()
+}
+
+/// The custom functions of an exported agent or LLM (retell-sdk's `CustomTool`: `type =
+/// "custom"` with `name` and `url`), wherever they sit (`general_tools`, a state's `tools`).
+pub fn functions_of_agent(agent: &serde_json::Value) -> Vec<FunctionEntry> {
+    use serde_json::Value;
+    let mut found = Vec::new();
+    let mut stack = vec![agent];
+    while let Some(node) = stack.pop() {
+        match node {
+            Value::Object(map) => {
+                let text = |key: &str| map.get(key).and_then(Value::as_str);
+                if let (Some("custom"), Some(name), Some(url)) =
+                    (text("type"), text("name"), text("url"))
+                {
+                    found.push(custom_tool(map, name, url));
+                } else {
+                    stack.extend(map.values().rev());
+                }
+            }
+            Value::Array(items) => stack.extend(items.iter().rev()),
+            _ => {}
+        }
+    }
+    found
+}
+
+fn custom_tool(
+    map: &serde_json::Map<String, serde_json::Value>,
+    name: &str,
+    url: &str,
+) -> FunctionEntry {
+    use serde_json::Value;
+    let mut url = url.to_string();
+    if let Some(Value::Object(query)) = map.get("query_params")
+        && let Ok(mut parsed) = reqwest::Url::parse(&url)
+    {
+        for (k, v) in query {
+            parsed
+                .query_pairs_mut()
+                .append_pair(k, v.as_str().unwrap_or_default());
+        }
+        url = parsed.to_string();
+    }
+    FunctionEntry {
+        name: name.to_string(),
+        url,
+        method: map
+            .get("method")
+            .and_then(Value::as_str)
+            .unwrap_or("POST")
+            .to_string(),
+        parameters: map.get("parameters").cloned(),
+        response_variables: map
+            .get("response_variables")
+            .and_then(Value::as_object)
+            .map(|vars| {
+                vars.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        args_only: map
+            .get("args_at_root")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        timeout: map
+            .get("timeout_ms")
+            .and_then(Value::as_u64)
+            .map(Duration::from_millis),
+    }
 }
 
 /// `[check]`: the keys only check reads.

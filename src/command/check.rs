@@ -51,6 +51,9 @@ pub fn run(args: CheckArgs, overlay: Option<&Path>, file: Option<&Path>) -> Resu
         rule_owner: delivery.rule_owner.clone(),
         key: delivery.key.clone(),
         seed: delivery.seed,
+        policies: delivery.event_policies(),
+        inbound_url: inbound_url(&args, suite.as_ref())?,
+        functions: functions(suite.as_ref())?,
     };
     if let Some(path) = &args.junit {
         check_writable(path)?;
@@ -67,6 +70,63 @@ pub fn run(args: CheckArgs, overlay: Option<&Path>, file: Option<&Path>) -> Resu
         .or(suite.as_ref().and_then(|s| s.wait_for))
         .unwrap_or(Duration::ZERO);
     super::runtime()?.block_on(execute(config, delivery, cases, wait, &args))
+}
+
+/// The suite's `[[functions]]`, then the custom tools of its `agent_json` file.
+fn functions(suite: Option<&Suite>) -> Result<Vec<crate::check::suite::FunctionEntry>> {
+    let Some(suite) = suite else {
+        return Ok(Vec::new());
+    };
+    let mut functions = suite.functions.clone();
+    if let Some(path) = &suite.agent_json {
+        // Relative to the suite file, as a team keeps them side by side.
+        let file = suite
+            .file()
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join(path.get_ref());
+        let fail = |why: String| {
+            UserError::new(suite.error(path.span(), "agent_json", why).to_string()).hint(
+                "give the JSON of an agent or its LLM as exported from the dashboard or the API",
+            )
+        };
+        let text = std::fs::read_to_string(&file).map_err(|e| {
+            fail(format!(
+                "cannot read {}: {}",
+                file.display(),
+                crate::text::path_reason(&file, &e)
+            ))
+        })?;
+        let agent: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| fail(format!("{} is not JSON ({e})", file.display())))?;
+        let found = crate::check::suite::functions_of_agent(&agent);
+        if found.is_empty() {
+            return Err(fail(format!("{} has no custom functions", file.display())).into());
+        }
+        functions.extend(found);
+    }
+    Ok(functions)
+}
+
+/// --inbound-url, else inbound_url in the suite file.
+fn inbound_url(args: &CheckArgs, suite: Option<&Suite>) -> Result<Option<reqwest::Url>> {
+    if let Some(url) = &args.inbound_url {
+        return crate::config::parse_url(url).map(Some);
+    }
+    let Some((suite, url)) = suite.and_then(|s| s.inbound_url.as_ref().map(|u| (s, u))) else {
+        return Ok(None);
+    };
+    crate::config::parse_url(url.get_ref())
+        .map(Some)
+        .map_err(|e| {
+            UserError::new(
+                suite
+                    .error(url.span(), "inbound_url", e.to_string())
+                    .to_string(),
+            )
+            .hint("write it like inbound_url = \"http://127.0.0.1:3000/inbound\"")
+            .into()
+        })
 }
 
 /// The cases to run: the flags' --only/--skip when given, else the file's. A name or prefix

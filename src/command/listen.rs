@@ -91,6 +91,7 @@ pub fn run(args: ListenArgs, overlay: Option<&Path>, file: Option<&Path>) -> Res
         forward: forward.clone(),
         // With no line to print, the inspector names events in its own task.
         name_events: !args.quiet,
+        answers: super::respond::answers(platform, &args.respond)?,
     };
     let how = match (&platform.signing, &key) {
         (Some(s), Some(_)) => format!(

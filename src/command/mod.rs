@@ -3,10 +3,12 @@
 
 pub mod check;
 pub mod docs;
+pub mod function;
 pub mod listen;
 pub mod load;
 pub mod platforms;
 pub mod replay;
+pub mod respond;
 pub mod send;
 pub mod show;
 pub mod sign;

@@ -232,6 +232,7 @@ async fn execute(source: Source, plan: Plan, args: &ReplayArgs) -> Result<u8> {
         policies: plan.policies.clone(),
         concurrency: args.concurrency as usize,
         pacing: plan.pacing,
+        functions: function_settings(args)?,
     };
     let (tx, mut rx) = mpsc::unbounded_channel();
     let started = Instant::now();
@@ -440,6 +441,7 @@ fn delivery_json(
             receiver: None,
             call: None,
             seq: None,
+            response: None,
         },
     };
     object.call = Some(outcome.call + 1);
@@ -503,4 +505,25 @@ async fn watch_receiver(
     counts.sort();
     seen.counts = counts;
     seen
+}
+
+/// `--function-url` and `--response-variable`.
+fn function_settings(args: &ReplayArgs) -> Result<crate::replay::FunctionSettings> {
+    let url = args
+        .function_url
+        .as_deref()
+        .map(super::parse_url)
+        .transpose()?;
+    let mut response_variables = Vec::new();
+    for item in &args.response_variables {
+        let (name, path) = item.split_once('=').ok_or_else(|| {
+            UserError::new(format!("--response-variable `{item}` has no `=`"))
+                .hint("give NAME=JSONPATH, e.g. --response-variable eta=$.order.eta")
+        })?;
+        response_variables.push((name.to_string(), path.to_string()));
+    }
+    Ok(crate::replay::FunctionSettings {
+        url,
+        response_variables,
+    })
 }

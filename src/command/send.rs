@@ -7,11 +7,12 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use super::{apply_sets, check_json, find_event, load_catalog, read_input};
-use crate::catalog::{Catalog, Platform};
+use crate::catalog::{AnswerSpec, Catalog, Platform};
 use crate::cli::SendArgs;
 use crate::config::{DeliveryConfig, Env, FileSettings, Flags, KeyOrigin, Target};
 use crate::delivery::{self, Attempt, Outcome};
 use crate::error::{UserError, exit};
+use crate::output::answer::AnswerReport;
 use crate::output::delivery::{DeliveryReport, attempt_exchange_text, attempt_line, header_line};
 use crate::output::json::{self, DryRunJson};
 use crate::output::{self, received};
@@ -22,6 +23,14 @@ struct Prepared {
     body: Bytes,
     call_id: Option<String>,
     config: DeliveryConfig,
+    /// POST, or a function's configured method.
+    method: reqwest::Method,
+    /// Query parameters to add to the URL (a function's, or its args for GET and DELETE).
+    query: Vec<(String, String)>,
+    /// The answer the platform reads, for an event that has one.
+    answer: Option<AnswerSpec>,
+    /// A function call: the caller waits in silence for it.
+    function: bool,
 }
 
 pub fn run(args: SendArgs, overlay: Option<&Path>, file: Option<&Path>) -> Result<u8> {
@@ -97,6 +106,7 @@ fn prepare(
             let event = find_event(catalog, platform, name)?;
             let mut rng = crate::call::rng_from(config.seed);
             let mut value = crate::call::render_event(catalog, platform, event, &mut rng)?;
+            super::function::fill(&args.function, event, &mut value)?;
             apply_sets(&args.sets, &mut value, platform, &event.name)?;
             let body = Bytes::from(serde_json::to_vec(&value)?);
             (event.name.clone(), body, value)
@@ -110,11 +120,28 @@ fn prepare(
     if let Some(note) = config.no_key_note(instead) {
         errln!("{note}");
     }
+    let spec = platform.event(&event);
+    let function = spec.and_then(|e| e.function.as_ref());
+    if function.is_none() && super::function::given(&args.function) {
+        return Err(super::function::not_a_function(&event, platform));
+    }
+    let request = match function {
+        Some(function) => super::function::request(&args.function, function, &value, body)?,
+        None => super::function::FunctionRequest {
+            method: reqwest::Method::POST,
+            query: Vec::new(),
+            body,
+        },
+    };
     Ok(Prepared {
         call_id: platform.call_id_of(&value),
+        answer: spec.and_then(|e| e.answer.as_deref().cloned()),
+        function: function.is_some(),
         event,
-        body,
+        body: request.body,
         config,
+        method: request.method,
+        query: request.query,
     })
 }
 
@@ -162,11 +189,18 @@ fn example_event(platform: &Platform) -> &str {
 
 fn print_dry_run(prepared: &Prepared, json: bool) -> Result<()> {
     let config = &prepared.config;
-    let url = config
+    let mut url = config
         .target
         .url()
         .map(super::shown_url)
         .unwrap_or_else(|| "http://127.0.0.1:<free port>/webhook".into());
+    if !prepared.query.is_empty()
+        && let Ok(mut with_query) = reqwest::Url::parse(&url)
+    {
+        with_query.query_pairs_mut().extend_pairs(&prepared.query);
+        url = super::shown_url(&with_query);
+    }
+    let method = prepared.method.as_str();
     let request = config.request(
         reqwest::Url::parse("http://127.0.0.1/")?,
         prepared.body.clone(),
@@ -177,7 +211,7 @@ fn print_dry_run(prepared: &Prepared, json: bool) -> Result<()> {
     };
     if json {
         let dry_run = DryRunJson {
-            method: "POST",
+            method,
             url: &url,
             headers: headers
                 .iter()
@@ -191,7 +225,7 @@ fn print_dry_run(prepared: &Prepared, json: bool) -> Result<()> {
         outln!("{}", json::line(&dry_run));
         return Ok(());
     }
-    outln!("POST {url}");
+    outln!("{method} {url}");
     for (name, value) in &headers {
         outln!("{name}: {}", String::from_utf8_lossy(value.as_bytes()));
     }
@@ -217,28 +251,38 @@ async fn execute(prepared: Prepared, args: &SendArgs) -> Result<u8> {
     let endpoint = config
         .start_target(Some(events_tx), "delivering to", "")
         .await?;
-    let request = config.request(endpoint.url.clone(), prepared.body.clone());
-    let url_text = super::shown_url(&endpoint.url);
+    let mut url = endpoint.url.clone();
+    if !prepared.query.is_empty() {
+        url.query_pairs_mut().extend_pairs(&prepared.query);
+    }
+    let mut request = config.request(url.clone(), prepared.body.clone());
+    request.method = prepared.method.clone();
+    let url_text = super::shown_url(&url);
     // The human report streams: the header before the first attempt, each attempt's line as
     // soon as it is known (a "retrying in 3s" before the wait), then the verdict. -v goes to
     // stderr as each attempt ends, with or without --json; --json itself is one object at
     // the end.
+    // The shared report lines say POST, which every webhook is; a function may use another.
+    let method = |text: String| match prepared.method {
+        reqwest::Method::POST => text,
+        ref other => text.replacen("POST", other.as_str(), 1),
+    };
     if !args.json {
         outln!(
             "{}",
-            header_line(
+            method(header_line(
                 &url_text,
                 &platform.id,
                 &prepared.event,
                 prepared.call_id.as_deref()
-            )
+            ))
         );
     }
     let on_attempt = |attempt: &Attempt| {
         if args.verbose {
             err!(
                 "{}",
-                attempt_exchange_text(&url_text, attempt, &prepared.body)
+                method(attempt_exchange_text(&url_text, attempt, &prepared.body))
             );
         }
         if !args.json {
@@ -257,6 +301,28 @@ async fn execute(prepared: Prepared, args: &SendArgs) -> Result<u8> {
         timeout: policy.timeout,
         delivery: &delivery,
     };
+    let judged = match (&prepared.answer, delivery.delivered()) {
+        (Some(spec), true) => Some((
+            spec,
+            crate::answer::judge(spec, &delivery.last().response_body),
+        )),
+        _ => None,
+    };
+    let waited = prepared.function.then(|| {
+        let waited = delivery
+            .attempts
+            .iter()
+            .map(|a| a.latency + a.wait.unwrap_or_default())
+            .sum();
+        (waited, args.function.warn_after)
+    });
+    let answer = judged.as_ref().map(|(spec, judgement)| AnswerReport {
+        spec,
+        attempt: delivery.last(),
+        judgement,
+        waited,
+    });
+    let answer_failed = judged.as_ref().is_some_and(|(_, j)| !j.valid());
     let built_in = endpoint.is_built_in();
     endpoint.stop().await;
     let mut seen = Vec::new();
@@ -265,17 +331,30 @@ async fn execute(prepared: Prepared, args: &SendArgs) -> Result<u8> {
     }
     if args.json {
         let mut object = report.json();
+        if let Some(answer) = &answer {
+            object.response = Some(answer.json());
+            if answer_failed {
+                object.delivered = false;
+                object.outcome = "failed";
+            }
+        }
         if built_in {
             object.receiver = Some(seen.iter().map(received::json).collect());
         }
         outln!("{}", json::line(&object));
     } else {
-        out!("{}", report.ending());
+        match &answer {
+            // The status met the rule but the answer did not: the answer's verdict is the one.
+            Some(answer) if answer_failed => out!("{}", answer.lines()),
+            Some(answer) => out!("{}{}", report.ending(), answer.lines()),
+            None => out!("{}", report.ending()),
+        }
         for r in &seen {
             outln!("{} {}", output::dim("receiver saw:"), received::line(r));
         }
     }
     Ok(match delivery.outcome {
+        Outcome::Delivered if answer_failed => exit::FAILED,
         Outcome::Delivered => exit::OK,
         Outcome::Failed => exit::FAILED,
         Outcome::Unreachable => exit::UNREACHABLE,

@@ -396,6 +396,7 @@ async fn replay(req: Request<Incoming>, state: &State) -> Response<Full<Bytes>> 
     };
     let headers = crate::config::platform_headers(&setup.platform, &[]).unwrap_or_default();
     let request = crate::delivery::Request {
+        method: reqwest::Method::POST,
         url: url.clone(),
         headers,
         body: entry.body.clone(),

@@ -127,6 +127,7 @@ impl DeliveryReport<'_> {
             receiver: None,
             call: None,
             seq: None,
+            response: None,
         }
     }
 }

@@ -51,6 +51,28 @@ pub struct DeliveryJson<'a> {
     pub call: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seq: Option<usize>,
+    /// send, for an event whose answer the platform reads: the answer, judged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response: Option<ResponseJson<'a>>,
+}
+
+/// The answer a platform reads (an inbound call's routing, a function's result), judged.
+#[derive(Serialize)]
+pub struct ResponseJson<'a> {
+    pub status: Option<u16>,
+    pub content_type: Option<String>,
+    pub body: String,
+    /// The platform can use it: JSON (or text for a function), in the schema, under the cap.
+    pub valid: bool,
+    pub errors: &'a [crate::answer::Problem],
+    /// The last attempt's latency.
+    pub ms: f64,
+    /// Its length in Unicode scalar values, as the cap counts.
+    pub chars: usize,
+    /// What the platform does with a valid answer; null when invalid.
+    pub effect: Option<&'a str>,
+    /// Function calls: how long the caller waited in silence, every attempt and wait.
+    pub waited_ms: Option<f64>,
 }
 
 #[derive(Serialize)]
@@ -134,7 +156,7 @@ impl<'a> ReceivedJson<'a> {
 /// `send --dry-run --json`: the request as it would go out.
 #[derive(Serialize)]
 pub struct DryRunJson<'a> {
-    pub method: &'static str,
+    pub method: &'a str,
     pub url: &'a str,
     pub headers: serde_json::Map<String, serde_json::Value>,
     /// The exact bytes as a string (a JSON body is UTF-8): re-serialized, a --data body

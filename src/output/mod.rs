@@ -1,5 +1,6 @@
 //! Turning reports into text, tables and JSON. The only place that decides how things look.
 
+pub mod answer;
 pub mod check;
 pub mod delivery;
 pub mod github;

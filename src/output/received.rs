@@ -51,8 +51,14 @@ pub fn line(received: &Received) -> String {
         Some(forwarded) => relayed(forwarded, received.answered),
         None => answered,
     };
+    // A function's args, an inbound call's numbers.
+    let summary = received
+        .summary
+        .as_deref()
+        .map(|s| format!("  {}", escape_controls(&shorten(s, SUMMARY_CHARS))))
+        .unwrap_or_default();
     format!(
-        "{}  {event}  {call}  {verdict}  {answered}  {}{duplicate}{route}{note}",
+        "{}  {event}  {call}  {verdict}  {answered}  {}{summary}{duplicate}{route}{note}",
         dim(time),
         dim(&human_bytes(received.size()))
     )
@@ -77,6 +83,17 @@ fn relayed(forwarded: &crate::receiver::Forwarded, answered: Option<u16>) -> Str
             format!("→ {} {why}", bad(&status))
         }
     }
+}
+
+/// A line shows this much of a function's args; `-v` shows the whole body.
+const SUMMARY_CHARS: usize = 120;
+
+fn shorten(text: &str, most: usize) -> String {
+    if text.chars().count() <= most {
+        return text.to_string();
+    }
+    let kept: String = text.chars().take(most).collect();
+    format!("{kept}…")
 }
 
 fn verdict_text(verdict: &Verdict) -> String {

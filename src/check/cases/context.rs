@@ -45,6 +45,7 @@ impl Context {
     /// A request for `body`, signed with the receiver's key when there is one.
     pub(super) fn signed(&self, body: impl Into<Bytes>) -> Request {
         Request {
+            method: reqwest::Method::POST,
             url: self.config.url.clone(),
             headers: self.config.headers.clone(),
             body: body.into(),
@@ -55,6 +56,7 @@ impl Context {
     /// A request for `body` with this exact signature header (or none), not signed by hookcli.
     pub(super) fn with_signature(&self, body: impl Into<Bytes>, value: Option<&str>) -> Request {
         let mut request = Request {
+            method: reqwest::Method::POST,
             url: self.config.url.clone(),
             headers: self.config.headers.clone(),
             body: body.into(),

@@ -7,6 +7,7 @@
 //! attempt: retrying a rejection changes nothing. load/burst also judges first attempts only,
 //! because retries would hide exactly the overload it looks for.
 
+mod answers;
 mod body;
 mod context;
 mod delivery;
@@ -121,11 +122,12 @@ impl fmt::Debug for Runner {
 }
 
 /// The families, in report order.
-const FAMILIES: [fn(&Platform) -> Vec<Case>; 5] = [
+const FAMILIES: [fn(&Platform) -> Vec<Case>; 6] = [
     lifecycle::cases,
     signature::cases,
     body::cases,
     delivery::cases,
+    answers::cases,
     load::cases,
 ];
 
