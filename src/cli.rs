@@ -305,6 +305,9 @@ pub struct SignArgs {
     /// Sign at this Unix time in milliseconds [default: now]
     #[arg(long, value_name = "MS", value_parser = unix_ms, allow_negative_numbers = true)]
     pub timestamp: Option<u64>,
+    /// The URL the request goes to, for schemes that sign it (twilio)
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
     /// The body file; - or nothing for stdin
     pub file: Option<String>,
 }
@@ -315,9 +318,16 @@ pub struct VerifyArgs {
     pub platform: PlatformArg,
     #[command(flatten)]
     pub key: KeyArg,
-    /// The signature header value, e.g. v=1714608475945,d=16c3...
-    #[arg(long, value_name = "VALUE")]
-    pub signature: String,
+    /// The signature header value, e.g. v=1714608475945,d=16c3... (schemes with one header)
+    #[arg(long, value_name = "VALUE", required_unless_present = "headers")]
+    pub signature: Option<String>,
+    /// A header of the request, 'Name: value' (repeatable): every header the scheme reads
+    /// (standard-webhooks reads three)
+    #[arg(short = 'H', long = "header", value_name = "'NAME: VALUE'")]
+    pub headers: Vec<String>,
+    /// The URL the request was sent to, for schemes that sign it (twilio)
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
     /// Judge staleness against this Unix time in milliseconds [default: now]
     #[arg(long, value_name = "MS", value_parser = unix_ms, allow_negative_numbers = true)]
     pub now: Option<u64>,

@@ -121,6 +121,8 @@ pub struct Received {
     pub at: SystemTime,
     pub method: String,
     pub path: String,
+    /// The query string, without `?` (a scheme that signs the URL covers it).
+    pub query: Option<String>,
     pub headers: Vec<(String, String)>,
     pub body: Bytes,
     pub verdict: Verdict,
@@ -568,6 +570,7 @@ async fn handle(
     let deadline = tokio::time::Instant::now() + state.config.body_timeout;
     let method = req.method().clone();
     let path = req.uri().path().to_string();
+    let query = req.uri().query().map(str::to_string);
     let headers: Vec<(String, String)> = req
         .headers()
         .iter()
@@ -590,6 +593,7 @@ async fn handle(
         at,
         method: method.to_string(),
         path,
+        query,
         headers,
         body: Bytes::new(),
         verdict: Verdict::Unsigned,
@@ -848,27 +852,7 @@ fn judge(state: &State, method: &Method, received: &mut Received, body: &Bytes) 
         serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok()
     };
     received.verdict = match (&platform.signing, &config.key) {
-        (Some(signing), Some(key)) => {
-            let mut headers = received
-                .headers
-                .iter()
-                .filter(|(k, _)| *k == signing.header)
-                .map(|(_, v)| v.as_str());
-            let header = headers.next();
-            // Two signatures: which one counts would depend on their order, so neither does.
-            if headers.next().is_some() {
-                Verdict::Malformed(format!("{} is given more than once", signing.header))
-            } else {
-                signing::verify(
-                    signing.scheme,
-                    key,
-                    body,
-                    header,
-                    signing::now_ms(),
-                    config.tolerance,
-                )
-            }
-        }
+        (Some(signing), Some(key)) => verify(&signing.rules, key, config.tolerance, received, body),
         _ => Verdict::Unsigned,
     };
     if received.path != config.path {
@@ -902,6 +886,42 @@ fn judge(state: &State, method: &Method, received: &mut Received, body: &Bytes) 
         }
         _ => StatusCode::from_u16(config.faults.status).unwrap_or(StatusCode::NO_CONTENT),
     })
+}
+
+/// The request's signature under the platform's scheme, with listen's tolerance. The URL a
+/// scheme may cover is rebuilt from the Host header, as a receiver behind no proxy sees it.
+fn verify(
+    rules: &signing::Rules,
+    key: &Secret,
+    tolerance: Duration,
+    received: &Received,
+    body: &Bytes,
+) -> Verdict {
+    let mut rules = rules.clone();
+    rules.tolerance.past = tolerance;
+    if rules.tolerance.future.is_some() {
+        rules.tolerance.future = Some(tolerance);
+    }
+    let host = received
+        .headers
+        .iter()
+        .find(|(k, _)| k == "host")
+        .map(|(_, v)| v.as_str());
+    let url = host.map(|host| match &received.query {
+        Some(query) => format!("http://{host}{}?{query}", received.path),
+        None => format!("http://{host}{}", received.path),
+    });
+    let headers: Vec<(&str, &str)> = received
+        .headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let signed = signing::Signed {
+        url: url.as_deref(),
+        body,
+        headers: &headers,
+    };
+    rules.verify(key, &signed, signing::now_ms())
 }
 
 /// Appends one NDJSON line: arrival time, method, path, headers and the exact body (or, for

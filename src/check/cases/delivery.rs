@@ -79,7 +79,7 @@ async fn delivery_concurrent_duplicate(
     let request = match (&context.config.key, &context.platform().signing) {
         (Some(key), Some(_)) => {
             let signature = context.signature(key, &body, now_ms());
-            context.with_signature(body, signature.as_deref())
+            context.with_headers(body, &signature)
         }
         _ => context.signed(body),
     };
