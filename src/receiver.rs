@@ -20,7 +20,7 @@ use hyper::body::Incoming;
 use hyper::header::{ALLOW, CONNECTION, CONTENT_LENGTH, HeaderValue, RETRY_AFTER};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use serde_json::{Value, json};
+use serde_json::json;
 use sha2::{Digest, Sha256};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
@@ -842,14 +842,19 @@ fn judge(state: &State, method: &Method, received: &mut Received, body: &Bytes) 
     // The event and call id are only for the report: with nobody to report to (listen -q),
     // the body is only validated, without building a tree, which saves most allocations.
     let is_json = if state.events.is_some() {
-        let json = serde_json::from_slice::<Value>(body).ok();
+        let json = platform.decode(body).ok();
         if let Some(json) = &json {
             received.event = platform.event_of(json);
             received.call_id = platform.call_id_of(json);
         }
         json.is_some()
     } else {
-        serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok()
+        match platform.format {
+            crate::catalog::BodyFormat::Json => {
+                serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok()
+            }
+            format => format.decode(body).is_ok(),
+        }
     };
     received.verdict = match (&platform.signing, &config.key) {
         (Some(signing), Some(key)) => verify(&signing.rules, key, config.tolerance, received, body),
@@ -881,7 +886,10 @@ fn judge(state: &State, method: &Method, received: &mut Received, body: &Bytes) 
         v if !v.accepted() => StatusCode::UNAUTHORIZED,
         // A careful receiver says 400 to a body it cannot read, so the platform drops it.
         _ if !is_json => {
-            received.note = Some("the body is not JSON".into());
+            received.note = Some(match platform.format {
+                crate::catalog::BodyFormat::Json => "the body is not JSON".into(),
+                _ => "the body is not a form".into(),
+            });
             StatusCode::BAD_REQUEST
         }
         _ => StatusCode::from_u16(config.faults.status).unwrap_or(StatusCode::NO_CONTENT),

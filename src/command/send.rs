@@ -7,7 +7,7 @@ use bytes::Bytes;
 use serde_json::json;
 use tokio::sync::mpsc;
 
-use super::{apply_sets, check_json, find_event, load_catalog, platform_of, read_input};
+use super::{apply_sets, check_body, find_event, load_catalog, platform_of, read_input};
 use crate::catalog::{Catalog, Platform};
 use crate::cli::SendArgs;
 use crate::config::{DeliveryConfig, Env, Flags, KeyOrigin, Target};
@@ -53,7 +53,7 @@ fn prepare(args: &SendArgs, catalog: &Catalog, platform: &Platform, env: &Env) -
             if bytes.trim_ascii().is_empty() {
                 return Err(empty_data(file, &shown, bytes.is_empty(), args, platform));
             }
-            let value = check_json(&bytes, &shown)?;
+            let value = check_body(&bytes, &shown, platform)?;
             let named = platform.event_of(&value);
             let event = match &args.event {
                 Some(name) => {
@@ -88,7 +88,7 @@ fn prepare(args: &SendArgs, catalog: &Catalog, platform: &Platform, env: &Env) -
             let mut rng = crate::call::rng_from(config.seed);
             let mut value = crate::call::render_event(catalog, platform, event, &mut rng)?;
             apply_sets(&args.sets, &mut value, platform, &event.name)?;
-            let body = Bytes::from(serde_json::to_vec(&value)?);
+            let body = Bytes::from(platform.encode(&value));
             (event.name.clone(), body, value)
         }
     };

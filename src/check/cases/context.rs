@@ -422,8 +422,7 @@ pub(super) fn lifecycle_bodies(
             (true, false) => vec![],
         };
         for turn in turns {
-            let body =
-                serde_json::to_vec(&call.render(event, turn)?).expect("a JSON value serializes");
+            let body = platform.encode(&call.render(event, turn)?);
             bodies.push((event.name.clone(), body));
         }
     }

@@ -47,7 +47,7 @@ pub(super) fn cases(_: &Platform) -> Vec<Case> {
 }
 
 async fn delivery_duplicate(context: &Context, rng: &mut StdRng) -> Result<Finding, RenderError> {
-    let body = serde_json::to_vec(&context.render_sample(rng)?).expect("a JSON value serializes");
+    let body = context.platform().encode(&context.render_sample(rng)?);
     let event = &context.sample_event().name;
     let mut finding = Finding::default();
     let policy = &context.config.policy;
@@ -73,7 +73,7 @@ async fn delivery_concurrent_duplicate(
     context: &Context,
     rng: &mut StdRng,
 ) -> Result<Finding, RenderError> {
-    let body = serde_json::to_vec(&context.render_sample(rng)?).expect("a JSON value serializes");
+    let body = context.platform().encode(&context.render_sample(rng)?);
     let event = &context.sample_event().name;
     // One signature for both: a retry of the same request, not two signings of one body.
     let request = match (&context.config.key, &context.platform().signing) {
@@ -187,7 +187,7 @@ async fn delivery_out_of_order(
 }
 
 async fn http_charset(context: &Context, rng: &mut StdRng) -> Result<Finding, RenderError> {
-    let body = serde_json::to_vec(&context.render_sample(rng)?).expect("a JSON value serializes");
+    let body = context.platform().encode(&context.render_sample(rng)?);
     let mut request = context.signed(body);
     request.headers.insert(
         CONTENT_TYPE,
