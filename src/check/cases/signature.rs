@@ -128,7 +128,42 @@ pub(super) fn cases(platform: &Platform) -> Vec<Case> {
             specs.push(&WHSEC_RAW);
         }
     }
-    specs.into_iter().map(Spec::case).collect()
+    let tolerance = platform
+        .signing
+        .as_ref()
+        .and_then(|s| s.rules.properties().tolerance);
+    specs
+        .into_iter()
+        .map(|spec| {
+            let mut case = spec.case();
+            // The times the case will use, from this platform's tolerance.
+            match (spec.name, tolerance) {
+                ("signature/stale", Some(t)) => {
+                    case.about = format!(
+                        "a signature {} old (the tolerance, {}, plus {}) is rejected",
+                        short(t.past + MARGIN),
+                        short(t.past),
+                        short(MARGIN)
+                    );
+                }
+                (
+                    "signature/future",
+                    Some(Tolerance {
+                        future: Some(f), ..
+                    }),
+                ) => {
+                    case.about = format!(
+                        "a signature {} in the future (the tolerance, {}, plus {}) is rejected",
+                        short(f + MARGIN),
+                        short(f),
+                        short(MARGIN)
+                    );
+                }
+                _ => {}
+            }
+            case
+        })
+        .collect()
 }
 
 /// How a signature case's request is wrong.
