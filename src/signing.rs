@@ -941,6 +941,43 @@ impl fmt::Display for Verdict {
     }
 }
 
+/// The one header value a single-header scheme writes for `body` at `at_ms`, with its default
+/// parameters and no URL (a shorthand for tests and benches; [`Rules::sign`] is the general
+/// form). Empty for a key the scheme cannot use.
+pub fn sign(scheme: Scheme, key: &Secret, body: &[u8], at_ms: u64) -> String {
+    let rules = Rules::new(scheme);
+    rules
+        .sign(key, "", body, at_ms)
+        .ok()
+        .and_then(|headers| headers.into_iter().find(|(name, _)| *name == rules.header))
+        .map(|(_, value)| value)
+        .unwrap_or_default()
+}
+
+/// Checks one signature header value with the scheme's defaults and `tolerance` either side of
+/// `now_ms` (the shorthand of [`Rules::verify`] for single-header schemes).
+pub fn verify(
+    scheme: Scheme,
+    key: &Secret,
+    body: &[u8],
+    header: Option<&str>,
+    now_ms: u64,
+    tolerance: Duration,
+) -> Verdict {
+    let mut rules = Rules::new(scheme);
+    rules.tolerance = Tolerance::both(tolerance);
+    let headers: Vec<(&str, &str)> = header
+        .map(|value| (rules.header.as_str(), value))
+        .into_iter()
+        .collect();
+    let signed = Signed {
+        url: None,
+        body,
+        headers: &headers,
+    };
+    rules.verify(key, &signed, now_ms)
+}
+
 /// The current Unix time in milliseconds.
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now()

@@ -485,7 +485,12 @@ mod tests {
     fn every_built_in_event_and_lifecycle_compiles() {
         let catalog = Arc::new(catalog());
         let mut rng = StdRng::seed_from_u64(7);
-        for platform in &catalog.platforms {
+        // A platform whose bodies are not JSON (a form) is rendered per call, never compiled.
+        let json = catalog
+            .platforms
+            .iter()
+            .filter(|p| p.format == crate::catalog::BodyFormat::Json);
+        for platform in json {
             let scripts = platform
                 .events
                 .iter()
