@@ -267,10 +267,11 @@ pub struct ListenArgs {
     /// Close the connection without answering (every request, or the first N with --fail-first)
     #[arg(long)]
     pub drop: bool,
-    /// Largest body accepted; bigger ones get 413
-    #[arg(long, default_value = "25MB", value_parser = crate::command::listen::parse_size, value_name = "SIZE",
+    /// Largest body accepted; bigger ones get 413 [default: the platform's `max_body`, else
+    /// 25MB]
+    #[arg(long, value_parser = crate::command::listen::parse_size, value_name = "SIZE",
           allow_hyphen_values = true)]
-    pub max_body: u64,
+    pub max_body: Option<u64>,
     /// Longest a body may take to arrive after its headers; slower ones get 408 [default: the
     /// platform's delivery timeout, 10s for uponai]
     #[arg(long, value_parser = crate::duration::parse_deadline_flag, value_name = "DUR",

@@ -96,6 +96,9 @@ pub struct Platform {
     pub signing: Option<Signing>,
     /// How an event's body is written on the wire: JSON, or a form of its string fields.
     pub format: BodyFormat,
+    /// The largest body the platform sends, when more than listen's default (an hour of
+    /// ElevenLabs audio is about 38 MB of base64): listen's `--max-body` default.
+    pub max_body: Option<u64>,
     pub headers: Vec<(String, String)>,
     pub ids: Vec<(String, IdPattern)>,
     pub transcript: TranscriptStyle,
@@ -452,4 +455,38 @@ pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 /// A success rule as a TOML string: `2xx`, `200` or a list.
 fn parse_success(text: &str) -> Result<SuccessRule, String> {
     text.parse()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_form_body_is_encoded_in_key_order_and_decoded_back_with_repeats() {
+        let value = json!({"To": "+1 555", "Caller": "José 👋", "N": 3, "Ok": true, "Skip": null, "B": ["2", "1"]});
+        let bytes = BodyFormat::Form.encode(&value);
+        assert_eq!(
+            String::from_utf8(bytes.clone()).unwrap(),
+            "To=%2B1+555&Caller=Jos%C3%A9+%F0%9F%91%8B&N=3&Ok=true&B=2&B=1"
+        );
+        let back = BodyFormat::Form.decode(&bytes).unwrap();
+        assert_eq!(
+            back,
+            json!({"To": "+1 555", "Caller": "José 👋", "N": "3", "Ok": "true", "B": ["2", "1"]})
+        );
+        assert_eq!(
+            BodyFormat::Form.encode(&back),
+            bytes,
+            "strings round-trip byte for byte"
+        );
+        assert!(matches!(
+            BodyFormat::Form.decode(br#"{"a":1}"#),
+            Err(BodyError::Form(_))
+        ));
+        assert!(matches!(
+            BodyFormat::Json.decode(b"a=1"),
+            Err(BodyError::Json { line: 1, .. })
+        ));
+    }
 }

@@ -269,6 +269,8 @@ struct PlatformFile {
     /// The body format: json (default) or form.
     #[serde(default)]
     format: BodyFormat,
+    /// listen's default --max-body for this platform, in MB (1024 x 1024 bytes, as --max-body).
+    max_body_mb: Option<u64>,
     #[serde(default)]
     headers: toml::Table,
     #[serde(default)]
@@ -660,6 +662,7 @@ fn build_platform(dir: &str, parts: PlatformFiles) -> Result<Platform, CatalogEr
         policy,
         signing,
         format: file.format,
+        max_body: file.max_body_mb.map(|mb| mb.saturating_mul(1024 * 1024)),
         headers,
         ids,
         transcript,

@@ -56,10 +56,9 @@ pub fn run(args: ListenArgs, overlay: Option<&Path>) -> Result<u8> {
                 .into(),
         );
     }
-    let max_body = if args.max_body == 0 {
-        DEFAULT_MAX_BODY
-    } else {
-        args.max_body
+    let max_body = match args.max_body.or(platform.max_body) {
+        Some(0) | None => DEFAULT_MAX_BODY,
+        Some(size) => size,
     };
     let body_memory = args
         .body_memory
