@@ -1156,7 +1156,7 @@ mod tests {
                 "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=".to_string(),
             ),
         ];
-        let now = 1614265330_000;
+        let now = 1_614_265_330_000;
         assert_eq!(
             check(&rules, &key, None, body, &headers, now + 299_000),
             Verdict::Valid
@@ -1288,7 +1288,7 @@ mod tests {
         let rules = Rules::new(Scheme::ElevenLabs);
         let secret = Secret::new("wsec_test_hookcli");
         let body = r#"{"type":"post_call_transcription","event_timestamp":1739537297,"data":{"agent_id":"xyz","note":"Café 👋"}}"#.as_bytes();
-        let at = 1739537297_000;
+        let at = 1_739_537_297_000;
         let header = sign_one(&rules, &secret, "", body, at + 999);
         assert_eq!(
             header,

@@ -99,10 +99,15 @@ pub fn run(args: ListenArgs, overlay: Option<&Path>) -> Result<u8> {
         record: args.record.clone(),
     };
     let how = match (&platform.signing, &key) {
-        (Some(s), Some(_)) => format!(
+        (Some(s), Some(_)) if s.rules.properties().timestamp => format!(
             "verifying {} ({} tolerance)",
             s.header,
             crate::duration::short(tolerance)
+        ),
+        (Some(s), Some(_)) => format!(
+            "verifying {} ({}: no timestamp)",
+            s.header,
+            s.rules.scheme.name()
         ),
         (Some(s), None) => format!(
             "not verifying: no key for {} ({})",
