@@ -229,17 +229,8 @@ fn sdk_headers(
     body: &[u8],
     second: Option<&str>,
 ) -> Option<Vec<String>> {
-    let dir = tempfile_dir();
-    let path = dir.join("body");
-    std::fs::write(&path, body).expect("write the body");
-    let mut args = vec![
-        SCRIPT,
-        "sign",
-        platform,
-        key,
-        url,
-        path.to_str().expect("utf-8 path"),
-    ];
+    let file = TempFile::new("body", body);
+    let mut args = vec![SCRIPT, "sign", platform, key, url, file.path_str()];
     args.extend(second);
     let out = python().args(&args).output().ok()?;
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -248,24 +239,6 @@ fn sdk_headers(
         return None;
     }
     Some(text.lines().map(str::to_string).collect())
-}
-
-fn tempfile_dir() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "hookcli-sdk-{}-{}",
-        std::process::id(),
-        common_random()
-    ));
-    std::fs::create_dir_all(&dir).expect("a temp dir");
-    dir
-}
-
-fn common_random() -> u64 {
-    use std::time::{SystemTime, UNIX_EPOCH};
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0)
 }
 
 /// Bodies the SDKs sign: unicode everywhere, and for a form, repeated keys.
@@ -294,14 +267,12 @@ fn signatures_made_by_the_sdks_pass_hookcli_verify_and_listen() {
                 let Some(headers) = sdk_headers(platform, key, url, &body, None) else {
                     break;
                 };
-                let dir = tempfile_dir();
-                let file = dir.join("body");
-                std::fs::write(&file, &body).expect("write the body");
+                let file = TempFile::new("body", &body);
                 let mut args = vec!["verify", "-p", platform, "--secret", key, "--url", url];
                 for header in &headers {
                     args.extend(["-H", header.as_str()]);
                 }
-                args.push(file.to_str().expect("utf-8 path"));
+                args.push(file.path_str());
                 let out = run(&args);
                 assert_eq!(stdout(&out).trim(), "valid", "{platform} {url} {headers:?}");
                 assert_code(&out, 0);
@@ -316,14 +287,12 @@ fn signatures_made_by_the_sdks_pass_hookcli_verify_and_listen() {
             continue;
         };
         assert!(headers[2].matches("v1,").count() == 2, "{headers:?}");
-        let dir = tempfile_dir();
-        let file = dir.join("body");
-        std::fs::write(&file, body).expect("write the body");
+        let file = TempFile::new("body", body);
         let mut args = vec!["verify", "-p", platform, "--secret", SW_KEY];
         for header in &headers {
             args.extend(["-H", header.as_str()]);
         }
-        args.push(file.to_str().expect("utf-8 path"));
+        args.push(file.path_str());
         assert_code(&run(&args), 0);
     }
 }
@@ -338,9 +307,7 @@ fn sdk_signed_requests_are_valid_in_listen() {
             drop(listener);
             continue;
         };
-        let dir = tempfile_dir();
-        let file = dir.join("body");
-        std::fs::write(&file, &body).expect("write the body");
+        let file = TempFile::new("body", &body);
         // Sent unsigned by hookcli (no key), with the SDK's headers as they are.
         let mut args = vec![
             "send",
@@ -349,7 +316,7 @@ fn sdk_signed_requests_are_valid_in_listen() {
             "--to",
             url.as_str(),
             "--data",
-            file.to_str().expect("utf-8 path"),
+            file.path_str(),
             "--retries",
             "0",
         ];
