@@ -49,6 +49,11 @@ impl Scheme {
         Scheme::VapiHmac,
     ];
 
+    /// The platform must name the algorithm: Vapi's HMAC credential has no default.
+    pub fn algorithm_required(self) -> bool {
+        self == Scheme::VapiHmac
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Scheme::Retell => "retell",

@@ -145,3 +145,69 @@ fn a_form_platform_takes_a_form_body_and_sets_its_fields() {
         stdout(&out)
     );
 }
+
+#[test]
+fn vapi_switches_to_its_hmac_or_legacy_credential_by_overlay() {
+    let dir = std::env::temp_dir().join(format!(
+        "hookcli-vapi-overlay-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    ));
+    let vapi = dir.join("vapi");
+    std::fs::create_dir_all(&vapi).expect("a temp dir");
+    let (_body, file) = body_file(br#"{"message":{"type":"hang"}}"#);
+    let overlay = dir.to_str().expect("utf-8 path");
+    let write = |text: &str| std::fs::write(vapi.join("platform.toml"), text).expect("write");
+
+    write("[signing]\nscheme = \"vapi-hmac\"\nheader = \"x-signature\"\n");
+    let out = run(&[
+        "--payloads",
+        overlay,
+        "sign",
+        "-p",
+        "vapi",
+        "--secret",
+        "s",
+        &file,
+    ]);
+    assert_code(&out, 2);
+    assert!(stderr(&out).contains("algorithm"), "{}", stderr(&out));
+
+    write("[signing]\nscheme = \"vapi-hmac\"\nheader = \"x-signature\"\nalgorithm = \"sha256\"\n");
+    let out = run(&[
+        "--payloads",
+        overlay,
+        "sign",
+        "-p",
+        "vapi",
+        "--secret",
+        "vapi_secret",
+        "--timestamp",
+        "1714608475945",
+        &file,
+    ]);
+    assert_code(&out, 0);
+    // HMAC-SHA256("vapi_secret", "1714608475945.{body}"), computed with Python's hmac.
+    assert_eq!(
+        stdout(&out),
+        "x-signature: 63cfe77256cb4f45d636d6ee662f53303426c213074727cca2840a9728373676\n\
+         x-timestamp: 1714608475945\n"
+    );
+
+    write("[signing]\nscheme = \"token\"\nheader = \"x-vapi-secret\"\nprefix = \"\"\n");
+    let out = run(&[
+        "--payloads",
+        overlay,
+        "sign",
+        "-p",
+        "vapi",
+        "--secret",
+        "s3",
+        &file,
+    ]);
+    assert_eq!(stdout(&out), "x-vapi-secret: s3\n");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -337,7 +337,7 @@ struct SigningFile {
     timestamp_header: Option<String>,
     /// token: written before the key (`Bearer `, or "" for a bare secret).
     prefix: Option<String>,
-    /// vapi-hmac (required there: Vapi has no default), hmac-hex: sha1, sha256 or sha512.
+    /// sha1, sha256 or sha512, for schemes that let the platform choose (required by some).
     algorithm: Option<String>,
     /// hex or base64.
     encoding: Option<String>,
@@ -387,12 +387,12 @@ fn signing_rules(file: &SigningFile) -> Result<Rules, String> {
     }
     match parsed("algorithm", &file.algorithm)? {
         Some(algorithm) => rules.algorithm = algorithm,
-        None if scheme == Scheme::VapiHmac => {
-            return Err(
-                "signing.algorithm: vapi-hmac needs one (sha256, sha512 or sha1): \
-                        Vapi's HMAC credential has no default"
-                    .into(),
-            );
+        None if scheme.algorithm_required() => {
+            return Err(format!(
+                "signing.algorithm: the {} scheme needs one (sha256, sha512 or sha1): it has \
+                 no default",
+                scheme.name()
+            ));
         }
         None => {}
     }
