@@ -8,7 +8,7 @@ use hookcli::call::{Call, CallPlan};
 use hookcli::catalog::Catalog;
 use hookcli::load::{Bodies, Script};
 use hookcli::secret::Secret;
-use hookcli::signing::{self, Scheme};
+use hookcli::signing::{self, Rules, Scheme};
 
 fn render_sign(c: &mut Criterion) {
     let catalog = std::sync::Arc::new(Catalog::load(None).expect("the built-in catalog loads"));
@@ -23,7 +23,7 @@ fn render_sign(c: &mut Criterion) {
             let plan = CallPlan::for_event(event, now);
             let call = Call::generate(&catalog, platform, &plan, &mut rng).unwrap();
             let body = serde_json::to_vec(&call.render(event, None).unwrap()).unwrap();
-            let signature = signing::sign(Scheme::Retell, &key, &body, now);
+            let signature = Rules::new(Scheme::Retell).sign(&key, "", &body, now);
             black_box((body, signature))
         })
     });
@@ -36,7 +36,7 @@ fn render_sign(c: &mut Criterion) {
         b.iter(|| {
             let now = signing::now_ms();
             let body = bodies.call(&mut rng, now).pop().unwrap();
-            let signature = signing::sign(Scheme::Retell, &key, &body, now);
+            let signature = Rules::new(Scheme::Retell).sign(&key, "", &body, now);
             black_box((body, signature))
         })
     });

@@ -335,10 +335,11 @@ pub struct ListenArgs {
     /// Close the connection without answering (every request, or the first N with --fail-first)
     #[arg(long)]
     pub drop: bool,
-    /// Largest body accepted; bigger ones get 413
-    #[arg(long, default_value = "25MB", value_parser = crate::text::parse_size, value_name = "SIZE",
+    /// Largest body accepted; bigger ones get 413 [default: the platform's `max_body`, else
+    /// 25MB]
+    #[arg(long, value_parser = crate::text::parse_size, value_name = "SIZE",
           allow_hyphen_values = true)]
-    pub max_body: u64,
+    pub max_body: Option<u64>,
     /// Longest a body may take to arrive after its headers; slower ones get 408 [default: the
     /// platform's delivery timeout, 10s for uponai]
     #[arg(long, value_parser = crate::duration::parse_deadline_flag, value_name = "DUR",
@@ -390,6 +391,9 @@ pub struct SignArgs {
     /// Sign at this Unix time in milliseconds [default: now]
     #[arg(long, value_name = "MS", value_parser = unix_ms, allow_negative_numbers = true)]
     pub timestamp: Option<u64>,
+    /// The URL the request goes to, for schemes that sign it (twilio)
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
     /// The body file; - or nothing for stdin
     pub file: Option<String>,
 }
@@ -400,9 +404,16 @@ pub struct VerifyArgs {
     pub platform: PlatformArg,
     #[command(flatten)]
     pub key: KeyArg,
-    /// The signature header value, e.g. v=1714608475945,d=16c3...
-    #[arg(long, value_name = "VALUE")]
-    pub signature: String,
+    /// The signature header value, e.g. v=1714608475945,d=16c3... (schemes with one header)
+    #[arg(long, value_name = "VALUE", required_unless_present = "headers")]
+    pub signature: Option<String>,
+    /// A header of the request, 'Name: value' (repeatable): every header the scheme reads
+    /// (standard-webhooks reads three)
+    #[arg(short = 'H', long = "header", value_name = "'NAME: VALUE'")]
+    pub headers: Vec<String>,
+    /// The URL the request was sent to, for schemes that sign it (twilio)
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
     /// Judge staleness against this Unix time in milliseconds [default: now]
     #[arg(long, value_name = "MS", value_parser = unix_ms, allow_negative_numbers = true)]
     pub now: Option<u64>,

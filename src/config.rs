@@ -239,6 +239,9 @@ impl DeliveryConfig {
             &target,
             file.and_then(|f| f.secret_env.as_deref()),
         );
+        if let Some(key) = &key {
+            usable_key(platform, key)?;
+        }
         Ok(DeliveryConfig {
             platform: platform.clone(),
             headers,
@@ -396,7 +399,10 @@ fn choose_key(
     }
     match (given, target) {
         (Some(key), _) => (Some(key), KeyOrigin::Given),
-        (None, Target::BuiltIn { .. }) => (Some(Secret::generate()), KeyOrigin::Made),
+        (None, Target::BuiltIn { .. }) => {
+            let key = platform.signing.as_ref().map(|s| s.rules.generate_key());
+            (key, KeyOrigin::Made)
+        }
         (None, Target::Url(_)) => (
             None,
             KeyOrigin::Missing {
@@ -404,6 +410,28 @@ fn choose_key(
             },
         ),
     }
+}
+
+/// A key the platform's scheme can use (a Standard Webhooks key must be whsec_ + base64), or
+/// the user error saying why not.
+pub fn usable_key(platform: &Platform, key: &Secret) -> Result<()> {
+    let Some(signing) = &platform.signing else {
+        return Ok(());
+    };
+    signing.rules.key_bytes(key).map(drop).map_err(|e| {
+        UserError::new(format!("the key for {} cannot be used: {e}", platform.id))
+            .hint(format!(
+                "{} signs with the {} scheme; give its key as the platform shows it{}",
+                platform.id,
+                signing.rules.scheme.name(),
+                match signing.rules.key_format {
+                    crate::signing::KeyFormat::Whsec => " (whsec_ followed by base64)",
+                    crate::signing::KeyFormat::Base64 => " (base64)",
+                    crate::signing::KeyFormat::Text => "",
+                }
+            ))
+            .into()
+    })
 }
 
 /// Where a key may come from, for messages.

@@ -14,16 +14,16 @@ use serde::Serialize;
 
 use crate::policy::DeliveryPolicy;
 use crate::secret::Secret;
-use crate::signing::{self, Scheme};
+use crate::signing::{self, Rules};
 
 /// At most this much of a response body is read; the rest is discarded.
 pub const RESPONSE_BODY_LIMIT: usize = 64 * 1024;
 
-/// How a request is signed: scheme, header and key. Each attempt is signed at its own time.
+/// How a request is signed: the platform's scheme with its parameters, and the key. Each
+/// attempt is signed at its own time.
 #[derive(Clone, Debug)]
 pub struct Signer {
-    pub scheme: Scheme,
-    pub header: HeaderName,
+    pub rules: Rules,
     pub key: Secret,
     /// A fixed signing time (Unix ms) instead of the clock, for tests and `--dry-run` replays.
     pub fixed_time_ms: Option<u64>,
@@ -35,16 +35,36 @@ impl Signer {
     pub fn for_platform(platform: &crate::catalog::Platform, key: Option<&Secret>) -> Option<Self> {
         let signing = platform.signing.as_ref()?;
         Some(Signer {
-            scheme: signing.scheme,
-            header: HeaderName::from_bytes(signing.header.as_bytes()).ok()?,
+            rules: signing.rules.clone(),
             key: key?.clone(),
             fixed_time_ms: None,
         })
     }
 
-    pub fn sign(&self, body: &[u8]) -> String {
+    /// The headers that sign `body` sent to `url`, now: one or several, as the scheme writes
+    /// them. None for a key the scheme cannot use (commands check the key before sending).
+    pub fn headers(&self, url: &str, body: &[u8]) -> Vec<(HeaderName, HeaderValue)> {
         let at = self.fixed_time_ms.unwrap_or_else(signing::now_ms);
-        signing::sign(self.scheme, &self.key, body, at)
+        let signed = self
+            .rules
+            .sign(&self.key, url, body, at)
+            .unwrap_or_default();
+        signed
+            .into_iter()
+            .filter_map(|(name, value)| {
+                Some((
+                    HeaderName::from_bytes(name.as_bytes()).ok()?,
+                    HeaderValue::from_str(&value).ok()?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Sets the signature headers on `headers`, replacing any of the same names.
+    pub fn apply(&self, url: &str, body: &[u8], headers: &mut HeaderMap) {
+        for (name, value) in self.headers(url, body) {
+            headers.insert(name, value);
+        }
     }
 }
 
@@ -60,14 +80,12 @@ pub struct Request {
 }
 
 impl Request {
-    /// The headers of one attempt, with a fresh signature.
+    /// The headers of one attempt, with a fresh signature (every header the scheme writes,
+    /// over the URL and body it covers).
     pub fn attempt_headers(&self) -> HeaderMap {
         let mut headers = self.headers.clone();
         if let Some(signer) = &self.signer {
-            let value = signer.sign(&self.body);
-            if let Ok(value) = HeaderValue::from_str(&value) {
-                headers.insert(signer.header.clone(), value);
-            }
+            signer.apply(self.url.as_str(), &self.body, &mut headers);
         }
         headers
     }

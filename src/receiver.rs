@@ -20,7 +20,7 @@ use hyper::body::Incoming;
 use hyper::header::{ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use serde_json::{Value, json};
+use serde_json::json;
 use sha2::{Digest, Sha256};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
@@ -135,6 +135,8 @@ pub struct Received {
     pub at: SystemTime,
     pub method: String,
     pub path: String,
+    /// The query string, without `?` (a scheme that signs the URL covers it).
+    pub query: Option<String>,
     pub headers: Vec<(String, String)>,
     pub body: Bytes,
     pub verdict: Verdict,
@@ -634,6 +636,7 @@ async fn handle(
     let deadline = tokio::time::Instant::now() + state.config.body_timeout;
     let method = req.method().clone();
     let path = req.uri().path().to_string();
+    let query = req.uri().query().map(str::to_string);
     let headers = header_pairs(req.headers());
     let config = &state.config;
     // Forwarded as they came, bytes and all, not as the text `headers` holds.
@@ -649,6 +652,7 @@ async fn handle(
         at,
         method: method.to_string(),
         path,
+        query,
         headers,
         body: Bytes::new(),
         verdict: Verdict::Unsigned,
@@ -945,7 +949,7 @@ fn judge(state: &State, method: &Method, received: &mut Received, body: &Bytes) 
     // the body is only validated, without building a tree, which saves most allocations.
     let is_json =
         if (state.events.is_some() && config.name_events) || config.answers.may_answer(body) {
-            let json = serde_json::from_slice::<Value>(body).ok();
+            let json = platform.decode(body).ok();
             if let Some(json) = &json {
                 received.event = platform.event_of(json);
                 received.call_id = platform.call_id_of(json);
@@ -956,30 +960,15 @@ fn judge(state: &State, method: &Method, received: &mut Received, body: &Bytes) 
             }
             json.is_some()
         } else {
-            serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok()
+            match platform.format {
+                crate::catalog::BodyFormat::Json => {
+                    serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok()
+                }
+                format => format.decode(body).is_ok(),
+            }
         };
     received.verdict = match (&platform.signing, &config.key) {
-        (Some(signing), Some(key)) => {
-            let mut headers = received
-                .headers
-                .iter()
-                .filter(|(k, _)| *k == signing.header)
-                .map(|(_, v)| v.as_str());
-            let header = headers.next();
-            // Two signatures: which one counts would depend on their order, so neither does.
-            if headers.next().is_some() {
-                Verdict::Malformed(format!("{} is given more than once", signing.header))
-            } else {
-                signing::verify(
-                    signing.scheme,
-                    key,
-                    body,
-                    header,
-                    signing::now_ms(),
-                    config.tolerance,
-                )
-            }
-        }
+        (Some(signing), Some(key)) => verify(&signing.rules, key, config.tolerance, received, body),
         _ => Verdict::Unsigned,
     };
     if received.path != config.path {
@@ -1008,7 +997,10 @@ fn judge(state: &State, method: &Method, received: &mut Received, body: &Bytes) 
         v if !v.accepted() => StatusCode::UNAUTHORIZED,
         // A careful receiver says 400 to a body it cannot read, so the platform drops it.
         _ if !is_json => {
-            received.note = Some("the body is not JSON".into());
+            received.note = Some(match platform.format {
+                crate::catalog::BodyFormat::Json => "the body is not JSON".into(),
+                _ => "the body is not a form".into(),
+            });
             StatusCode::BAD_REQUEST
         }
         _ => StatusCode::from_u16(config.faults.status).unwrap_or(StatusCode::NO_CONTENT),
@@ -1025,6 +1017,42 @@ fn judge(state: &State, method: &Method, received: &mut Received, body: &Bytes) 
         },
         _ => Decision::answer(status),
     }
+}
+
+/// The request's signature under the platform's scheme, with listen's tolerance. The URL a
+/// scheme may cover is rebuilt from the Host header, as a receiver behind no proxy sees it.
+fn verify(
+    rules: &signing::Rules,
+    key: &Secret,
+    tolerance: Duration,
+    received: &Received,
+    body: &Bytes,
+) -> Verdict {
+    let mut rules = rules.clone();
+    rules.tolerance.past = tolerance;
+    if rules.tolerance.future.is_some() {
+        rules.tolerance.future = Some(tolerance);
+    }
+    let host = received
+        .headers
+        .iter()
+        .find(|(k, _)| k == "host")
+        .map(|(_, v)| v.as_str());
+    let url = host.map(|host| match &received.query {
+        Some(query) => format!("http://{host}{}?{query}", received.path),
+        None => format!("http://{host}{}", received.path),
+    });
+    let headers: Vec<(&str, &str)> = received
+        .headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let signed = signing::Signed {
+        url: url.as_deref(),
+        body,
+        headers: &headers,
+    };
+    rules.verify(key, &signed, signing::now_ms())
 }
 
 /// Appends one NDJSON line: arrival time, method, path, headers and the exact body (or, for
@@ -1109,7 +1137,7 @@ pub fn record_line(received: &Received, webhook_path: &str) -> String {
 }
 
 /// `{"status": 500, "ms": 12, "error": null}`: the app's answer to a relayed request.
-pub fn forwarded_json(forwarded: &Forwarded) -> Value {
+pub fn forwarded_json(forwarded: &Forwarded) -> serde_json::Value {
     json!({
         "status": forwarded.status,
         "ms": forwarded.took.as_millis() as u64,

@@ -88,7 +88,7 @@ pub fn plan_lifecycle(
             planned.push(Planned {
                 event: event.name.clone(),
                 call_id: platform.call_id_of(&value),
-                body: Bytes::from(serde_json::to_vec(&value).unwrap_or_default()),
+                body: Bytes::from(platform.encode(&value)),
                 offset: Duration::from_millis(at_ms.saturating_sub(first)),
                 filtered: !filter.wants(platform, &event.name),
                 answer: event.answer.as_deref().cloned(),
@@ -510,16 +510,22 @@ pub fn plan_recording(
             continue;
         }
         let (body, time_ms) = recorded_body(&value).map_err(fail)?;
-        let parsed: Value = serde_json::from_slice(&body).map_err(|e| {
-            fail(format!(
-                "the recorded body is {}; a platform sends JSON",
-                match std::str::from_utf8(&body) {
-                    Ok("") => "empty".to_string(),
-                    Ok(_) => not_json(&e),
-                    Err(_) => "not UTF-8, so not JSON".to_string(),
-                }
-            ))
-        })?;
+        let parsed: Value = match platform.format {
+            crate::catalog::BodyFormat::Json => serde_json::from_slice(&body).map_err(|e| {
+                fail(format!(
+                    "the recorded body is {}; a platform sends JSON",
+                    match std::str::from_utf8(&body) {
+                        Ok("") => "empty".to_string(),
+                        Ok(_) => not_json(&e),
+                        Err(_) => "not UTF-8, so not JSON".to_string(),
+                    }
+                ))
+            })?,
+            // Kept byte for byte; read only for its event and call id.
+            format => format
+                .decode(&body)
+                .map_err(|e| fail(format!("the recorded body is {e}")))?,
+        };
         // The same word as `send --data` for a body that names no event.
         let event = platform
             .event_of(&parsed)

@@ -992,7 +992,7 @@ fn a_wrong_path_answering_404_fails_the_signature_cases_and_names_the_fix() {
     assert_eq!(cases["body/malformed-json"].0, "warning", "a warning case");
     assert!(
         cases["signature/stale"].1.starts_with(
-            "a signature 10 minutes old was answered 404 Not Found, which is not a rejection"
+            "a signature 10m old (the platform allows 5m) was answered 404 Not Found, which is not a rejection"
         ),
         "{:?}",
         cases["signature/stale"]

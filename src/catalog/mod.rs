@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::policy::{DeliveryPolicy, PolicyOverrides, RetryOn, SuccessRule};
-use crate::signing::Scheme;
+use crate::signing::Rules;
 pub use ids::IdPattern;
 
 /// A catalog file that could not be read or does not fit the format.
@@ -94,6 +94,11 @@ pub struct Platform {
     pub assumed: Vec<String>,
     pub policy: DeliveryPolicy,
     pub signing: Option<Signing>,
+    /// How an event's body is written on the wire: JSON, or a form of its string fields.
+    pub format: BodyFormat,
+    /// The largest body the platform sends, when more than listen's default (an hour of
+    /// ElevenLabs audio is about 38 MB of base64): listen's `--max-body` default.
+    pub max_body: Option<u64>,
     pub headers: Vec<(String, String)>,
     pub ids: Vec<(String, IdPattern)>,
     pub transcript: TranscriptStyle,
@@ -104,10 +109,117 @@ pub struct Platform {
     pub lifecycles: Vec<Lifecycle>,
 }
 
+/// How a platform writes a body. Templates are JSON either way; a form platform's template is
+/// an object of string fields, rendered, then encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BodyFormat {
+    #[default]
+    Json,
+    /// `application/x-www-form-urlencoded` (Twilio): `a=1&b=2`, in the template's key order;
+    /// an array value repeats its key.
+    Form,
+}
+
+/// A body that does not parse in the platform's format.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BodyError {
+    #[error("not JSON at line {line}, column {column}: {message}")]
+    Json {
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("not a form body: {0}")]
+    Form(String),
+}
+
+impl BodyFormat {
+    /// The bytes of `value` in this format. A form writes strings as they are, numbers and
+    /// booleans as their JSON text, each element of an array as a repeat of its key, and
+    /// skips nulls; objects are written as JSON text (no form platform nests them).
+    pub fn encode(self, value: &Value) -> Vec<u8> {
+        match self {
+            BodyFormat::Json => serde_json::to_vec(value).expect("a JSON value serializes"),
+            BodyFormat::Form => {
+                let mut form = form_urlencoded::Serializer::new(String::new());
+                if let Value::Object(map) = value {
+                    for (key, item) in map {
+                        match item {
+                            Value::Array(items) => {
+                                for item in items {
+                                    form_field(&mut form, key, item);
+                                }
+                            }
+                            item => form_field(&mut form, key, item),
+                        }
+                    }
+                }
+                form.finish().into_bytes()
+            }
+        }
+    }
+
+    /// `bytes` as a value: JSON as is; a form as an object of string fields (a repeated key
+    /// becomes an array of its values, in order), so `--set` and templates see its fields.
+    pub fn decode(self, bytes: &[u8]) -> Result<Value, BodyError> {
+        match self {
+            BodyFormat::Json => serde_json::from_slice(bytes).map_err(|e| BodyError::Json {
+                line: e.line(),
+                column: e.column(),
+                message: e.to_string(),
+            }),
+            BodyFormat::Form => {
+                let text = std::str::from_utf8(bytes)
+                    .map_err(|_| BodyError::Form("it is not UTF-8 text".into()))?;
+                if text.trim_start().starts_with(['{', '[']) {
+                    return Err(BodyError::Form(
+                        "it looks like JSON; this platform sends name=value&... fields".into(),
+                    ));
+                }
+                let mut map = serde_json::Map::new();
+                for (key, item) in form_urlencoded::parse(text.as_bytes()) {
+                    let item = Value::String(item.into_owned());
+                    match map.get_mut(key.as_ref()) {
+                        Some(Value::Array(items)) => items.push(item),
+                        Some(first) => *first = Value::Array(vec![first.take(), item]),
+                        None => {
+                            map.insert(key.into_owned(), item);
+                        }
+                    }
+                }
+                Ok(Value::Object(map))
+            }
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            BodyFormat::Json => "application/json",
+            BodyFormat::Form => "application/x-www-form-urlencoded",
+        }
+    }
+}
+
+fn form_field(form: &mut form_urlencoded::Serializer<'_, String>, key: &str, item: &Value) {
+    match item {
+        Value::Null => {}
+        Value::String(text) => {
+            form.append_pair(key, text);
+        }
+        other => {
+            form.append_pair(key, &other.to_string());
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Signing {
-    pub scheme: Scheme,
+    /// The scheme with its parameters (header names, tolerance, key format).
+    pub rules: Rules,
+    /// The main signature header, lowercase (`rules.header`), for messages.
     pub header: String,
+    /// How far in the past a signature may be (`rules.tolerance.past`).
     pub tolerance: Duration,
     /// Environment variables read for the key after --secret and HOOKCLI_SECRET.
     pub key_env: Vec<String>,
@@ -345,6 +457,16 @@ impl Platform {
             })
     }
 
+    /// The bytes of a rendered event, in the platform's body format.
+    pub fn encode(&self, value: &Value) -> Vec<u8> {
+        self.format.encode(value)
+    }
+
+    /// A body in the platform's format as a value.
+    pub fn decode(&self, bytes: &[u8]) -> Result<Value, BodyError> {
+        self.format.decode(bytes)
+    }
+
     /// "signs with x-retell-signature" or "does not sign", for tables.
     pub fn signing_text(&self) -> String {
         match &self.signing {
@@ -374,4 +496,38 @@ pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 /// A success rule as a TOML string: `2xx`, `200` or a list.
 fn parse_success(text: &str) -> Result<SuccessRule, String> {
     text.parse()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_form_body_is_encoded_in_key_order_and_decoded_back_with_repeats() {
+        let value = json!({"To": "+1 555", "Caller": "José 👋", "N": 3, "Ok": true, "Skip": null, "B": ["2", "1"]});
+        let bytes = BodyFormat::Form.encode(&value);
+        assert_eq!(
+            String::from_utf8(bytes.clone()).unwrap(),
+            "To=%2B1+555&Caller=Jos%C3%A9+%F0%9F%91%8B&N=3&Ok=true&B=2&B=1"
+        );
+        let back = BodyFormat::Form.decode(&bytes).unwrap();
+        assert_eq!(
+            back,
+            json!({"To": "+1 555", "Caller": "José 👋", "N": "3", "Ok": "true", "B": ["2", "1"]})
+        );
+        assert_eq!(
+            BodyFormat::Form.encode(&back),
+            bytes,
+            "strings round-trip byte for byte"
+        );
+        assert!(matches!(
+            BodyFormat::Form.decode(br#"{"a":1}"#),
+            Err(BodyError::Form(_))
+        ));
+        assert!(matches!(
+            BodyFormat::Json.decode(b"a=1"),
+            Err(BodyError::Json { line: 1, .. })
+        ));
+    }
 }

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::*;
+use crate::signing::{Scheme, Tolerance};
 use crate::text::io_reason;
 
 static BUILTIN: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/payloads");
@@ -265,6 +266,11 @@ struct PlatformFile {
     assumed: Vec<String>,
     delivery: DeliveryFile,
     signing: Option<SigningFile>,
+    /// The body format: json (default) or form.
+    #[serde(default)]
+    format: BodyFormat,
+    /// listen's default --max-body for this platform, in MB (1024 x 1024 bytes, as --max-body).
+    max_body_mb: Option<u64>,
     #[serde(default)]
     headers: toml::Table,
     #[serde(default)]
@@ -348,11 +354,98 @@ struct CarryFile {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SigningFile {
+    /// One of signing::Scheme's names; every other key defaults to the scheme's own value.
     scheme: String,
-    header: String,
-    tolerance: String,
+    header: Option<String>,
+    /// standard-webhooks: the message id header (`svix-id` for Svix).
+    id_header: Option<String>,
+    /// standard-webhooks and vapi-hmac: the timestamp header.
+    timestamp_header: Option<String>,
+    /// token: written before the key (`Bearer `, or "" for a bare secret).
+    prefix: Option<String>,
+    /// sha1, sha256 or sha512, for schemes that let the platform choose (required by some).
+    algorithm: Option<String>,
+    /// hex or base64.
+    encoding: Option<String>,
+    /// text, base64 or whsec.
+    key_format: Option<String>,
+    /// s or ms: the unit of a written timestamp (vapi-hmac).
+    timestamp_unit: Option<String>,
+    /// Either side of the clock, unless `future_tolerance` says otherwise.
+    tolerance: Option<String>,
+    /// A bound for the future, or "none" where the platform's verifiers do not check it.
+    future_tolerance: Option<String>,
     #[serde(default)]
     key_env: Vec<String>,
+}
+
+/// `[signing]` as the scheme's rules: the scheme's defaults, with what the file gives.
+fn signing_rules(file: &SigningFile) -> Result<Rules, String> {
+    let scheme: Scheme = file
+        .scheme
+        .parse()
+        .map_err(|e| format!("signing.scheme: {e}"))?;
+    let mut rules = Rules::new(scheme);
+    let text = |field: &Option<String>, into: &mut String| {
+        if let Some(value) = field {
+            *into = value.clone();
+        }
+    };
+    text(&file.header, &mut rules.header);
+    text(&file.id_header, &mut rules.id_header);
+    text(&file.timestamp_header, &mut rules.timestamp_header);
+    text(&file.prefix, &mut rules.prefix);
+    for name in [
+        &mut rules.header,
+        &mut rules.id_header,
+        &mut rules.timestamp_header,
+    ] {
+        *name = name.to_ascii_lowercase();
+    }
+    fn parsed<T: std::str::FromStr<Err = String>>(
+        field: &str,
+        value: &Option<String>,
+    ) -> Result<Option<T>, String> {
+        value
+            .as_deref()
+            .map(|v| v.parse().map_err(|e| format!("signing.{field}: {e}")))
+            .transpose()
+    }
+    match parsed("algorithm", &file.algorithm)? {
+        Some(algorithm) => rules.algorithm = algorithm,
+        None if scheme.algorithm_required() => {
+            return Err(format!(
+                "signing.algorithm: the {} scheme needs one (sha256, sha512 or sha1): it has \
+                 no default",
+                scheme.name()
+            ));
+        }
+        None => {}
+    }
+    if let Some(encoding) = parsed("encoding", &file.encoding)? {
+        rules.encoding = encoding;
+    }
+    if let Some(format) = parsed("key_format", &file.key_format)? {
+        rules.key_format = format;
+    }
+    if let Some(unit) = parsed("timestamp_unit", &file.timestamp_unit)? {
+        rules.unit = unit;
+    }
+    let duration = |field: &str, t: &str| {
+        crate::duration::parse(t).map_err(|e| format!("signing.{field}: {e}"))
+    };
+    if let Some(tolerance) = &file.tolerance {
+        rules.tolerance = Tolerance::both(duration("tolerance", tolerance)?);
+    }
+    match file.future_tolerance.as_deref() {
+        Some("none") => rules.tolerance.future = None,
+        Some(t) => rules.tolerance.future = Some(duration("future_tolerance", t)?),
+        None => {}
+    }
+    if rules.header.is_empty() {
+        return Err("signing.header: empty".into());
+    }
+    Ok(rules)
 }
 
 #[derive(Deserialize)]
@@ -545,15 +638,15 @@ fn build_platform(dir: &str, parts: PlatformFiles) -> Result<Platform, CatalogEr
         )
     };
     let signing = match file.signing {
-        Some(s) => Some(Signing {
-            scheme: s
-                .scheme
-                .parse()
-                .map_err(|e: String| err(format!("signing.scheme: {e}")))?,
-            header: s.header.to_ascii_lowercase(),
-            tolerance: duration("signing.tolerance", &s.tolerance)?,
-            key_env: s.key_env,
-        }),
+        Some(s) => {
+            let rules = signing_rules(&s).map_err(err)?;
+            Some(Signing {
+                header: rules.header.clone(),
+                tolerance: rules.tolerance.past,
+                rules,
+                key_env: s.key_env,
+            })
+        }
         None => None,
     };
     let mut ids = Vec::new();
@@ -606,6 +699,8 @@ fn build_platform(dir: &str, parts: PlatformFiles) -> Result<Platform, CatalogEr
         assumed: file.assumed,
         policy,
         signing,
+        format: file.format,
+        max_body: file.max_body_mb.map(|mb| mb.saturating_mul(1024 * 1024)),
         headers,
         ids,
         transcript,

@@ -36,10 +36,9 @@ pub fn run(args: ListenArgs, overlay: Option<&Path>, file: Option<&Path>) -> Res
                 .into(),
         );
     }
-    let max_body = if args.max_body == 0 {
-        DEFAULT_MAX_BODY
-    } else {
-        args.max_body
+    let max_body = match args.max_body.or(platform.max_body) {
+        Some(0) | None => DEFAULT_MAX_BODY,
+        Some(size) => size,
     };
     let body_memory = args
         .body_memory
@@ -94,10 +93,15 @@ pub fn run(args: ListenArgs, overlay: Option<&Path>, file: Option<&Path>) -> Res
         answers: super::respond::answers(platform, &args.respond)?,
     };
     let how = match (&platform.signing, &key) {
-        (Some(s), Some(_)) => format!(
+        (Some(s), Some(_)) if s.rules.properties().timestamp => format!(
             "verifying {} ({} tolerance)",
             s.header,
             crate::duration::short(tolerance)
+        ),
+        (Some(s), Some(_)) => format!(
+            "verifying {} ({}: no timestamp)",
+            s.header,
+            s.rules.scheme.name()
         ),
         (Some(s), None) => format!(
             "not verifying: no key for {} ({})",

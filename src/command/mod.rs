@@ -338,6 +338,22 @@ fn read_capped(reader: impl Read) -> std::io::Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// Checks that bytes are a body in the platform's format (JSON, or a form for a form
+/// platform), naming where they are not.
+pub fn check_body(bytes: &[u8], what: &str, platform: &Platform) -> Result<serde_json::Value> {
+    match platform.format {
+        crate::catalog::BodyFormat::Json => check_json(bytes, what),
+        format => format.decode(bytes).map_err(|e| {
+            UserError::new(format!("{what} is {e}"))
+                .hint(format!(
+                    "{} sends form bodies (Name=value&Other=value); `hookcli show EVENT -p {}` prints one",
+                    platform.id, platform.id
+                ))
+                .into()
+        }),
+    }
+}
+
 /// Checks that bytes are JSON, naming the line and column where they are not.
 pub fn check_json(bytes: &[u8], what: &str) -> Result<serde_json::Value> {
     serde_json::from_slice(bytes).map_err(|e| {

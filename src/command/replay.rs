@@ -208,9 +208,9 @@ fn read_recording(
         // One redactor for the file: a call's events keep agreeing with each other.
         let mut redactor = crate::redact::Redactor::default();
         for item in &mut planned {
-            if let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(&item.body) {
+            if let Ok(mut value) = platform.decode(&item.body) {
                 redactor.redact(&mut value, &mut rng);
-                item.body = serde_json::to_vec(&value)?.into();
+                item.body = platform.encode(&value).into();
             }
         }
     }

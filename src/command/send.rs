@@ -6,7 +6,7 @@ use anyhow::Result;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
-use super::{apply_sets, check_json, find_event, load_catalog, read_input};
+use super::{apply_sets, check_body, find_event, load_catalog, read_input};
 use crate::catalog::{AnswerSpec, Catalog, Platform};
 use crate::cli::SendArgs;
 use crate::config::{DeliveryConfig, Env, FileSettings, Flags, KeyOrigin, Target};
@@ -72,7 +72,7 @@ fn prepare(
             if bytes.trim_ascii().is_empty() {
                 return Err(empty_data(file, &shown, bytes.is_empty(), args, platform));
             }
-            let value = check_json(&bytes, &shown)?;
+            let value = check_body(&bytes, &shown, platform)?;
             let named = platform.event_of(&value);
             let event = match &args.event {
                 Some(name) => {
@@ -108,7 +108,7 @@ fn prepare(
             let mut value = crate::call::render_event(catalog, platform, event, &mut rng)?;
             super::function::fill(&args.function, event, &mut value)?;
             apply_sets(&args.sets, &mut value, platform, &event.name)?;
-            let body = Bytes::from(serde_json::to_vec(&value)?);
+            let body = Bytes::from(platform.encode(&value));
             (event.name.clone(), body, value)
         }
     };

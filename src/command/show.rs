@@ -19,7 +19,10 @@ pub fn run(args: ShowArgs, overlay: Option<&Path>) -> Result<u8> {
         &mut crate::call::rng_from(crate::config::Env::process().seed()?),
     )?;
     apply_sets(&args.sets, &mut body, platform, &event.name)?;
-    let text = if args.compact {
+    let text = if platform.format != crate::catalog::BodyFormat::Json {
+        // The body as sent: a form is one line whatever --compact says.
+        String::from_utf8_lossy(&platform.encode(&body)).into_owned()
+    } else if args.compact {
         serde_json::to_string(&body)?
     } else {
         serde_json::to_string_pretty(&body)?

@@ -46,19 +46,53 @@ fn key_of(flag: &crate::cli::KeyArg, platform: &Platform) -> Result<Secret> {
         })
 }
 
+/// The URL a scheme that signs it needs, or the user error asking for it.
+fn url_for(flag: Option<&str>, signing: &Signing, platform: &Platform) -> Result<String> {
+    match flag {
+        Some(url) => Ok(reqwest::Url::parse(url)
+            .map(|_| url.to_string())
+            .map_err(|e| {
+                UserError::new(format!("--url `{url}` is not a URL: {e}"))
+                    .hint("give the full URL the platform posts to, like https://example.com/twilio/status?x=1")
+            })?),
+        None if signing.rules.properties().covers_url => Err(UserError::new(format!(
+            "{} signs the URL as well as the body, and no --url was given",
+            platform.id
+        ))
+        .hint("give --url with the exact URL the request goes to, query string included")
+        .into()),
+        None => Ok(String::new()),
+    }
+}
+
 pub fn sign(args: SignArgs, overlay: Option<&Path>) -> Result<u8> {
     let catalog = load_catalog(overlay)?;
     let platform = platform_of(&catalog, &args.platform)?;
     let signing = signing_of(&catalog, platform)?;
     let key = key_of(&args.key, platform)?;
+    crate::config::usable_key(platform, &key)?;
+    let url = url_for(args.url.as_deref(), signing, platform)?;
     let body = read_input(args.file.as_deref(), "body")?;
     let at = args.timestamp.unwrap_or_else(signing::now_ms);
-    outln!(
-        "{}: {}",
-        signing.header,
-        signing::sign(signing.scheme, &key, &body, at)
-    );
+    let headers = signing.rules.sign(&key, &url, &body, at)?;
+    for (name, value) in headers {
+        outln!("{name}: {value}");
+    }
     Ok(exit::OK)
+}
+
+/// `Name: value` from --header.
+fn header_line(line: &str) -> Result<(String, String)> {
+    match line.split_once(':') {
+        Some((name, value)) if !name.trim().is_empty() => {
+            Ok((name.trim().to_ascii_lowercase(), value.trim().to_string()))
+        }
+        _ => Err(
+            UserError::new(format!("--header `{line}` is not 'Name: value'"))
+                .hint("write it like --header 'webhook-id: msg_123'")
+                .into(),
+        ),
+    }
 }
 
 pub fn verify(args: VerifyArgs, overlay: Option<&Path>) -> Result<u8> {
@@ -66,21 +100,47 @@ pub fn verify(args: VerifyArgs, overlay: Option<&Path>) -> Result<u8> {
     let platform = platform_of(&catalog, &args.platform)?;
     let signing = signing_of(&catalog, platform)?;
     let key = key_of(&args.key, platform)?;
+    crate::config::usable_key(platform, &key)?;
+    let url = url_for(args.url.as_deref(), signing, platform)?;
     let body = read_input(args.file.as_deref(), "body")?;
     let now = args.now.unwrap_or_else(signing::now_ms);
-    let tolerance = args.tolerance.unwrap_or(signing.tolerance);
-    // Accept the whole header line as printed by `hookcli sign`, too.
-    let value = args.signature.trim();
-    let prefix = format!("{}:", signing.header);
-    let value = if value.to_ascii_lowercase().starts_with(&prefix) {
-        value[prefix.len()..].trim()
-    } else {
-        value
+    let mut rules = signing.rules.clone();
+    if let Some(tolerance) = args.tolerance {
+        rules.tolerance.past = tolerance;
+        if rules.tolerance.future.is_some() {
+            rules.tolerance.future = Some(tolerance);
+        }
+    }
+    let mut headers = args
+        .headers
+        .iter()
+        .map(|line| header_line(line))
+        .collect::<Result<Vec<_>>>()?;
+    if let Some(signature) = &args.signature {
+        // Accept the whole header line as printed by `hookcli sign`, too.
+        let value = signature.trim();
+        let prefix = format!("{}:", signing.header);
+        let value = if value.to_ascii_lowercase().starts_with(&prefix) {
+            value[prefix.len()..].trim()
+        } else {
+            value
+        };
+        // An empty value is no signature at all (`--signature "$HEADER"` with the header
+        // absent): `missing`, as the receiver says of a request without the header.
+        if !value.is_empty() {
+            headers.push((signing.header.clone(), value.to_string()));
+        }
+    }
+    let pairs: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    let signed = signing::Signed {
+        url: (!url.is_empty()).then_some(url.as_str()),
+        body: &body,
+        headers: &pairs,
     };
-    // An empty value is no signature at all (`--signature "$HEADER"` with the header absent):
-    // `missing`, as the receiver says of a request without the header.
-    let value = Some(value).filter(|v| !v.is_empty());
-    let verdict = signing::verify(signing.scheme, &key, &body, value, now, tolerance);
+    let verdict = rules.verify(&key, &signed, now);
     outln!("{verdict}");
     Ok(if verdict == Verdict::Valid {
         exit::OK

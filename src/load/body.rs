@@ -69,6 +69,15 @@ impl Bodies {
         rng: &mut impl Rng,
     ) -> Result<(Self, Option<String>), RenderError> {
         let now = crate::signing::now_ms();
+        if platform.format != crate::catalog::BodyFormat::Json {
+            // The compiler finds values in JSON text; a form body is encoded after rendering.
+            let slow = Bodies::Rendered {
+                catalog,
+                platform: Box::new(platform.clone()),
+                script: Box::new(script),
+            };
+            return Ok((slow, Some("the platform's bodies are not JSON".into())));
+        }
         let mut prototypes = Vec::with_capacity(PROTOTYPES);
         for _ in 0..PROTOTYPES {
             match Prototype::compile(&catalog, platform, &script, rng.r#gen(), now)? {
@@ -135,7 +144,7 @@ fn render_call(
     let mut bodies = Vec::new();
     for (event, turn) in steps(platform, script, call.turn_count()) {
         let value = call.render(event, turn)?;
-        bodies.push(serde_json::to_vec(&value).expect("a JSON value serializes"));
+        bodies.push(platform.encode(&value));
     }
     Ok((call, bodies))
 }
@@ -476,7 +485,12 @@ mod tests {
     fn every_built_in_event_and_lifecycle_compiles() {
         let catalog = Arc::new(catalog());
         let mut rng = StdRng::seed_from_u64(7);
-        for platform in &catalog.platforms {
+        // A platform whose bodies are not JSON (a form) is rendered per call, never compiled.
+        let json = catalog
+            .platforms
+            .iter()
+            .filter(|p| p.format == crate::catalog::BodyFormat::Json);
+        for platform in json {
             let scripts = platform
                 .events
                 .iter()

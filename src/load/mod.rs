@@ -813,10 +813,8 @@ async fn attempt(
 ) -> (Answer, bool) {
     let settings = &shared.settings;
     let mut headers = settings.headers.clone();
-    if let Some(signer) = &settings.signer
-        && let Ok(value) = HeaderValue::from_str(&signer.sign(&body))
-    {
-        headers.insert(signer.header.clone(), value);
+    if let Some(signer) = &settings.signer {
+        signer.apply(settings.url.as_str(), &body, &mut headers);
     }
     let reconnected = AtomicBool::new(false);
     let exchange = async {

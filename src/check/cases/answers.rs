@@ -7,7 +7,6 @@
 
 use bytes::Bytes;
 use rand::rngs::StdRng;
-use reqwest::header::{HeaderName, HeaderValue};
 use serde_json::{Map, Value, json};
 
 use super::context::{Context, Finding, answer};
@@ -262,20 +261,10 @@ async fn wrong_signature(
         .map(|(_, a)| a)
         .unwrap_or_else(|| json!({}));
     let mut request = function_request(context, spec, entry, url, &args)?;
-    let signing = context.platform().signing.as_ref().expect("checked");
+    // Signed as the platform signs, every header its scheme writes, with a key that is not
+    // the receiver's.
     let wrong = Secret::new("hookcli_wrong_key".to_string());
-    let value = crate::signing::sign(
-        signing.scheme,
-        &wrong,
-        &request.body,
-        crate::signing::now_ms(),
-    );
-    if let (Ok(name), Ok(value)) = (
-        HeaderName::from_bytes(signing.header.as_bytes()),
-        HeaderValue::from_str(&value),
-    ) {
-        request.headers.insert(name, value);
-    }
+    request.signer = crate::delivery::Signer::for_platform(context.platform(), Some(&wrong));
     let attempt = context.once(&request, finding).await;
     context.judge_rejected(
         &attempt,

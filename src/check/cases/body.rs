@@ -167,7 +167,17 @@ fn write_string(out: &mut String, text: &str) {
     out.push('"');
 }
 
+/// Skips a case about JSON text for a platform whose bodies are not JSON (a form).
+fn not_json(context: &Context) -> Option<Finding> {
+    let platform = context.platform();
+    (platform.format != crate::catalog::BodyFormat::Json)
+        .then(|| Finding::skipped(format!("{} does not send JSON bodies", platform.id)))
+}
+
 async fn body_reformatted(context: &Context, rng: &mut StdRng) -> Result<Finding, RenderError> {
+    if let Some(skip) = not_json(context) {
+        return Ok(skip);
+    }
     let mut value = context.render_sample(rng)?;
     // An `é` to escape, so the bytes differ the way a re-serializer's would.
     edit_text(&mut value, |t| t.push_str(" Café"));
@@ -199,7 +209,7 @@ async fn body_unicode(context: &Context, rng: &mut StdRng) -> Result<Finding, Re
         t.push('\n');
         t.push_str(UNICODE_TEXT);
     });
-    let body = serde_json::to_vec(&value).expect("a JSON value serializes");
+    let body = context.platform().encode(&value);
     let mut finding = Finding::default();
     context
         .deliver(
@@ -218,7 +228,7 @@ async fn body_large(context: &Context, rng: &mut StdRng) -> Result<Finding, Rend
         let line = "User: I'd like to go over every line of my last three invoices, one by one. ";
         *t = line.repeat(LARGE_BYTES / line.len() + 1);
     });
-    let body = serde_json::to_vec(&value).expect("a JSON value serializes");
+    let body = context.platform().encode(&value);
     // 413 is a fine answer to a body this big: the platform then knows not to retry.
     let mut policy = context.config.policy.clone();
     policy.success = policy.success.also(413);
@@ -243,7 +253,7 @@ async fn body_long_call(context: &Context, rng: &mut StdRng) -> Result<Finding, 
             "the catalog has no conversations to make a call of",
         ));
     };
-    let body = serde_json::to_vec(&value).expect("a JSON value serializes");
+    let body = context.platform().encode(&value);
     let kb = body.len() / 1024;
     let what = format!("a {minutes}-minute {} ({kb} KB): ", event.name);
     let mut finding = Finding::default();
@@ -277,7 +287,7 @@ async fn body_extra_fields(context: &Context, rng: &mut StdRng) -> Result<Findin
     for event in events {
         let mut value = render_event(&context.config.catalog, platform, event, rng)?;
         add_unknown_fields(&mut value);
-        let body = serde_json::to_vec(&value).expect("a JSON value serializes");
+        let body = context.platform().encode(&value);
         let what = format!("{} with added fields: ", event.name);
         context
             .deliver(
@@ -306,6 +316,9 @@ fn add_unknown_fields(value: &mut Value) {
 }
 
 async fn body_malformed_json(context: &Context, rng: &mut StdRng) -> Result<Finding, RenderError> {
+    if let Some(skip) = not_json(context) {
+        return Ok(skip);
+    }
     let text =
         serde_json::to_string(&context.render_sample(rng)?).expect("a JSON value serializes");
     let mut cut = text.len() / 2;
@@ -370,7 +383,7 @@ async fn event_unknown(context: &Context, rng: &mut StdRng) -> Result<Finding, R
     if let Some(slot) = value.pointer_mut(&field) {
         *slot = json!(UNKNOWN_EVENT);
     }
-    let body = serde_json::to_vec(&value).expect("a JSON value serializes");
+    let body = context.platform().encode(&value);
     let mut finding = Finding::default();
     let attempt = context.once(&context.signed(body), &mut finding).await;
     let what = format!("an unknown event type (`{UNKNOWN_EVENT}`)");

@@ -15,7 +15,7 @@ use crate::check::{CaseOutcome, CheckConfig, Severity};
 use crate::delivery::{self, Attempt, Delivery, ErrorKind, Outcome, Request, Signer};
 use crate::policy::DeliveryPolicy;
 use crate::secret::Secret;
-use crate::signing::{self, now_ms};
+use crate::signing::now_ms;
 use crate::text::status_text;
 
 /// The settings and the HTTP client every case shares.
@@ -53,31 +53,61 @@ impl Context {
         }
     }
 
-    /// A request for `body` with this exact signature header (or none), not signed by hookcli.
-    pub(super) fn with_signature(&self, body: impl Into<Bytes>, value: Option<&str>) -> Request {
+    /// A request for `body` with these exact signature headers, not signed by hookcli.
+    pub(super) fn with_headers(
+        &self,
+        body: impl Into<Bytes>,
+        signature: &[(String, String)],
+    ) -> Request {
+        self.with_headers_to(self.config.url.clone(), body, signature)
+    }
+
+    /// [`Self::with_headers`] sent to another URL than the receiver's.
+    pub(super) fn with_headers_to(
+        &self,
+        url: reqwest::Url,
+        body: impl Into<Bytes>,
+        signature: &[(String, String)],
+    ) -> Request {
         let mut request = Request {
             method: reqwest::Method::POST,
-            url: self.config.url.clone(),
+            url,
             headers: self.config.headers.clone(),
             body: body.into(),
             signer: None,
         };
-        let header = self.platform().signing.as_ref().map(|s| s.header.as_str());
-        if let (Some(header), Some(value)) = (header, value)
-            && let (Ok(name), Ok(value)) = (
-                HeaderName::from_bytes(header.as_bytes()),
+        for (name, value) in signature {
+            if let (Ok(name), Ok(value)) = (
+                HeaderName::from_bytes(name.as_bytes()),
                 HeaderValue::from_str(value),
-            )
-        {
-            request.headers.insert(name, value);
+            ) {
+                request.headers.insert(name, value);
+            }
         }
         request
     }
 
-    /// The platform's signature header value for `body` at `at_ms`, with `key`.
-    pub(super) fn signature(&self, key: &Secret, body: &[u8], at_ms: u64) -> Option<String> {
-        let signing = self.platform().signing.as_ref()?;
-        Some(signing::sign(signing.scheme, key, body, at_ms))
+    /// The platform's signature headers for `body` sent to the receiver's URL at `at_ms`,
+    /// with `key`: empty when the platform does not sign or the key does not fit the scheme.
+    pub(super) fn signature(&self, key: &Secret, body: &[u8], at_ms: u64) -> Vec<(String, String)> {
+        self.signature_for(self.config.url.as_str(), key, body, at_ms)
+    }
+
+    /// [`Self::signature`] over another URL (twilio signs the URL).
+    pub(super) fn signature_for(
+        &self,
+        url: &str,
+        key: &Secret,
+        body: &[u8],
+        at_ms: u64,
+    ) -> Vec<(String, String)> {
+        let Some(signing) = self.platform().signing.as_ref() else {
+            return Vec::new();
+        };
+        signing
+            .rules
+            .sign(key, url, body, at_ms)
+            .unwrap_or_default()
     }
 
     /// The event the body/*, signature/* and delivery/* cases send: the call's end.
@@ -409,8 +439,7 @@ pub(super) fn lifecycle_bodies(
             (true, false) => vec![],
         };
         for turn in turns {
-            let body =
-                serde_json::to_vec(&call.render(event, turn)?).expect("a JSON value serializes");
+            let body = platform.encode(&call.render(event, turn)?);
             bodies.push((event.name.clone(), body));
         }
     }

@@ -37,7 +37,7 @@ const CASES: [Spec; 4] = [
     Spec::new(
         "http/charset",
         Severity::Error,
-        "Content-Type: application/json; charset=utf-8 is accepted",
+        "the platform's Content-Type with `; charset=utf-8` added (application/json; charset=utf-8) is accepted",
         |c, _, r| Box::pin(http_charset(c, r)),
     ),
 ];
@@ -47,7 +47,7 @@ pub(super) fn cases(_: &Platform) -> Vec<Case> {
 }
 
 async fn delivery_duplicate(context: &Context, rng: &mut StdRng) -> Result<Finding, RenderError> {
-    let body = serde_json::to_vec(&context.render_sample(rng)?).expect("a JSON value serializes");
+    let body = context.platform().encode(&context.render_sample(rng)?);
     let event = &context.sample_event().name;
     let mut finding = Finding::default();
     let policy = &context.config.policy;
@@ -73,13 +73,13 @@ async fn delivery_concurrent_duplicate(
     context: &Context,
     rng: &mut StdRng,
 ) -> Result<Finding, RenderError> {
-    let body = serde_json::to_vec(&context.render_sample(rng)?).expect("a JSON value serializes");
+    let body = context.platform().encode(&context.render_sample(rng)?);
     let event = &context.sample_event().name;
     // One signature for both: a retry of the same request, not two signings of one body.
     let request = match (&context.config.key, &context.platform().signing) {
         (Some(key), Some(_)) => {
             let signature = context.signature(key, &body, now_ms());
-            context.with_signature(body, signature.as_deref())
+            context.with_headers(body, &signature)
         }
         _ => context.signed(body),
     };
@@ -187,12 +187,16 @@ async fn delivery_out_of_order(
 }
 
 async fn http_charset(context: &Context, rng: &mut StdRng) -> Result<Finding, RenderError> {
-    let body = serde_json::to_vec(&context.render_sample(rng)?).expect("a JSON value serializes");
+    let body = context.platform().encode(&context.render_sample(rng)?);
     let mut request = context.signed(body);
-    request.headers.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("application/json; charset=utf-8"),
+    // The platform's own type (a form for twilio) with the charset some frameworks add.
+    let with_charset = format!(
+        "{}; charset=utf-8",
+        context.platform().format.content_type()
     );
+    if let Ok(value) = HeaderValue::from_str(&with_charset) {
+        request.headers.insert(CONTENT_TYPE, value);
+    }
     let mut finding = Finding::default();
     context
         .deliver(

@@ -40,8 +40,7 @@ async fn delivers(
     let spec = platform
         .event(event)
         .expect("the case list comes from the platform's events");
-    let body = serde_json::to_vec(&render_event(&context.config.catalog, platform, spec, rng)?)
-        .expect("a JSON value serializes");
+    let body = platform.encode(&render_event(&context.config.catalog, platform, spec, rng)?);
     let mut finding = Finding::default();
     let policy = &context.config.policy;
     context

@@ -33,7 +33,7 @@ async fn load_burst(context: &Context, rng: &mut StdRng) -> Result<Finding, Rend
             Some(lifecycle) => bodies.extend(lifecycle_bodies(context, lifecycle, false, rng)?),
             None => bodies.push((
                 context.sample_event().name.clone(),
-                serde_json::to_vec(&context.render_sample(rng)?).expect("a JSON value serializes"),
+                context.platform().encode(&context.render_sample(rng)?),
             )),
         }
     }
