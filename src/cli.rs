@@ -353,6 +353,19 @@ pub struct ListenArgs {
     /// file; a request that cannot be written is answered 503
     #[arg(long, value_name = "FILE")]
     pub record: Option<PathBuf>,
+    /// Relay: pass every webhook on to this app (same bytes and end-to-end headers) and
+    /// answer with the app's answer; 502 when it is down, 504 when too slow
+    #[arg(long, value_name = "URL", conflicts_with_all = ["status", "fail_first", "drop"])]
+    pub forward_to: Option<String>,
+    /// How long the app has to answer a forwarded request [default: the platform's delivery
+    /// timeout, 10s for uponai]
+    #[arg(long, value_parser = crate::duration::parse_deadline_flag, value_name = "DUR",
+          allow_hyphen_values = true, requires = "forward_to")]
+    pub forward_timeout: Option<Duration>,
+    /// Serve a web inspector on its own loopback port; its address, with a one-time token, is
+    /// printed on stderr
+    #[arg(long)]
+    pub ui: bool,
     /// Answer with this file's body: FILE for every request, EVENT=FILE for one event
     /// (repeatable); without it, call_inbound and function calls get a valid example answer
     #[arg(long, value_name = "[EVENT=]FILE")]

@@ -28,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::answer::Answers;
 use crate::catalog::Platform;
+use crate::relay::{Forward, Outcome};
 use crate::secret::Secret;
 use crate::signing::{self, Verdict};
 use crate::text::{human_bytes, io_reason, path_reason};
@@ -81,6 +82,11 @@ pub struct ReceiverConfig {
     /// The most body bytes held at once across all connections; past it, 503.
     pub body_memory: u64,
     pub record: Option<PathBuf>,
+    /// `listen --forward-to`: every webhook goes on to this app, whose answer is the answer.
+    pub forward: Option<Forward>,
+    /// Parse each body to name its event and call id in the report. Off for a reader that
+    /// names them itself, off the request path (`listen -q --ui`: the inspector).
+    pub name_events: bool,
     /// Bodies to answer with, for the events whose answer the platform reads (an inbound
     /// call's routing, a function's result): the catalog's examples unless told otherwise.
     pub answers: Answers,
@@ -114,6 +120,8 @@ impl ReceiverConfig {
             body_timeout,
             body_memory: default_body_memory(DEFAULT_MAX_BODY),
             record: None,
+            forward: None,
+            name_events: true,
             answers: Answers::examples(&platform_answers),
         }
     }
@@ -138,9 +146,58 @@ pub struct Received {
     pub note: Option<String>,
     /// The earlier request (its `n`) that brought the same body bytes: a retry or a duplicate.
     pub duplicate_of: Option<u64>,
+    /// With `--forward-to`: what the app answered (then `answered` is the app's status).
+    pub forwarded: Option<Forwarded>,
     /// For a request the platform waits on: a function's name and args, an inbound call's
     /// numbers.
     pub summary: Option<String>,
+}
+
+/// The app's side of a relayed request, for the line, the record and the page.
+#[derive(Clone, Debug)]
+pub struct Forwarded {
+    /// The app's status; `None` when it gave no answer (then 502 or 504 was answered).
+    pub status: Option<u16>,
+    pub took: Duration,
+    /// Why there was no answer: `app down (connection refused)`.
+    pub failure: Option<String>,
+    /// The app's answer as relayed (hop-by-hop headers dropped).
+    pub headers: Vec<(String, String)>,
+    pub body: Bytes,
+}
+
+impl Forwarded {
+    fn of(relayed: &crate::relay::Relayed) -> Self {
+        let (status, failure, headers, body) = match &relayed.outcome {
+            Outcome::Answered(answer) => (
+                Some(answer.status),
+                None,
+                header_pairs(&answer.headers),
+                answer.body.clone(),
+            ),
+            Outcome::Failed(failure) => (None, Some(failure.describe()), Vec::new(), Bytes::new()),
+        };
+        Forwarded {
+            status,
+            took: relayed.took,
+            failure,
+            headers,
+            body,
+        }
+    }
+}
+
+/// Header names and values as text, in order (a value that is not UTF-8 is shown lossily).
+fn header_pairs(headers: &hyper::HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect()
 }
 
 impl Received {
@@ -577,17 +634,10 @@ async fn handle(
     let deadline = tokio::time::Instant::now() + state.config.body_timeout;
     let method = req.method().clone();
     let path = req.uri().path().to_string();
-    let headers: Vec<(String, String)> = req
-        .headers()
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.as_str().to_string(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
+    let headers = header_pairs(req.headers());
     let config = &state.config;
+    // Forwarded as they came, bytes and all, not as the text `headers` holds.
+    let wire_headers = config.forward.as_ref().map(|_| req.headers().clone());
     let declared = req
         .headers()
         .get(CONTENT_LENGTH)
@@ -607,17 +657,31 @@ async fn handle(
         answered: None,
         note: None,
         duplicate_of: None,
+        forwarded: None,
         summary: None,
     };
     // Kept to the end of the answer: the body is held until then.
     let mut _held = None;
     let mut unread = None;
+    let mut relayed = None;
     let decision = match body {
         Body::Read(body, held) => {
             _held = Some(held);
             received.body = body.clone();
             received.duplicate_of = duplicate_of(&state, &method, &received);
-            judge(&state, &method, &mut received, &body)
+            let decision = judge(&state, &method, &mut received, &body);
+            match (&config.forward, wire_headers) {
+                // Whatever the verdict: it is for the developer; the app's answer is the answer.
+                (Some(forward), Some(wire)) if is_webhook(&state, &method, &received) => {
+                    let r = forward.forward(method.clone(), &wire, body).await;
+                    received.forwarded = Some(Forwarded::of(&r));
+                    let status =
+                        StatusCode::from_u16(r.status()).unwrap_or(StatusCode::BAD_GATEWAY);
+                    relayed = Some(r);
+                    Decision::answer(status)
+                }
+                _ => decision,
+            }
         }
         Body::TooLarge { bytes, rest } => {
             let limit = config.max_body;
@@ -689,7 +753,26 @@ async fn handle(
         }
         None => state.conns.set(&conn, IDLE),
     }
-    Ok(response(&decision))
+    match relayed.map(|r| r.outcome) {
+        Some(Outcome::Answered(answer)) if decision.status.as_u16() == answer.status => {
+            Ok(relayed_response(answer))
+        }
+        _ => Ok(response(&decision)),
+    }
+}
+
+/// A POST to the webhook path: what `--forward-to` passes on (other routes get listen's own
+/// 404 or 405, as without it).
+fn is_webhook(state: &State, method: &Method, received: &Received) -> bool {
+    method == Method::POST && received.path == state.config.path
+}
+
+/// The app's answer, as it gave it, to the platform.
+fn relayed_response(answer: crate::relay::Answer) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(answer.body));
+    *response.status_mut() = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_GATEWAY);
+    *response.headers_mut() = answer.headers;
+    response
 }
 
 /// For a webhook delivery, the earlier request with the same body, when someone will be told
@@ -860,20 +943,21 @@ fn judge(state: &State, method: &Method, received: &mut Received, body: &Bytes) 
     let platform = &config.platform;
     // The event and call id are only for the report: with nobody to report to (listen -q),
     // the body is only validated, without building a tree, which saves most allocations.
-    let is_json = if state.events.is_some() || config.answers.may_answer(body) {
-        let json = serde_json::from_slice::<Value>(body).ok();
-        if let Some(json) = &json {
-            received.event = platform.event_of(json);
-            received.call_id = platform.call_id_of(json);
-            received.summary = received
-                .event
-                .as_deref()
-                .and_then(|e| crate::answer::summary(platform, e, json));
-        }
-        json.is_some()
-    } else {
-        serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok()
-    };
+    let is_json =
+        if (state.events.is_some() && config.name_events) || config.answers.may_answer(body) {
+            let json = serde_json::from_slice::<Value>(body).ok();
+            if let Some(json) = &json {
+                received.event = platform.event_of(json);
+                received.call_id = platform.call_id_of(json);
+                received.summary = received
+                    .event
+                    .as_deref()
+                    .and_then(|e| crate::answer::summary(platform, e, json));
+            }
+            json.is_some()
+        } else {
+            serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok()
+        };
     received.verdict = match (&platform.signing, &config.key) {
         (Some(signing), Some(key)) => {
             let mut headers = received
@@ -986,6 +1070,12 @@ pub fn record_line(received: &Received, webhook_path: &str) -> String {
         // A POST to the webhook path: what `replay --from` re-sends (it skips the rest).
         "webhook": received.method == "POST" && received.path == webhook_path,
     });
+    // The verdict, so a page reading the record after a restart can show it; `status` is
+    // then the app's (or the 502/504 listen answered for it), not listen's judgement.
+    line["verdict"] = json!(received.verdict.word());
+    if let Some(forwarded) = &received.forwarded {
+        line["forwarded"] = forwarded_json(forwarded);
+    }
     // The request number is this session's, as listen's lines show it.
     if let Some(first) = received.duplicate_of {
         line["duplicate_of"] = json!(first);
@@ -1016,6 +1106,15 @@ pub fn record_line(received: &Received, webhook_path: &str) -> String {
     let mut text = line.to_string();
     text.push('\n');
     text
+}
+
+/// `{"status": 500, "ms": 12, "error": null}`: the app's answer to a relayed request.
+pub fn forwarded_json(forwarded: &Forwarded) -> Value {
+    json!({
+        "status": forwarded.status,
+        "ms": forwarded.took.as_millis() as u64,
+        "error": forwarded.failure,
+    })
 }
 
 /// Request headers that carry credentials, masked in the record. The signature header is not

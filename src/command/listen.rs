@@ -8,10 +8,12 @@ use tokio::sync::mpsc;
 use super::load_catalog;
 use crate::cli::ListenArgs;
 use crate::error::{UserError, exit};
+use crate::inspector::{Inspector, Setup};
 use crate::output::{self, received};
 use crate::receiver::{
     DEFAULT_MAX_BODY, Faults, Receiver, ReceiverConfig, Stats, default_body_memory,
 };
+use crate::relay::Forward;
 use crate::text::human_bytes;
 
 pub fn run(args: ListenArgs, overlay: Option<&Path>, file: Option<&Path>) -> Result<u8> {
@@ -57,6 +59,16 @@ pub fn run(args: ListenArgs, overlay: Option<&Path>, file: Option<&Path>) -> Res
         .tolerance
         .or(platform.signing.as_ref().map(|s| s.tolerance))
         .unwrap_or(std::time::Duration::from_secs(300));
+    let forward = match &args.forward_to {
+        Some(url) => {
+            let timeout = args.forward_timeout.unwrap_or(platform.policy.timeout);
+            Some(Forward::new(url, timeout).map_err(|e| {
+                UserError::new(format!("--forward-to {e}"))
+                    .hint("give the app's address, like --forward-to http://127.0.0.1:3000/webhook")
+            })?)
+        }
+        None => None,
+    };
     let config = ReceiverConfig {
         host: args.host.clone(),
         port: args.port,
@@ -76,6 +88,9 @@ pub fn run(args: ListenArgs, overlay: Option<&Path>, file: Option<&Path>) -> Res
         body_timeout: args.body_timeout.unwrap_or(platform.policy.timeout),
         body_memory,
         record: args.record.clone(),
+        forward: forward.clone(),
+        // With no line to print, the inspector names events in its own task.
+        name_events: !args.quiet,
         answers: super::respond::answers(platform, &args.respond)?,
     };
     let how = match (&platform.signing, &key) {
@@ -91,10 +106,22 @@ pub fn run(args: ListenArgs, overlay: Option<&Path>, file: Option<&Path>) -> Res
         ),
         (None, _) => format!("{} does not sign: every request is `unsigned`", platform.id),
     };
+    let config_for_ui = UiSetup {
+        platform: platform.clone(),
+        key: key.clone(),
+        forward_url: forward.as_ref().map(|f| f.url.clone()),
+        tolerance,
+    };
     super::runtime()?.block_on(async move {
         let (tx, rx) = mpsc::unbounded_channel();
-        // --quiet prints no line per request: nothing listens on the channel, so none is made.
-        let events = (!args.quiet).then_some(tx);
+        // --quiet prints no line per request: nothing listens on the channel, so none is made
+        // (unless the inspector does).
+        let events = (!args.quiet || args.ui).then_some(tx);
+        // Read before listen appends to it: the page's history is what came before.
+        let history = match (&args.record, args.ui) {
+            (Some(path), true) => std::fs::read_to_string(path).ok(),
+            _ => None,
+        };
         // A record file past `ulimit -f` must fail its write (and be said), not kill listen.
         let _file_size_signal = ignore_file_size_signal();
         let receiver = Receiver::start(config, events).await?;
@@ -112,10 +139,24 @@ pub fn run(args: ListenArgs, overlay: Option<&Path>, file: Option<&Path>) -> Res
         // that line still gets the summary.
         let stop = super::interrupt();
         errln!("listening on {}", receiver.url);
+        if let Some(forward) = &forward {
+            errln!(
+                "{}",
+                output::dim(&format!(
+                    "forwarding to {} ({} to answer); the app's answer is the answer",
+                    forward.url,
+                    crate::duration::short(forward.timeout)
+                ))
+            );
+        }
         errln!(
             "{}",
             output::dim(&format!("{} · {how} · Ctrl-C to stop", platform.id))
         );
+        let inspector = match args.ui {
+            true => Some(start_inspector(&config_for_ui, receiver.url.clone(), history).await?),
+            false => None,
+        };
         let done = tokio_util::sync::CancellationToken::new();
         let printer = tokio::spawn(print_requests(
             rx,
@@ -123,6 +164,7 @@ pub fn run(args: ListenArgs, overlay: Option<&Path>, file: Option<&Path>) -> Res
             args.json,
             args.verbose,
             args.quiet,
+            inspector,
         ));
         stop.await;
         let stats = receiver.stats.clone();
@@ -147,6 +189,43 @@ pub fn run(args: ListenArgs, overlay: Option<&Path>, file: Option<&Path>) -> Res
     })
 }
 
+/// What the inspector is told about this listen, before its webhook URL is known.
+struct UiSetup {
+    platform: crate::catalog::Platform,
+    key: Option<crate::secret::Secret>,
+    forward_url: Option<String>,
+    tolerance: std::time::Duration,
+}
+
+/// Starts the page on its own loopback port, with the record's history, and prints its
+/// address (with the token) once.
+async fn start_inspector(
+    ui: &UiSetup,
+    listen_url: String,
+    history: Option<String>,
+) -> Result<Inspector> {
+    let inspector = Inspector::start(Setup {
+        platform: ui.platform.clone(),
+        key: ui.key.clone(),
+        listen_url,
+        forward_url: ui.forward_url.clone(),
+        tolerance: ui.tolerance,
+    })
+    .await?;
+    let loaded = history.map_or(0, |text| inspector.load_record(&text));
+    errln!("inspector on {}", inspector.url);
+    if loaded > 0 {
+        errln!(
+            "{}",
+            output::dim(&format!(
+                "the inspector shows {loaded} earlier request{} from the record file",
+                if loaded == 1 { "" } else { "s" }
+            ))
+        );
+    }
+    Ok(inspector)
+}
+
 /// Replaces SIGXFSZ's default (kill the process) with a handler while the result is held,
 /// so a write past the file size limit fails with an error instead.
 #[cfg(unix)]
@@ -169,9 +248,14 @@ async fn print_requests(
     json: bool,
     verbose: bool,
     quiet: bool,
+    inspector: Option<Inspector>,
 ) {
     let print = |r: crate::receiver::Received| {
         if quiet {
+            // Here, off the webhook path: the request was answered (or is being) already.
+            if let Some(inspector) = &inspector {
+                inspector.push(r);
+            }
             return;
         }
         if json {
@@ -181,6 +265,9 @@ async fn print_requests(
             if verbose {
                 outln!("{}", received::pretty_body(&r));
             }
+        }
+        if let Some(inspector) = &inspector {
+            inspector.push(r);
         }
     };
     loop {

@@ -114,6 +114,17 @@ pub struct ReceivedJson<'a> {
     pub status: Option<u16>,
     pub bytes: u64,
     pub duplicate_of: Option<u64>,
+    /// With `listen --forward-to`: what the app answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forwarded: Option<ForwardedJson<'a>>,
+}
+
+#[derive(Serialize)]
+pub struct ForwardedJson<'a> {
+    /// The app's status; null when it gave no answer (502 or 504 went back).
+    pub status: Option<u16>,
+    pub ms: u64,
+    pub error: Option<&'a str>,
 }
 
 impl<'a> ReceivedJson<'a> {
@@ -133,6 +144,11 @@ impl<'a> ReceivedJson<'a> {
             status: received.answered,
             bytes: received.size(),
             duplicate_of: received.duplicate_of,
+            forwarded: received.forwarded.as_ref().map(|f| ForwardedJson {
+                status: f.status,
+                ms: f.took.as_millis() as u64,
+                error: f.failure.as_deref(),
+            }),
         }
     }
 }

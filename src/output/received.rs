@@ -46,6 +46,11 @@ pub fn line(received: &Received) -> String {
         .as_deref()
         .map(|n| dim(&format!("  ({})", escape_controls(n))))
         .unwrap_or_default();
+    // Relayed: both verdicts, listen's and the app's, `valid → app 500 in 12 ms`.
+    let answered = match &received.forwarded {
+        Some(forwarded) => relayed(forwarded, received.answered),
+        None => answered,
+    };
     // A function's args, an inbound call's numbers.
     let summary = received
         .summary
@@ -57,6 +62,27 @@ pub fn line(received: &Received) -> String {
         dim(time),
         dim(&human_bytes(received.size()))
     )
+}
+
+/// `→ app 500 in 12 ms`, or `→ 502 app down (connection refused)`.
+fn relayed(forwarded: &crate::receiver::Forwarded, answered: Option<u16>) -> String {
+    let ms = forwarded.took.as_millis();
+    match (forwarded.status, &forwarded.failure) {
+        (Some(status), _) => {
+            let text = format!("app {status}");
+            let text = if (200..300).contains(&status) {
+                good(&text)
+            } else {
+                bad(&text)
+            };
+            format!("→ {text} in {ms} ms")
+        }
+        (None, failure) => {
+            let status = answered.map_or("dropped".to_string(), |s| s.to_string());
+            let why = escape_controls(failure.as_deref().unwrap_or("app failed"));
+            format!("→ {} {why}", bad(&status))
+        }
+    }
 }
 
 /// A line shows this much of a function's args; `-v` shows the whole body.

@@ -283,6 +283,13 @@ impl Listener {
         }
     }
 
+    /// The next line of its stderr after the ready line (blocks until there is one).
+    pub fn stderr_line(&mut self) -> String {
+        let mut line = String::new();
+        self.stderr.read_line(&mut line).expect("read stderr");
+        line
+    }
+
     /// Stops it with SIGTERM, returning (stdout, the rest of stderr).
     pub fn stop(self) -> (String, String) {
         self.stop_with("TERM")
