@@ -177,10 +177,15 @@ fn effect(spec: &AnswerSpec, json: Option<&Value>, chars: usize) -> String {
             Some(phrase(text, value))
         })
         .collect();
-    let mut effect = if phrases.is_empty() {
-        spec.effect.clone()
-    } else {
-        phrases.join(" ")
+    // The first phrase says where the answer goes; without it, the plain effect does.
+    let leads = spec
+        .says
+        .first()
+        .is_some_and(|(pointer, _)| json.and_then(|j| j.pointer(pointer)).is_some());
+    let mut effect = match (phrases.is_empty(), leads) {
+        (true, _) => spec.effect.clone(),
+        (false, true) => phrases.join(" "),
+        (false, false) => format!("{} {}", spec.effect, phrases.join(" ")),
     };
     if spec.max_chars.is_some() {
         let what = if json.is_some() { "JSON" } else { "text" };
@@ -190,7 +195,7 @@ fn effect(spec: &AnswerSpec, json: Option<&Value>, chars: usize) -> String {
 }
 
 /// `{}` is the value (a string without its quotes), `{n}` its count of keys, items or
-/// characters.
+/// characters, `{s}` an `s` unless that count is one.
 fn phrase(text: &str, value: &Value) -> String {
     let plain = match value {
         Value::String(s) => s.clone(),
@@ -203,6 +208,7 @@ fn phrase(text: &str, value: &Value) -> String {
         _ => 1,
     };
     text.replace("{n}", &count.to_string())
+        .replace("{s}", if count == 1 { "" } else { "s" })
         .replace("{}", &plain)
 }
 

@@ -513,7 +513,13 @@ fn a_receiver_too_slow_for_the_timeout_fails_delivers_as_timeouts() {
         .iter()
         .filter(|(n, _)| n.starts_with("delivers/"))
         .collect();
-    assert_eq!(delivers.len(), uponai().events.len());
+    // Requests whose answer the platform reads go to their own URL: answers/* check them.
+    let webhooks = uponai()
+        .events
+        .iter()
+        .filter(|e| e.answer.is_none())
+        .count();
+    assert_eq!(delivers.len(), webhooks);
     for (name, (result, reason)) in delivers {
         assert_eq!(result, "failed", "{name}");
         assert!(reason.contains("timed out after 300ms"), "{name}: {reason}");

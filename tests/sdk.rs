@@ -104,6 +104,14 @@ fn sdk_receivers_accept_every_event_hookcli_sends_and_refuse_a_wrong_key() {
         };
         let url = sdk.url();
         for event in events(platform) {
+            // An event whose answer the platform reads (Vapi's tool-calls) is judged on its
+            // answer too: these receivers check signatures and answer with a status only.
+            let answered = common::platform(platform)
+                .event(&event)
+                .is_some_and(|e| e.answer.is_some());
+            if answered {
+                continue;
+            }
             let out = run(&[
                 "send",
                 &event,

@@ -32,7 +32,11 @@ impl AnswerReport<'_> {
                 "failed: {} answered, but the answer is unusable (not retried: the platform \
                  got its 2xx; it is assumed to {})",
                 crate::text::status_text(self.attempt.status.unwrap_or(0)),
-                self.spec.unusable
+                if self.spec.unusable.is_empty() {
+                    "go on as if no answer had come"
+                } else {
+                    self.spec.unusable.as_str()
+                }
             );
             out.push_str(&bad(&head));
             out.push('\n');
