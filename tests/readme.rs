@@ -34,22 +34,29 @@ fn console_blocks(path: &Path) -> Vec<Vec<DocLine>> {
     let mut blocks = Vec::new();
     let mut current: Option<Vec<DocLine>> = None;
     for (i, line) in lines.iter().enumerate() {
-        match (&mut current, line.trim_end()) {
-            (None, "```console") => current = Some(Vec::new()),
-            (Some(_), "```") => blocks.push(current.take().unwrap()),
-            (Some(block), l) if l.starts_with("$ ") => {
-                let next = lines.get(i + 1).copied().unwrap_or("");
-                block.push(DocLine {
-                    place: format!("{name}:{}", i + 1),
-                    command: l[2..].to_string(),
-                    expects_usage_error: next.starts_with("error:"),
-                    skipped: l.split_once("# not run:").map(|(_, why)| why.trim().to_string()),
-                });
+        let line = line.trim_end();
+        if current.is_none() {
+            if line == "```console" {
+                current = Some(Vec::new());
             }
-            _ => {}
+        } else if line == "```" {
+            blocks.extend(current.take());
+        } else if let (Some(block), Some(command)) = (current.as_mut(), line.strip_prefix("$ ")) {
+            let next = lines.get(i + 1).copied().unwrap_or("");
+            block.push(DocLine {
+                place: format!("{name}:{}", i + 1),
+                command: command.to_string(),
+                expects_usage_error: next.starts_with("error:"),
+                skipped: command
+                    .split_once("# not run:")
+                    .map(|(_, why)| why.trim().to_string()),
+            });
         }
     }
-    assert!(current.is_none(), "{name}: a ```console block is not closed");
+    assert!(
+        current.is_none(),
+        "{name}: a ```console block is not closed"
+    );
     blocks
 }
 
@@ -66,7 +73,9 @@ fn doc_files() -> Vec<PathBuf> {
 }
 
 fn runs_hookcli(command: &str) -> bool {
-    let words: Vec<&str> = command.split(|c: char| c.is_whitespace() || c == '(').collect();
+    let words: Vec<&str> = command
+        .split(|c: char| c.is_whitespace() || c == '(')
+        .collect();
     words.contains(&"hookcli")
 }
 
@@ -189,7 +198,11 @@ fn run_block(block: &[DocLine], receiver: &str, dir: &Path) -> (usize, usize) {
             run += 1;
         } else {
             let out = shell(&command, dir).output().expect("bash runs");
-            assert!(out.status.success(), "{}: setup `{command}` failed", line.place);
+            assert!(
+                out.status.success(),
+                "{}: setup `{command}` failed",
+                line.place
+            );
         }
     }
     (run, skipped)
@@ -198,10 +211,7 @@ fn run_block(block: &[DocLine], receiver: &str, dir: &Path) -> (usize, usize) {
 #[test]
 fn every_console_command_in_the_docs_runs() {
     let mut server = Server::uponai();
-    let blocks: Vec<Vec<DocLine>> = doc_files()
-        .iter()
-        .flat_map(|f| console_blocks(f))
-        .collect();
+    let blocks: Vec<Vec<DocLine>> = doc_files().iter().flat_map(|f| console_blocks(f)).collect();
     let root = std::env::temp_dir().join(format!("hookcli-readme-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
     // Blocks are independent: run them side by side to stay within a few seconds.
@@ -224,10 +234,16 @@ fn every_console_command_in_the_docs_runs() {
     let skipped: usize = counts.iter().map(|c| c.1).sum();
     #[allow(clippy::disallowed_macros)] // a test's note; the harness owns its stderr
     eprintln!("doc commands: {run} run, {skipped} skipped (# not run)");
-    assert!(run >= 30, "only {run} doc commands found: is the extraction broken?");
+    assert!(
+        run >= 30,
+        "only {run} doc commands found: is the extraction broken?"
+    );
     assert!(skipped <= 3, "{skipped} doc commands are not run");
     // The rewritten --to lines reached the test's receiver.
-    assert!(server.hits() > 0, "no doc command reached the test receiver");
+    assert!(
+        server.hits() > 0,
+        "no doc command reached the test receiver"
+    );
 }
 
 #[test]
@@ -235,8 +251,14 @@ fn the_readme_stays_a_front_door() {
     let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
         .expect("README.md");
     let lines = readme.lines().count();
-    assert!(lines <= 300, "README.md has {lines} lines; move details to docs/");
-    for command in ["cargo run --release -- send call_ended", "cargo test --locked"] {
+    assert!(
+        lines <= 300,
+        "README.md has {lines} lines; move details to docs/"
+    );
+    for command in [
+        "cargo run --release -- send call_ended",
+        "cargo test --locked",
+    ] {
         assert!(
             readme.contains(&format!("\n    {command}\n")),
             "README's own command `{command}` is gone"
@@ -251,6 +273,10 @@ fn every_readme_link_to_docs_exists() {
     let links = regex::Regex::new(r"\]\(((?:docs|bench|schemas|payloads)/[^)#]*)").unwrap();
     for link in links.captures_iter(&readme) {
         let target = root.join(&link[1]);
-        assert!(target.exists(), "README links to {}, which is missing", &link[1]);
+        assert!(
+            target.exists(),
+            "README links to {}, which is missing",
+            &link[1]
+        );
     }
 }
