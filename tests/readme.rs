@@ -208,6 +208,12 @@ fn run_block(block: &[DocLine], receiver: &str, dir: &Path) -> (usize, usize) {
     (run, skipped)
 }
 
+/// A line for `cargo test -- --nocapture`: the test harness owns stderr, so eprintln! is fine.
+#[allow(clippy::disallowed_macros)]
+fn note(text: &str) {
+    eprintln!("note: {text}");
+}
+
 #[test]
 fn every_console_command_in_the_docs_runs() {
     let mut server = Server::uponai();
@@ -232,8 +238,9 @@ fn every_console_command_in_the_docs_runs() {
     let _ = std::fs::remove_dir_all(&root);
     let run: usize = counts.iter().map(|c| c.0).sum();
     let skipped: usize = counts.iter().map(|c| c.1).sum();
-    #[allow(clippy::disallowed_macros)] // a test's note; the harness owns its stderr
-    eprintln!("doc commands: {run} run, {skipped} skipped (# not run)");
+    note(&format!(
+        "doc commands: {run} run, {skipped} skipped (# not run)"
+    ));
     assert!(
         run >= 30,
         "only {run} doc commands found: is the extraction broken?"
