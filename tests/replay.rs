@@ -761,3 +761,15 @@ fn a_rule_from_expect_is_named_as_the_users_not_the_platforms() {
     assert!(!table.contains("uponai requires"), "{table}");
     assert_eq!(target.hits(), 6, "three default events, twice, no retries");
 }
+
+#[test]
+fn a_recorded_event_name_cannot_reach_the_terminal_as_control_characters() {
+    // A recording is traffic from outside: its event names are shown escaped in the table.
+    let body = "{\"event\":\"x\\u001b[2Kvalid\",\"call\":{\"call_id\":\"abc\"}}\n";
+    let file = TempFile::new("hostile.ndjson", body.as_bytes());
+    let mut target = receiver("uponai", |_| {});
+    let out = replay(&target, &["--from", file.path_str()]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(!text.contains('\u{1b}'), "{text:?}");
+    assert_eq!(target.hits(), 1);
+}

@@ -7,7 +7,7 @@ use std::time::Duration;
 use tabled::Tabled;
 
 use super::json::{ReplaySummaryJson, ms};
-use super::{bad, good, table, warn};
+use super::{bad, escape_controls, good, table, warn};
 use crate::text::status_text;
 
 /// One delivery, reduced to what the report shows (no bodies kept).
@@ -88,8 +88,9 @@ impl Totals {
         }
         if let Some((latency, event)) = &self.slowest {
             parts.push(format!(
-                "slowest {} ({event})",
-                crate::duration::latency(*latency)
+                "slowest {} ({})",
+                crate::duration::latency(*latency),
+                escape_controls(event)
             ));
         }
         let calls = if self.calls == 1 {
@@ -150,11 +151,12 @@ fn delivery_row(row: &Row, many_calls: bool) -> DeliveryRow {
         "delivered" => good("delivered"),
         "filtered" => warn("filtered"),
         other if row.reason.is_empty() => bad(other),
-        other => bad(&format!("{other}: {}", row.reason)),
+        other => bad(&format!("{other}: {}", escape_controls(&row.reason))),
     };
     DeliveryRow {
         n,
-        event: row.event.clone(),
+        // A recorded body's event name came from the wire.
+        event: escape_controls(&row.event).into_owned(),
         status: row.status.map(status_text).unwrap_or_else(|| "-".into()),
         attempts: if row.outcome == "filtered" {
             "-".into()
@@ -221,7 +223,7 @@ impl ByEvent {
 
     pub fn table(&self) -> String {
         table(self.0.iter().map(|((_, event), sums)| EventRow {
-            event: event.clone(),
+            event: escape_controls(event).into_owned(),
             sent: sums.sent,
             delivered: sums.delivered,
             failed: sums.failed,
