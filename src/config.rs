@@ -25,37 +25,16 @@ use crate::receiver::{Received, Receiver, ReceiverConfig};
 use crate::secret::Secret;
 
 /// The process environment, read only through here. Empty values count as unset.
-pub enum Env {
-    /// The real environment.
-    Process,
-    /// A fixed one, for tests.
-    Fixed(Vec<(String, String)>),
-}
+pub struct Env;
 
 impl Env {
     pub fn process() -> Env {
-        Env::Process
-    }
-
-    pub fn from_pairs(pairs: &[(&str, &str)]) -> Env {
-        Env::Fixed(
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        )
+        Env
     }
 
     /// The variable's value, unless it is unset or empty.
     pub fn var(&self, name: &str) -> Option<String> {
-        let value = match self {
-            Env::Process => std::env::var(name).ok(),
-            Env::Fixed(pairs) => pairs
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone()),
-        };
-        value.filter(|v| !v.is_empty())
+        std::env::var(name).ok().filter(|v| !v.is_empty())
     }
 
     /// HOOKCLI_SEED, when set: a whole number that fits 64 bits. Unset or blank is no seed;
@@ -460,13 +439,7 @@ pub fn platform_headers(platform: &Platform, user: &[String]) -> Result<HeaderMa
     Ok(headers)
 }
 
-pub use crate::command::parse_url;
-
-/// A load's policy defaults: no retries unless asked for (a load test measures the receiver).
-pub fn load_policy(mut config: DeliveryConfig, retries_flag: Option<u32>) -> DeliveryConfig {
-    config.policy.retries = retries_flag.unwrap_or(0);
-    config
-}
+use crate::command::parse_url;
 
 /// The settings file every command reads: `--config FILE` (env HOOKCLI_CONFIG), else
 /// ./hookcli.toml when it exists. Each command says on stderr which file it read.

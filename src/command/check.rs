@@ -111,22 +111,20 @@ fn functions(suite: Option<&Suite>) -> Result<Vec<crate::check::suite::FunctionE
 /// --inbound-url, else inbound_url in the suite file.
 fn inbound_url(args: &CheckArgs, suite: Option<&Suite>) -> Result<Option<reqwest::Url>> {
     if let Some(url) = &args.inbound_url {
-        return crate::config::parse_url(url).map(Some);
+        return super::parse_url(url).map(Some);
     }
     let Some((suite, url)) = suite.and_then(|s| s.inbound_url.as_ref().map(|u| (s, u))) else {
         return Ok(None);
     };
-    crate::config::parse_url(url.get_ref())
-        .map(Some)
-        .map_err(|e| {
-            UserError::new(
-                suite
-                    .error(url.span(), "inbound_url", e.to_string())
-                    .to_string(),
-            )
-            .hint("write it like inbound_url = \"http://127.0.0.1:3000/inbound\"")
-            .into()
-        })
+    super::parse_url(url.get_ref()).map(Some).map_err(|e| {
+        UserError::new(
+            suite
+                .error(url.span(), "inbound_url", e.to_string())
+                .to_string(),
+        )
+        .hint("write it like inbound_url = \"http://127.0.0.1:3000/inbound\"")
+        .into()
+    })
 }
 
 /// The cases to run: the flags' --only/--skip when given, else the file's. A name or prefix
