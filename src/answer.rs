@@ -339,9 +339,9 @@ pub fn summary(platform: &Platform, event: &str, body: &Value) -> Option<String>
 pub fn send_line(url: &str, name: &str, args: &Value, method: &str, args_only: bool) -> String {
     let mut line = format!(
         "hookcli send function_call --to {} --function {} --args {}",
-        shell_quote(url),
-        shell_quote(name),
-        shell_quote(&args.to_string())
+        crate::text::shell_quote(url),
+        crate::text::shell_quote(name),
+        crate::text::shell_quote(&args.to_string())
     );
     if !method.eq_ignore_ascii_case("POST") {
         line.push_str(&format!(" --method {}", method.to_ascii_uppercase()));
@@ -350,18 +350,6 @@ pub fn send_line(url: &str, name: &str, args: &Value, method: &str, args_only: b
         line.push_str(" --args-only");
     }
     line
-}
-
-/// Single quotes for a shell, when the text needs them.
-fn shell_quote(text: &str) -> String {
-    let plain = text
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c));
-    if plain && !text.is_empty() {
-        text.to_string()
-    } else {
-        format!("'{}'", text.replace('\'', r"'\''"))
-    }
 }
 
 /// `$.order.items[0].eta` (a response variable's JSON path) as a JSON pointer.

@@ -230,8 +230,11 @@ pub struct SendArgs {
     /// Change the body: PATH=STRING or PATH:=JSON, PATH like call.metadata.tier or a[0].b
     #[arg(long = "set", value_name = "PATH=VALUE")]
     pub sets: Vec<String>,
+    /// Remove a field from the body (after the --set edits), PATH like call.metadata
+    #[arg(long = "unset", value_name = "PATH")]
+    pub unsets: Vec<String>,
     /// Send this file's bytes as the body instead (- for stdin); it must be JSON
-    #[arg(long, value_name = "FILE", conflicts_with = "sets")]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["sets", "unsets"])]
     pub data: Option<String>,
     /// Print one JSON object per delivery on stdout, nothing else there
     #[arg(long)]
@@ -282,6 +285,9 @@ pub struct ShowArgs {
     /// Change the body: PATH=STRING or PATH:=JSON
     #[arg(long = "set", value_name = "PATH=VALUE")]
     pub sets: Vec<String>,
+    /// Remove a field from the body (after the --set edits)
+    #[arg(long = "unset", value_name = "PATH")]
+    pub unsets: Vec<String>,
     /// One line, exactly the bytes send would put on the wire
     #[arg(long)]
     pub compact: bool,

@@ -1,4 +1,5 @@
-//! `--set PATH=STRING` and `--set PATH:=JSON` (the httpie convention) on a rendered body.
+//! `--set PATH=STRING` and `--set PATH:=JSON` (the httpie convention) on a rendered body, and
+//! `--unset PATH`, which removes a field.
 
 use std::fmt;
 use std::str::FromStr;
@@ -20,11 +21,11 @@ impl fmt::Display for Segment {
     }
 }
 
-/// One parsed `--set`.
+/// One parsed `--set` (a value) or `--unset` (no value: the field is removed).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Override {
     path: Vec<Segment>,
-    value: Value,
+    value: Option<Value>,
     source: String,
 }
 
@@ -34,25 +35,37 @@ pub struct Override {
 pub enum OverrideError {
     #[error("--set `{arg}`: expected PATH=STRING or PATH:=JSON")]
     NoEquals { arg: String },
+    /// `--unset PATH=VALUE`: a value given where only a path goes.
+    #[error("--unset `{arg}`: expected only a PATH, with no value")]
+    UnsetValue { arg: String },
     #[error("--set `{arg}`: `{raw}` after := is not JSON ({reason})")]
     NotJson {
         arg: String,
         raw: String,
         reason: String,
     },
-    #[error("--set `{arg}`: {why}")]
-    BadPath { arg: String, why: &'static str },
+    #[error("{flag} `{arg}`: {why}")]
+    BadPath {
+        flag: &'static str,
+        arg: String,
+        why: &'static str,
+    },
     /// `near` is a key of the same object spelled like the missing one, as a whole path.
-    #[error("--set `{arg}`: the body has no `{at}`")]
+    #[error("{flag} `{arg}`: the body has no `{at}`")]
     Missing {
+        flag: &'static str,
         arg: String,
         at: String,
         near: Option<String>,
     },
     /// The path goes where the body's shape does not: past an array's end, a key into an
     /// array, a step into a string or number.
-    #[error("--set `{arg}`: {why}")]
-    Shape { arg: String, why: String },
+    #[error("{flag} `{arg}`: {why}")]
+    Shape {
+        flag: &'static str,
+        arg: String,
+        why: String,
+    },
 }
 
 fn path_text(path: &[Segment]) -> String {
@@ -89,15 +102,19 @@ impl FromStr for Override {
             (&arg[..eq], Value::String(arg[eq + 1..].to_string()))
         };
         Ok(Override {
-            path: parse_path(path, arg)?,
-            value,
+            path: parse_path(path, arg, SET)?,
+            value: Some(value),
             source: arg.to_string(),
         })
     }
 }
 
-fn parse_path(path: &str, arg: &str) -> Result<Vec<Segment>, OverrideError> {
+const SET: &str = "--set";
+const UNSET: &str = "--unset";
+
+fn parse_path(path: &str, arg: &str, flag: &'static str) -> Result<Vec<Segment>, OverrideError> {
     let bad = |why: &'static str| OverrideError::BadPath {
+        flag,
         arg: arg.to_string(),
         why,
     };
@@ -132,13 +149,43 @@ fn parse_path(path: &str, arg: &str) -> Result<Vec<Segment>, OverrideError> {
 }
 
 impl Override {
-    /// Sets the value in `body`. Every step of the path must exist, so that a typo is an error
+    /// An `--unset PATH`: the field at PATH is removed (an array item too, closing the gap).
+    pub fn unset(arg: &str) -> Result<Override, OverrideError> {
+        if arg.contains('=') {
+            return Err(OverrideError::UnsetValue {
+                arg: arg.to_string(),
+            });
+        }
+        Ok(Override {
+            path: parse_path(arg, arg, UNSET)?,
+            value: None,
+            source: arg.to_string(),
+        })
+    }
+
+    /// Whether this removes a field rather than setting one.
+    pub fn is_unset(&self) -> bool {
+        self.value.is_none()
+    }
+
+    /// The flag as typed: `--set 'a.b:=1'` or `--unset a.b`, quoted for a shell.
+    pub fn as_flag(&self) -> String {
+        let flag = if self.is_unset() { UNSET } else { SET };
+        format!("{flag} {}", crate::text::shell_quote(&self.source))
+    }
+
+    fn flag(&self) -> &'static str {
+        if self.is_unset() { UNSET } else { SET }
+    }
+
+    /// Sets (or removes) the value in `body`. Every step of the path must exist, so that a typo is an error
     /// rather than a body sent without the change. The one exception is a new last key in an
     /// object reached through a key named in `free_form` (`metadata`, say): the platform's
     /// users fill those objects with keys of their own, which no template can know.
     pub fn apply(&self, body: &mut Value, free_form: &[String]) -> Result<(), OverrideError> {
         let Some((last, parents)) = self.path.split_last() else {
             return Err(OverrideError::BadPath {
+                flag: self.flag(),
                 arg: self.source.clone(),
                 why: "the path is empty",
             });
@@ -150,15 +197,23 @@ impl Override {
                 None => return Err(self.missing(body, depth)),
             }
         }
-        match (last, node) {
-            (Segment::Key(key), Value::Object(map))
-                if map.contains_key(key) || self.is_inside_free_form(free_form) =>
-            {
-                map.insert(key.clone(), self.value.clone());
+        match (last, node, &self.value) {
+            (Segment::Key(key), Value::Object(map), None) if map.contains_key(key) => {
+                map.remove(key);
                 Ok(())
             }
-            (Segment::Index(i), Value::Array(items)) if *i < items.len() => {
-                items[*i] = self.value.clone();
+            (Segment::Key(key), Value::Object(map), Some(value))
+                if map.contains_key(key) || self.is_inside_free_form(free_form) =>
+            {
+                map.insert(key.clone(), value.clone());
+                Ok(())
+            }
+            (Segment::Index(i), Value::Array(items), None) if *i < items.len() => {
+                items.remove(*i);
+                Ok(())
+            }
+            (Segment::Index(i), Value::Array(items), Some(value)) if *i < items.len() => {
+                items[*i] = value.clone();
                 Ok(())
             }
             _ => Err(self.missing(body, parents.len())),
@@ -180,6 +235,7 @@ impl Override {
         let parent = walk(body, &self.path[..depth]);
         if let Some(why) = parent.and_then(|p| self.shape_mismatch(p, depth)) {
             return OverrideError::Shape {
+                flag: self.flag(),
                 arg: self.source.clone(),
                 why,
             };
@@ -195,6 +251,7 @@ impl Override {
             _ => None,
         };
         OverrideError::Missing {
+            flag: self.flag(),
             arg: self.source.clone(),
             at: path_text(&self.path[..=depth]),
             near,
@@ -312,6 +369,38 @@ mod tests {
         assert_eq!(
             body,
             json!({"call": {"vars": {"name": "a=b"}, "start": 1714608475945u64}, "payload": {"transcript": [{"message": "hi"}]}})
+        );
+    }
+
+    #[test]
+    fn unset_removes_keys_and_items_and_null_is_a_value() {
+        let mut body = json!({"call": {"a": 1, "b": 2, "list": [1, 2, 3]}});
+        for unset in ["call.a", "call.list[0]"] {
+            Override::unset(unset)
+                .unwrap()
+                .apply(&mut body, &[])
+                .unwrap();
+        }
+        set(&mut body, "call.b:=null").unwrap();
+        assert_eq!(body, json!({"call": {"b": null, "list": [2, 3]}}));
+        let missing = Override::unset("call.a").unwrap().apply(&mut body, &[]);
+        assert_eq!(
+            missing.unwrap_err().to_string(),
+            "--unset `call.a`: the body has no `call.a`"
+        );
+        assert!(Override::unset("call.a=1").is_err());
+        // Inside a free-form object a missing key is still missing: nothing to remove.
+        let free = ["metadata".to_string()];
+        let mut body = json!({"metadata": {}});
+        assert!(
+            Override::unset("metadata.x")
+                .unwrap()
+                .apply(&mut body, &free)
+                .is_err()
+        );
+        assert_eq!(
+            Override::unset("call.list[0]").unwrap().as_flag(),
+            "--unset 'call.list[0]'"
         );
     }
 

@@ -477,6 +477,79 @@ fn set_changes_strings_by_path_and_json_after_colon_equals() {
 }
 
 #[test]
+fn unset_removes_a_field_and_set_colon_equals_null_makes_one_null() {
+    let mut server = Server::uponai();
+    // Seeded, so the body is the one rendered below with the same seed.
+    let out = hookcli()
+        .env("HOOKCLI_SEED", "1")
+        .args(["send", "--to", &server.url])
+        .args([
+            "call_ended",
+            "--secret",
+            KEY,
+            "--unset",
+            "call.disconnection_reason",
+            "--set",
+            "call.metadata:=null",
+            "--unset",
+            "call.transcript_object[0]",
+        ])
+        .output()
+        .unwrap();
+    assert_code(&out, 0);
+    let before: Value = {
+        let shown = hookcli::catalog::Catalog::load(None).unwrap();
+        let platform = shown.platform("uponai").unwrap();
+        let event = platform.event("call_ended").unwrap();
+        hookcli::call::render_event(
+            &shown,
+            platform,
+            event,
+            &mut hookcli::call::rng_from(Some(1)),
+        )
+        .unwrap()
+    };
+    let body: Value = serde_json::from_slice(&server.received()[0].body).unwrap();
+    let call = body["call"].as_object().unwrap();
+    assert!(before["call"].get("disconnection_reason").is_some());
+    assert!(!call.contains_key("disconnection_reason"), "{body}");
+    assert!(
+        call.contains_key("metadata") && call["metadata"].is_null(),
+        "{body}"
+    );
+    assert_eq!(
+        call["transcript_object"].as_array().unwrap().len() + 1,
+        before["call"]["transcript_object"]
+            .as_array()
+            .unwrap()
+            .len(),
+        "the first item is gone"
+    );
+}
+
+#[test]
+fn an_unset_of_a_missing_field_or_with_a_value_is_refused_and_nothing_is_sent() {
+    let mut server = Server::uponai();
+    let out = server.send(&["call_ended", "--secret", KEY, "--unset", "call.statu"]);
+    assert_code(&out, 2);
+    let err = stderr(&out);
+    assert!(
+        err.starts_with("error: --unset `call.statu`: the body has no `call.statu`")
+            && err.contains("did you mean call.call_status?"),
+        "{err}"
+    );
+    let out = server.send(&["call_ended", "--secret", KEY, "--unset", "call.metadata=x"]);
+    assert_code(&out, 2);
+    let err = stderr(&out);
+    assert!(
+        err.contains("--unset `call.metadata=x`: expected only a PATH"),
+        "{err}"
+    );
+    assert!(err.contains("--set 'PATH:=null'"), "{err}");
+    assert_eq!(server.hits(), 0, "nothing was sent");
+}
+
+#[test]
 fn a_set_path_with_a_typo_is_refused_with_the_near_key_and_nothing_is_sent() {
     let mut server = Server::uponai();
     let out = server.send(&["call_ended", "--secret", KEY, "--set", "call.statu=ended"]);

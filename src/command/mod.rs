@@ -231,24 +231,29 @@ pub fn parse_headers(list: &[String]) -> Result<HeaderMap> {
     Ok(headers)
 }
 
-/// Applies `--set`s to a rendered body. All are parsed before any is applied, and every one
-/// is applied before anything is sent, so a typo in the last one changes and sends nothing.
+/// Applies `--set`s, then `--unset`s, to a rendered body. All are parsed before any is
+/// applied, and every one is applied before anything is sent, so a typo in the last one
+/// changes and sends nothing.
 pub fn apply_sets(
     list: &[String],
+    unsets: &[String],
     body: &mut Value,
     platform: &Platform,
     event: &str,
 ) -> Result<()> {
     let fail = |e| set_error(e, platform, event);
-    let sets: Vec<Override> = list
-        .iter()
-        .map(|s| s.parse::<Override>())
-        .collect::<Result<_, _>>()
-        .map_err(fail)?;
-    for set in &sets {
-        set.apply(body, &platform.free_form).map_err(fail)?;
+    let edits = parse_edits(list, unsets).map_err(fail)?;
+    for edit in &edits {
+        edit.apply(body, &platform.free_form).map_err(fail)?;
     }
     Ok(())
+}
+
+/// `--set`s then `--unset`s, parsed, in the order they are applied.
+pub fn parse_edits(sets: &[String], unsets: &[String]) -> Result<Vec<Override>, OverrideError> {
+    let sets = sets.iter().map(|s| s.parse::<Override>());
+    let unsets = unsets.iter().map(|u| Override::unset(u));
+    sets.chain(unsets).collect()
 }
 
 /// A `--set` error, with a hint that names the `hookcli show` command printing this body.
@@ -257,6 +262,11 @@ fn set_error(error: OverrideError, platform: &Platform, event: &str) -> anyhow::
     let hint = match &error {
         OverrideError::NoEquals { .. } => {
             format!("write --set PATH=STRING or --set PATH:=JSON, with a PATH from {show}")
+        }
+        OverrideError::UnsetValue { .. } => {
+            format!(
+                "write --unset PATH to remove a field, or --set 'PATH:=null' to make it null; {show} prints the body"
+            )
         }
         OverrideError::BadPath { .. } => format!(
             "write a dotted path like call.metadata.tier or payload.transcript[0].message; {show} prints the body"

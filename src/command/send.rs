@@ -107,7 +107,7 @@ fn prepare(
             let mut rng = crate::call::rng_from(config.seed);
             let mut value = crate::call::render_event(catalog, platform, event, &mut rng)?;
             super::function::fill(&args.function, event, &mut value)?;
-            apply_sets(&args.sets, &mut value, platform, &event.name)?;
+            apply_sets(&args.sets, &args.unsets, &mut value, platform, &event.name)?;
             let body = Bytes::from(platform.encode(&value));
             (event.name.clone(), body, value)
         }

@@ -18,7 +18,7 @@ pub fn run(args: ShowArgs, overlay: Option<&Path>) -> Result<u8> {
         event,
         &mut crate::call::rng_from(crate::config::Env::process().seed()?),
     )?;
-    apply_sets(&args.sets, &mut body, platform, &event.name)?;
+    apply_sets(&args.sets, &args.unsets, &mut body, platform, &event.name)?;
     let text = if platform.format != crate::catalog::BodyFormat::Json {
         // The body as sent: a form is one line whatever --compact says.
         String::from_utf8_lossy(&platform.encode(&body)).into_owned()
