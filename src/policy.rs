@@ -20,6 +20,12 @@ impl SuccessRule {
         SuccessRule(vec![Accepts::Class(2)])
     }
 
+    /// Exactly these statuses, any class: a `[[cases]]` entry's `status`, which may expect a
+    /// rejection.
+    pub fn codes(codes: &[u16]) -> Self {
+        SuccessRule(codes.iter().map(|c| Accepts::Code(*c)).collect())
+    }
+
     /// This rule, also taking `code`: for check's body/large, where a 413 is a fine answer.
     /// Not reachable from the command line, whose rules take 2xx codes only.
     pub fn also(mut self, code: u16) -> Self {

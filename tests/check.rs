@@ -1551,3 +1551,164 @@ fn https_to_a_plain_http_port_stops_early_and_says_use_http() {
     let (total, failures) = junit_counts(&dir.join("report.xml"));
     assert_eq!((total, failures), (1, 1), "one receiver/reachable failure");
 }
+
+/// What a scripted receiver answers: status, a wait before answering, and a body.
+type Script = dyn Fn(&Value) -> (u16, Duration, String) + Send + Sync;
+
+/// A receiver that answers each JSON body as `script` says (a body that is not JSON is
+/// passed as `null`), and counts its requests. It does not verify signatures.
+fn start_scripted(
+    rt: &tokio::runtime::Runtime,
+    script: impl Fn(&Value) -> (u16, Duration, String) + Send + Sync + 'static,
+) -> (String, Arc<AtomicU64>) {
+    let script: Arc<Script> = Arc::new(script);
+    let hits = Arc::new(AtomicU64::new(0));
+    let listener = rt.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
+    let url = format!("http://{}/webhook", listener.local_addr().unwrap());
+    let counted = hits.clone();
+    rt.spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let (script, hits) = (script.clone(), counted.clone());
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                    let (script, hits) = (script.clone(), hits.clone());
+                    async move {
+                        hits.fetch_add(1, Ordering::Relaxed);
+                        let body = req.into_body().collect().await.unwrap().to_bytes();
+                        let value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                        let (status, wait, text) = script(&value);
+                        tokio::time::sleep(wait).await;
+                        Ok::<_, Infallible>(
+                            Response::builder()
+                                .status(status)
+                                .header("content-type", "application/json")
+                                .body(Full::new(Bytes::from(text)))
+                                .unwrap(),
+                        )
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    (url, hits)
+}
+
+#[test]
+fn user_cases_run_beside_the_built_in_ones_and_a_failed_assertion_names_pointer_expected_and_actual()
+ {
+    let rt = runtime();
+    let dir = temp_dir("user-cases");
+    // Answers what it was told about the call, as an app's webhook might.
+    let (url, _) = start_scripted(&rt, |body| {
+        let tier = body["call"]["metadata"]["tier"].clone();
+        let answer = serde_json::json!({"id": "rec_42", "tier": tier, "n": 3});
+        (200, Duration::ZERO, answer.to_string())
+    });
+    std::fs::write(
+        dir.join("hookcli.toml"),
+        r#"
+[[cases]]
+name = "vip"
+event = "call_analyzed"
+set = ["call.metadata:={\"tier\": \"gold\"}"]
+unset = ["call.disconnection_reason"]
+status = 200
+latency = "10s"
+[[cases.assert]]
+pointer = "/tier"
+equals = "gold"
+[[cases.assert]]
+pointer = "/id"
+matches = "^rec_[0-9]+$"
+[[cases.assert]]
+pointer = "/n"
+equals = 3
+
+[[cases]]
+name = "wrong-tier"
+event = "call_ended"
+set = ["call.metadata:={\"tier\": \"gold\"}"]
+assert = [{ pointer = "/tier", equals = "silver" }, { pointer = "/missing", exists = true }]
+
+[[cases]]
+name = "rejected"
+event = "call_ended"
+status = [400, 422]
+"#,
+    )
+    .unwrap();
+    let list = hookcli(&dir, &["check", "--list"], &[]);
+    assert!(list.stdout.contains("cases/vip"), "{}", list.stdout);
+    let run = check(
+        &dir,
+        &url,
+        &[
+            "--only",
+            "cases/",
+            "--junit",
+            "report.xml",
+            "--backoff",
+            "0",
+        ],
+    );
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    let cases = run.cases();
+    assert_eq!(
+        cases.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["cases/rejected", "cases/vip", "cases/wrong-tier"]
+    );
+    assert_eq!(cases["cases/vip"].0, "passed", "{:?}", cases["cases/vip"]);
+    let (result, reason) = &cases["cases/wrong-tier"];
+    assert_eq!(result, "failed");
+    assert!(
+        reason.contains(r#"`/tier`: expected "silver", got "gold""#)
+            && reason.contains("`/missing`: expected to exist, got nothing"),
+        "{reason}"
+    );
+    let (result, reason) = &cases["cases/rejected"];
+    assert_eq!(result, "failed");
+    assert!(
+        reason.contains("expected one of 400,422, got 200 OK"),
+        "{reason}"
+    );
+    let xml = std::fs::read_to_string(dir.join("report.xml")).unwrap();
+    assert!(
+        xml.contains("cases/wrong-tier") && xml.contains("expected &quot;silver&quot;"),
+        "{xml}"
+    );
+}
+
+#[test]
+fn a_user_case_with_an_unknown_key_or_a_bad_path_is_refused_by_line_and_nothing_is_sent() {
+    let rt = runtime();
+    let dir = temp_dir("user-cases-bad");
+    let (url, hits) = start_scripted(&rt, |_| (204, Duration::ZERO, String::new()));
+    for (text, expected) in [
+        (
+            "[[cases]]\nname = \"a\"\nevent = \"call_ended\"\nstauts = 200\n",
+            "hookcli.toml line 4",
+        ),
+        (
+            "[[cases]]\nname = \"a\"\nevent = \"call_ended\"\nset = [\"call.statu=x\"]\n",
+            "hookcli.toml line 4, key `set`: --set `call.statu=x`: the body has no `call.statu`",
+        ),
+        (
+            "[[cases]]\nname = \"a\"\nevent = \"call_endd\"\n",
+            "hookcli.toml line 3, key `event`: unknown event `call_endd` for uponai",
+        ),
+        (
+            "[[cases]]\nname = \"a\"\nevent = \"call_ended\"\n[[cases.assert]]\npointer = \"/x\"\nmatches = \"(\"\n",
+            "hookcli.toml line 6, key `matches`: `(` is not a regular expression",
+        ),
+    ] {
+        std::fs::write(dir.join("hookcli.toml"), text).unwrap();
+        let run = check(&dir, &url, &[]);
+        assert_eq!(run.code, 2, "{text}\n{}", run.stderr);
+        assert!(run.stderr.contains(expected), "{text}\n{}", run.stderr);
+        assert!(run.stderr.contains("hint:"), "{}", run.stderr);
+    }
+    assert_eq!(hits.load(Ordering::Relaxed), 0, "nothing was sent");
+}

@@ -3,6 +3,7 @@
 
 pub mod cases;
 pub mod suite;
+pub mod user;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -191,6 +192,8 @@ pub struct CheckConfig {
     pub inbound_url: Option<reqwest::Url>,
     /// The custom functions of hookcli.toml, for answers/functions.
     pub functions: Vec<suite::FunctionEntry>,
+    /// The user's own cases of hookcli.toml (`[[cases]]`).
+    pub user_cases: Vec<user::UserCase>,
 }
 
 /// The whole run, computed first and rendered after.
@@ -223,6 +226,11 @@ impl CheckReport {
 /// Every case for `platform`, in the order they run and are reported.
 pub fn case_list(platform: &Platform) -> Vec<Case> {
     cases::all(platform)
+}
+
+/// The user's own cases, as cases: after the built-in ones in the report.
+pub fn user_case_list(user: &[user::UserCase]) -> Vec<Case> {
+    cases::user_cases(user)
 }
 
 /// Whether `name` is picked by `pattern`: the exact name, or a prefix such as `signature/`

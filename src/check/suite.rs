@@ -56,6 +56,9 @@ pub struct Suite {
     pub functions: Vec<FunctionEntry>,
     /// An agent's (or its LLM's) exported JSON, whose custom tools are functions too.
     pub agent_json: Option<Spanned<String>>,
+    /// The user's own cases (`[[cases]]`), run by check beside the built-in ones.
+    #[serde(default)]
+    pub cases: Vec<CaseEntry>,
     /// check's own settings (only, skip, burst, wait_for), also accepted at the top level.
     pub check: Option<CheckTable>,
     /// load's own settings. A load never takes its target from the file.
@@ -163,6 +166,39 @@ fn custom_tool(
             .and_then(Value::as_u64)
             .map(Duration::from_millis),
     }
+}
+
+/// One `[[cases]]` entry as written; the command checks it against the catalog.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaseEntry {
+    /// Reported as `cases/<name>`.
+    pub name: Spanned<String>,
+    pub event: Spanned<String>,
+    /// Edits as `--set` takes them: `PATH=STRING` or `PATH:=JSON`.
+    #[serde(default)]
+    pub set: Vec<Spanned<String>>,
+    /// Paths to remove, as `--unset` takes them.
+    #[serde(default)]
+    pub unset: Vec<Spanned<String>>,
+    /// The status expected: a number or a list of numbers.
+    pub status: Option<Spanned<toml::Value>>,
+    /// The slowest answer allowed, like "500ms".
+    #[serde(default, deserialize_with = "deadline")]
+    pub latency: Option<Duration>,
+    /// Assertions on the answer's JSON.
+    #[serde(default, rename = "assert")]
+    pub asserts: Vec<AssertEntry>,
+}
+
+/// `[[cases.assert]]`: a JSON pointer and one test.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssertEntry {
+    pub pointer: Spanned<String>,
+    pub equals: Option<Spanned<toml::Value>>,
+    pub exists: Option<Spanned<bool>>,
+    pub matches: Option<Spanned<String>>,
 }
 
 /// `[check]`: the keys only check reads.
@@ -410,6 +446,28 @@ mod tests {
         assert_eq!(suite.expect.unwrap().to_string(), "200");
         assert_eq!(suite.burst, Some(5));
         assert_eq!(suite.skip[0].get_ref(), "signature/future");
+    }
+
+    #[test]
+    fn reads_cases_and_refuses_unknown_keys_in_them_by_line() {
+        let suite = parse(
+            "[[cases]]\nname = \"vip\"\nevent = \"call_analyzed\"\nset = [\"call.metadata.tier=gold\"]\n\
+             unset = [\"call.disconnection_reason\"]\nstatus = 200\nlatency = \"500ms\"\n\
+             [[cases.assert]]\npointer = \"/ok\"\nequals = true\n",
+        )
+        .unwrap();
+        let case = &suite.cases[0];
+        assert_eq!(case.event.get_ref(), "call_analyzed");
+        assert_eq!(case.latency, Some(Duration::from_millis(500)));
+        assert_eq!(case.asserts[0].pointer.get_ref(), "/ok");
+        let e = parse("[[cases]]\nname = \"x\"\nevent = \"call_ended\"\nstauts = 200\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 4") && e.contains("stauts"), "{e}");
+        let e = parse("[[cases]]\nname = \"x\"\nevent = \"e\"\n[[cases.assert]]\npointer = \"/a\"\nequal = 1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 6") && e.contains("equal"), "{e}");
     }
 
     #[test]

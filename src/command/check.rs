@@ -10,12 +10,14 @@ use toml::Spanned;
 
 use super::{find_platform_from, load_catalog, shown_url};
 use crate::catalog::{Platform, closest};
-use crate::check::suite::Suite;
+use crate::check::suite::{AssertEntry, CaseEntry, Suite};
+use crate::check::user::{Assertion, Test, UserCase};
 use crate::check::{self, Case, CheckConfig, CheckReport, ReceiverState};
 use crate::cli::{CheckArgs, CheckFormat};
 use crate::config::{DeliveryConfig, Env, FileSettings, Flags};
 use crate::error::{UserError, exit};
 use crate::output;
+use crate::overrides::Override;
 
 const DEFAULT_BURST: usize = 20;
 
@@ -27,7 +29,8 @@ pub fn run(args: CheckArgs, overlay: Option<&Path>, file: Option<&Path>) -> Resu
         None => crate::config::platform(&catalog, &default_platform(), suite.as_ref())?,
     }
     .clone();
-    let cases = select_cases(&args, suite.as_ref(), &platform)?;
+    let user_cases = user_cases(suite.as_ref(), &catalog, &platform)?;
+    let cases = select_cases(&args, suite.as_ref(), &platform, &user_cases)?;
     if args.list {
         print_list(&cases, format(&args) == CheckFormat::Json);
         return Ok(exit::OK);
@@ -54,6 +57,7 @@ pub fn run(args: CheckArgs, overlay: Option<&Path>, file: Option<&Path>) -> Resu
         policies: delivery.event_policies(),
         inbound_url: inbound_url(&args, suite.as_ref())?,
         functions: functions(suite.as_ref())?,
+        user_cases,
     };
     if let Some(path) = &args.junit {
         check_writable(path)?;
@@ -108,6 +112,207 @@ fn functions(suite: Option<&Suite>) -> Result<Vec<crate::check::suite::FunctionE
     Ok(functions)
 }
 
+/// The file's `[[cases]]`, checked against the platform's catalog before anything is sent:
+/// the event exists, every edit applies to a rendering of it, the status is a status, each
+/// assertion has one test and its regex compiles. Each error names the line.
+fn user_cases(
+    suite: Option<&Suite>,
+    catalog: &crate::catalog::Catalog,
+    platform: &Platform,
+) -> Result<Vec<UserCase>> {
+    let Some(suite) = suite else {
+        return Ok(Vec::new());
+    };
+    let mut cases: Vec<UserCase> = Vec::new();
+    for entry in &suite.cases {
+        let case = user_case(suite, entry, catalog, platform)?;
+        if cases.iter().any(|c| c.name == case.name) {
+            return Err(UserError::new(
+                suite
+                    .error(
+                        entry.name.span(),
+                        "name",
+                        format!("a second case is called `{}`", entry.name.get_ref()),
+                    )
+                    .to_string(),
+            )
+            .hint("give each [[cases]] entry its own name")
+            .into());
+        }
+        cases.push(case);
+    }
+    Ok(cases)
+}
+
+fn user_case(
+    suite: &Suite,
+    entry: &CaseEntry,
+    catalog: &crate::catalog::Catalog,
+    platform: &Platform,
+) -> Result<UserCase> {
+    let fail = |span: std::ops::Range<usize>, key: &str, message: String, hint: String| {
+        anyhow::Error::from(UserError::new(suite.error(span, key, message).to_string()).hint(hint))
+    };
+    let name = entry.name.get_ref();
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./".contains(c);
+    if name.is_empty() || !name.chars().all(plain) {
+        return Err(fail(
+            entry.name.span(),
+            "name",
+            format!("`{name}` is not a case name"),
+            "use letters, digits and - _ . / (it is reported as cases/NAME and picked with --only)"
+                .into(),
+        ));
+    }
+    let event_name = entry.event.get_ref();
+    let Some(event) = platform.event(event_name) else {
+        let list = platform.event_names().join(", ");
+        let hint = match platform.closest_event(event_name) {
+            Some(near) => format!("did you mean {near}? {} events: {list}", platform.id),
+            None => format!("{} events: {list}", platform.id),
+        };
+        return Err(fail(
+            entry.event.span(),
+            "event",
+            format!("unknown event `{event_name}` for {}", platform.id),
+            hint,
+        ));
+    };
+    // One rendering to try the edits on, so a typo in a path stops the run before it starts.
+    let mut sample = crate::call::render_event(
+        catalog,
+        platform,
+        event,
+        &mut crate::call::rng_from(Some(0)),
+    )?;
+    let show = format!(
+        "`hookcli show {event_name} -p {}` prints the body",
+        platform.id
+    );
+    let mut edits = Vec::new();
+    let parsed = entry
+        .set
+        .iter()
+        .map(|s| (s, "set", s.get_ref().parse::<Override>()))
+        .chain(
+            entry
+                .unset
+                .iter()
+                .map(|u| (u, "unset", Override::unset(u.get_ref()))),
+        );
+    for (item, key, edit) in parsed {
+        let edit = edit
+            .and_then(|e| e.apply(&mut sample, &platform.free_form).map(|()| e))
+            .map_err(|e| fail(item.span(), key, e.to_string(), show.clone()))?;
+        edits.push(edit);
+    }
+    let status = match &entry.status {
+        None => Vec::new(),
+        Some(value) => statuses(value.get_ref()).ok_or_else(|| {
+            fail(
+                value.span(),
+                "status",
+                format!("`{}` is not an HTTP status", value.get_ref()),
+                "write status = 200, or a list like status = [200, 202]".into(),
+            )
+        })?,
+    };
+    let asserts = entry
+        .asserts
+        .iter()
+        .map(|a| assertion(a, &fail))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(UserCase {
+        name: format!("{}{name}", check::user::PREFIX),
+        event: event.name.clone(),
+        edits,
+        status,
+        latency: entry.latency,
+        asserts,
+    })
+}
+
+/// `200` or `[200, 202]`, each 100 to 599.
+fn statuses(value: &toml::Value) -> Option<Vec<u16>> {
+    let one = |v: &toml::Value| {
+        v.as_integer()
+            .and_then(|n| u16::try_from(n).ok())
+            .filter(|n| (100..=599).contains(n))
+    };
+    match value {
+        toml::Value::Array(items) if !items.is_empty() => items.iter().map(one).collect(),
+        other => one(other).map(|n| vec![n]),
+    }
+}
+
+type Fail<'a> = dyn Fn(std::ops::Range<usize>, &str, String, String) -> anyhow::Error + 'a;
+
+fn assertion(entry: &AssertEntry, fail: &Fail<'_>) -> Result<Assertion> {
+    let pointer = entry.pointer.get_ref();
+    if !pointer.is_empty() && !pointer.starts_with('/') {
+        return Err(fail(
+            entry.pointer.span(),
+            "pointer",
+            format!("`{pointer}` is not a JSON pointer"),
+            format!(
+                "a pointer starts with /, like pointer = \"/{}\"",
+                pointer.replace('.', "/")
+            ),
+        ));
+    }
+    let tests = [
+        entry.equals.is_some(),
+        entry.exists.is_some(),
+        entry.matches.is_some(),
+    ];
+    if tests.iter().filter(|t| **t).count() != 1 {
+        return Err(fail(
+            entry.pointer.span(),
+            "pointer",
+            format!("the assertion on `{pointer}` needs exactly one of equals, exists, matches"),
+            "write one test per [[cases.assert]], like equals = \"confirmed\"".into(),
+        ));
+    }
+    let test = if let Some(value) = &entry.equals {
+        let json = serde_json::to_value(value.get_ref()).map_err(|e| {
+            fail(
+                value.span(),
+                "equals",
+                format!("cannot compare with JSON: {e}"),
+                "give a string, number, boolean, array or table".into(),
+            )
+        })?;
+        Test::Equals(json)
+    } else if let Some(exists) = &entry.exists {
+        Test::Exists(*exists.get_ref())
+    } else {
+        let pattern = entry.matches.as_ref().expect("one test is given");
+        let regex = regex::Regex::new(pattern.get_ref()).map_err(|e| {
+            let why = e
+                .to_string()
+                .lines()
+                .last()
+                .unwrap_or_default()
+                .trim()
+                .to_string();
+            fail(
+                pattern.span(),
+                "matches",
+                format!(
+                    "`{}` is not a regular expression ({why})",
+                    pattern.get_ref()
+                ),
+                "the syntax is Rust's regex crate's (https://docs.rs/regex)".into(),
+            )
+        })?;
+        Test::Matches(regex)
+    };
+    Ok(Assertion {
+        pointer: pointer.clone(),
+        test,
+    })
+}
+
 /// --inbound-url, else inbound_url in the suite file.
 fn inbound_url(args: &CheckArgs, suite: Option<&Suite>) -> Result<Option<reqwest::Url>> {
     if let Some(url) = &args.inbound_url {
@@ -129,8 +334,14 @@ fn inbound_url(args: &CheckArgs, suite: Option<&Suite>) -> Result<Option<reqwest
 
 /// The cases to run: the flags' --only/--skip when given, else the file's. A name or prefix
 /// that picks no case is an error that lists the cases.
-fn select_cases(args: &CheckArgs, suite: Option<&Suite>, platform: &Platform) -> Result<Vec<Case>> {
-    let all = check::case_list(platform);
+fn select_cases(
+    args: &CheckArgs,
+    suite: Option<&Suite>,
+    platform: &Platform,
+    user: &[UserCase],
+) -> Result<Vec<Case>> {
+    let mut all = check::case_list(platform);
+    all.extend(check::user_case_list(user));
     let names: Vec<&str> = all.iter().map(|c| c.name.as_str()).collect();
     let unknown = |pattern: &str, origin: String| -> anyhow::Error {
         let mut error = UserError::new(format!("{origin}: no case is called `{pattern}`"));

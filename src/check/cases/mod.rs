@@ -15,6 +15,7 @@ mod lifecycle;
 mod load;
 mod long_call;
 mod signature;
+mod user;
 mod watch;
 
 use std::fmt;
@@ -137,6 +138,11 @@ pub(super) fn all(platform: &Platform) -> Vec<Case> {
         .iter()
         .flat_map(|family| family(platform))
         .collect()
+}
+
+/// The user's own cases (`[[cases]]`), reported after the built-in ones.
+pub(super) fn user_cases(user: &[crate::check::user::UserCase]) -> Vec<Case> {
+    user::cases(user)
 }
 
 /// The cases of a family whose list does not depend on the platform.
