@@ -636,6 +636,9 @@ pub struct CheckArgs {
     /// ::warning annotations, and a job summary in $GITHUB_STEP_SUMMARY)
     #[arg(long, value_enum, conflicts_with = "json", value_name = "FORMAT")]
     pub format: Option<CheckFormat>,
+    /// Under the table, each failed case's reproducing command and the start of its answer
+    #[arg(short, long)]
+    pub verbose: bool,
 }
 
 /// `check --format`.

@@ -1712,3 +1712,117 @@ fn a_user_case_with_an_unknown_key_or_a_bad_path_is_refused_by_line_and_nothing_
     }
     assert_eq!(hits.load(Ordering::Relaxed), 0, "nothing was sent");
 }
+
+/// The event type of a body, `""` when it has none.
+fn event_of(body: &Value) -> &str {
+    body["event"].as_str().unwrap_or("")
+}
+
+#[test]
+fn a_receiver_that_crashes_on_a_missing_optional_field_fails_and_the_printed_command_reproduces_it()
+{
+    let rt = runtime();
+    let dir = temp_dir("missing-optional");
+    // Reads call_analysis.custom_analysis_data without checking it is there: a 500 when the
+    // field is missing or null, as an unguarded `analysis.custom_analysis_data.keys()` does.
+    let (url, hits) = start_scripted(&rt, |body| {
+        let data = &body["call"]["call_analysis"]["custom_analysis_data"];
+        if event_of(body) == "call_analyzed" && !data.is_object() {
+            let crash = "TypeError: Cannot convert undefined or null to object";
+            return (500, Duration::ZERO, crash.into());
+        }
+        (204, Duration::ZERO, String::new())
+    });
+    let run = check(
+        &dir,
+        &url,
+        &[
+            "--only",
+            "body/missing-optional",
+            "--backoff",
+            "0",
+            "--retries",
+            "0",
+        ],
+    );
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    let line = run.lines().remove(0);
+    assert_eq!(line["result"], "failed");
+    let reason = line["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("call_analyzed with call.call_analysis.custom_analysis_data removed")
+            && reason.contains("call_analyzed with call.call_analysis.custom_analysis_data null")
+            && reason.contains("500 Internal Server Error"),
+        "{reason}"
+    );
+    assert!(
+        !reason.contains("metadata removed"),
+        "only the one field fails: {reason}"
+    );
+    let command = line["reproduce"].as_str().unwrap();
+    assert!(
+        command.starts_with("HOOKCLI_SEED=")
+            && command.contains("hookcli send call_analyzed -p uponai --to")
+            && command.ends_with(
+                "--unset call.call_analysis.custom_analysis_data --secret \"$HOOKCLI_SECRET\""
+            ),
+        "{command}"
+    );
+    assert!(!command.contains(KEY), "no key in the command");
+    assert_eq!(
+        line["response"],
+        "TypeError: Cannot convert undefined or null to object"
+    );
+    // The command, run as printed, makes the receiver crash again.
+    let before = hits.load(Ordering::Relaxed);
+    let bin = Path::new(env!("CARGO_BIN_EXE_hookcli")).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let again = Command::new("sh")
+        .args(["-c", command])
+        .current_dir(&dir)
+        .env("PATH", path)
+        .env("HOOKCLI_SECRET", KEY)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&again.stdout);
+    assert_eq!(again.status.code(), Some(1), "{out}");
+    assert!(out.contains("500 Internal Server Error"), "{out}");
+    assert!(hits.load(Ordering::Relaxed) > before);
+
+    // The table with -v shows the same command and answer; JUnit has them in system-out.
+    let text = hookcli(
+        &dir,
+        &[
+            "check",
+            "--to",
+            &url,
+            "--only",
+            "body/missing-optional",
+            "--backoff",
+            "0",
+            "--retries",
+            "0",
+            "-v",
+            "--junit",
+            "report.xml",
+        ],
+        &[("HOOKCLI_SECRET", KEY)],
+    );
+    assert_eq!(text.code, 1, "{}", text.stderr);
+    assert!(
+        text.stdout.contains("reproduce: HOOKCLI_SEED=")
+            && text.stdout.contains("response: TypeError"),
+        "{}",
+        text.stdout
+    );
+    let xml = std::fs::read_to_string(dir.join("report.xml")).unwrap();
+    assert!(
+        xml.contains("<system-out>reproduce: HOOKCLI_SEED="),
+        "{xml}"
+    );
+}

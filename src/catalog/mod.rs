@@ -269,6 +269,20 @@ pub struct EventSpec {
     pub function: Option<FunctionSpec>,
     /// What listen's line shows of such a request: `{/pointer}` placeholders in text.
     pub line: Option<String>,
+    /// Fields the platform's documents say may be absent: body/missing-optional removes each
+    /// (and sets it to null), one at a time.
+    pub optional: Vec<OptionalField>,
+}
+
+/// A field of an event that may be absent, by the platform's documents.
+#[derive(Debug, Clone)]
+pub struct OptionalField {
+    /// A JSON pointer into the event's body: `/call/metadata`.
+    pub at: String,
+    /// The document (and what in it) that says so.
+    pub source: String,
+    /// hookcli's reading of the documents rather than their words.
+    pub assumed: bool,
 }
 
 /// Where a function call's request holds the function's name and its args (JSON pointers);

@@ -481,6 +481,20 @@ struct EventFile {
     function: Option<FunctionFile>,
     /// What listen's line shows of such a request: `{/pointer}` placeholders in text.
     line: Option<String>,
+    /// Fields the platform's documents say may be absent (check's body/missing-optional).
+    #[serde(default)]
+    optional: Vec<OptionalFile>,
+}
+
+/// One optional field: where it is, which document says so, and whether that is hookcli's
+/// reading rather than the document's words.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OptionalFile {
+    at: String,
+    source: String,
+    #[serde(default)]
+    assumed: bool,
 }
 
 #[derive(Deserialize)]
@@ -753,6 +767,7 @@ fn build_events(
         })?;
         let (template, template_origin) = parse(text)?;
         let rules = event_rules(&entry).map_err(err)?;
+        let optional = optional_fields(&entry, &template).map_err(err)?;
         let answer = match entry.answer {
             Some(answer) => {
                 let text = answers.get(&answer.schema).ok_or_else(|| {
@@ -776,6 +791,7 @@ fn build_events(
             None => None,
         };
         events.push(EventSpec {
+            optional,
             name: entry.name,
             description: entry.description,
             at: entry.at,
@@ -805,9 +821,33 @@ fn build_events(
             answer: None,
             function: None,
             line: None,
+            optional: Vec::new(),
         });
     }
     Ok(events)
+}
+
+/// An event's `optional` fields, each a JSON pointer its template has (a typo would make
+/// body/missing-optional test nothing).
+fn optional_fields(entry: &EventFile, template: &Value) -> Result<Vec<OptionalField>, String> {
+    entry
+        .optional
+        .iter()
+        .map(|field| {
+            if !field.at.starts_with('/') || template.pointer(&field.at).is_none() {
+                return Err(format!(
+                    "event `{}`: optional `{}`: the template has no such field (a JSON pointer \
+                     like /call/metadata)",
+                    entry.name, field.at
+                ));
+            }
+            Ok(OptionalField {
+                at: field.at.clone(),
+                source: field.source.clone(),
+                assumed: field.assumed,
+            })
+        })
+        .collect()
 }
 
 /// An event's `delivery` table as overrides of the platform's policy.

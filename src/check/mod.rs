@@ -92,6 +92,10 @@ pub struct CaseResult {
     pub no_answer: Option<String>,
     /// The receiver had stopped taking connections when this case ran: it tested nothing.
     pub cut_off: bool,
+    /// A command that reproduces the first failed request (`hookcli send ...`), when one can.
+    pub reproduce: Option<String>,
+    /// The first 1 KB of that request's answer body.
+    pub response: Option<String>,
 }
 
 impl CaseResult {
@@ -131,6 +135,8 @@ impl CaseResult {
             refused: Vec::new(),
             no_answer: None,
             cut_off: false,
+            reproduce: None,
+            response: None,
         }
     }
 }
@@ -194,6 +200,10 @@ pub struct CheckConfig {
     pub functions: Vec<suite::FunctionEntry>,
     /// The user's own cases of hookcli.toml (`[[cases]]`).
     pub user_cases: Vec<user::UserCase>,
+    /// Appended to reproducing commands so they sign as check did, without the key itself:
+    /// ` --secret "$HOOKCLI_SECRET"` when check was given --secret, else empty (send finds the
+    /// key where check found it).
+    pub repro_key: String,
 }
 
 /// The whole run, computed first and rendered after.

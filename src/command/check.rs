@@ -58,6 +58,11 @@ pub fn run(args: CheckArgs, overlay: Option<&Path>, file: Option<&Path>) -> Resu
         inbound_url: inbound_url(&args, suite.as_ref())?,
         functions: functions(suite.as_ref())?,
         user_cases,
+        repro_key: if args.key.secret.is_some() {
+            " --secret \"$HOOKCLI_SECRET\"".into()
+        } else {
+            String::new()
+        },
     };
     if let Some(path) = &args.junit {
         check_writable(path)?;
@@ -563,6 +568,9 @@ async fn execute(
         );
     } else {
         outln!("{}", output::check::table(&report));
+        if args.verbose {
+            out!("{}", output::check::details(&report));
+        }
         outln!("{}", output::check::summary(&report));
     }
     if let Some(path) = &args.junit {

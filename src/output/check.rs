@@ -152,7 +152,46 @@ pub fn case_json(result: &CaseResult) -> CheckCaseJson<'_> {
         latency_ms: result.latency.map(ms),
         reason: result.reason.as_deref(),
         requests: result.requests,
+        reproduce: result.reproduce.as_deref(),
+        response: result.response.as_deref(),
     }
+}
+
+/// `-v` under the table: each failed case's reproducing command and the start of its answer.
+pub fn details(report: &CheckReport) -> String {
+    let mut out = String::new();
+    for result in &report.results {
+        let failed = matches!(result.result, CaseOutcome::Failed | CaseOutcome::Warning);
+        if !failed || (result.reproduce.is_none() && result.response.is_none()) {
+            continue;
+        }
+        out.push_str(&format!(
+            "{} {}
+",
+            result.name,
+            result.result.word()
+        ));
+        out.push_str(&failure_lines(result, "  "));
+    }
+    out
+}
+
+/// `reproduce: ...` and `response: ...`, each on its own line, controls escaped.
+fn failure_lines(result: &CaseResult, indent: &str) -> String {
+    let mut out = String::new();
+    if let Some(command) = &result.reproduce {
+        out.push_str(&format!(
+            "{indent}reproduce: {}\n",
+            super::escape_controls(command)
+        ));
+    }
+    if let Some(body) = &result.response {
+        out.push_str(&format!(
+            "{indent}response: {}\n",
+            super::escape_controls(body)
+        ));
+    }
+    out
 }
 
 /// The last JSON line: counts and the exit code.
@@ -200,12 +239,16 @@ pub fn junit(report: &CheckReport) -> Result<String, quick_junit::SerializeError
         let group = result.name.split('/').next().unwrap_or("check");
         case.set_classname(format!("hookcli.{}.{group}", report.platform))
             .set_time(result.elapsed);
+        let failure = failure_lines(result, "");
         match result.result {
             CaseOutcome::Warning => {
-                case.set_system_out(format!("warning: {reason}\n{detail}"));
+                case.set_system_out(format!("warning: {reason}\n{detail}\n{failure}"));
             }
             CaseOutcome::Passed => {
                 case.set_system_out(detail);
+            }
+            CaseOutcome::Failed if !failure.is_empty() => {
+                case.set_system_out(failure);
             }
             _ => {}
         }

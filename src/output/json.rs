@@ -194,6 +194,11 @@ pub struct CheckCaseJson<'a> {
     pub latency_ms: Option<f64>,
     pub reason: Option<&'a str>,
     pub requests: usize,
+    /// A command that reproduces the failure (`hookcli send ...`); null when passed or when no
+    /// send can make the request (a forged signature).
+    pub reproduce: Option<&'a str>,
+    /// The first 1 KB of the failed request's answer body; null when there was none.
+    pub response: Option<&'a str>,
 }
 
 /// check's last line: counts and the exit code.

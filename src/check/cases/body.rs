@@ -2,6 +2,7 @@
 //! body looks like: other bytes for the same JSON, other scripts, a big or long call, fields
 //! and event types added later, a body that is not JSON.
 
+use rand::Rng;
 use rand::rngs::StdRng;
 use serde_json::{Map, Value, json};
 
@@ -9,9 +10,10 @@ use super::context::{Context, Finding, REDIRECT, WRONG_ROUTE, answer, redirected
 use super::long_call;
 use super::{Severity, Spec, fixed};
 use crate::call::{RenderError, render_event};
-use crate::catalog::{EventSpec, Platform};
+use crate::catalog::{EventSpec, OptionalField, Platform};
 use crate::check::Case;
 use crate::delivery::ErrorKind;
+use crate::overrides::Override;
 use crate::text::status_text;
 
 /// The size of body/large's transcript.
@@ -20,7 +22,7 @@ const UNKNOWN_EVENT: &str = "hookcli_unknown_event";
 const UNICODE_TEXT: &str = "User: Bonjour, ça va? Señor Müller, naïve café. Agent: 東京の天気は晴れです。 \
      你好，世界！ 안녕하세요. Great 👋🎉 ✅ 𝄞";
 
-const CASES: [Spec; 7] = [
+const CASES: [Spec; 8] = [
     Spec::new(
         "body/reformatted",
         Severity::Error,
@@ -50,6 +52,12 @@ const CASES: [Spec; 7] = [
         Severity::Error,
         "known events with unknown added fields are accepted",
         |c, _, r| Box::pin(body_extra_fields(c, r)),
+    ),
+    Spec::new(
+        "body/missing-optional",
+        Severity::Error,
+        "each field of the default events that the platform's documents say may be absent, removed and then null, one at a time, is accepted",
+        |c, _, r| Box::pin(body_missing_optional(c, r)),
     ),
     Spec::new(
         "body/malformed-json",
@@ -277,14 +285,8 @@ async fn body_long_call(context: &Context, rng: &mut StdRng) -> Result<Finding, 
 
 async fn body_extra_fields(context: &Context, rng: &mut StdRng) -> Result<Finding, RenderError> {
     let platform = context.platform();
-    let defaults: Vec<&EventSpec> = platform.events.iter().filter(|e| e.default).collect();
-    let events = if defaults.is_empty() {
-        platform.events.iter().collect()
-    } else {
-        defaults
-    };
     let mut finding = Finding::default();
-    for event in events {
+    for event in default_events(platform) {
         let mut value = render_event(&context.config.catalog, platform, event, rng)?;
         add_unknown_fields(&mut value);
         let body = context.platform().encode(&value);
@@ -299,6 +301,87 @@ async fn body_extra_fields(context: &Context, rng: &mut StdRng) -> Result<Findin
             .await;
     }
     Ok(finding)
+}
+
+async fn body_missing_optional(
+    context: &Context,
+    rng: &mut StdRng,
+) -> Result<Finding, RenderError> {
+    let platform = context.platform();
+    let fields: Vec<(&EventSpec, &OptionalField)> = default_events(platform)
+        .into_iter()
+        .filter(|e| e.answer.is_none())
+        .flat_map(|e| e.optional.iter().map(move |f| (e, f)))
+        .collect();
+    if fields.is_empty() {
+        return Ok(Finding::skipped(format!(
+            "no field of {}'s default events is marked optional in its catalog",
+            platform.id
+        )));
+    }
+    let mut finding = Finding::default();
+    for (event, field) in fields {
+        let path = set_path(&field.at);
+        for edit in [Override::unset(&path), format!("{path}:=null").parse()] {
+            let edit = edit.expect("a catalog pointer makes a valid path");
+            // Its own seed, so the reproducing `hookcli send` renders the same body.
+            let seed: u64 = rng.r#gen();
+            let mut value = render_event(
+                &context.config.catalog,
+                platform,
+                event,
+                &mut crate::call::rng_from(Some(seed)),
+            )?;
+            if edit.apply(&mut value, &platform.free_form).is_err() {
+                continue; // The catalog test checks every pointer is in its template.
+            }
+            let how = if edit.is_unset() { "removed" } else { "null" };
+            let assumed = if field.assumed { ", assumed" } else { "" };
+            let what = format!(
+                "{} with {path} {how} (optional: {}{assumed}): ",
+                event.name, field.source
+            );
+            let repro = context.send_line(&event.name, seed, &[edit.as_flag()]);
+            context
+                .delivery_reproduced(
+                    &context.signed(platform.encode(&value)),
+                    context.config.policies.for_event(&event.name),
+                    &mut finding,
+                    &what,
+                    Some(repro),
+                )
+                .await;
+        }
+    }
+    Ok(finding)
+}
+
+/// A JSON pointer as a `--set` path: `/call/call_analysis/x` → `call.call_analysis.x`,
+/// `/a/0` → `a[0]`.
+fn set_path(pointer: &str) -> String {
+    let mut path = String::new();
+    for part in pointer.split('/').skip(1) {
+        let key = part.replace("~1", "/").replace("~0", "~");
+        if !key.is_empty() && key.bytes().all(|b| b.is_ascii_digit()) {
+            path.push_str(&format!("[{key}]"));
+        } else {
+            if !path.is_empty() {
+                path.push('.');
+            }
+            path.push_str(&key);
+        }
+    }
+    path
+}
+
+/// The events a platform sends unless filtered; all of them when it marks none.
+fn default_events(platform: &Platform) -> Vec<&EventSpec> {
+    let defaults: Vec<&EventSpec> = platform.events.iter().filter(|e| e.default).collect();
+    if defaults.is_empty() {
+        platform.events.iter().collect()
+    } else {
+        defaults
+    }
 }
 
 /// Fields a platform might add next year: at the top and in each nested object.
@@ -430,6 +513,12 @@ mod tests {
         assert!(text.find("\"call\"").unwrap() < text.find("\"event\"").unwrap());
         assert_eq!(serde_json::from_slice::<Value>(&bytes).unwrap(), value);
         assert_ne!(bytes, serde_json::to_vec(&value).unwrap());
+    }
+
+    #[test]
+    fn pointers_become_set_paths() {
+        assert_eq!(set_path("/call/call_analysis/x"), "call.call_analysis.x");
+        assert_eq!(set_path("/a/0/b"), "a[0].b");
     }
 
     #[test]

@@ -159,11 +159,60 @@ impl Context {
         finding: &mut Finding,
         what: &str,
     ) -> Delivery {
+        let repro = self.data_line(&request.body);
+        self.delivery_reproduced(request, policy, finding, what, repro)
+            .await
+    }
+
+    /// [`Context::delivery`] with the command that reproduces its body, for the report when it
+    /// fails (a seeded `hookcli send`, shorter than the body inlined).
+    pub(super) async fn delivery_reproduced(
+        &self,
+        request: &Request,
+        policy: &DeliveryPolicy,
+        finding: &mut Finding,
+        what: &str,
+        repro: Option<String>,
+    ) -> Delivery {
         let started = Instant::now();
         let delivery = self.send(request, policy).await;
         finding.record_all(&delivery.attempts, started);
-        self.judge_accepted(&delivery, policy, finding, what);
+        if !self.judge_accepted(&delivery, policy, finding, what) {
+            finding.failed_with(repro, delivery.last());
+        }
         delivery
+    }
+
+    /// `HOOKCLI_SEED=S hookcli send EVENT -p ID --to URL [EDITS]`: the same body (times follow
+    /// the clock), signed as check signed it. No key is ever in it: send finds it where check
+    /// did, or in $HOOKCLI_SECRET when check was given --secret.
+    pub(super) fn send_line(&self, event: &str, seed: u64, edits: &[String]) -> String {
+        let mut line = format!(
+            "HOOKCLI_SEED={seed} hookcli send {event} -p {} --to {}",
+            self.platform().id,
+            crate::text::shell_quote(&crate::redact::shown_url(&self.config.url))
+        );
+        for edit in edits {
+            line.push(' ');
+            line.push_str(edit);
+        }
+        line.push_str(&self.config.repro_key);
+        line
+    }
+
+    /// `printf %s 'BODY' | hookcli send -p ID --to URL --data -`: the exact bytes, signed
+    /// afresh. None for a body too big to paste (body/large) or not UTF-8.
+    pub(super) fn data_line(&self, body: &[u8]) -> Option<String> {
+        let text = std::str::from_utf8(body).ok()?;
+        (body.len() <= INLINE_BODY_LIMIT).then(|| {
+            format!(
+                "printf %s {} | hookcli send -p {} --to {} --data -{}",
+                crate::text::shell_quote(text),
+                self.platform().id,
+                crate::text::shell_quote(&crate::redact::shown_url(&self.config.url)),
+                self.config.repro_key
+            )
+        })
     }
 
     pub(super) fn judge_accepted(
@@ -278,6 +327,12 @@ impl Context {
     }
 }
 
+/// The largest body a reproducing command carries inline.
+const INLINE_BODY_LIMIT: usize = 16 * 1024;
+
+/// How much of a failed answer's body the report keeps.
+pub(in crate::check) const RESPONSE_SHOWN: usize = 1024;
+
 /// What a 404 or 405 means, and the fix, for the reasons that meet one.
 pub(super) const WRONG_ROUTE: &str = "the request missed the webhook handler (wrong path, or POST not allowed): check the path in --to";
 
@@ -352,9 +407,24 @@ pub(in crate::check) struct Finding {
     pub(super) refused: Vec<(Instant, String)>,
     /// Why the first attempt that connected got no HTTP answer ("timed out after 10s").
     pub(super) no_answer: Option<String>,
+    /// The command that reproduces the first failed delivery.
+    pub(super) reproduce: Option<String>,
+    /// The first [`RESPONSE_SHOWN`] bytes of that delivery's answer (lossy UTF-8).
+    pub(super) response: Option<String>,
 }
 
 impl Finding {
+    /// Keeps the first failed delivery's reproducing command and the start of its answer.
+    pub(super) fn failed_with(&mut self, repro: Option<String>, last: &Attempt) {
+        if self.reproduce.is_some() || self.response.is_some() {
+            return;
+        }
+        self.reproduce = repro;
+        if !last.response_body.is_empty() {
+            self.response = Some(response_start(&last.response_body));
+        }
+    }
+
     pub(super) fn skipped(reason: impl Into<String>) -> Self {
         Finding {
             skipped: true,
@@ -416,6 +486,17 @@ impl Finding {
             (_, None) => CaseOutcome::Passed,
         }
     }
+}
+
+/// The first [`RESPONSE_SHOWN`] bytes of an answer, as text, cut on a character boundary.
+pub(super) fn response_start(body: &[u8]) -> String {
+    let mut text = String::from_utf8_lossy(&body[..body.len().min(RESPONSE_SHOWN)]).into_owned();
+    if body.len() > RESPONSE_SHOWN {
+        // A cut through a character leaves a replacement character at the end; drop it.
+        text = text.trim_end_matches('\u{fffd}').to_string();
+        text.push('…');
+    }
+    text
 }
 
 /// One call's bodies for the lifecycle's steps, per-turn steps once per turn, in order.

@@ -1,6 +1,7 @@
 //! The platform's own events and lifecycles: `delivers/<event>` for each event and
 //! `lifecycle/<name>` for each lifecycle. A new platform's cases come from its catalog folder.
 
+use rand::Rng;
 use rand::rngs::StdRng;
 
 use super::context::{Context, Finding, lifecycle_bodies};
@@ -46,11 +47,20 @@ async fn delivers(
     let spec = platform
         .event(event)
         .expect("the case list comes from the platform's events");
-    let body = platform.encode(&render_event(&context.config.catalog, platform, spec, rng)?);
+    // Its own seed, so a seeded `hookcli send` renders the same body again.
+    let seed: u64 = rng.r#gen();
+    let mut seeded = crate::call::rng_from(Some(seed));
+    let body = platform.encode(&render_event(
+        &context.config.catalog,
+        platform,
+        spec,
+        &mut seeded,
+    )?);
     let mut finding = Finding::default();
     let policy = &context.config.policy;
+    let repro = context.send_line(event, seed, &[]);
     context
-        .deliver(&context.signed(body), policy, &mut finding, "")
+        .delivery_reproduced(&context.signed(body), policy, &mut finding, "", Some(repro))
         .await;
     Ok(finding)
 }

@@ -29,7 +29,7 @@ pub use body::reformat;
 pub(super) use context::Context;
 use context::Finding;
 
-use super::{Case, CaseResult, Severity};
+use super::{Case, CaseOutcome, CaseResult, Severity};
 use crate::call::RenderError;
 use crate::catalog::Platform;
 
@@ -163,6 +163,10 @@ pub(super) async fn run_case(context: &Context, case: &Case, mut rng: StdRng) ->
         finding.fail(Severity::Error, format!("cannot render the event: {e}"));
         finding
     });
+    let failed = matches!(
+        finding.outcome(),
+        CaseOutcome::Failed | CaseOutcome::Warning
+    );
     CaseResult {
         name: case.name.clone(),
         severity: case.severity,
@@ -176,6 +180,9 @@ pub(super) async fn run_case(context: &Context, case: &Case, mut rng: StdRng) ->
         refused: finding.refused,
         no_answer: finding.no_answer,
         cut_off: false,
+        // Only a failure needs reproducing (a warning is one too).
+        reproduce: failed.then_some(finding.reproduce).flatten(),
+        response: failed.then_some(finding.response).flatten(),
     }
 }
 

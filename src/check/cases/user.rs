@@ -3,6 +3,7 @@
 
 use std::time::Instant;
 
+use rand::Rng;
 use rand::rngs::StdRng;
 use serde_json::Value;
 
@@ -69,7 +70,16 @@ async fn run(context: &Context, name: &str, rng: &mut StdRng) -> Result<Finding,
     let spec = platform
         .event(&case.event)
         .expect("the command checked the event");
-    let mut value = render_event(&context.config.catalog, platform, spec, rng)?;
+    // Its own seed, so the reproducing `hookcli send` renders the same body.
+    let seed: u64 = rng.r#gen();
+    let mut value = render_event(
+        &context.config.catalog,
+        platform,
+        spec,
+        &mut crate::call::rng_from(Some(seed)),
+    )?;
+    let flags: Vec<String> = case.edits.iter().map(|e| e.as_flag()).collect();
+    let repro = context.send_line(&case.event, seed, &flags);
     let mut finding = Finding::default();
     for edit in &case.edits {
         // Checked on one rendering before the run; another may have fewer transcript turns.
@@ -89,9 +99,11 @@ async fn run(context: &Context, name: &str, rng: &mut StdRng) -> Result<Finding,
     let last = delivery.last();
     if case.status.is_empty() {
         if !context.judge_accepted(&delivery, &policy, &mut finding, "") {
+            finding.failed_with(Some(repro), last);
             return Ok(finding);
         }
     } else if !delivery.delivered() {
+        finding.failed_with(Some(repro), last);
         let got = match last.status {
             Some(status) if last.error.is_none() => status_text(status),
             _ => answer(last),
@@ -114,8 +126,17 @@ async fn run(context: &Context, name: &str, rng: &mut StdRng) -> Result<Finding,
             ),
         );
     }
+    judge_answer(case, last, &mut finding);
+    if finding.worst.is_some() {
+        finding.failed_with(Some(repro), last);
+    }
+    Ok(finding)
+}
+
+/// The assertions on the answer's JSON.
+fn judge_answer(case: &UserCase, last: &crate::delivery::Attempt, finding: &mut Finding) {
     if case.asserts.is_empty() {
-        return Ok(finding);
+        return;
     }
     let Ok(body) = serde_json::from_slice::<Value>(&last.response_body) else {
         finding.fail(
@@ -126,10 +147,9 @@ async fn run(context: &Context, name: &str, rng: &mut StdRng) -> Result<Finding,
                 case.asserts.len()
             ),
         );
-        return Ok(finding);
+        return;
     };
     for failure in case.asserts.iter().filter_map(|a| a.failure(&body)) {
         finding.fail(Severity::Error, failure);
     }
-    Ok(finding)
 }
