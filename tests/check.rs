@@ -1108,7 +1108,8 @@ fn ctrl_c_stops_the_check_with_the_report_so_far_and_no_pass() {
     let child = Command::new(env!("CARGO_BIN_EXE_hookcli"))
         .current_dir(&dir)
         .args(["check", "--to", &url, "--secret", KEY, "--json"])
-        .args(["--only", "delivers/call_started,http/charset"])
+        // Two cases of the same step (delivers/* run before the others), both in flight.
+        .args(["--only", "delivers/call_started,delivers/call_ended"])
         .args(["--timeout", "1h", "--junit", "report.xml"])
         .env("NO_COLOR", "1")
         .stdout(std::process::Stdio::piped())
@@ -1824,5 +1825,107 @@ fn a_receiver_that_crashes_on_a_missing_optional_field_fails_and_the_printed_com
     assert!(
         xml.contains("<system-out>reproduce: HOOKCLI_SEED="),
         "{xml}"
+    );
+}
+
+#[test]
+fn a_receiver_slow_only_on_call_ended_gives_one_root_cause_line_and_call_ended_is_sent_once() {
+    let rt = runtime();
+    let dir = temp_dir("root-cause");
+    let ended = Arc::new(AtomicU64::new(0));
+    let counted = ended.clone();
+    let (url, _) = start_scripted(&rt, move |body| {
+        if event_of(body) == "call_ended" {
+            counted.fetch_add(1, Ordering::Relaxed);
+            return (204, Duration::from_secs(3), String::new());
+        }
+        (204, Duration::ZERO, String::new())
+    });
+    let args = ["--timeout", "300ms", "--retries", "0", "--backoff", "0"];
+    let run = check(&dir, &url, &args);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    let summary = run.summary();
+    let causes = summary["root_causes"].as_array().unwrap();
+    assert_eq!(causes.len(), 1, "{causes:?}");
+    assert_eq!(
+        causes[0]["cause"],
+        "call_ended timed out after 300ms (see delivers/call_ended)"
+    );
+    let cases: Vec<&str> = causes[0]["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    for expected in [
+        "delivers/call_ended",
+        "lifecycle/call",
+        "body/unicode",
+        "delivery/duplicate",
+    ] {
+        assert!(cases.contains(&expected), "{expected} in {cases:?}");
+    }
+    // Every failed case failed for that one cause, and no case waited for call_ended again.
+    assert_eq!(
+        run.with_result("failed").len(),
+        cases.len(),
+        "{:?}",
+        run.cases()
+    );
+    // call_ended went out once as itself; the signature cases, which expect a quick rejection
+    // of a single forged attempt, still ran.
+    let forged: u64 = run
+        .lines()
+        .iter()
+        .filter(|l| {
+            l["case"]
+                .as_str()
+                .is_some_and(|c| c.starts_with("signature/"))
+        })
+        .filter_map(|l| l["requests"].as_u64())
+        .sum();
+    assert_eq!(
+        ended.load(Ordering::Relaxed),
+        1 + forged,
+        "call_ended was sent once"
+    );
+    let (_, reason) = &run.cases()["lifecycle/call"];
+    assert!(
+        reason.contains(
+            "not sent: it delivers call_ended, which got no answer in delivers/call_ended"
+        ),
+        "{reason}"
+    );
+    // The table's summary says it in one line.
+    let text = hookcli(
+        &dir,
+        &[
+            "check",
+            "--to",
+            &url,
+            "--secret",
+            KEY,
+            "--timeout",
+            "300ms",
+            "--retries",
+            "0",
+            "--backoff",
+            "0",
+        ],
+        &[],
+    );
+    let lines: Vec<&str> = text
+        .stdout
+        .lines()
+        .filter(|l| l.contains("failed because"))
+        .collect();
+    assert_eq!(
+        lines,
+        [format!(
+            "{} cases failed because call_ended timed out after 300ms (see delivers/call_ended)",
+            cases.len()
+        )],
+        "{}",
+        text.stdout
     );
 }

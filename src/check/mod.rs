@@ -96,6 +96,9 @@ pub struct CaseResult {
     pub reproduce: Option<String>,
     /// The first 1 KB of that request's answer body.
     pub response: Option<String>,
+    /// The root cause this failure shares with others: `call_ended timed out after 10s (see
+    /// delivers/call_ended)`.
+    pub cause: Option<String>,
 }
 
 impl CaseResult {
@@ -137,7 +140,56 @@ impl CaseResult {
             cut_off: false,
             reproduce: None,
             response: None,
+            cause: None,
         }
+    }
+
+    /// A case not sent because it delivers an event the receiver did not answer in time in
+    /// its own delivers/* case: it would wait out the same timeouts and fail the same way.
+    fn blocked(case: &Case, root: &Root) -> CaseResult {
+        CaseResult {
+            reproduce: root.reproduce.clone(),
+            cause: Some(root.cause.clone()),
+            ..CaseResult::untested(
+                case,
+                CaseOutcome::Failed,
+                format!(
+                    "not sent: it delivers {}, which got no answer in {} ({}); fix that and run \
+                     again",
+                    root.event, root.case, root.detail
+                ),
+            )
+        }
+    }
+}
+
+/// An event that got no answer at all (every attempt timed out or was closed) in its
+/// delivers/* case: the root cause of every case that sends it.
+#[derive(Clone, Debug)]
+struct Root {
+    event: String,
+    case: String,
+    detail: String,
+    /// `call_ended timed out after 10s (see delivers/call_ended)`.
+    cause: String,
+    reproduce: Option<String>,
+}
+
+impl Root {
+    fn of(result: &CaseResult) -> Option<Root> {
+        let event = result.name.strip_prefix("delivers/")?;
+        let detail = result.no_answer.as_deref()?;
+        let unanswered = result.result == CaseOutcome::Failed
+            && result.last_answer.is_none()
+            && result.requests > 0
+            && !result.cut_off;
+        unanswered.then(|| Root {
+            event: event.to_string(),
+            case: result.name.clone(),
+            detail: detail.to_string(),
+            cause: format!("{event} {detail} (see {})", result.name),
+            reproduce: result.reproduce.clone(),
+        })
     }
 }
 
@@ -227,6 +279,21 @@ impl CheckReport {
         self.results.iter().filter(|r| r.result == result).count()
     }
 
+    /// Failures that share a root cause, with the cases of each, in report order.
+    pub fn root_causes(&self) -> Vec<(&str, Vec<&str>)> {
+        let mut causes: Vec<(&str, Vec<&str>)> = Vec::new();
+        for result in &self.results {
+            let Some(cause) = result.cause.as_deref() else {
+                continue;
+            };
+            match causes.iter_mut().find(|(c, _)| *c == cause) {
+                Some((_, names)) => names.push(&result.name),
+                None => causes.push((cause, vec![&result.name])),
+            }
+        }
+        causes
+    }
+
     /// Whether an error-level case failed.
     pub fn failed(&self) -> bool {
         self.count(CaseOutcome::Failed) > 0
@@ -300,9 +367,15 @@ pub async fn run(
         .into_iter()
         .enumerate()
         .partition(|(_, (c, _))| c.runner.runs_alone());
+    // delivers/* first: an event that gets no answer there is the root cause of every case
+    // that sends it, and those are not sent again (they would wait out the same timeouts).
+    let (delivers, rest): (Vec<_>, Vec<_>) = together
+        .into_iter()
+        .partition(|(_, (c, _))| c.name.starts_with("delivers/"));
     let mut results: Vec<(usize, CaseResult)> = Vec::new();
     let mut interrupted = false;
-    for phase in [together, alone] {
+    let mut roots: Vec<Root> = Vec::new();
+    for phase in [delivers, rest, alone] {
         if interrupted {
             results.extend(
                 phase
@@ -311,9 +384,17 @@ pub async fn run(
             );
             continue;
         }
+        let (blocked, phase) = blocked_by(&context, &roots, phase);
+        results.extend(blocked);
         let (done, stopped) = run_concurrently(&context, phase, stop.as_mut()).await;
+        roots.extend(done.iter().filter_map(|(_, r)| Root::of(r)));
         results.extend(done);
         interrupted = stopped;
+    }
+    for (_, result) in results.iter_mut() {
+        if let Some(root) = roots.iter().find(|r| r.case == result.name) {
+            result.cause = Some(root.cause.clone());
+        }
     }
     results.sort_by_key(|(i, _)| *i);
     let mut results: Vec<CaseResult> = results.into_iter().map(|(_, r)| r).collect();
@@ -399,6 +480,30 @@ fn up_or_silent(results: &[CaseResult]) -> ReceiverState {
     } else {
         ReceiverState::Up
     }
+}
+
+type Phase = Vec<(usize, (Case, u64))>;
+
+/// Splits off the cases that send an event with a root cause: each is reported failed for
+/// that cause, unsent.
+fn blocked_by(
+    context: &cases::Context,
+    roots: &[Root],
+    phase: Phase,
+) -> (Vec<(usize, CaseResult)>, Phase) {
+    if roots.is_empty() {
+        return (Vec::new(), phase);
+    }
+    let mut blocked = Vec::new();
+    let mut run = Vec::new();
+    for (i, (case, seed)) in phase {
+        let sends = cases::sends(&case, &context.config.platform, &context.config.user_cases);
+        match roots.iter().find(|r| sends.contains(&r.event)) {
+            Some(root) => blocked.push((i, CaseResult::blocked(&case, root))),
+            None => run.push((i, (case, seed))),
+        }
+    }
+    (blocked, run)
 }
 
 /// The cases being run, by task, so a task that dies can still be reported by name.

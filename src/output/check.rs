@@ -9,7 +9,7 @@ use tabled::Tabled;
 use tabled::settings::object::Columns;
 use tabled::settings::{Modify, Width};
 
-use super::json::{CheckCaseJson, CheckListJson, CheckSummaryJson, ms};
+use super::json::{CheckCaseJson, CheckListJson, CheckSummaryJson, RootCauseJson, ms};
 use super::{bad, good, warn};
 use crate::check::{Case, CaseOutcome, CaseResult, CheckReport, ReceiverState};
 
@@ -85,10 +85,13 @@ pub fn summary(report: &CheckReport) -> String {
         report.url,
         crate::duration::short(report.elapsed)
     );
-    let line = match receiver_line(report) {
+    let mut line = match receiver_line(report) {
         Some(stopped) => format!("{line}\n{}", bad(&stopped)),
         None => line,
     };
+    for cause in root_cause_lines(report) {
+        line = format!("{line}\n{}", bad(&cause));
+    }
     if report.interrupted {
         format!("{line}\n{}", warn(INTERRUPTED))
     } else {
@@ -154,7 +157,24 @@ pub fn case_json(result: &CaseResult) -> CheckCaseJson<'_> {
         requests: result.requests,
         reproduce: result.reproduce.as_deref(),
         response: result.response.as_deref(),
+        cause: result.cause.as_deref(),
     }
+}
+
+/// `11 cases failed because call_ended timed out after 10s (see delivers/call_ended)`, one
+/// line per root cause.
+pub fn root_cause_lines(report: &CheckReport) -> Vec<String> {
+    report
+        .root_causes()
+        .into_iter()
+        .map(|(cause, cases)| {
+            let n = cases.len();
+            format!(
+                "{n} case{} failed because {cause}",
+                if n == 1 { "" } else { "s" }
+            )
+        })
+        .collect()
 }
 
 /// `-v` under the table: each failed case's reproducing command and the start of its answer.
@@ -209,6 +229,11 @@ pub fn summary_json(report: &CheckReport, exit_code: u8) -> CheckSummaryJson<'_>
         receiver: report.receiver.word(),
         interrupted: report.interrupted,
         exit_code,
+        root_causes: report
+            .root_causes()
+            .into_iter()
+            .map(|(cause, cases)| RootCauseJson { cause, cases })
+            .collect(),
     }
 }
 
@@ -261,6 +286,7 @@ pub fn junit(report: &CheckReport) -> Result<String, quick_junit::SerializeError
     ]
     .into_iter()
     .flatten()
+    .chain(root_cause_lines(report))
     .collect();
     if !notes.is_empty() {
         suite.set_system_err(notes.join("\n"));

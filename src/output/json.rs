@@ -199,6 +199,8 @@ pub struct CheckCaseJson<'a> {
     pub reproduce: Option<&'a str>,
     /// The first 1 KB of the failed request's answer body; null when there was none.
     pub response: Option<&'a str>,
+    /// The root cause shared with other failures (summary `root_causes`); null for none.
+    pub cause: Option<&'a str>,
 }
 
 /// check's last line: counts and the exit code.
@@ -217,6 +219,16 @@ pub struct CheckSummaryJson<'a> {
     pub receiver: &'static str,
     pub interrupted: bool,
     pub exit_code: u8,
+    /// Failures that share one root cause: an event that got no answer in its delivers/* case.
+    pub root_causes: Vec<RootCauseJson<'a>>,
+}
+
+/// One root cause and the cases that failed for it.
+#[derive(Serialize)]
+pub struct RootCauseJson<'a> {
+    /// `call_ended timed out after 10s (see delivers/call_ended)`.
+    pub cause: &'a str,
+    pub cases: Vec<&'a str>,
 }
 
 /// `check --list --json`: one line per case.

@@ -20,7 +20,7 @@ use crate::text::status_text;
 
 /// The settings and the HTTP client every case shares.
 pub(in crate::check) struct Context {
-    pub(super) config: CheckConfig,
+    pub(in crate::check) config: CheckConfig,
     pub(super) client: reqwest::Client,
     pub(in crate::check) watch: ConnectWatch,
 }

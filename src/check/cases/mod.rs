@@ -145,6 +145,61 @@ pub(super) fn user_cases(user: &[crate::check::user::UserCase]) -> Vec<Case> {
     user::cases(user)
 }
 
+/// The events a case sends, for running the cases of an event that timed out last: its
+/// subject's for delivers/*, lifecycle/* and cases/*; the default events for the body cases
+/// that go through them all; the main lifecycle's for out-of-order and burst; none for
+/// answers/* (their own URLs), nor for the cases that expect a rejection of a single attempt
+/// (signature/*, event/unknown with its unknown type, body/malformed-json): a receiver may
+/// well reject those before the slow work; the sample event (the call's end) for the rest.
+pub(super) fn sends(
+    case: &Case,
+    platform: &Platform,
+    user: &[crate::check::user::UserCase],
+) -> Vec<String> {
+    let subject = case.runner.subject.as_str();
+    let family = case.name.split('/').next().unwrap_or_default();
+    let names =
+        |events: Vec<&crate::catalog::EventSpec>| events.iter().map(|e| e.name.clone()).collect();
+    let main = || {
+        let lifecycles = &platform.lifecycles;
+        lifecycles
+            .iter()
+            .find(|l| l.connected)
+            .or(lifecycles.first())
+    };
+    match (family, case.name.as_str()) {
+        ("delivers", _) => vec![subject.to_string()],
+        ("lifecycle", _) => platform
+            .lifecycle(subject)
+            .map(|l| l.steps.iter().map(|s| s.event.clone()).collect())
+            .unwrap_or_default(),
+        ("cases", _) => user
+            .iter()
+            .filter(|c| c.name == case.name)
+            .map(|c| c.event.clone())
+            .collect(),
+        ("answers" | "signature", _) | (_, "event/unknown" | "body/malformed-json") => Vec::new(),
+        (_, "body/extra-fields" | "body/missing-optional") => {
+            let defaults: Vec<_> = platform.events.iter().filter(|e| e.default).collect();
+            if defaults.is_empty() {
+                names(platform.events.iter().collect())
+            } else {
+                names(defaults)
+            }
+        }
+        (_, "delivery/out-of-order" | "load/burst") => main()
+            .map(|l| l.steps.iter().map(|s| s.event.clone()).collect())
+            .unwrap_or_default(),
+        _ => platform
+            .events
+            .iter()
+            .find(|e| e.at == crate::catalog::Moment::End)
+            .or(platform.events.last())
+            .map(|e| vec![e.name.clone()])
+            .unwrap_or_default(),
+    }
+}
+
 /// The cases of a family whose list does not depend on the platform.
 fn fixed(specs: &[Spec]) -> Vec<Case> {
     specs.iter().map(Spec::case).collect()
@@ -183,6 +238,7 @@ pub(super) async fn run_case(context: &Context, case: &Case, mut rng: StdRng) ->
         // Only a failure needs reproducing (a warning is one too).
         reproduce: failed.then_some(finding.reproduce).flatten(),
         response: failed.then_some(finding.response).flatten(),
+        cause: None,
     }
 }
 
