@@ -636,9 +636,13 @@ pub struct CheckArgs {
     /// ::warning annotations, and a job summary in $GITHUB_STEP_SUMMARY)
     #[arg(long, value_enum, conflicts_with = "json", value_name = "FORMAT")]
     pub format: Option<CheckFormat>,
-    /// Under the table, each failed case's reproducing command and the start of its answer
+    /// Every request and its answer on stderr, case by case, after the run; under the table,
+    /// each failed case's reproducing command and the start of its answer
     #[arg(short, long)]
     pub verbose: bool,
+    /// Print the requests the cases would send, in order, and send nothing
+    #[arg(long, conflicts_with_all = ["list", "junit", "wait_for", "format"])]
+    pub dry_run: bool,
 }
 
 /// `check --format`.

@@ -1841,7 +1841,7 @@ fn a_receiver_slow_only_on_call_ended_gives_one_root_cause_line_and_call_ended_i
         }
         (204, Duration::ZERO, String::new())
     });
-    let args = ["--timeout", "300ms", "--retries", "0", "--backoff", "0"];
+    let args = ["--timeout", "1s", "--retries", "0", "--backoff", "0"];
     let run = check(&dir, &url, &args);
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
     let summary = run.summary();
@@ -1849,7 +1849,7 @@ fn a_receiver_slow_only_on_call_ended_gives_one_root_cause_line_and_call_ended_i
     assert_eq!(causes.len(), 1, "{causes:?}");
     assert_eq!(
         causes[0]["cause"],
-        "call_ended timed out after 300ms (see delivers/call_ended)"
+        "call_ended timed out after 1s (see delivers/call_ended)"
     );
     let cases: Vec<&str> = causes[0]["cases"]
         .as_array()
@@ -1906,7 +1906,7 @@ fn a_receiver_slow_only_on_call_ended_gives_one_root_cause_line_and_call_ended_i
             "--secret",
             KEY,
             "--timeout",
-            "300ms",
+            "1s",
             "--retries",
             "0",
             "--backoff",
@@ -1919,13 +1919,116 @@ fn a_receiver_slow_only_on_call_ended_gives_one_root_cause_line_and_call_ended_i
         .lines()
         .filter(|l| l.contains("failed because"))
         .collect();
-    assert_eq!(
-        lines,
-        [format!(
-            "{} cases failed because call_ended timed out after 300ms (see delivers/call_ended)",
-            cases.len()
-        )],
+    assert_eq!(lines.len(), 1, "one root-cause line: {}", text.stdout);
+    assert!(
+        lines[0].ends_with(
+            " cases failed because call_ended timed out after 1s (see delivers/call_ended)"
+        ),
         "{}",
         text.stdout
+    );
+}
+
+#[test]
+fn dry_run_prints_the_requests_in_case_order_and_sends_nothing() {
+    let rt = runtime();
+    let dir = temp_dir("dry-run");
+    let (url, hits) = start_scripted(&rt, |_| (204, Duration::ZERO, String::new()));
+    let run = check(
+        &dir,
+        &url,
+        &[
+            "--dry-run",
+            "--only",
+            "delivers/call_started,lifecycle/call",
+        ],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(hits.load(Ordering::Relaxed), 0, "a dry run sends nothing");
+    let lines = run.lines();
+    let cases: Vec<&str> = lines.iter().map(|l| l["case"].as_str().unwrap()).collect();
+    assert_eq!(cases[0], "delivers/call_started");
+    assert!(
+        cases[1..].iter().all(|c| *c == "lifecycle/call"),
+        "{cases:?}"
+    );
+    let events: Vec<String> = lines
+        .iter()
+        .skip(1)
+        .map(|l| {
+            let body: Value = serde_json::from_str(l["body"].as_str().unwrap()).unwrap();
+            body["event"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(events.first().map(String::as_str), Some("call_started"));
+    assert_eq!(
+        events.last().map(String::as_str),
+        Some("call_analyzed"),
+        "in order: {events:?}"
+    );
+    assert!(lines[0]["headers"]["x-retell-signature"].is_string());
+    assert!(!run.stdout.contains(KEY));
+    assert!(run.stderr.contains("nothing sent"), "{}", run.stderr);
+    // Text: send --dry-run's format under a `# case` line.
+    let text = hookcli(
+        &dir,
+        &[
+            "check",
+            "--to",
+            &url,
+            "--dry-run",
+            "--only",
+            "delivers/call_ended",
+        ],
+        &[],
+    );
+    assert_eq!(text.code, 0, "{}", text.stderr);
+    assert!(
+        text.stdout.starts_with("# delivers/call_ended\nPOST "),
+        "{}",
+        text.stdout
+    );
+    assert_eq!(hits.load(Ordering::Relaxed), 0, "a dry run sends nothing");
+}
+
+#[test]
+fn verbose_shows_each_request_and_answer_on_stderr_case_by_case() {
+    let rt = runtime();
+    let dir = temp_dir("verbose");
+    let (url, hits) = start_scripted(&rt, |_| (200, Duration::ZERO, "{\"ok\":true}".into()));
+    let run = hookcli(
+        &dir,
+        &[
+            "check",
+            "--to",
+            &url,
+            "--secret",
+            KEY,
+            "-v",
+            "--only",
+            "delivers/call_started,delivers/call_ended",
+        ],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(hits.load(Ordering::Relaxed), 2);
+    let started = run
+        .stderr
+        .find("# delivers/call_started")
+        .expect("the first case");
+    let ended = run
+        .stderr
+        .find("# delivers/call_ended")
+        .expect("the second case");
+    assert!(started < ended, "in case order:\n{}", run.stderr);
+    assert!(
+        run.stderr.contains("\"event\": \"call_ended\""),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("{\"ok\":true}"),
+        "the answer: {}",
+        run.stderr
     );
 }

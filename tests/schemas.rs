@@ -202,6 +202,22 @@ const RUNS: &[Run] = &[
         code: 0,
         lines: Lines::One("dry-run"),
     },
+    // check's dry run: one object per request, with its case; nothing is sent.
+    Run {
+        args: &[
+            "check",
+            "--dry-run",
+            "--json",
+            "--only",
+            "delivers/,lifecycle/call,signature/",
+            "--to",
+            "http://127.0.0.1:9/webhook",
+            "--secret",
+            KEY,
+        ],
+        code: 0,
+        lines: Lines::Each("dry-run"),
+    },
     // The default events leave transcript_updated out: `filtered` lines.
     Run {
         args: &["replay", "--json"],
@@ -452,6 +468,8 @@ const OPTIONAL: &[(&str, &str)] = &[
     ("delivery", "/properties/seq"),
     // send only, for an event whose answer the platform reads.
     ("delivery", "/properties/response"),
+    // check --dry-run and replay --dry-run only.
+    ("dry-run", "/properties/case"),
 ];
 
 /// A schema that required nothing would pass any output, and a key described but not required

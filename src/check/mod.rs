@@ -256,6 +256,10 @@ pub struct CheckConfig {
     /// ` --secret "$HOOKCLI_SECRET"` when check was given --secret, else empty (send finds the
     /// key where check found it).
     pub repro_key: String,
+    /// Keep every request and its attempts for the report (-v).
+    pub verbose: bool,
+    /// Send nothing: each request is logged and taken as accepted (--dry-run).
+    pub dry_run: bool,
 }
 
 /// The whole run, computed first and rendered after.
@@ -272,6 +276,9 @@ pub struct CheckReport {
     /// be used as it is (an `https://` URL on a plain-HTTP port), so the run stopped early and
     /// its case results mean nothing.
     pub unusable: Option<String>,
+    /// Every request sent (or, in a dry run, that would be), in case order, for -v and
+    /// --dry-run; empty otherwise.
+    pub exchanges: Vec<cases::Exchange>,
 }
 
 impl CheckReport {
@@ -415,6 +422,7 @@ pub async fn run(
     } else {
         receiver_state(&mut results, &target).await
     };
+    let exchanges = exchanges(&context, &results);
     CheckReport {
         url,
         platform,
@@ -423,7 +431,28 @@ pub async fn run(
         receiver,
         interrupted,
         unusable,
+        exchanges,
     }
+}
+
+/// The logged requests in case order (a case's own in the order it sent them), named.
+fn exchanges(context: &cases::Context, results: &[CaseResult]) -> Vec<cases::Exchange> {
+    let Some(log) = &context.log else {
+        return Vec::new();
+    };
+    let mut logged = std::mem::take(
+        &mut *log
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+    );
+    logged.sort_by_key(|(i, _)| *i);
+    logged
+        .into_iter()
+        .map(|(i, mut exchange)| {
+            exchange.case = results.get(i).map(|r| r.name.clone()).unwrap_or_default();
+            exchange
+        })
+        .collect()
 }
 
 /// Whether the receiver stopped taking connections during the run: from some moment on,
@@ -520,10 +549,10 @@ async fn run_concurrently(
     for (i, (case, seed)) in cases {
         let context = context.clone();
         let task_case = case.clone();
-        let task = set.spawn(async move {
+        let task = set.spawn(cases::CASE.scope(i, async move {
             let rng = rand::rngs::StdRng::seed_from_u64(seed);
             cases::run_case(&context, &task_case, rng).await
-        });
+        }));
         running.insert(task.id(), (i, case));
     }
     gather(set, running, stop).await
@@ -661,6 +690,7 @@ mod tests {
             receiver: ReceiverState::Up,
             interrupted: false,
             unusable: None,
+            exchanges: Vec::new(),
         };
         assert!(report.failed(), "the run fails (exit 1) with it");
     }

@@ -58,6 +58,8 @@ pub fn run(args: CheckArgs, overlay: Option<&Path>, file: Option<&Path>) -> Resu
         inbound_url: inbound_url(&args, suite.as_ref())?,
         functions: functions(suite.as_ref())?,
         user_cases,
+        verbose: args.verbose,
+        dry_run: args.dry_run,
         repro_key: if args.key.secret.is_some() {
             " --secret \"$HOOKCLI_SECRET\"".into()
         } else {
@@ -498,6 +500,12 @@ async fn execute(
         )
         .await?;
     config.url = endpoint.url.clone();
+    if args.dry_run {
+        let report = check::run(config, cases, super::interrupt()).await;
+        endpoint.stop().await;
+        print_dry_run(&report, args.json);
+        return Ok(exit::OK);
+    }
     if !wait.is_zero() {
         errln!(
             "waiting up to {} for {} to accept connections",
@@ -547,6 +555,11 @@ async fn execute(
     let url = config.url.clone();
     let report = check::run(config, cases, super::interrupt()).await;
     endpoint.stop().await;
+    if args.verbose {
+        for exchange in &report.exchanges {
+            err!("{}", output::check::exchange_text(exchange));
+        }
+    }
     if let Some(detail) = &report.unusable {
         return Err(unusable(&url, detail, &report, args).await?.into());
     }
@@ -592,6 +605,29 @@ async fn execute(
         Some(error) => Err(error.code(exit::UNREACHABLE).into()),
         None => Ok(code),
     }
+}
+
+/// --dry-run: each request the cases would send, in case order, as `send --dry-run` prints
+/// one (text, or one JSON object per request with its case).
+fn print_dry_run(report: &CheckReport, json: bool) {
+    for exchange in &report.exchanges {
+        if json {
+            let url = output::check::shown(&exchange.request);
+            outln!(
+                "{}",
+                output::json::line(&output::check::dry_run_json(exchange, &url))
+            );
+        } else {
+            outln!("{}", output::check::dry_run_text(exchange));
+        }
+    }
+    errln!(
+        "dry run: {} request{} from {} case{}, nothing sent",
+        report.exchanges.len(),
+        if report.exchanges.len() == 1 { "" } else { "s" },
+        report.results.len(),
+        if report.results.len() == 1 { "" } else { "s" }
+    );
 }
 
 /// The error (exit 3) for a run stopped because every request failed to connect the same

@@ -221,6 +221,7 @@ fn print_dry_run(prepared: &Prepared, json: bool) -> Result<()> {
                 })
                 .collect(),
             body: String::from_utf8_lossy(&prepared.body).into_owned(),
+            case: None,
         };
         outln!("{}", json::line(&dry_run));
         return Ok(());

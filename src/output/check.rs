@@ -338,3 +338,72 @@ pub fn list_json(case: &Case) -> CheckListJson<'_> {
         checks: &case.about,
     }
 }
+
+/// `check --dry-run`: one request as `send --dry-run` prints it, under its case's name.
+pub fn dry_run_text(exchange: &crate::check::cases::Exchange) -> String {
+    let request = &exchange.request;
+    let mut out = format!(
+        "# {}\n{} {}\n",
+        exchange.case,
+        request.method,
+        shown(request)
+    );
+    for (name, value) in shown_headers(exchange).iter() {
+        out.push_str(&format!(
+            "{name}: {}\n",
+            String::from_utf8_lossy(value.as_bytes())
+        ));
+    }
+    out.push('\n');
+    out.push_str(&String::from_utf8_lossy(&request.body));
+    out.push('\n');
+    out
+}
+
+/// `check --dry-run --json`: send's dry-run object with the case; `url` as shown.
+pub fn dry_run_json<'a>(
+    exchange: &'a crate::check::cases::Exchange,
+    url: &'a str,
+) -> super::json::DryRunJson<'a> {
+    super::json::DryRunJson {
+        method: exchange.request.method.as_str(),
+        url,
+        headers: shown_headers(exchange)
+            .iter()
+            .map(|(k, v)| {
+                let value = String::from_utf8_lossy(v.as_bytes()).into_owned();
+                (k.to_string(), value.into())
+            })
+            .collect(),
+        body: String::from_utf8_lossy(&exchange.request.body).into_owned(),
+        case: Some(&exchange.case),
+    }
+}
+
+/// `check -v`: a request's attempts and answers, as `send -v` shows them, under its case.
+pub fn exchange_text(exchange: &crate::check::cases::Exchange) -> String {
+    let url = shown(&exchange.request);
+    let mut out = format!("# {}\n", exchange.case);
+    for attempt in &exchange.attempts {
+        out.push_str(&super::delivery::attempt_exchange_text(
+            &url,
+            attempt,
+            &exchange.request.body,
+        ));
+    }
+    out
+}
+
+pub fn shown(request: &crate::delivery::Request) -> String {
+    crate::redact::shown_url(&request.url)
+}
+
+/// The headers the dry run's only attempt carried (signed then), masked as send masks them.
+fn shown_headers(exchange: &crate::check::cases::Exchange) -> reqwest::header::HeaderMap {
+    let headers = exchange
+        .attempts
+        .first()
+        .map(|a| a.request_headers.clone())
+        .unwrap_or_else(|| exchange.request.attempt_headers());
+    crate::delivery::shown_headers(&exchange.request.url, headers)
+}

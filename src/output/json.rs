@@ -162,6 +162,9 @@ pub struct DryRunJson<'a> {
     /// The exact bytes as a string (a JSON body is UTF-8): re-serialized, a --data body
     /// would no longer be the bytes the signature covers.
     pub body: String,
+    /// `check --dry-run`: the case that would send it; `replay --dry-run`: its call's number.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub case: Option<&'a str>,
 }
 
 /// replay's last line.

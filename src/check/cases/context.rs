@@ -18,19 +18,70 @@ use crate::secret::Secret;
 use crate::signing::now_ms;
 use crate::text::status_text;
 
+tokio::task_local! {
+    /// The index of the case a task runs, so the requests it sends are logged under it.
+    pub(in crate::check) static CASE: usize;
+}
+
 /// The settings and the HTTP client every case shares.
 pub(in crate::check) struct Context {
     pub(in crate::check) config: CheckConfig,
     pub(super) client: reqwest::Client,
     pub(in crate::check) watch: ConnectWatch,
+    /// Every request and its attempts, by case index, when -v or --dry-run asks for them.
+    pub(in crate::check) log: Option<std::sync::Mutex<Vec<(usize, Exchange)>>>,
+}
+
+/// A request a case sent (or, in a dry run, would send), with its attempts.
+#[derive(Clone, Debug)]
+pub struct Exchange {
+    pub case: String,
+    pub request: Request,
+    pub attempts: Vec<Attempt>,
 }
 
 impl Context {
     pub(in crate::check) fn new(config: CheckConfig) -> Self {
+        let log = (config.verbose || config.dry_run).then(Default::default);
         Context {
             config,
             client: delivery::client(),
             watch: ConnectWatch::default(),
+            log,
+        }
+    }
+
+    /// Logs a request of the running case, for -v and --dry-run.
+    pub(super) fn log(&self, request: &Request, attempts: &[Attempt]) {
+        let (Some(log), Ok(case)) = (&self.log, CASE.try_with(|i| *i)) else {
+            return;
+        };
+        let exchange = Exchange {
+            case: String::new(),
+            request: request.clone(),
+            attempts: attempts.to_vec(),
+        };
+        log.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push((case, exchange));
+    }
+
+    /// What a dry run takes as the answer: the success rule's own status, at once, as from a
+    /// receiver that passes, so each case goes on to the requests it would send next.
+    fn dry_attempt(&self, request: &Request, policy: &DeliveryPolicy) -> Attempt {
+        Attempt {
+            n: 1,
+            status: Some(policy.success.preferred_status()),
+            latency: Duration::ZERO,
+            error: None,
+            detail: None,
+            location: None,
+            wait: None,
+            request_headers: request.attempt_headers(),
+            response_headers: reqwest::header::HeaderMap::new(),
+            response_body: Bytes::new(),
+            accepted: true,
+            reconnected: false,
         }
     }
 
@@ -270,14 +321,31 @@ impl Context {
 
     /// Delivers by the policy, unjudged and unrecorded.
     pub(super) async fn send(&self, request: &Request, policy: &DeliveryPolicy) -> Delivery {
-        delivery::deliver_with(&self.client, request, policy, |a| self.watch.observe(a)).await
+        if self.config.dry_run {
+            let attempt = self.dry_attempt(request, policy);
+            self.log(request, std::slice::from_ref(&attempt));
+            return Delivery {
+                attempts: vec![attempt],
+                outcome: Outcome::Delivered,
+            };
+        }
+        let delivery =
+            delivery::deliver_with(&self.client, request, policy, |a| self.watch.observe(a)).await;
+        self.log(request, &delivery.attempts);
+        delivery
     }
 
     /// One attempt, recorded in the finding.
     pub(super) async fn once(&self, request: &Request, finding: &mut Finding) -> Attempt {
         let started = Instant::now();
+        if self.config.dry_run {
+            let attempt = self.dry_attempt(request, &self.config.policy);
+            self.log(request, std::slice::from_ref(&attempt));
+            return attempt;
+        }
         let attempt = delivery::attempt(&self.client, request, &self.config.policy, 1).await;
         self.watch.observe(&attempt);
+        self.log(request, std::slice::from_ref(&attempt));
         finding.record(&attempt, started);
         attempt
     }

@@ -37,6 +37,15 @@ async fn load_burst(context: &Context, rng: &mut StdRng) -> Result<Finding, Rend
             )),
         }
     }
+    let mut finding = Finding::default();
+    if context.config.dry_run {
+        for (_, body) in bodies {
+            context
+                .send(&context.signed(body), &context.config.policy)
+                .await;
+        }
+        return Ok(finding);
+    }
     let mut set = tokio::task::JoinSet::new();
     for (_, body) in bodies {
         let request = context.signed(body);
@@ -45,19 +54,19 @@ async fn load_burst(context: &Context, rng: &mut StdRng) -> Result<Finding, Rend
         set.spawn(async move {
             let started = Instant::now();
             let attempt = delivery::attempt(&client, &request, &policy, 1).await;
-            (attempt, started)
+            (attempt, started, request)
         });
     }
-    let mut finding = Finding::default();
     let mut failures: Vec<String> = Vec::new();
     while let Some(joined) = set.join_next().await {
         // A request task that panicked (a bug) counts as not accepted; stopping at it would
         // drop the requests still running from the count.
-        let Ok((attempt, started)) = joined else {
+        let Ok((attempt, started, request)) = joined else {
             finding.requests += 1;
             failures.push("hookcli failed inside the request (a bug)".into());
             continue;
         };
+        context.log(&request, std::slice::from_ref(&attempt));
         finding.record(&attempt, started);
         if !attempt.accepted {
             failures.push(answer(&attempt));

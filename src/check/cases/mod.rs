@@ -26,8 +26,9 @@ use std::time::Instant;
 use rand::rngs::StdRng;
 
 pub use body::reformat;
-pub(super) use context::Context;
+pub use context::Exchange;
 use context::Finding;
+pub(super) use context::{CASE, Context};
 
 use super::{Case, CaseOutcome, CaseResult, Severity};
 use crate::call::RenderError;
