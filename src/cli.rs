@@ -474,6 +474,12 @@ pub struct ReplayArgs {
     /// One JSON object per delivery, then one summary object, on stdout
     #[arg(long)]
     pub json: bool,
+    /// Show each delivery's request and answer on stderr as it happens
+    #[arg(short, long)]
+    pub verbose: bool,
+    /// Print the requests the calls would send, in order, and send nothing
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// `--secret ''` is a key that was meant to be there (`--secret "$KEY"` with KEY unset):

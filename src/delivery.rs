@@ -263,6 +263,29 @@ where
 }
 
 /// Delivers `request` under `policy`, retrying until the rule is met or attempts run out.
+/// What a dry run takes as the delivery: one attempt, signed now and answered at once with the
+/// success rule's own status (as a receiver that accepts it would), so a sequence goes on as
+/// it would against such a receiver. Nothing is sent.
+pub fn dry_run(request: &Request, policy: &DeliveryPolicy) -> Delivery {
+    Delivery {
+        attempts: vec![Attempt {
+            n: 1,
+            status: Some(policy.success.preferred_status()),
+            latency: Duration::ZERO,
+            error: None,
+            detail: None,
+            location: None,
+            wait: None,
+            request_headers: request.attempt_headers(),
+            response_headers: HeaderMap::new(),
+            response_body: Bytes::new(),
+            accepted: true,
+            reconnected: false,
+        }],
+        outcome: Outcome::Delivered,
+    }
+}
+
 pub async fn deliver(
     client: &reqwest::Client,
     request: &Request,

@@ -149,6 +149,8 @@ pub struct Outcome {
     pub call_id: Option<String>,
     /// `None` when filtered out.
     pub delivery: Option<Delivery>,
+    /// The request as sent (or, in a dry run, as it would be); `None` when filtered out.
+    pub request: Option<Request>,
     /// The call's last delivery: the call is done.
     pub last: bool,
 }
@@ -162,6 +164,9 @@ pub struct Settings {
     pub pacing: Pacing,
     /// Where function calls go and which of their answer's values become dynamic variables.
     pub functions: FunctionSettings,
+    /// Send nothing: each delivery is taken as accepted at once (`delivery::dry_run`), and
+    /// the pacing is skipped.
+    pub dry_run: bool,
 }
 
 /// `replay --function-url URL --response-variable NAME=PATH`.
@@ -321,10 +326,13 @@ async fn play_call(
     // Valid answers so far, with the values they carry into later events.
     let mut carried: Vec<(AnswerSpec, Value)> = Vec::new();
     for (seq, item) in planned.into_iter().enumerate() {
+        let mut sent = None;
         let delivery = if item.filtered {
             None
         } else {
-            pace(settings.pacing, started, item.offset, sent_any).await;
+            if !settings.dry_run {
+                pace(settings.pacing, started, item.offset, sent_any).await;
+            }
             sent_any = true;
             let policy = settings.policies.for_event(&item.event);
             let mut request = Request {
@@ -336,7 +344,12 @@ async fn play_call(
             {
                 request.url = url.clone();
             }
-            let delivery = delivery::deliver(client, &request, policy).await;
+            let delivery = if settings.dry_run {
+                delivery::dry_run(&request, policy)
+            } else {
+                delivery::deliver(client, &request, policy).await
+            };
+            sent = Some(request);
             if let Some(spec) = &item.answer
                 && let Some(value) = carried_value(spec, &delivery, item.function, settings)
             {
@@ -351,6 +364,7 @@ async fn play_call(
             event: item.event,
             call_id: item.call_id,
             delivery,
+            request: sent,
             last,
         });
     }

@@ -773,3 +773,53 @@ fn a_recorded_event_name_cannot_reach_the_terminal_as_control_characters() {
     assert!(!text.contains('\u{1b}'), "{text:?}");
     assert_eq!(target.hits(), 1);
 }
+
+#[test]
+fn dry_run_prints_each_calls_requests_in_order_and_sends_nothing() {
+    let mut server = receiver("uponai", |_| {});
+    let out = replay(
+        &server,
+        &["--dry-run", "--json", "--calls", "2", "--concurrency", "2"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(server.hits(), 0, "a dry run sends nothing");
+    let lines: Vec<Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let seen: Vec<(String, String)> = lines
+        .iter()
+        .map(|l| {
+            let body: Value = serde_json::from_str(l["body"].as_str().unwrap()).unwrap();
+            (
+                l["case"].as_str().unwrap().to_string(),
+                body["event"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let call = |n: &str| {
+        ["call_started", "call_ended", "call_analyzed"].map(|e| (n.to_string(), e.to_string()))
+    };
+    let expected: Vec<(String, String)> =
+        call("call 1").into_iter().chain(call("call 2")).collect();
+    assert_eq!(seen, expected);
+    assert!(
+        lines[0]["headers"]["x-retell-signature"].is_string(),
+        "signed"
+    );
+    assert!(!stdout(&out).contains(KEY));
+    assert!(stderr(&out).contains("nothing sent"), "{}", stderr(&out));
+}
+
+#[test]
+fn verbose_shows_each_delivery_and_its_answer_on_stderr() {
+    let mut server = receiver("uponai", |_| {});
+    let out = replay(&server, &["-v"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(server.hits(), 3);
+    let err = stderr(&out);
+    let at = |what: &str| err.find(what).unwrap_or_else(|| panic!("{what} in\n{err}"));
+    assert!(at("# call 1: call_started") < at("# call 1: call_ended"));
+    assert!(at("# call 1: call_ended") < at("# call 1: call_analyzed"));
+    assert!(err.contains("204"), "the answers: {err}");
+}

@@ -233,6 +233,7 @@ async fn execute(source: Source, plan: Plan, args: &ReplayArgs) -> Result<u8> {
         concurrency: args.concurrency as usize,
         pacing: plan.pacing,
         functions: function_settings(args)?,
+        dry_run: args.dry_run,
     };
     let (tx, mut rx) = mpsc::unbounded_channel();
     let started = Instant::now();
@@ -277,10 +278,18 @@ async fn execute(source: Source, plan: Plan, args: &ReplayArgs) -> Result<u8> {
             ));
         }
     };
+    // --dry-run: the requests, printed in call order once all are planned.
+    let mut dry: Vec<Outcome> = Vec::new();
     loop {
         tokio::select! {
             outcome = rx.recv() => match outcome {
-                Some(outcome) => record(outcome, &mut totals),
+                Some(outcome) if args.dry_run => dry.push(outcome),
+                Some(outcome) => {
+                    if args.verbose {
+                        err!("{}", exchange_text(&outcome, &url_text));
+                    }
+                    record(outcome, &mut totals)
+                }
                 None => break,
             },
             _ = &mut interrupt => {
@@ -315,6 +324,10 @@ async fn execute(source: Source, plan: Plan, args: &ReplayArgs) -> Result<u8> {
     totals.elapsed = started.elapsed();
     let built_in = endpoint.is_built_in();
     endpoint.stop().await;
+    if args.dry_run {
+        print_dry_run(dry, args.json);
+        return Ok(exit::OK);
+    }
     let _ = stop_watching.send(());
     let watched = watcher.await.unwrap_or_default();
     let seen = built_in.then_some(watched);
@@ -358,6 +371,71 @@ async fn execute(source: Source, plan: Plan, args: &ReplayArgs) -> Result<u8> {
             exit::OK
         },
     )
+}
+
+/// `-v`: a delivery's request and answers as `send -v` shows them, under `# call N: event`.
+fn exchange_text(outcome: &Outcome, url: &str) -> String {
+    let (Some(request), Some(delivery)) = (&outcome.request, &outcome.delivery) else {
+        return format!(
+            "# call {}: {} (filtered, not sent)\n",
+            outcome.call + 1,
+            outcome.event
+        );
+    };
+    let mut out = format!("# call {}: {}\n", outcome.call + 1, outcome.event);
+    for attempt in &delivery.attempts {
+        out.push_str(&output::delivery::attempt_exchange_text(
+            url,
+            attempt,
+            &request.body,
+        ));
+    }
+    out
+}
+
+/// `--dry-run`: every request the calls would send, call by call, each call's in order, as
+/// `send --dry-run` prints one (`--json`: its object with `case` = `call N`).
+fn print_dry_run(mut outcomes: Vec<Outcome>, json: bool) {
+    outcomes.sort_by_key(|o| (o.call, o.seq));
+    let mut count = 0;
+    for outcome in &outcomes {
+        let (Some(request), Some(delivery)) = (&outcome.request, &outcome.delivery) else {
+            continue;
+        };
+        count += 1;
+        let url = super::shown_url(&request.url);
+        let headers =
+            crate::delivery::shown_headers(&request.url, delivery.last().request_headers.clone());
+        let body = String::from_utf8_lossy(&request.body).into_owned();
+        let case = format!("call {}", outcome.call + 1);
+        if json {
+            let object = json::DryRunJson {
+                method: request.method.as_str(),
+                url: &url,
+                headers: headers
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into()))
+                    .collect(),
+                body,
+                case: Some(&case),
+            };
+            outln!("{}", json::line(&object));
+        } else {
+            outln!("# {case}: {}", outcome.event);
+            outln!("{} {url}", request.method);
+            for (name, value) in &headers {
+                outln!("{name}: {}", String::from_utf8_lossy(value.as_bytes()));
+            }
+            outln!();
+            outln!("{body}");
+            outln!();
+        }
+    }
+    let filtered = outcomes.iter().filter(|o| o.request.is_none()).count();
+    errln!(
+        "dry run: {count} request{} ({filtered} filtered out), nothing sent",
+        if count == 1 { "" } else { "s" }
+    );
 }
 
 fn to_row(outcome: &Outcome, platform: &Platform, plan: &Plan, url: &str) -> Row {

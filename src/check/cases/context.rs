@@ -66,25 +66,6 @@ impl Context {
             .push((case, exchange));
     }
 
-    /// What a dry run takes as the answer: the success rule's own status, at once, as from a
-    /// receiver that passes, so each case goes on to the requests it would send next.
-    fn dry_attempt(&self, request: &Request, policy: &DeliveryPolicy) -> Attempt {
-        Attempt {
-            n: 1,
-            status: Some(policy.success.preferred_status()),
-            latency: Duration::ZERO,
-            error: None,
-            detail: None,
-            location: None,
-            wait: None,
-            request_headers: request.attempt_headers(),
-            response_headers: reqwest::header::HeaderMap::new(),
-            response_body: Bytes::new(),
-            accepted: true,
-            reconnected: false,
-        }
-    }
-
     pub(super) fn platform(&self) -> &Platform {
         &self.config.platform
     }
@@ -322,12 +303,10 @@ impl Context {
     /// Delivers by the policy, unjudged and unrecorded.
     pub(super) async fn send(&self, request: &Request, policy: &DeliveryPolicy) -> Delivery {
         if self.config.dry_run {
-            let attempt = self.dry_attempt(request, policy);
-            self.log(request, std::slice::from_ref(&attempt));
-            return Delivery {
-                attempts: vec![attempt],
-                outcome: Outcome::Delivered,
-            };
+            // Taken as accepted, so each case goes on as against a receiver that passes it.
+            let delivery = delivery::dry_run(request, policy);
+            self.log(request, &delivery.attempts);
+            return delivery;
         }
         let delivery =
             delivery::deliver_with(&self.client, request, policy, |a| self.watch.observe(a)).await;
@@ -339,9 +318,13 @@ impl Context {
     pub(super) async fn once(&self, request: &Request, finding: &mut Finding) -> Attempt {
         let started = Instant::now();
         if self.config.dry_run {
-            let attempt = self.dry_attempt(request, &self.config.policy);
-            self.log(request, std::slice::from_ref(&attempt));
-            return attempt;
+            let delivery = delivery::dry_run(request, &self.config.policy);
+            self.log(request, &delivery.attempts);
+            return delivery
+                .attempts
+                .into_iter()
+                .next()
+                .expect("a dry run has one attempt");
         }
         let attempt = delivery::attempt(&self.client, request, &self.config.policy, 1).await;
         self.watch.observe(&attempt);
