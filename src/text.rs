@@ -140,6 +140,36 @@ pub fn shell_quote(text: &str) -> String {
     }
 }
 
+/// How much of a failed answer's body reports keep.
+pub const RESPONSE_SHOWN: usize = 1024;
+
+/// The first [`RESPONSE_SHOWN`] bytes of an answer, as text, cut on a character boundary
+/// (`…` when cut).
+pub fn response_start(body: &[u8]) -> String {
+    let mut text = String::from_utf8_lossy(&body[..body.len().min(RESPONSE_SHOWN)]).into_owned();
+    if body.len() > RESPONSE_SHOWN {
+        // A cut through a character leaves a replacement character at the end; drop it.
+        text = text.trim_end_matches('\u{fffd}').to_string();
+        text.push('…');
+    }
+    text
+}
+
+/// `printf %s 'BODY' | hookcli send -p ID --to URL --data -ARGS`: the exact bytes again,
+/// signed afresh; `None` for a body over 16 KB or not UTF-8, too big or unsafe to paste.
+pub fn data_line(body: &[u8], platform: &str, to: Option<&str>, args: &str) -> Option<String> {
+    let text = std::str::from_utf8(body).ok()?;
+    let to = to
+        .map(|url| format!(" --to {}", shell_quote(url)))
+        .unwrap_or_default();
+    (body.len() <= 16 * 1024).then(|| {
+        format!(
+            "printf %s {} | hookcli send -p {platform}{to} --data -{args}",
+            shell_quote(text)
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

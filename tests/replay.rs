@@ -823,3 +823,57 @@ fn verbose_shows_each_delivery_and_its_answer_on_stderr() {
     assert!(at("# call 1: call_ended") < at("# call 1: call_analyzed"));
     assert!(err.contains("204"), "the answers: {err}");
 }
+
+#[test]
+fn a_failed_delivery_prints_the_command_that_sends_its_body_again() {
+    let mut server = receiver("uponai", |config| {
+        config.faults = Faults {
+            fail_first: 100,
+            ..Faults::default()
+        }
+    });
+    let out = replay(&server, &["--retries", "0"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("call 1 #1 call_started failed:"), "{text}");
+    let line = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("reproduce: "))
+        .unwrap_or_else(|| panic!("a reproduce line in\n{text}"));
+    assert!(
+        line.starts_with("printf %s '{\"event\":\"call_started\"")
+            && line.contains("| hookcli send -p uponai --to "),
+        "{line}"
+    );
+    // Run as printed (the key from the environment), it sends the very same bytes.
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_hookcli"))
+        .parent()
+        .unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let again = std::process::Command::new("sh")
+        .args(["-c", line])
+        .env("PATH", path)
+        .env("HOOKCLI_SECRET", KEY)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert_eq!(
+        again.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let got = server.received().to_vec();
+    assert_eq!(got[0].body, got.last().unwrap().body, "the same bytes");
+    let json = replay(&server, &["--retries", "0", "--json"]);
+    let first: Value = serde_json::from_str(stdout(&json).lines().next().unwrap()).unwrap();
+    assert!(
+        first["reproduce"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("printf %s "))
+    );
+}

@@ -468,6 +468,9 @@ const OPTIONAL: &[(&str, &str)] = &[
     ("delivery", "/properties/seq"),
     // send only, for an event whose answer the platform reads.
     ("delivery", "/properties/response"),
+    // A failed delivery only.
+    ("delivery", "/properties/reproduce"),
+    ("delivery", "/properties/response_body"),
     // check --dry-run and replay --dry-run only.
     ("dry-run", "/properties/case"),
 ];

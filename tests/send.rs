@@ -1421,3 +1421,63 @@ fn a_dry_run_counts_a_key_from_hookcli_secret_as_given() {
         stderr(&out)
     );
 }
+
+#[test]
+fn a_failed_send_prints_the_command_that_sends_the_same_body_again() {
+    let failing = Faults {
+        fail_first: 100,
+        ..Faults::default()
+    };
+    let mut server = Server::start("uponai", Some(KEY), failing);
+    let out = server.send(&[
+        "call_analyzed",
+        "--secret",
+        KEY,
+        "--retries",
+        "0",
+        "--unset",
+        "call.metadata",
+    ]);
+    assert_code(&out, 1);
+    let text = stdout(&out);
+    let line = text
+        .lines()
+        .find_map(|l| l.strip_prefix("reproduce: "))
+        .unwrap_or_else(|| panic!("a reproduce line in\n{text}"));
+    assert!(
+        line.starts_with("HOOKCLI_SEED=")
+            && line.contains(" hookcli send call_analyzed -p uponai --to ")
+            && line.contains("--unset call.metadata --retries 0 --secret \"$HOOKCLI_SECRET\""),
+        "{line}"
+    );
+    assert!(!text.contains(KEY));
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_hookcli"))
+        .parent()
+        .unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let again = std::process::Command::new("sh")
+        .args(["-c", line])
+        .env("PATH", path)
+        .env("HOOKCLI_SECRET", KEY)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert_code(&again, 1);
+    let got = server.received().to_vec();
+    assert_eq!(got.len(), 2);
+    let (first, second) = (body_of(&got[0]), body_of(&got[1]));
+    assert_eq!(
+        first["call"]["call_id"], second["call"]["call_id"],
+        "the same call"
+    );
+    assert_eq!(first["call"]["transcript"], second["call"]["transcript"]);
+    assert!(second["call"].get("metadata").is_none(), "the same edit");
+}
+
+fn body_of(received: &hookcli::receiver::Received) -> Value {
+    serde_json::from_slice(&received.body).unwrap()
+}

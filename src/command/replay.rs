@@ -250,13 +250,21 @@ async fn execute(source: Source, plan: Plan, args: &ReplayArgs) -> Result<u8> {
         ..Totals::default()
     };
     let mut by_event = ByEvent::default();
+    let mut failures: Vec<String> = Vec::new();
+    let mut failed_count = 0usize;
     let mut record = |outcome: Outcome, totals: &mut Totals| {
         let row = to_row(&outcome, platform, &plan, &url_text);
+        let failure = failure(&outcome, platform, args);
         if args.json {
             outln!(
                 "{}",
-                delivery_json(&outcome, &row, platform, &plan, &url_text)
+                delivery_json(&outcome, &row, platform, &plan, &url_text, failure.as_ref())
             );
+        } else if let Some((command, body)) = &failure {
+            failed_count += 1;
+            if failures.len() < MAX_REPRODUCE_LINES {
+                failures.push(failure_text(&outcome, command.as_deref(), body.as_deref()));
+            }
         }
         totals.add(&row);
         let order = plan
@@ -349,6 +357,15 @@ async fn execute(source: Source, plan: Plan, args: &ReplayArgs) -> Result<u8> {
             outln!("{}", output::replay::delivery_table(&rows, plan.calls > 1));
         }
         outln!("{}", totals.line());
+        for failure in &failures {
+            out!("{failure}");
+        }
+        if failed_count > failures.len() {
+            outln!(
+                "… and {} more failed deliveries (--json has a reproduce line for each)",
+                failed_count - failures.len()
+            );
+        }
         if let Some(seen) = &seen {
             outln!("{} {}", output::dim("built-in receiver:"), seen.summary());
         }
@@ -371,6 +388,53 @@ async fn execute(source: Source, plan: Plan, args: &ReplayArgs) -> Result<u8> {
             exit::OK
         },
     )
+}
+
+/// The failed deliveries the text report shows a reproducing command for; --json has all.
+const MAX_REPRODUCE_LINES: usize = 5;
+
+/// A failed delivery's command that sends its exact body again, and the first 1 KB of its
+/// last answer.
+type Failure = (Option<String>, Option<String>);
+
+fn failure(outcome: &Outcome, platform: &Platform, args: &ReplayArgs) -> Option<Failure> {
+    let (Some(request), Some(delivery)) = (&outcome.request, &outcome.delivery) else {
+        return None;
+    };
+    if delivery.delivered() {
+        return None;
+    }
+    let key = if args.target.key.secret.is_some() {
+        " --secret \"$HOOKCLI_SECRET\""
+    } else {
+        ""
+    };
+    let to = args.target.to.as_deref().map(crate::redact::shown_text);
+    let command = crate::text::data_line(&request.body, &platform.id, to.as_deref(), key);
+    let body = &delivery.last().response_body;
+    let start = (!body.is_empty()).then(|| crate::text::response_start(body));
+    Some((command, start))
+}
+
+/// `call 2 #3 call_ended failed:` then its `response:` and `reproduce:` lines.
+fn failure_text(outcome: &Outcome, command: Option<&str>, body: Option<&str>) -> String {
+    let mut out = format!(
+        "call {} #{} {} failed:\n",
+        outcome.call + 1,
+        outcome.seq + 1,
+        output::escape_controls(&outcome.event)
+    );
+    if let Some(body) = body {
+        out.push_str(&format!("  response: {}\n", output::escape_controls(body)));
+    }
+    match command {
+        Some(command) => out.push_str(&format!(
+            "  reproduce: {}\n",
+            output::escape_controls(command)
+        )),
+        None => out.push_str("  reproduce: (the body is over 16 KB: see it with -v)\n"),
+    }
+    out
 }
 
 /// `-v`: a delivery's request and answers as `send -v` shows them, under `# call N: event`.
@@ -497,6 +561,7 @@ fn delivery_json(
     platform: &Platform,
     plan: &Plan,
     url: &str,
+    failure: Option<&Failure>,
 ) -> String {
     let report;
     let mut object = match &outcome.delivery {
@@ -520,10 +585,16 @@ fn delivery_json(
             call: None,
             seq: None,
             response: None,
+            reproduce: None,
+            response_body: None,
         },
     };
     object.call = Some(outcome.call + 1);
     object.seq = Some(outcome.seq + 1);
+    if let Some((command, body)) = failure {
+        object.reproduce = command.clone();
+        object.response_body = body.clone();
+    }
     json::line(&object)
 }
 

@@ -31,6 +31,8 @@ struct Prepared {
     answer: Option<AnswerSpec>,
     /// A function call: the caller waits in silence for it.
     function: bool,
+    /// The command that sends this body again, for a failed delivery's report.
+    reproduce: Option<String>,
 }
 
 pub fn run(args: SendArgs, overlay: Option<&Path>, file: Option<&Path>) -> Result<u8> {
@@ -61,6 +63,7 @@ fn prepare(
 ) -> Result<Prepared> {
     let flags = Flags::of(&args.target);
     let config = DeliveryConfig::resolve(platform, &flags, file, env)?;
+    let seed = config.seed.unwrap_or_else(rand::random);
     let (event, body, value) = match &args.data {
         Some(file) => {
             let bytes = read_input(Some(file), "--data")?;
@@ -104,7 +107,8 @@ fn prepare(
                 )
             })?;
             let event = find_event(catalog, platform, name)?;
-            let mut rng = crate::call::rng_from(config.seed);
+            // A seed even without HOOKCLI_SEED, so a failure's command can render this body again.
+            let mut rng = crate::call::rng_from(Some(seed));
             let mut value = crate::call::render_event(catalog, platform, event, &mut rng)?;
             super::function::fill(&args.function, event, &mut value)?;
             apply_sets(&args.sets, &args.unsets, &mut value, platform, &event.name)?;
@@ -133,7 +137,16 @@ fn prepare(
             body,
         },
     };
+    let reproduce = reproduce(
+        args,
+        platform,
+        &event,
+        seed,
+        &request.body,
+        function.is_some(),
+    );
     Ok(Prepared {
+        reproduce,
         call_id: platform.call_id_of(&value),
         answer: spec.and_then(|e| e.answer.as_deref().cloned()),
         function: function.is_some(),
@@ -143,6 +156,60 @@ fn prepare(
         method: request.method,
         query: request.query,
     })
+}
+
+/// The command that sends the same body again: `HOOKCLI_SEED=N hookcli send EVENT ...` with
+/// the same edits for a rendered event, the file for `--data FILE`, else the bytes inline.
+/// The flags that shape the delivery go along; a key never does (`--secret` becomes
+/// `--secret "$HOOKCLI_SECRET"`), nor `-H`, whose values may be credentials.
+fn reproduce(
+    args: &SendArgs,
+    platform: &Platform,
+    event: &str,
+    seed: u64,
+    body: &[u8],
+    function: bool,
+) -> Option<String> {
+    let target = &args.target;
+    let mut flags = String::new();
+    let ms = |d: std::time::Duration| format!("{}ms", d.as_millis());
+    let delivery = &target.delivery;
+    for (name, value) in [
+        ("--timeout", delivery.timeout.map(ms)),
+        ("--retries", delivery.retries.map(|n| n.to_string())),
+        ("--backoff", delivery.backoff.map(ms)),
+        ("--expect", delivery.expect.as_ref().map(|r| r.to_string())),
+    ] {
+        if let Some(value) = value {
+            flags.push_str(&format!(" {name} {}", crate::text::shell_quote(&value)));
+        }
+    }
+    if target.key.secret.is_some() {
+        flags.push_str(" --secret \"$HOOKCLI_SECRET\"");
+    }
+    let to = target.to.as_deref().map(crate::redact::shown_text);
+    let to_flag = to
+        .as_deref()
+        .map(|url| format!(" --to {}", crate::text::shell_quote(url)))
+        .unwrap_or_default();
+    match args.data.as_deref() {
+        Some(file) if file != "-" => Some(format!(
+            "hookcli send -p {}{to_flag} --data {}{flags}",
+            platform.id,
+            crate::text::shell_quote(file)
+        )),
+        // A function call's body comes from --function/--args; inline, it is exact.
+        Some(_) => crate::text::data_line(body, &platform.id, to.as_deref(), &flags),
+        None if function => crate::text::data_line(body, &platform.id, to.as_deref(), &flags),
+        None => {
+            let edits = super::parse_edits(&args.sets, &args.unsets).ok()?;
+            let edits: String = edits.iter().map(|e| format!(" {}", e.as_flag())).collect();
+            Some(format!(
+                "HOOKCLI_SEED={seed} hookcli send {event} -p {}{to_flag}{edits}{flags}",
+                platform.id
+            ))
+        }
+    }
 }
 
 /// `--data` that holds no body: said as such, rather than as JSON that ends too soon.
@@ -330,8 +397,14 @@ async fn execute(prepared: Prepared, args: &SendArgs) -> Result<u8> {
     while let Ok(r) = events_rx.try_recv() {
         seen.push(r);
     }
+    let failed = !delivery.delivered() || answer_failed;
+    let reproduce = prepared.reproduce.as_deref().filter(|_| failed);
+    let body = &delivery.last().response_body;
+    let response_body = (failed && !body.is_empty()).then(|| crate::text::response_start(body));
     if args.json {
         let mut object = report.json();
+        object.reproduce = reproduce.map(str::to_string);
+        object.response_body = response_body;
         if let Some(answer) = &answer {
             object.response = Some(answer.json());
             if answer_failed {
@@ -352,6 +425,20 @@ async fn execute(prepared: Prepared, args: &SendArgs) -> Result<u8> {
         }
         for r in &seen {
             outln!("{} {}", output::dim("receiver saw:"), received::line(r));
+        }
+        if let Some(body) = &response_body {
+            outln!(
+                "{} {}",
+                output::dim("response:"),
+                output::escape_controls(body)
+            );
+        }
+        if let Some(command) = reproduce {
+            outln!(
+                "{} {}",
+                output::dim("reproduce:"),
+                output::escape_controls(command)
+            );
         }
     }
     Ok(match delivery.outcome {

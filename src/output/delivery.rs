@@ -128,6 +128,8 @@ impl DeliveryReport<'_> {
             call: None,
             seq: None,
             response: None,
+            reproduce: None,
+            response_body: None,
         }
     }
 }

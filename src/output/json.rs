@@ -54,6 +54,12 @@ pub struct DeliveryJson<'a> {
     /// send, for an event whose answer the platform reads: the answer, judged.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub response: Option<ResponseJson<'a>>,
+    /// A failed delivery: a command that sends the same body again (never a key).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reproduce: Option<String>,
+    /// A failed delivery: the first 1 KB of the last answer's body, when it had one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_body: Option<String>,
 }
 
 /// The answer a platform reads (an inbound call's routing, a function's result), judged.

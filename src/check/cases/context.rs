@@ -235,16 +235,13 @@ impl Context {
     /// `printf %s 'BODY' | hookcli send -p ID --to URL --data -`: the exact bytes, signed
     /// afresh. None for a body too big to paste (body/large) or not UTF-8.
     pub(super) fn data_line(&self, body: &[u8]) -> Option<String> {
-        let text = std::str::from_utf8(body).ok()?;
-        (body.len() <= INLINE_BODY_LIMIT).then(|| {
-            format!(
-                "printf %s {} | hookcli send -p {} --to {} --data -{}",
-                crate::text::shell_quote(text),
-                self.platform().id,
-                crate::text::shell_quote(&crate::redact::shown_url(&self.config.url)),
-                self.config.repro_key
-            )
-        })
+        let url = crate::redact::shown_url(&self.config.url);
+        crate::text::data_line(
+            body,
+            &self.platform().id,
+            Some(&url),
+            &self.config.repro_key,
+        )
     }
 
     pub(super) fn judge_accepted(
@@ -378,12 +375,6 @@ impl Context {
     }
 }
 
-/// The largest body a reproducing command carries inline.
-const INLINE_BODY_LIMIT: usize = 16 * 1024;
-
-/// How much of a failed answer's body the report keeps.
-pub(in crate::check) const RESPONSE_SHOWN: usize = 1024;
-
 /// What a 404 or 405 means, and the fix, for the reasons that meet one.
 pub(super) const WRONG_ROUTE: &str = "the request missed the webhook handler (wrong path, or POST not allowed): check the path in --to";
 
@@ -460,7 +451,7 @@ pub(in crate::check) struct Finding {
     pub(super) no_answer: Option<String>,
     /// The command that reproduces the first failed delivery.
     pub(super) reproduce: Option<String>,
-    /// The first [`RESPONSE_SHOWN`] bytes of that delivery's answer (lossy UTF-8).
+    /// The first 1 KB of that delivery's answer (lossy UTF-8).
     pub(super) response: Option<String>,
 }
 
@@ -472,7 +463,7 @@ impl Finding {
         }
         self.reproduce = repro;
         if !last.response_body.is_empty() {
-            self.response = Some(response_start(&last.response_body));
+            self.response = Some(crate::text::response_start(&last.response_body));
         }
     }
 
@@ -537,17 +528,6 @@ impl Finding {
             (_, None) => CaseOutcome::Passed,
         }
     }
-}
-
-/// The first [`RESPONSE_SHOWN`] bytes of an answer, as text, cut on a character boundary.
-pub(super) fn response_start(body: &[u8]) -> String {
-    let mut text = String::from_utf8_lossy(&body[..body.len().min(RESPONSE_SHOWN)]).into_owned();
-    if body.len() > RESPONSE_SHOWN {
-        // A cut through a character leaves a replacement character at the end; drop it.
-        text = text.trim_end_matches('\u{fffd}').to_string();
-        text.push('…');
-    }
-    text
 }
 
 /// One call's bodies for the lifecycle's steps, per-turn steps once per turn, in order.
