@@ -375,6 +375,59 @@ fn has_object_at_key(value: &Value, key: &str) -> bool {
 }
 
 #[test]
+fn every_optional_field_in_platform_toml_is_in_its_rendered_event() {
+    // The loader leaves out a pointer its template lacks (for overlays), so a typo in the
+    // built-in data would quietly make body/missing-optional test less: caught here.
+    let catalog = catalog();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("payloads");
+    let mut marked = 0;
+    for platform in &catalog.platforms {
+        let file = root.join(&platform.id).join("platform.toml");
+        let Ok(text) = std::fs::read_to_string(&file) else {
+            continue;
+        };
+        let raw: toml::Value = toml::from_str(&text).unwrap();
+        let events = raw
+            .get("events")
+            .and_then(|e| e.as_array())
+            .cloned()
+            .unwrap_or_default();
+        for event in events {
+            let name = event["name"].as_str().unwrap();
+            let listed = event
+                .get("optional")
+                .and_then(|o| o.as_array())
+                .cloned()
+                .unwrap_or_default();
+            let spec = platform.event(name).unwrap();
+            assert_eq!(
+                spec.optional.len(),
+                listed.len(),
+                "{}/{name}: every optional field loads",
+                platform.id
+            );
+            let body = render(&catalog, platform, name);
+            for field in &spec.optional {
+                assert!(
+                    body.pointer(&field.at).is_some(),
+                    "{}/{name}: {} renders",
+                    platform.id,
+                    field.at
+                );
+                assert!(
+                    !field.source.is_empty(),
+                    "{}/{name}: {} cites a source",
+                    platform.id,
+                    field.at
+                );
+                marked += 1;
+            }
+        }
+    }
+    assert!(marked > 0, "uponai marks optional fields");
+}
+
+#[test]
 fn every_free_form_name_holds_an_object_in_a_template_of_its_platform() {
     // A misspelled name in platform.toml would quietly let `--set` add nowhere.
     let catalog = catalog();
