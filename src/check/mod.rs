@@ -342,10 +342,11 @@ pub fn select(cases: Vec<Case>, only: &[String], skip: &[String]) -> Result<Vec<
         .collect())
 }
 
-/// Runs `cases` against the receiver. Independent cases run concurrently; `load/burst` runs
-/// alone afterwards, so its 60-odd simultaneous requests do not slow the latency of others.
-/// Runs the cases; when `stop` completes first (Ctrl-C), the cases not finished are reported
-/// skipped and the report says it was interrupted.
+/// Runs `cases` against the receiver, concurrently, in three steps: delivers/* (whose events
+/// that get no answer become the root cause of the cases sending them, not sent again), the
+/// others, then `load/burst` alone, so its 60-odd simultaneous requests do not slow the
+/// latency of others. When `stop` completes first (Ctrl-C), the cases not finished are
+/// reported skipped and the report says it was interrupted.
 pub async fn run(
     config: CheckConfig,
     cases: Vec<Case>,

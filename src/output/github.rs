@@ -87,6 +87,7 @@ pub fn summary(report: &CheckReport, exit_code: u8) -> String {
     for note in [receiver_line(report), interrupted(report)]
         .into_iter()
         .flatten()
+        .chain(super::check::root_cause_lines(report))
     {
         text.push_str(&format!("> {}\n\n", cell(&note)));
     }
