@@ -63,6 +63,10 @@ pub enum Command {
     /// Print a shell completion script (event, platform and lifecycle names included)
     #[command(after_help = COMPLETIONS_HELP)]
     Completions(CompletionsArgs),
+    /// Play a custom-LLM server as the platform does (UponAI's LLM WebSocket, Vapi's and
+    /// ElevenLabs' /chat/completions), or serve a scripted one
+    #[command(after_help = LLM_HELP, args_conflicts_with_subcommands = true)]
+    Llm(LlmArgs),
     /// Print the man page, or write one per subcommand into a folder
     Man(ManArgs),
 }
@@ -151,6 +155,12 @@ impl Command {
                     a.platform = None;
                 } else {
                     a.platform_from_env = true;
+                }
+                return;
+            }
+            Command::Llm(a) => {
+                if a.platform.as_deref().is_some_and(|p| p.trim().is_empty()) {
+                    a.platform = None;
                 }
                 return;
             }
@@ -734,4 +744,97 @@ pub struct LoadArgs {
     /// Print one JSON report on stdout (schemas/load-report.schema.json), no live display
     #[arg(long)]
     pub json: bool,
+}
+
+const LLM_HELP: &str = "Examples:
+  hookcli llm                       (no --to: plays hookcli's scripted server, in-process)
+  hookcli llm --to ws://localhost:8080/llm-websocket
+  hookcli llm --to ws://localhost:8080/llm-websocket --only llm/ping-pong,llm/interruption
+  hookcli llm --calls 50 --concurrency 10 --to ws://localhost:8080/llm-websocket
+  hookcli llm -p vapi --to http://localhost:8080/v1
+  hookcli llm serve --port 8080
+
+Exit codes:
+  0  every protocol case passed (or was skipped)
+  1  a case failed: a protocol violation, a response that never completed, a first chunk
+     over --max-first-chunk
+  2  bad usage or input (nothing was played)
+  3  the server was unreachable: no WebSocket (or HTTP) connection opened";
+
+#[derive(Debug, Args)]
+pub struct LlmArgs {
+    #[command(subcommand)]
+    pub serve: Option<LlmCommand>,
+    /// The server: ws[s]://HOST/PATH for uponai (the call id is appended), http[s]://HOST/PATH
+    /// for vapi and elevenlabs (POST PATH/chat/completions); without it, hookcli's scripted
+    /// server
+    #[arg(long, value_name = "URL")]
+    pub to: Option<String>,
+    #[arg(
+        help = format!("Platform to play: uponai (retell), vapi or elevenlabs [default: {DEFAULT_PLATFORM}]"),
+        short = 'p',
+        long = "platform",
+        env = "HOOKCLI_PLATFORM",
+        value_name = "PLATFORM"
+    )]
+    pub platform: Option<String>,
+    /// The conversation to play, by topic (payloads/conversations.toml) [default: each call
+    /// the next one]
+    #[arg(long, value_name = "TOPIC")]
+    pub conversation: Option<String>,
+    /// Run only these cases: names or prefixes (comma-separated, repeatable)
+    #[arg(long, value_delimiter = ',', value_name = "CASES")]
+    pub only: Vec<String>,
+    /// Skip these cases: names or prefixes (comma-separated, repeatable)
+    #[arg(long, value_delimiter = ',', value_name = "CASES")]
+    pub skip: Vec<String>,
+    /// Print the cases and exit (nothing is played)
+    #[arg(long, conflicts_with_all = ["to", "junit", "calls"])]
+    pub list: bool,
+    /// Conversation calls to play [default: 1]
+    #[arg(long, value_name = "N", value_parser = whole_in::<u32, 1, 100_000>, allow_negative_numbers = true)]
+    pub calls: Option<u32>,
+    /// Calls at once [default: 1, or --calls up to 10]
+    #[arg(long, value_name = "N", value_parser = whole_in::<u32, 1, 10_000>, allow_negative_numbers = true)]
+    pub concurrency: Option<u32>,
+    /// Deadline for a response's first chunk, and again for its content_complete [default:
+    /// 20s for vapi and elevenlabs (Vapi's timeoutSeconds), 10s for uponai]
+    #[arg(long, value_parser = crate::duration::parse_deadline_flag, value_name = "DUR", allow_hyphen_values = true)]
+    pub timeout: Option<Duration>,
+    /// Fail (exit 1) when a response's first chunk takes longer
+    #[arg(long, value_parser = crate::duration::parse_deadline_flag, value_name = "DUR", allow_hyphen_values = true)]
+    pub max_first_chunk: Option<Duration>,
+    /// The platform's ping_pong period, with auto_reconnect
+    #[arg(long, value_parser = crate::duration::parse_deadline_flag, value_name = "DUR", default_value = "2s", allow_hyphen_values = true)]
+    pub ping_interval: Duration,
+    /// How long a ping_pong may go unechoed (the platform then closes and reconnects)
+    #[arg(long, value_parser = crate::duration::parse_deadline_flag, value_name = "DUR", default_value = "5s", allow_hyphen_values = true)]
+    pub ping_timeout: Duration,
+    /// The user's silence before reminder_required [default: the server's update_agent
+    /// reminder_trigger_ms, or 10s]
+    #[arg(long, value_parser = duration, value_name = "DUR", allow_hyphen_values = true)]
+    pub silence: Option<Duration>,
+    /// Print one JSON object per turn, per case, and a summary on stdout, nothing else there
+    #[arg(long)]
+    pub json: bool,
+    /// Write a JUnit XML report to FILE
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LlmCommand {
+    /// A scripted custom-LLM server: Retell's LLM WebSocket and OpenAI-style
+    /// /chat/completions (SSE) on one port, answering from payloads/llm.toml
+    Serve(LlmServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LlmServeArgs {
+    /// Port to listen on; 0 picks a free one (the ready line says which)
+    #[arg(long, default_value_t = 0, value_name = "PORT")]
+    pub port: u16,
+    /// Address to bind
+    #[arg(long, default_value = "127.0.0.1", value_name = "HOST")]
+    pub host: String,
 }

@@ -17,6 +17,7 @@ pub mod delivery;
 pub mod duration;
 pub mod error;
 pub mod inspector;
+pub mod llm;
 pub mod load;
 pub mod output;
 pub mod overrides;
@@ -50,5 +51,6 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Load(args) => command::load::run(args, overlay, file),
         Command::Completions(args) => command::docs::completions(args, overlay),
         Command::Man(args) => command::docs::man(args),
+        Command::Llm(args) => command::llm::run(args, overlay),
     }
 }

@@ -5,6 +5,7 @@ pub mod check;
 pub mod docs;
 pub mod function;
 pub mod listen;
+pub mod llm;
 pub mod load;
 pub mod platforms;
 pub mod replay;

@@ -351,3 +351,63 @@ pub fn moment_word(at: Moment) -> &'static str {
         Moment::Analyzed => "after the call",
     }
 }
+
+/// `llm --json`: one line per turn of every call.
+#[derive(Serialize)]
+pub struct LlmTurnJson<'a> {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub call: usize,
+    pub call_id: &'a str,
+    pub scenario: &'a str,
+    pub turn: usize,
+    pub ask: &'static str,
+    pub response_id: Option<u64>,
+    pub user: &'a str,
+    pub agent: &'a str,
+    pub first_chunk_ms: Option<f64>,
+    pub complete_ms: Option<f64>,
+    pub chunks: usize,
+    pub end_call: bool,
+    pub transfer_number: Option<&'a str>,
+    pub tool_calls: &'a [String],
+    pub interrupted: bool,
+    pub error: Option<&'a str>,
+}
+
+/// `llm --json`: one line per protocol case.
+#[derive(Serialize)]
+pub struct LlmCaseJson<'a> {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub case: &'a str,
+    pub result: &'static str,
+    pub reason: Option<&'a str>,
+}
+
+/// `llm --json`'s last line.
+#[derive(Serialize)]
+pub struct LlmSummaryJson<'a> {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub platform: &'a str,
+    pub url: &'a str,
+    pub calls: usize,
+    pub turns: usize,
+    pub first_chunk_p50_ms: Option<f64>,
+    pub first_chunk_p95_ms: Option<f64>,
+    pub complete_p50_ms: Option<f64>,
+    pub complete_p95_ms: Option<f64>,
+    pub passed: usize,
+    pub failed: usize,
+    pub skipped: usize,
+    pub seconds: f64,
+    pub exit_code: u8,
+}
+
+/// `llm --list --json`: one line per case.
+#[derive(Serialize)]
+pub struct LlmListJson<'a> {
+    pub case: &'a str,
+    pub checks: &'a str,
+}
