@@ -208,8 +208,8 @@ async fn execute(plan: &Plan, to: Option<&str>) -> Result<Report> {
         (Some(server), ProtocolKind::OpenaiSse) => server.http_url(),
         (None, _) => to.unwrap_or_default().to_string(),
     };
-    let started = Instant::now();
-    let client = reqwest::Client::builder()
+    let (url, started) = (url.as_str(), Instant::now());
+    let client = &reqwest::Client::builder()
         .build()
         .map_err(|e| anyhow::anyhow!("cannot make the HTTP client: {e}"))?;
     let mut scenarios: Vec<&str> = Vec::new();
@@ -222,13 +222,15 @@ async fn execute(plan: &Plan, to: Option<&str>) -> Result<Report> {
     }
     let mut logs = Vec::new();
     if scenarios.contains(&CONVERSATION) {
-        let played = futures_util::stream::iter(0..plan.calls)
-            .map(|i| play_conversation(plan, &url, &client, i))
+        let mut played = futures_util::stream::iter(0..plan.calls)
+            .map(|i| async move { (i, play_conversation(plan, url, client, i).await) })
             .buffer_unordered(plan.concurrency)
             .collect::<Vec<_>>()
             .await;
-        let reached = played.iter().any(Result::is_ok);
-        for result in played {
+        // In call order, whatever order they finished in.
+        played.sort_by_key(|(i, _)| *i);
+        let reached = played.iter().any(|(_, r)| r.is_ok());
+        for (_, result) in played {
             match result {
                 Ok(log) => logs.push(log),
                 Err(CallError::Unreachable(why)) if !reached => return Err(unreachable(&why)),
@@ -236,6 +238,8 @@ async fn execute(plan: &Plan, to: Option<&str>) -> Result<Report> {
             }
         }
     }
+    // The cases' own scenarios, one call each, at once.
+    let mut others = Vec::new();
     for name in scenarios.iter().filter(|s| **s != CONVERSATION) {
         let Some(scenario) = plan.script.scenario(name) else {
             return Err(UserError::new(format!("payloads/llm.toml has no scenario `{name}`"))
@@ -243,14 +247,15 @@ async fn execute(plan: &Plan, to: Option<&str>) -> Result<Report> {
                 .into());
         };
         let steps: Vec<Step> = scenario.steps.iter().map(step).collect();
-        match play_ws(plan, &url, name, &steps).await {
+        others.push(async move { play_ws(plan, url, name, &steps).await });
+    }
+    for result in futures_util::future::join_all(others).await {
+        match result {
             Ok(log) => logs.push(log),
             Err(CallError::Unreachable(why)) if logs.is_empty() => return Err(unreachable(&why)),
             Err(CallError::Unreachable(why)) => logs.push(failed_call(&why)),
         }
     }
-    // Sorted so that reports read call 1, 2, ... whatever order they finished in.
-    logs.sort_by_key(|l| l.scenario != CONVERSATION);
     let results = plan
         .cases
         .iter()
@@ -258,7 +263,7 @@ async fn execute(plan: &Plan, to: Option<&str>) -> Result<Report> {
         .collect();
     Ok(Report {
         platform: plan.platform.clone(),
-        url,
+        url: url.to_string(),
         logs,
         results,
         elapsed: started.elapsed(),

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::ws::IN_FLIGHT_ALLOWANCE;
+use super::ws::IN_FLIGHT;
 use super::{Ask, CallLog, ProtocolKind};
 
 /// The scenario that plays a conversation of conversations.toml.
@@ -286,8 +286,9 @@ fn response_id(logs: &[&CallLog], _: &Limits) -> (Outcome, Option<String>) {
         }
         if let Some((id, n)) = log.wasted.first() {
             return fail(format!(
-                "{}kept streaming response_id {id} after a newer response_required: {n} chunks the platform discards (wasted work; {IN_FLIGHT_ALLOWANCE} in flight are allowed)",
-                which(logs, log)
+                "{}kept streaming response_id {id} after a newer response_required: {n} chunks the platform discards (wasted work: after the newer response began, or over {} later)",
+                which(logs, log),
+                crate::duration::short(IN_FLIGHT)
             ));
         }
     }

@@ -121,8 +121,8 @@ pub struct CallLog {
     pub malformed: Vec<Malformed>,
     /// Chunks for a response_id the platform never asked for.
     pub unasked: Vec<u64>,
-    /// Chunks of a response the platform had discarded (a newer response_required was sent),
-    /// counted from the first chunk of the newer one, or past the in-flight allowance.
+    /// Chunks of a response the platform had discarded (a newer response_required was sent)
+    /// that came after the newer response began, or later than `ws::IN_FLIGHT`.
     pub wasted: Vec<(u64, usize)>,
     /// content_complete more than once for one response_id.
     pub double_complete: Vec<u64>,

@@ -19,9 +19,10 @@ use super::{Ask, CallError, CallLog, DEFAULT_SILENCE, Malformed, Settings, Turn}
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
-/// Chunks of a discarded response the platform tolerates: the ones already on the wire (or
-/// being written) when the newer response_required reached the server.
-pub const IN_FLIGHT_ALLOWANCE: usize = 2;
+/// How long after a newer response_required chunks of the discarded response are still taken
+/// for ones already on the wire (a server's Nagle buffer can hold a whole short response).
+/// Later ones, and any after the server's first chunk of the newer response, are wasted work.
+pub const IN_FLIGHT: Duration = Duration::from_millis(200);
 
 /// One thing the caller does (payloads/llm.toml's steps, or a conversation's user turns).
 #[derive(Debug, Clone)]
@@ -52,8 +53,8 @@ struct Resp {
     chunks: usize,
     end_call: bool,
     transfer_number: Option<String>,
-    discarded: bool,
-    after_discard: usize,
+    discarded_at: Option<Instant>,
+    wasted: usize,
     tools: Vec<String>,
 }
 
@@ -276,9 +277,10 @@ impl Call<'_> {
     async fn ask(&mut self, kind: &str) -> u64 {
         self.newest += 1;
         let id = self.newest;
+        let now = Instant::now();
         for resp in self.responses.values_mut() {
-            if resp.complete_at.is_none() {
-                resp.discarded = true;
+            if resp.complete_at.is_none() && resp.discarded_at.is_none() {
+                resp.discarded_at = Some(now);
             }
         }
         self.responses.insert(
@@ -469,8 +471,18 @@ impl Call<'_> {
             return;
         }
         // The server's answering close frame; a server that never answers is not waited on
-        // longer than a response would be.
-        let drain = async { while let Some(Ok(_)) = self.socket.next().await {} };
+        // longer than a response would be. A code other than 1000 there is the server's own
+        // (one already on its way, or an answer that is not an echo).
+        let log = &mut self.log;
+        let drain = async {
+            while let Some(Ok(message)) = self.socket.next().await {
+                if let Message::Close(Some(frame)) = message
+                    && frame.code != CloseCode::Normal
+                {
+                    log.server_close = Some(u16::from(frame.code));
+                }
+            }
+        };
         let _ = tokio::time::timeout(self.settings.timeout, drain).await;
         self.closed = true;
     }
@@ -569,6 +581,10 @@ impl Call<'_> {
             Ok(parts) => parts,
             Err(why) => return self.malformed(text, &why),
         };
+        let newer_started = self
+            .responses
+            .range(id + 1..)
+            .any(|(_, r)| r.first.is_some());
         let Some(resp) = self.responses.get_mut(&id) else {
             if !self.log.unasked.contains(&id) {
                 self.log.unasked.push(id);
@@ -586,10 +602,12 @@ impl Call<'_> {
             }
             return;
         }
-        if resp.discarded {
-            resp.after_discard += 1;
-        }
         let now = Instant::now();
+        if let Some(at) = resp.discarded_at
+            && (newer_started || now - at > IN_FLIGHT)
+        {
+            resp.wasted += 1;
+        }
         resp.first.get_or_insert(now);
         resp.content.push_str(&content);
         resp.chunks += 1;
@@ -600,10 +618,10 @@ impl Call<'_> {
         if complete {
             resp.complete_at = Some(now);
         }
-        if resp.discarded && resp.after_discard > IN_FLIGHT_ALLOWANCE {
+        if resp.wasted > 0 {
             match self.log.wasted.iter_mut().find(|(w, _)| *w == id) {
-                Some(entry) => entry.1 = resp.after_discard,
-                None => self.log.wasted.push((id, resp.after_discard)),
+                Some(entry) => entry.1 = resp.wasted,
+                None => self.log.wasted.push((id, resp.wasted)),
             }
         }
     }
