@@ -51,6 +51,8 @@ const SCHEMAS: &[(&str, &str)] = &[
         "load-report",
         include_str!("../schemas/load-report.schema.json"),
     ),
+    ("llm", include_str!("../schemas/llm.schema.json")),
+    ("llm-list", include_str!("../schemas/llm-list.schema.json")),
 ];
 
 /// Where the schemas live by `$id`; delivery's `receiver` items `$ref` listen-request's.
@@ -266,6 +268,22 @@ const RUNS: &[Run] = &[
         ],
         code: 0,
         lines: Lines::One("load-report"),
+    },
+    // Against the built-in scripted server: every case, every turn kind.
+    Run {
+        args: &["llm", "--silence", "10ms", "--json"],
+        code: 0,
+        lines: Lines::Each("llm"),
+    },
+    Run {
+        args: &["llm", "-p", "vapi", "--json"],
+        code: 0,
+        lines: Lines::Each("llm"),
+    },
+    Run {
+        args: &["llm", "--list", "--json"],
+        code: 0,
+        lines: Lines::Each("llm-list"),
     },
 ];
 
