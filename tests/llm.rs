@@ -377,6 +377,20 @@ fn a_slow_first_chunk_over_max_first_chunk_exits_1() {
 }
 
 #[test]
+fn junit_has_a_testcase_per_case_with_the_failure() {
+    let server = WsServer::start(Fault::NoPong);
+    let report = TempFile::new("llm-junit.xml", b"");
+    let mut args = vec!["--to", server.url.as_str(), "--junit", report.path_str()];
+    args.extend(FAST);
+    let out = llm(&args);
+    assert_code(&out, 1);
+    let xml = std::fs::read_to_string(report.path_str()).expect("the report");
+    assert_eq!(xml.matches("<testcase ").count(), 12, "{xml}");
+    assert!(xml.contains("name=\"llm/ping-pong\""), "{xml}");
+    assert_eq!(xml.matches("<failure").count(), 1, "{xml}");
+}
+
+#[test]
 fn many_calls_are_all_reported() {
     let server = WsServer::start(Fault::None);
     let mut args = vec![

@@ -13,7 +13,10 @@ use std::process::{Child, Command, Stdio};
 use common::*;
 use serde_json::Value;
 
-const DEMO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/retell-llm-demo");
+const DEMO: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/retell-llm-demo"
+);
 
 fn python() -> String {
     std::env::var("HOOKCLI_LLM_DEMO_PYTHON").unwrap_or_else(|_| "python3".into())
@@ -21,7 +24,9 @@ fn python() -> String {
 
 /// Why the demo cannot run here, if it cannot.
 fn demo_missing() -> Option<String> {
-    let modules = ["fastapi", "uvicorn", "openai", "retell", "dotenv", "wsproto"];
+    let modules = [
+        "fastapi", "uvicorn", "openai", "retell", "dotenv", "wsproto",
+    ];
     let probe = format!(
         "import importlib.util, sys; missing = [m for m in {modules:?} if importlib.util.find_spec(m) is None]; print(' '.join(missing)); sys.exit(1 if missing else 0)"
     );
@@ -66,7 +71,10 @@ fn start(mut cmd: Command, from_stderr: bool) -> Running {
         BufReader::new(child.stdout.take().expect("piped")).read_line(&mut line)
     }
     .expect("a ready line");
-    assert!(line.starts_with("listening on "), "a ready line, got {line:?}");
+    assert!(
+        line.starts_with("listening on "),
+        "a ready line, got {line:?}"
+    );
     Running { child, line }
 }
 
@@ -95,7 +103,11 @@ fn the_official_retell_demo_plays_a_whole_conversation() {
         .env("OPENAI_API_KEY", "sk-offline-demo")
         .env("RETELL_API_KEY", "key_offline_demo");
     let demo = start(demo, false);
-    let ws = demo.line.trim().trim_start_matches("listening on ").to_string();
+    let ws = demo
+        .line
+        .trim()
+        .trim_start_matches("listening on ")
+        .to_string();
 
     let out = hookcli()
         .args(["llm", "--to", &ws, "--conversation", "dental"])

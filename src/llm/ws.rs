@@ -423,7 +423,9 @@ impl Call<'_> {
 
     async fn ping(&mut self) {
         self.note_ping_age();
-        let timestamp = now_ms();
+        // Each ping its own timestamp, even two in one millisecond: an echo names its ping.
+        let last = self.pending_pings.back().map_or(0, |(t, _)| *t);
+        let timestamp = now_ms().max(last + 1);
         self.pending_pings.push_back((timestamp, Instant::now()));
         self.log.pings_sent += 1;
         self.next_ping = TokioInstant::now() + self.settings.ping_interval;

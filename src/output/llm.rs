@@ -54,10 +54,11 @@ fn agent_cell(turn: &Turn) -> String {
     parts.join(" ")
 }
 
-fn turn_label(turn: &Turn) -> String {
+/// `response 3` (its response_id), or over SSE, where there is none, `turn 3`.
+fn turn_label(turn: &Turn, index: usize) -> String {
     match turn.response_id {
         Some(id) => format!("{} {id}", turn.ask.word()),
-        None => turn.ask.word().to_string(),
+        None => format!("turn {}", index + 1),
     }
 }
 
@@ -77,8 +78,9 @@ pub fn call_table(log: &CallLog) -> String {
     let rows = log
         .turns
         .iter()
-        .map(|t| TurnRow {
-            turn: turn_label(t),
+        .enumerate()
+        .map(|(i, t)| TurnRow {
+            turn: turn_label(t, i),
             user: super::escape_controls(&t.user).into_owned(),
             agent: agent_cell(t),
             first: latency(t.first_chunk),
