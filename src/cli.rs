@@ -814,6 +814,10 @@ pub struct LlmArgs {
     /// reminder_trigger_ms, or 10s]
     #[arg(long, value_parser = duration, value_name = "DUR", allow_hyphen_values = true)]
     pub silence: Option<Duration>,
+    /// Add a header to the WebSocket handshake or every /chat/completions request, 'Name:
+    /// value' (repeatable; Vapi's custom-llm headers, an Authorization)
+    #[arg(short = 'H', long = "header", value_name = "'NAME: VALUE'")]
+    pub headers: Vec<String>,
     /// Print one JSON object per turn, per case, and a summary on stdout, nothing else there
     #[arg(long)]
     pub json: bool,

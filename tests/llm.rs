@@ -519,8 +519,8 @@ fn llm_serve_end_to_end_over_the_websocket_and_sse() {
     }
 }
 
-/// A one-shot HTTP server answering every request with `body` as an SSE stream; the request
-/// bodies it got come out of the channel.
+/// An HTTP server answering every request with `body` as an SSE stream; the requests it got
+/// (head and JSON body) come out of the channel.
 fn sse_server(
     runtime: &tokio::runtime::Runtime,
     body: &'static str,
@@ -549,7 +549,7 @@ fn sse_server(
     (format!("http://127.0.0.1:{port}/v1"), rx)
 }
 
-/// The JSON body of one HTTP/1.1 request (Content-Length framed).
+/// One HTTP/1.1 request (Content-Length framed): `{"head": text, "body": JSON}`.
 async fn read_request(stream: &mut tokio::net::TcpStream) -> Value {
     let mut data = Vec::new();
     let mut buf = [0u8; 4096];
@@ -567,7 +567,9 @@ async fn read_request(stream: &mut tokio::net::TcpStream) -> Value {
                 })
                 .unwrap_or(0);
             if data.len() >= end + 4 + length {
-                return serde_json::from_slice(&data[end + 4..end + 4 + length]).expect("JSON");
+                let body: Value =
+                    serde_json::from_slice(&data[end + 4..end + 4 + length]).expect("JSON");
+                return json!({"head": &text[..end], "body": body});
             }
         }
         assert!(n > 0, "the request ended early");
@@ -589,6 +591,8 @@ fn vapi_reports_first_token_latency_and_sends_what_vapi_sends() {
         &url,
         "--conversation",
         "dental",
+        "-H",
+        "Authorization: Bearer test-token",
         "--json",
     ]);
     assert_code(&out, 0);
@@ -600,13 +604,18 @@ fn vapi_reports_first_token_latency_and_sends_what_vapi_sends() {
     }
     assert!(lines.summary["first_chunk_p95_ms"].is_number());
     let first = requests.try_recv().expect("a request");
+    let head = first["head"].as_str().unwrap().to_ascii_lowercase();
+    assert!(head.contains("authorization: bearer test-token"), "{head}");
+    assert!(head.contains("accept: text/event-stream"), "{head}");
+    assert!(head.starts_with("post /v1/chat/completions "), "{head}");
+    let first = &first["body"];
     assert_eq!(first["stream"], true);
     assert!(first["call"]["id"].is_string(), "{first}");
     assert!(first["metadata"].is_object(), "{first}");
     assert_eq!(first["messages"][0]["role"], "assistant");
     assert_eq!(first["messages"][1]["role"], "user");
     // The next request carries the growing conversation.
-    let second = requests.try_recv().expect("a second request");
+    let second = requests.try_recv().expect("a second request")["body"].take();
     assert_eq!(second["messages"].as_array().unwrap().len(), 4);
     assert_eq!(second["messages"][2]["content"], "Sure, done.");
 }
@@ -617,7 +626,7 @@ fn elevenlabs_sends_no_vapi_fields() {
     let (url, mut requests) = sse_server(&runtime, GOOD_STREAM);
     let out = llm(&["-p", "elevenlabs", "--to", &url, "--json"]);
     assert_code(&out, 0);
-    let first = requests.try_recv().expect("a request");
+    let first = requests.try_recv().expect("a request")["body"].take();
     assert!(first.get("call").is_none(), "{first}");
 }
 

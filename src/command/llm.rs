@@ -60,6 +60,7 @@ pub fn run(args: LlmArgs, overlay: Option<&Path>) -> Result<u8> {
         ping_timeout: args.ping_timeout,
         silence: args.silence,
         call_fields: protocol.call_fields,
+        headers: super::parse_headers(&args.headers)?,
     };
     let calls = args.calls.unwrap_or(1) as usize;
     let concurrency = args.concurrency.unwrap_or(calls.min(10) as u32) as usize;
@@ -81,7 +82,21 @@ pub fn run(args: LlmArgs, overlay: Option<&Path>) -> Result<u8> {
             ping_timeout: args.ping_timeout,
         },
     };
-    let report = super::runtime()?.block_on(execute(&plan, args.to.as_deref()))?;
+    let played = super::runtime()?.block_on(async {
+        let stop = super::interrupt();
+        tokio::select! {
+            report = execute(&plan, args.to.as_deref()) => report.map(Some),
+            () = stop => Ok(None),
+        }
+    })?;
+    let Some(report) = played else {
+        return Err(
+            UserError::new("interrupted: the calls were cut off, no report")
+                .hint("let the run finish, or play fewer calls (--calls) or cases (--only)")
+                .code(exit::FAILED)
+                .into(),
+        );
+    };
     print_report(&report, &args)
 }
 

@@ -30,6 +30,8 @@ pub struct Settings {
     pub silence: Option<Duration>,
     /// Vapi's request fields (`call`, `metadata`, ...).
     pub call_fields: bool,
+    /// `-H`: on the WebSocket handshake, or on every /chat/completions request.
+    pub headers: reqwest::header::HeaderMap,
 }
 
 /// Retell's default reminder_trigger_ms.

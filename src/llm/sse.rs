@@ -82,6 +82,7 @@ async fn turn(
     let mut turn = Turn::new(Ask::Response, None, user);
     let sending = client
         .post(endpoint)
+        .headers(settings.headers.clone())
         .header("accept", "text/event-stream")
         .header("content-type", "application/json")
         .body(body.to_string())

@@ -94,8 +94,14 @@ pub async fn play(
     settings: &Settings,
 ) -> Result<CallLog, CallError> {
     let full = format!("{}/{}", url.trim_end_matches('/'), setup.call_id);
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = full
+        .as_str()
+        .into_client_request()
+        .map_err(|e| CallError::Unreachable(format!("{full}: {}", open_error(&e))))?;
+    request.headers_mut().extend(settings.headers.clone());
     // Nagle off: the frames are small, and a delayed ACK would add 40 ms to every latency.
-    let connecting = tokio_tungstenite::connect_async_with_config(full.as_str(), None, true);
+    let connecting = tokio_tungstenite::connect_async_with_config(request, None, true);
     let socket = match tokio::time::timeout(settings.timeout, connecting).await {
         Err(_) => {
             return Err(CallError::Unreachable(format!(
