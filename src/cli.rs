@@ -794,7 +794,7 @@ pub struct LlmArgs {
     /// Conversation calls to play [default: 1]
     #[arg(long, value_name = "N", value_parser = whole_in::<u32, 1, 100_000>, allow_negative_numbers = true)]
     pub calls: Option<u32>,
-    /// Calls at once [default: 1, or --calls up to 10]
+    /// Calls at once [default: --calls, at most 10]
     #[arg(long, value_name = "N", value_parser = whole_in::<u32, 1, 10_000>, allow_negative_numbers = true)]
     pub concurrency: Option<u32>,
     /// Deadline for a response's first chunk, and again for its content_complete [default:

@@ -435,6 +435,25 @@ fn an_unreachable_server_exits_3_and_a_bad_case_2() {
 }
 
 #[test]
+fn a_payloads_folder_replaces_llm_toml() {
+    let builtin = include_str!("../payloads/llm.toml");
+    let changed = builtin.replace(
+        "greeting = \"Hello, this is hookcli's scripted agent. How can I help you today?\"",
+        "greeting = \"Overlay greeting.\"",
+    );
+    assert_ne!(builtin, changed, "the built-in greeting line moved");
+    let file = TempFile::new("llm.toml", changed.as_bytes());
+    let dir = std::path::Path::new(file.path_str()).parent().unwrap();
+    let out = hookcli()
+        .args(["--payloads", dir.to_str().unwrap()])
+        .args(["llm", "--only", "llm/greeting", "--json"])
+        .output()
+        .expect("hookcli runs");
+    assert_code(&out, 0);
+    assert_eq!(parse(&out).turns[0]["agent"], "Overlay greeting.");
+}
+
+#[test]
 fn list_names_the_cases_of_each_protocol() {
     let out = llm(&["--list"]);
     assert_code(&out, 0);

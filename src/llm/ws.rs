@@ -222,6 +222,12 @@ impl Call<'_> {
         let interruption = interrupt.unwrap_or_default();
         let mut cut = self.turn_of(id, Ask::Response, text);
         cut.interrupted = self.responses[&id].complete_at.is_none();
+        if first == Waited::Timeout {
+            cut.error = Some(format!(
+                "no chunk for response_id {id} within {}",
+                crate::duration::short(self.settings.timeout)
+            ));
+        }
         // What was spoken of the cut response stays in the transcript, as on a real call.
         if !cut.agent.is_empty() {
             self.transcript.push(utterance("agent", &cut.agent));
