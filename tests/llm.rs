@@ -33,6 +33,12 @@ enum Fault {
     CloseCode,
     /// Sends a text frame that is not JSON, and a binary frame.
     Malformed,
+    /// A tool_call_invocation whose arguments are an object, not a JSON string.
+    BadToolArguments,
+    /// update_agent with responsiveness 2 (the range is 0 to 1).
+    BadAgentUpdate,
+    /// Not a fault: transfers the call in its first answer.
+    Transfer,
 }
 
 /// A small Retell-protocol server: config (auto_reconnect, call_details), a greeting once the
@@ -44,6 +50,9 @@ async fn session(ws: tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>, 
     let (mut sink, mut stream) = ws.split();
     let mut out: Vec<Value> = vec![json!({"response_type": "config",
         "config": {"auto_reconnect": true, "call_details": true}})];
+    if fault == Fault::BadAgentUpdate {
+        out.push(json!({"response_type": "update_agent", "agent_config": {"responsiveness": 2}}));
+    }
     let mut scenario = String::new();
     // The rest of a response held after its first chunk: (id, chunks).
     let mut held: Option<(u64, Vec<Value>)> = None;
@@ -96,6 +105,17 @@ async fn session(ws: tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>, 
                     .to_string();
                 let complete = !(fault == Fault::NoComplete && scenario == "dental");
                 let mut chunks = response(id, &format!("You said {last}"), complete);
+                if scenario == "dental" && id == 1 {
+                    if fault == Fault::BadToolArguments {
+                        out.push(json!({"response_type": "tool_call_invocation",
+                            "tool_call_id": "t1", "name": "book", "arguments": {"day": "Tue"}}));
+                    }
+                    if fault == Fault::Transfer
+                        && let Some(last) = chunks.last_mut()
+                    {
+                        last["transfer_number"] = json!("+14155550100");
+                    }
+                }
                 let first = chunks.remove(0);
                 out.push(first);
                 if let Some((_, rest)) = held.take()
@@ -347,6 +367,38 @@ fn malformed_frames_are_reported_not_a_crash() {
         .as_str()
         .unwrap();
     assert!(reason.starts_with("3 malformed frames"), "{reason}");
+}
+
+#[test]
+fn tool_call_arguments_that_are_not_a_json_string_fail_tool_call_frames() {
+    let lines = fails_exactly(Fault::BadToolArguments, "llm/tool-call-frames");
+    let reason = lines.cases["llm/tool-call-frames"]["reason"]
+        .as_str()
+        .unwrap();
+    assert!(reason.contains("must be a JSON string"), "{reason}");
+}
+
+#[test]
+fn update_agent_out_of_range_fails_update_agent() {
+    let lines = fails_exactly(Fault::BadAgentUpdate, "llm/update-agent");
+    let reason = lines.cases["llm/update-agent"]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("responsiveness must be a number from 0 to 1"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn a_transfer_ends_the_call_after_that_response() {
+    let server = WsServer::start(Fault::Transfer);
+    let mut args = vec!["--to", server.url.as_str(), "--only", "llm/greeting"];
+    args.extend(FAST);
+    let out = llm(&args);
+    assert_code(&out, 0);
+    let turns = parse(&out).turns;
+    // The greeting and the first answer, which transfers: no more user turns are played.
+    assert_eq!(turns.len(), 2, "{turns:#?}");
+    assert_eq!(turns[1]["transfer_number"], "+14155550100");
 }
 
 #[test]
