@@ -15,7 +15,9 @@ use crate::error::{UserError, exit};
 use crate::llm::cases::{self, CONVERSATION, Case, Limits, Outcome};
 use crate::llm::serve::Server;
 use crate::llm::ws::{CallSetup, Step};
-use crate::llm::{CallError, CallLog, ProtocolKind, Report, Script, Settings, Turn, sse, ws};
+use crate::llm::{
+    CallError, CallLog, Protocol, ProtocolKind, Report, Script, Settings, Turn, sse, ws,
+};
 use crate::output;
 use crate::output::json::line;
 
@@ -42,40 +44,31 @@ pub fn run(args: LlmArgs, overlay: Option<&Path>) -> Result<u8> {
         .hint(format!("llm plays -p {}", known.join(", -p ")))
         .into());
     };
-    let all = cases::cases(protocol.kind);
-    let picked = select(all, &args.only, &args.skip)?;
+    let picked = select(cases::cases(protocol.kind), &args.only, &args.skip)?;
     if args.list {
         list(&picked, args.json);
         return Ok(exit::OK);
     }
-    let conversations = pick_conversations(&catalog, args.conversation.as_deref())?;
     check_url(args.to.as_deref(), protocol.kind)?;
     if let Some(path) = &args.junit {
         super::check::check_writable(path)?;
     }
-    let default_timeout = protocol.timeout.unwrap_or(Duration::from_secs(10));
-    let settings = Settings {
-        timeout: args.timeout.unwrap_or(default_timeout),
-        ping_interval: args.ping_interval,
-        ping_timeout: args.ping_timeout,
-        silence: args.silence,
-        call_fields: protocol.call_fields,
-        headers: super::parse_headers(&args.headers)?,
-    };
     let calls = args.calls.unwrap_or(1) as usize;
-    let concurrency = args.concurrency.unwrap_or(calls.min(10) as u32) as usize;
     let plan = Plan {
         platform: platform.id.clone(),
         kind: protocol.kind,
-        settings,
+        settings: settings(&args, &protocol)?,
         script,
-        conversations,
+        conversations: pick_conversations(&catalog, args.conversation.as_deref())?,
         people: (
             catalog.people.first_names.clone(),
             catalog.people.last_names.clone(),
         ),
         calls,
-        concurrency: concurrency.max(1),
+        concurrency: args
+            .concurrency
+            .map_or(calls.min(10), |c| c as usize)
+            .max(1),
         cases: picked,
         limits: Limits {
             max_first_chunk: args.max_first_chunk,
@@ -100,13 +93,29 @@ pub fn run(args: LlmArgs, overlay: Option<&Path>) -> Result<u8> {
     print_report(&report, &args)
 }
 
+/// The flags as a call's settings; the protocol's own deadline when --timeout is not given
+/// (uponai states none: 10 s).
+fn settings(args: &LlmArgs, protocol: &Protocol) -> Result<Settings> {
+    Ok(Settings {
+        timeout: args
+            .timeout
+            .or(protocol.timeout)
+            .unwrap_or(Duration::from_secs(10)),
+        ping_interval: args.ping_interval,
+        ping_timeout: args.ping_timeout,
+        silence: args.silence,
+        call_fields: protocol.call_fields,
+        headers: super::parse_headers(&args.headers)?,
+    })
+}
+
 /// What `execute` plays.
 struct Plan {
     platform: String,
     kind: ProtocolKind,
     settings: Settings,
     script: Script,
-    conversations: Vec<Talk>,
+    conversations: Vec<Dialogue>,
     people: (Vec<String>, Vec<String>),
     calls: usize,
     concurrency: usize,
@@ -151,19 +160,19 @@ fn list(cases: &[&Case], json: bool) {
 }
 
 /// A conversation's topic and turns (the catalog's, without its analysis fields).
-struct Talk {
+struct Dialogue {
     topic: String,
     turns: Vec<(Speaker, String)>,
 }
 
-fn owned(c: &Conversation) -> Talk {
-    Talk {
+fn owned(c: &Conversation) -> Dialogue {
+    Dialogue {
         topic: c.topic.clone(),
         turns: c.turns.clone(),
     }
 }
 
-fn pick_conversations(catalog: &Catalog, topic: Option<&str>) -> Result<Vec<Talk>> {
+fn pick_conversations(catalog: &Catalog, topic: Option<&str>) -> Result<Vec<Dialogue>> {
     let Some(topic) = topic else {
         return Ok(catalog.conversations.iter().map(owned).collect());
     };
