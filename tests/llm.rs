@@ -46,7 +46,11 @@ enum Fault {
 /// update-mid-stream scenarios (call_details' metadata says which) the first response holds
 /// after its first chunk until the caller's next frame, so the interruption always lands
 /// mid-stream, without a timer.
-async fn session(ws: tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>, fault: Fault) {
+async fn session(
+    ws: tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
+    fault: Fault,
+    seen: mpsc::UnboundedSender<String>,
+) {
     let (mut sink, mut stream) = ws.split();
     let mut out: Vec<Value> = vec![json!({"response_type": "config",
         "config": {"auto_reconnect": true, "call_details": true}})];
@@ -81,6 +85,7 @@ async fn session(ws: tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>, 
                     .as_str()
                     .unwrap_or_default()
                     .to_string();
+                let _ = seen.send(scenario.clone());
                 if fault == Fault::Malformed && scenario == "dental" {
                     out.push(json!("not an object"));
                     sink.send(Message::text("{oops")).await.ok();
@@ -185,6 +190,12 @@ struct WsServer {
 
 impl WsServer {
     fn start(fault: Fault) -> WsServer {
+        WsServer::watched(fault).0
+    }
+
+    /// A server whose channel names the scenario of every call, once its details came.
+    fn watched(fault: Fault) -> (WsServer, mpsc::UnboundedReceiver<String>) {
+        let (seen, calls) = mpsc::unbounded_channel();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -196,17 +207,19 @@ impl WsServer {
         let port = listener.local_addr().expect("an address").port();
         runtime.spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
+                let seen = seen.clone();
                 tokio::spawn(async move {
                     if let Ok(ws) = tokio_tungstenite::accept_async(stream).await {
-                        session(ws, fault).await;
+                        session(ws, fault, seen).await;
                     }
                 });
             }
         });
-        WsServer {
+        let server = WsServer {
             runtime,
             url: format!("ws://127.0.0.1:{port}/llm-websocket"),
-        }
+        };
+        (server, calls)
     }
 }
 
@@ -440,6 +453,39 @@ fn junit_has_a_testcase_per_case_with_the_failure() {
     assert_eq!(xml.matches("<testcase ").count(), 12, "{xml}");
     assert!(xml.contains("name=\"llm/ping-pong\""), "{xml}");
     assert_eq!(xml.matches("<failure").count(), 1, "{xml}");
+}
+
+#[test]
+fn ctrl_c_stops_the_calls_and_prints_the_report_so_far() {
+    let (server, mut calls) = WsServer::watched(Fault::None);
+    let child = hookcli()
+        .args(["llm", "--to", &server.url, "--only", "llm/reminder"])
+        .args(["--silence", "60s", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("hookcli starts");
+    // The reminder call has begun: hookcli now waits out the silence.
+    assert_eq!(calls.blocking_recv().as_deref(), Some("reminder"));
+    let pid = child.id().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    let out = child.wait_with_output().expect("hookcli exits");
+    assert_no_panic(&out);
+    assert_code(&out, 1);
+    let lines = parse(&out);
+    assert_eq!(lines.summary["interrupted"], true);
+    // The call is in the report: its greeting, whole, or cut off by the interruption.
+    let greeting = &lines.turns[0];
+    assert_eq!(greeting["ask"], "greeting");
+    assert!(
+        greeting["complete_ms"].is_number() || greeting["error"] == "interrupted (Ctrl-C)",
+        "{greeting}"
+    );
+    assert_eq!(lines.cases["llm/reminder"]["result"], "failed");
 }
 
 #[test]

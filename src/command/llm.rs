@@ -75,21 +75,16 @@ pub fn run(args: LlmArgs, overlay: Option<&Path>) -> Result<u8> {
             ping_timeout: args.ping_timeout,
         },
     };
-    let played = super::runtime()?.block_on(async {
-        let stop = super::interrupt();
-        tokio::select! {
-            report = execute(&plan, args.to.as_deref()) => report.map(Some),
-            () = stop => Ok(None),
-        }
+    let report = super::runtime()?.block_on(async {
+        // Ctrl-C (or SIGTERM) stops the calls where they are: the report so far.
+        let stop = plan.settings.stop.clone();
+        let signal = super::interrupt();
+        tokio::spawn(async move {
+            signal.await;
+            stop.cancel();
+        });
+        execute(&plan, args.to.as_deref()).await
     })?;
-    let Some(report) = played else {
-        return Err(
-            UserError::new("interrupted: the calls were cut off, no report")
-                .hint("let the run finish, or play fewer calls (--calls) or cases (--only)")
-                .code(exit::FAILED)
-                .into(),
-        );
-    };
     print_report(&report, &args)
 }
 
@@ -106,6 +101,7 @@ fn settings(args: &LlmArgs, protocol: &Protocol) -> Result<Settings> {
         silence: args.silence,
         call_fields: protocol.call_fields,
         headers: super::parse_headers(&args.headers)?,
+        stop: tokio_util::sync::CancellationToken::new(),
     })
 }
 
@@ -259,6 +255,7 @@ async fn execute(plan: &Plan, to: Option<&str>) -> Result<Report> {
                 Ok(log) => logs.push(log),
                 Err(CallError::Unreachable(why)) if !reached => return Err(unreachable(&why)),
                 Err(CallError::Unreachable(why)) => logs.push(failed_call(&why)),
+                Err(CallError::Interrupted) => {}
             }
         }
     }
@@ -278,6 +275,7 @@ async fn execute(plan: &Plan, to: Option<&str>) -> Result<Report> {
             Ok(log) => logs.push(log),
             Err(CallError::Unreachable(why)) if logs.is_empty() => return Err(unreachable(&why)),
             Err(CallError::Unreachable(why)) => logs.push(failed_call(&why)),
+            Err(CallError::Interrupted) => {}
         }
     }
     let results = plan
@@ -291,6 +289,7 @@ async fn execute(plan: &Plan, to: Option<&str>) -> Result<Report> {
         logs,
         results,
         elapsed: started.elapsed(),
+        interrupted: plan.settings.stop.is_cancelled(),
     })
 }
 
@@ -450,7 +449,8 @@ async fn play_ws(
 }
 
 fn print_report(report: &Report, args: &LlmArgs) -> Result<u8> {
-    let code = if report.count(Outcome::Failed) > 0 {
+    // An interrupted run did not do what was asked, whatever its cases say so far.
+    let code = if report.count(Outcome::Failed) > 0 || report.interrupted {
         exit::FAILED
     } else {
         exit::OK

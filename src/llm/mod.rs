@@ -32,7 +32,12 @@ pub struct Settings {
     pub call_fields: bool,
     /// `-H`: on the WebSocket handshake, or on every /chat/completions request.
     pub headers: reqwest::header::HeaderMap,
+    /// Cancelled at Ctrl-C: calls stop where they are, close, and keep what they saw.
+    pub stop: tokio_util::sync::CancellationToken,
 }
+
+/// The error of a turn cut off by Ctrl-C.
+pub const INTERRUPTED: &str = "interrupted (Ctrl-C)";
 
 /// Retell's default reminder_trigger_ms.
 pub const DEFAULT_SILENCE: Duration = Duration::from_secs(10);
@@ -146,6 +151,8 @@ pub struct CallLog {
     /// SSE: streams that did not end with `data: [DONE]`, and HTTP problems.
     pub no_done: usize,
     pub http_errors: Vec<String>,
+    /// Ctrl-C cut the call short.
+    pub interrupted: bool,
 }
 
 /// A call that could not be played at all.
@@ -154,6 +161,9 @@ pub enum CallError {
     /// Nothing answered at the address: refused, DNS, TLS, a failed handshake.
     #[error("{0}")]
     Unreachable(String),
+    /// Ctrl-C came before it connected.
+    #[error("interrupted before the call began")]
+    Interrupted,
 }
 
 /// Latency percentiles of some turns, in an HDR histogram (microseconds, 3 digits).
@@ -205,6 +215,8 @@ pub struct Report {
     pub logs: Vec<CallLog>,
     pub results: Vec<cases::CaseResult>,
     pub elapsed: Duration,
+    /// Ctrl-C stopped the run: this is the report so far.
+    pub interrupted: bool,
 }
 
 impl Report {

@@ -37,6 +37,10 @@ pub async fn play(
     };
     let mut messages = vec![json!({"role": "assistant", "content": call.first_message})];
     for (i, user) in user_turns.iter().enumerate() {
+        if settings.stop.is_cancelled() {
+            log.interrupted = true;
+            break;
+        }
         messages.push(json!({"role": "user", "content": user}));
         let mut body = json!({
             "model": "gpt-4o",
@@ -50,7 +54,18 @@ pub async fn play(
                 body[k] = v.clone();
             }
         }
-        let turn = match turn(call.client, &endpoint, &body, user, settings, &mut log).await {
+        let playing = turn(call.client, &endpoint, &body, user, settings, &mut log);
+        let played = tokio::select! {
+            played = playing => played,
+            () = settings.stop.cancelled() => {
+                let mut cut = Turn::new(Ask::Response, None, user);
+                cut.error = Some(super::INTERRUPTED.into());
+                log.turns.push(cut);
+                log.interrupted = true;
+                break;
+            }
+        };
+        let turn = match played {
             Err(reason) if i == 0 => return Err(CallError::Unreachable(reason)),
             Err(reason) => {
                 let mut turn = Turn::new(Ask::Response, None, user);
@@ -64,7 +79,11 @@ pub async fn play(
         }
         log.turns.push(turn);
     }
-    log.ended_by = "hangup".into();
+    log.ended_by = if log.interrupted {
+        "interrupted".into()
+    } else {
+        "hangup".into()
+    };
     Ok(log)
 }
 

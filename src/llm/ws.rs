@@ -102,7 +102,12 @@ pub async fn play(
     request.headers_mut().extend(settings.headers.clone());
     // Nagle off: the frames are small, and a delayed ACK would add 40 ms to every latency.
     let connecting = tokio_tungstenite::connect_async_with_config(request, None, true);
-    let socket = match tokio::time::timeout(settings.timeout, connecting).await {
+    let connecting = tokio::time::timeout(settings.timeout, connecting);
+    let connected = tokio::select! {
+        connected = connecting => connected,
+        () = settings.stop.cancelled() => return Err(CallError::Interrupted),
+    };
+    let socket = match connected {
         Err(_) => {
             return Err(CallError::Unreachable(format!(
                 "{full}: no WebSocket handshake within {}",
@@ -172,7 +177,7 @@ impl Call<'_> {
         let greeting = self.await_response(0, Ask::Greeting, "").await;
         let mut ended = self.finish_turn(greeting);
         for step in steps {
-            if ended || self.closed {
+            if ended || self.closed || self.log.interrupted {
                 break;
             }
             ended = match step {
@@ -189,7 +194,9 @@ impl Call<'_> {
         }
         self.last_ping().await;
         if self.log.ended_by.is_empty() {
-            self.log.ended_by = if self.closed {
+            self.log.ended_by = if self.log.interrupted {
+                "interrupted".into()
+            } else if self.closed {
                 "server closed".into()
             } else {
                 "hangup".into()
@@ -393,6 +400,9 @@ impl Call<'_> {
     }
 
     fn closed_reason(&self) -> String {
+        if self.log.interrupted {
+            return super::INTERRUPTED.into();
+        }
         match (self.log.server_close, self.log.dropped) {
             (Some(code), _) => format!("the server closed the connection (code {code})"),
             (None, true) => "the connection was lost (no close frame)".into(),
@@ -422,11 +432,12 @@ impl Call<'_> {
             if done(self) {
                 return Waited::Met;
             }
-            if self.closed {
+            if self.closed || self.log.interrupted {
                 return Waited::Closed;
             }
             tokio::select! {
                 frame = self.socket.next() => self.receive(frame).await,
+                () = self.settings.stop.cancelled() => self.log.interrupted = true,
                 _ = tokio::time::sleep_until(self.next_ping), if self.pinging => self.ping().await,
                 _ = tokio::time::sleep_until(until) => return Waited::Timeout,
             }
@@ -460,7 +471,7 @@ impl Call<'_> {
     /// call was too short for any, and the oldest unechoed one is waited for up to the ping
     /// timeout.
     async fn last_ping(&mut self) {
-        if !self.pinging || self.closed {
+        if !self.pinging || self.closed || self.log.interrupted {
             return;
         }
         if self.log.pings_sent == 0 {
@@ -487,6 +498,12 @@ impl Call<'_> {
         // The server's answering close frame; a server that never answers is not waited on
         // longer than a response would be. A code other than 1000 there is the server's own
         // (one already on its way, or an answer that is not an echo).
+        // After Ctrl-C the user is waiting: a second at most.
+        let limit = if self.log.interrupted {
+            self.settings.timeout.min(Duration::from_secs(1))
+        } else {
+            self.settings.timeout
+        };
         let log = &mut self.log;
         let drain = async {
             while let Some(Ok(message)) = self.socket.next().await {
@@ -497,7 +514,7 @@ impl Call<'_> {
                 }
             }
         };
-        let _ = tokio::time::timeout(self.settings.timeout, drain).await;
+        let _ = tokio::time::timeout(limit, drain).await;
         self.closed = true;
     }
 

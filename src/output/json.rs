@@ -402,6 +402,7 @@ pub struct LlmSummaryJson<'a> {
     pub failed: usize,
     pub skipped: usize,
     pub seconds: f64,
+    pub interrupted: bool,
     pub exit_code: u8,
 }
 

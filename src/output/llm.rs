@@ -172,8 +172,13 @@ pub fn summary(report: &Report) -> String {
     } else {
         good(&counts)
     };
+    let note = if report.interrupted {
+        format!("\n{}", warn("interrupted (Ctrl-C): the report so far"))
+    } else {
+        String::new()
+    };
     format!(
-        "{} · {}: {calls} call{}, {turns} turns; first chunk p50 {}, p95 {}; complete p50 {}, p95 {}\n{counts} in {}",
+        "{} · {}: {calls} call{}, {turns} turns; first chunk p50 {}, p95 {}; complete p50 {}, p95 {}\n{counts} in {}{note}",
         report.platform,
         report.url,
         if calls == 1 { "" } else { "s" },
@@ -256,6 +261,7 @@ pub fn summary_json(report: &Report, exit_code: u8) -> LlmSummaryJson<'_> {
         failed: report.count(Outcome::Failed),
         skipped: report.count(Outcome::Skipped),
         seconds: (report.elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
+        interrupted: report.interrupted,
         exit_code,
     }
 }
