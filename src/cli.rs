@@ -363,6 +363,10 @@ pub struct ListenArgs {
     #[arg(long, value_parser = crate::duration::parse_deadline_flag, value_name = "DUR",
           allow_hyphen_values = true, requires = "forward_to")]
     pub forward_timeout: Option<Duration>,
+    /// The origin the platform posts to, behind a tunnel (https://abc.ngrok.app): schemes that
+    /// sign the URL (twilio) are verified against it with the request's path and query
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<String>,
     /// Serve a web inspector on its own loopback port; its address, with a one-time token, is
     /// printed on stderr
     #[arg(long)]
