@@ -60,6 +60,8 @@ pub enum Command {
     /// Load a receiver: many fresh, signed deliveries over kept-alive connections, then a report
     #[command(after_help = LOAD_HELP)]
     Load(LoadArgs),
+    /// Work with recorded traffic: `record redact` writes a copy safe to commit as a fixture
+    Record(RecordArgs),
     /// Print a shell completion script (event, platform and lifecycle names included)
     #[command(after_help = COMPLETIONS_HELP)]
     Completions(CompletionsArgs),
@@ -154,6 +156,9 @@ impl Command {
                 }
                 return;
             }
+            Command::Record(RecordArgs {
+                command: RecordCommand::Redact(a),
+            }) => &mut a.platform,
             Command::Platforms(_) | Command::Completions(_) | Command::Man(_) => return,
         };
         if arg.platform.trim().is_empty() {
@@ -459,9 +464,13 @@ pub struct ReplayArgs {
     #[arg(long, default_value_t = 1, value_parser = whole_in::<u64, 1, 10_000>,
           allow_negative_numbers = true, conflicts_with = "from", value_name = "N")]
     pub concurrency: u64,
-    /// Re-send the bodies of a `listen --record` file (or one JSON body per line), re-signed
+    /// Re-send the bodies of a `listen --record` file, or JSON bodies (one per line,
+    /// pretty-printed as `hookcli show` prints them, or an array), re-signed; - reads stdin
     #[arg(long, value_name = "FILE")]
     pub from: Option<PathBuf>,
+    /// With --from, re-send the deliveries listen rejected too (a bad signature, not JSON)
+    #[arg(long, requires = "from")]
+    pub include_rejected: bool,
     /// Replace phone numbers, names, emails and transcript text with stand-ins (shape kept)
     #[arg(long)]
     pub redact: bool,
@@ -734,4 +743,29 @@ pub struct LoadArgs {
     /// Print one JSON report on stdout (schemas/load-report.schema.json), no live display
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RecordArgs {
+    #[command(subcommand)]
+    pub command: RecordCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RecordCommand {
+    /// Write a redacted copy of a recording that replays as the original does: people and
+    /// text replaced in every body, header values masked, torn lines left out
+    Redact(RedactArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RedactArgs {
+    /// The recording: a `listen --record` file or JSON bodies; - reads stdin
+    #[arg(value_name = "IN")]
+    pub input: PathBuf,
+    /// Where to write the redacted recording (replaced if it exists)
+    #[arg(long, short = 'o', value_name = "OUT")]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub platform: PlatformArg,
 }

@@ -180,6 +180,18 @@ pub struct ReplaySummaryJson {
     pub elapsed_ms: u64,
     pub crashed: u64,
     pub interrupted: bool,
+    /// With --from only: what the recording held that was not replayed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<SkippedJson>,
+}
+
+/// replay --from's summary: entries of the recording left out, by why.
+#[derive(Serialize)]
+pub struct SkippedJson {
+    pub too_large: u64,
+    pub torn: u64,
+    pub rejected: u64,
+    pub not_deliveries: u64,
 }
 
 /// One check case's result.
