@@ -724,6 +724,10 @@ pub struct LoadArgs {
     /// Deliver whole calls: each call's events in order, every event one delivery
     #[arg(long, value_name = "NAME")]
     pub lifecycle: Option<String>,
+    /// With --lifecycle, the events the agent subscribes to, as replay's: `default` (the
+    /// platform's), `all`, or a comma list [default: default]
+    #[arg(long, value_name = "EVENTS", requires = "lifecycle")]
+    pub events: Option<String>,
     #[command(flatten)]
     pub target: DeliverTo,
     /// Connections, each kept alive and reused, one delivery in flight on each [default: 50,

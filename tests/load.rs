@@ -132,6 +132,8 @@ async fn a_lifecycle_delivers_each_calls_events_with_one_call_id() {
         "load",
         "--lifecycle",
         "transfer",
+        "--events",
+        "all",
         "-c",
         "1",
         "-n",
@@ -162,6 +164,74 @@ async fn a_lifecycle_delivers_each_calls_events_with_one_call_id() {
     assert_eq!((first.len(), second.len()), (1, 1));
     assert_ne!(first, second, "each call has its own id");
     assert!(got.iter().all(|r| r.verdict == Verdict::Valid));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lifecycle_sends_replays_default_events_unless_events_says_otherwise() {
+    for (events, one_call) in [
+        (None, &["call_started", "call_ended", "call_analyzed"][..]),
+        (
+            Some("call_ended,transfer_started"),
+            &["transfer_started", "call_ended"][..],
+        ),
+    ] {
+        let (receiver, mut rx) = verifying_receiver().await;
+        let mut list = vec!["load", "--lifecycle", "transfer", "-c", "1", "-n", "6"];
+        if let Some(events) = events {
+            list.extend(["--events", events]);
+        }
+        list.extend(["--secret", KEY, "--to", &receiver.url]);
+        let output = hookcli(args(&list)).await;
+        receiver.stop().await;
+        assert_eq!(output.status.code(), Some(0), "{output:?}");
+        let got: Vec<String> = drain(&mut rx)
+            .iter()
+            .map(|r| r.event.clone().unwrap())
+            .collect();
+        let expected: Vec<&str> = one_call.iter().cycle().take(6).copied().collect();
+        assert_eq!(got, expected, "--events {events:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_that_leave_nothing_or_come_without_a_lifecycle_are_refused() {
+    let (receiver, mut rx) = verifying_receiver().await;
+    for (list, says) in [
+        (
+            vec![
+                "load",
+                "--lifecycle",
+                "call",
+                "--events",
+                "transfer_started",
+                "-n",
+                "1",
+            ],
+            "error: --events transfer_started: none of the call lifecycle's events",
+        ),
+        (
+            vec![
+                "load",
+                "--lifecycle",
+                "call",
+                "--events",
+                "call_endd",
+                "-n",
+                "1",
+            ],
+            "error: --events: unknown event `call_endd` for uponai",
+        ),
+        (vec!["load", "--events", "all", "-n", "1"], "--lifecycle"),
+    ] {
+        let mut list = list.clone();
+        list.extend(["--to", &receiver.url]);
+        let output = hookcli(args(&list)).await;
+        let err = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert_eq!(output.status.code(), Some(2), "{list:?}: {err}");
+        assert!(err.contains(says), "{list:?}: {err}");
+    }
+    receiver.stop().await;
+    assert!(drain(&mut rx).is_empty(), "nothing sent");
 }
 
 /// Answers 500 to every third request, 204 to the others; counts what it got.
@@ -570,6 +640,8 @@ fn a_retried_event_is_followed_by_the_rest_of_its_call_in_order() {
         "load",
         "--lifecycle",
         "transfer",
+        "--events",
+        "all",
         "-c",
         "1",
         "-n",

@@ -77,7 +77,7 @@ pub fn run(args: LoadArgs, overlay: Option<&Path>, file: Option<&Path>) -> Resul
             unresolved: unresolved.as_deref(),
             platform: &platform.id,
             event: matches!(script, Script::Event(_)).then(|| script.name()),
-            lifecycle: matches!(script, Script::Lifecycle(_)).then(|| script.name()),
+            lifecycle: matches!(script, Script::Lifecycle(..)).then(|| script.name()),
             url: &url_text,
             connections: connections(&args, suite.as_ref()) as u32,
             count: args.count,
@@ -137,7 +137,28 @@ fn amount(args: &LoadArgs) -> Result<()> {
 fn script(args: &LoadArgs, catalog: &Catalog, platform: &Platform) -> Result<Script> {
     if let Some(name) = &args.lifecycle {
         let lifecycle = find_lifecycle(platform, Some(name))?;
-        return Ok(Script::Lifecycle(lifecycle.clone()));
+        // replay's --events, with replay's default: the platform's default events.
+        let filter = super::replay::parse_filter(args.events.as_deref(), platform, false)?;
+        if !lifecycle
+            .steps
+            .iter()
+            .any(|s| filter.wants(platform, &s.event))
+        {
+            return Err(UserError::new(format!(
+                "--events {}: none of the {} lifecycle's events ({}) would be sent",
+                args.events.as_deref().unwrap_or("default"),
+                lifecycle.name,
+                lifecycle
+                    .steps
+                    .iter()
+                    .map(|s| s.event.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+            .hint("name events of the lifecycle, or --events all")
+            .into());
+        }
+        return Ok(Script::Lifecycle(lifecycle.clone(), filter));
     }
     let event = match &args.event {
         Some(name) => find_event(catalog, platform, name)?,

@@ -99,7 +99,11 @@ struct Plan {
 }
 
 /// `--events`: `default`, `all`, or names of the platform's events.
-fn parse_filter(arg: Option<&str>, platform: &Platform, recorded: bool) -> Result<EventFilter> {
+pub(crate) fn parse_filter(
+    arg: Option<&str>,
+    platform: &Platform,
+    recorded: bool,
+) -> Result<EventFilter> {
     let Some(arg) = arg.map(str::trim) else {
         // A recording is replayed as it was: the agent that received it was subscribed.
         return Ok(if recorded {
