@@ -122,6 +122,22 @@ async fn delivers_exactly_n_fresh_validly_signed_calls() {
     assert_eq!(report["success_statuses"]["204"], 60);
     assert!(report["latency_ms"]["max"].as_f64().unwrap() > 0.0);
     assert_matches_schema(&report);
+    let histogram =
+        hookcli::load::histogram::decode(report["latency_histogram"].as_str().unwrap()).unwrap();
+    assert_eq!(histogram.len(), 60, "one latency per answered request");
+    assert_eq!(
+        histogram.max() as f64 / 1000.0,
+        report["latency_ms"]["max"].as_f64().unwrap(),
+        "the quantiles are the histogram's"
+    );
+    let time = |key: &str| humantime::parse_rfc3339(report[key].as_str().unwrap()).unwrap();
+    let (start, end) = (time("started_at"), time("ended_at"));
+    assert!(start <= end && end <= std::time::SystemTime::now());
+    let span = end.duration_since(start).unwrap().as_secs_f64() * 1000.0;
+    assert!(
+        (span - report["elapsed_ms"].as_f64().unwrap()).abs() <= 1.0,
+        "ended_at is started_at + elapsed_ms: {report}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -90,7 +90,7 @@ pub fn run(args: LoadArgs, overlay: Option<&Path>, file: Option<&Path>) -> Resul
             interrupted,
         };
         if args.json {
-            outln!("{}", crate::output::json::line(&run.json(&report)));
+            outln!("{}", crate::output::json::line(&run.json(&report)?));
         } else {
             out!("{}", run.text(&report));
         }

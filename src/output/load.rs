@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::json::{LoadReportJson, Requested};
 use super::{bad, bold, dim, good, thousands, warn};
+use crate::load::histogram::{self, HistogramError};
 use crate::load::{FailKind, Report};
 use crate::policy::SuccessRule;
 use crate::text::status_text;
@@ -53,7 +54,10 @@ fn statuses(counts: &[(u16, u64)]) -> BTreeMap<String, u64> {
 
 /// Latency quantiles in milliseconds, from the histogram (recorded in microseconds).
 fn quantiles(report: &Report) -> Option<[(&'static str, f64); 7]> {
-    let h = &report.tally.latency;
+    quantiles_of(&report.tally.latency)
+}
+
+fn quantiles_of(h: &hdrhistogram::Histogram<u64>) -> Option<[(&'static str, f64); 7]> {
     if h.is_empty() {
         return None;
     }
@@ -69,15 +73,26 @@ fn quantiles(report: &Report) -> Option<[(&'static str, f64); 7]> {
     ])
 }
 
+/// `latency_ms`: the quantiles as a JSON object, null when nothing was answered.
+fn latency_json(
+    h: &hdrhistogram::Histogram<u64>,
+) -> Option<serde_json::Map<String, serde_json::Value>> {
+    quantiles_of(h).map(|q| {
+        q.into_iter()
+            .map(|(name, v)| (name.to_string(), v.into()))
+            .collect()
+    })
+}
+
 impl LoadRun<'_> {
     /// The one JSON report.
-    pub fn json(&self, report: &Report) -> LoadReportJson<'_> {
+    pub fn json(&self, report: &Report) -> Result<LoadReportJson, HistogramError> {
         let t = &report.tally;
-        LoadReportJson {
-            platform: self.platform,
-            event: self.event,
-            lifecycle: self.lifecycle,
-            url: self.url,
+        Ok(LoadReportJson {
+            platform: self.platform.to_string(),
+            event: self.event.map(str::to_string),
+            lifecycle: self.lifecycle.map(str::to_string),
+            url: self.url.to_string(),
             connections: self.connections,
             requested: Requested {
                 count: self.count,
@@ -103,15 +118,16 @@ impl LoadRun<'_> {
                 .map(|k| (k.word().to_string(), t.failures_of(*k).into()))
                 .collect(),
             failure_statuses: statuses(&t.failure_statuses),
-            latency_ms: quantiles(report).map(|q| {
-                q.into_iter()
-                    .map(|(name, v)| (name.to_string(), v.into()))
-                    .collect()
-            }),
+            latency_ms: latency_json(&t.latency),
             platform_timeout_ms: ms(self.platform_timeout),
             platform_timeouts: t.platform_timeouts,
             reconnected: t.reconnected,
-        }
+            started_at: crate::text::iso_millis(report.started_at),
+            ended_at: crate::text::iso_millis(report.started_at + report.elapsed),
+            latency_histogram: histogram::encode(&t.latency)?,
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            reports: 1,
+        })
     }
 
     /// The human report.
