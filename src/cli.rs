@@ -716,8 +716,10 @@ fn load_count(text: &str) -> Result<u64, String> {
 #[command(mut_arg("retries", |arg| arg.help(
     "Retries after a failed attempt, on the platform's schedule while new deliveries go on; \
      they add to the load (the retry storm) [default: 0]"
-)))]
+)), args_conflicts_with_subcommands = true)]
 pub struct LoadArgs {
+    #[command(subcommand)]
+    pub command: Option<LoadCommand>,
     /// The event each delivery carries [default: the platform's call-end event]
     #[arg(conflicts_with = "lifecycle")]
     pub event: Option<String>,
@@ -772,4 +774,18 @@ pub struct RedactArgs {
     pub out: PathBuf,
     #[command(flatten)]
     pub platform: PlatformArg,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LoadCommand {
+    /// Combine `load --json` reports of several machines into one report (on stdout):
+    /// histograms and counts added, percentiles recomputed, the earliest start, the latest end
+    Merge(MergeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The reports, each the output of `hookcli load --json` (or of an earlier merge)
+    #[arg(value_name = "REPORT", required = true, num_args = 1..)]
+    pub reports: Vec<PathBuf>,
 }

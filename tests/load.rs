@@ -250,6 +250,168 @@ async fn events_that_leave_nothing_or_come_without_a_lifecycle_are_refused() {
     assert!(drain(&mut rx).is_empty(), "nothing sent");
 }
 
+/// A real `load --json` report against a verifying receiver, and its file.
+async fn report_file(receiver: &Receiver, n: &str, dir: &std::path::Path) -> (Value, String) {
+    let output = hookcli(args(&[
+        "load",
+        "-c",
+        "2",
+        "-n",
+        n,
+        "--json",
+        "--secret",
+        KEY,
+        "--to",
+        &receiver.url,
+    ]))
+    .await;
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let path = dir.join(format!("report-{n}.json"));
+    std::fs::write(&path, &output.stdout).unwrap();
+    (json(&output), path.display().to_string())
+}
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("hookcli-load-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn histogram(report: &Value) -> hdrhistogram::Histogram<u64> {
+    hookcli::load::histogram::decode(report["latency_histogram"].as_str().unwrap()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_reports_merge_into_one_whose_histogram_and_totals_are_their_sums() {
+    let (receiver, mut rx) = verifying_receiver().await;
+    let dir = temp_dir("merge");
+    let (a, a_file) = report_file(&receiver, "40", &dir).await;
+    let (b, b_file) = report_file(&receiver, "25", &dir).await;
+    receiver.stop().await;
+    assert_eq!(drain(&mut rx).len(), 65);
+
+    let output = hookcli(args(&["load", "merge", &a_file, &b_file])).await;
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let merged = json(&output);
+    assert_matches_schema(&merged);
+
+    // Every bucket: the merged histogram is the sum of the two, count for count.
+    let (ha, hb, hm) = (histogram(&a), histogram(&b), histogram(&merged));
+    assert_eq!((ha.len(), hb.len()), (40, 25));
+    assert_eq!(hm.len(), ha.len() + hb.len());
+    let mut sum = ha.clone();
+    sum.add(&hb).unwrap();
+    assert_eq!(hm, sum);
+    for bucket in sum.iter_all() {
+        let v = bucket.value_iterated_to();
+        assert_eq!(
+            hm.count_at(v),
+            ha.count_at(v) + hb.count_at(v),
+            "bucket {v}"
+        );
+    }
+    for (q, key) in [(0.5, "p50"), (0.99, "p99"), (1.0, "max")] {
+        assert_eq!(
+            merged["latency_ms"][key].as_f64().unwrap(),
+            hm.value_at_quantile(q) as f64 / 1000.0,
+            "{key} is recomputed from the merged histogram"
+        );
+    }
+    for key in [
+        "deliveries",
+        "requests",
+        "succeeded",
+        "failed",
+        "retried",
+        "connections",
+    ] {
+        assert_eq!(
+            merged[key].as_u64().unwrap(),
+            a[key].as_u64().unwrap() + b[key].as_u64().unwrap(),
+            "{key}"
+        );
+    }
+    assert_eq!(merged["success_statuses"]["204"], 65);
+    assert_eq!(merged["requested"]["count"], 65);
+    assert_eq!(merged["reports"], 2);
+    assert_eq!(merged["started_at"], a["started_at"], "the earliest start");
+    assert_eq!(merged["ended_at"], b["ended_at"], "the latest end");
+
+    // A merged report merges again.
+    let merged_file = dir.join("merged.json");
+    std::fs::write(&merged_file, &output.stdout).unwrap();
+    let again = hookcli(args(&[
+        "load",
+        "merge",
+        merged_file.to_str().unwrap(),
+        &a_file,
+    ]))
+    .await;
+    assert_eq!(again.status.code(), Some(0), "{again:?}");
+    let again = json(&again);
+    assert_eq!(again["reports"], 3);
+    assert_eq!(histogram(&again).len(), 105);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn merging_what_is_not_a_report_of_this_version_is_one_clear_error() {
+    let (receiver, _rx) = verifying_receiver().await;
+    let dir = temp_dir("merge-bad");
+    let (report, good) = report_file(&receiver, "5", &dir).await;
+    receiver.stop().await;
+    let write = |name: &str, text: String| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    };
+    let older = write(
+        "older.json",
+        report
+            .to_string()
+            .replace("\"version\":\"", "\"version\":\"0.0."),
+    );
+    let other = write("other.json", r#"{"type":"summary","delivered":3}"#.into());
+    let garbage = write("garbage.json", "not json".into());
+    let mut salpre = report.clone();
+    salpre["platform"] = "salpre".into();
+    let salpre = write("salpre.json", salpre.to_string());
+    let missing = dir.join("missing.json").display().to_string();
+    for (bad, says) in [
+        (
+            &missing,
+            format!("error: load merge `{missing}`: no such file"),
+        ),
+        (
+            &other,
+            format!("error: load merge `{other}`: not a `hookcli load --json` report"),
+        ),
+        (
+            &garbage,
+            format!("error: load merge `{garbage}`: not a `hookcli load --json` report: not JSON"),
+        ),
+        (
+            &older,
+            format!("error: load merge `{older}`: written by hookcli 0.0."),
+        ),
+        (
+            &salpre,
+            format!("error: load merge: {salpre}: its platform is salpre, and {good}'s is uponai"),
+        ),
+    ] {
+        let output = hookcli(args(&["load", "merge", &good, bad])).await;
+        let err = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert_eq!(output.status.code(), Some(2), "{bad}: {err}");
+        assert!(output.stdout.is_empty(), "no report: {bad}");
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(lines.len(), 2, "{err}");
+        assert!(lines[0].starts_with(&says), "{says}\n{err}");
+        assert!(lines[1].starts_with("hint: "), "{err}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// Answers 500 to every third request, 204 to the others; counts what it got.
 async fn every_third_fails() -> (String, Arc<AtomicU64>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -605,6 +767,8 @@ fn a_calls_next_event_waits_until_the_previous_one_is_settled() {
     let child = spawn_load(&[
         "--lifecycle",
         "transfer",
+        "--events",
+        "all",
         "-c",
         "1",
         "-n",
