@@ -684,6 +684,55 @@ Exit codes:
   3  the receiver was unreachable: every request failed to connect
 After Ctrl-C (or SIGTERM) the exit code is that of the report so far.";
 
+/// `--start-at`: RFC 3339 (a zone is required: `Z` or an offset) or Unix seconds.
+fn start_at(text: &str) -> Result<std::time::SystemTime, String> {
+    let text = text.trim();
+    if let Ok(seconds) = text.parse::<f64>() {
+        if (0.0..1e11).contains(&seconds) {
+            return Ok(std::time::UNIX_EPOCH + Duration::from_secs_f64(seconds));
+        }
+        return Err(format!(
+            "`{text}` is not a Unix time in seconds (milliseconds? divide by 1000): give \
+             one like 1796032800, or RFC 3339 like 2026-11-30T10:00:00Z"
+        ));
+    }
+    let refuse = || {
+        format!(
+            "`{text}` is not a time: give RFC 3339 with its zone, like 2026-11-30T10:00:00Z, \
+             or a Unix time in seconds, like 1796032800"
+        )
+    };
+    // humantime reads UTC only: an offset is taken off here. No zone at all is refused: a
+    // local time would mean different moments on machines in different zones.
+    let (utc, east_s): (&str, i64) = if let Some(utc) = text.strip_suffix(['Z', 'z']) {
+        (utc, 0)
+    } else {
+        let at = text
+            .len()
+            .checked_sub(6)
+            .filter(|at| text.is_char_boundary(*at));
+        let (utc, zone) = at.map(|at| text.split_at(at)).ok_or_else(refuse)?;
+        let sign = match zone.as_bytes()[0] {
+            b'+' => 1,
+            b'-' => -1,
+            _ => return Err(refuse()),
+        };
+        let (h, m) = zone[1..].split_once(':').ok_or_else(refuse)?;
+        let (h, m) = (h.parse::<i64>(), m.parse::<i64>());
+        let (Ok(h @ 0..=23), Ok(m @ 0..=59)) = (h, m) else {
+            return Err(refuse());
+        };
+        (utc, sign * (h * 3600 + m * 60))
+    };
+    let local = humantime::parse_rfc3339_weak(utc).map_err(|_| refuse())?;
+    let shift = Duration::from_secs(east_s.unsigned_abs());
+    let time = match east_s >= 0 {
+        true => local.checked_sub(shift),
+        false => local.checked_add(shift),
+    };
+    time.ok_or_else(refuse)
+}
+
 /// `--rate`: deliveries per second, a number above 0.
 fn load_rate(text: &str) -> Result<f64, String> {
     match text.trim().parse::<f64>() {
@@ -749,6 +798,10 @@ pub struct LoadArgs {
     /// Print one JSON report on stdout (schemas/load-report.schema.json), no live display
     #[arg(long)]
     pub json: bool,
+    /// Wait until this moment to start, so loads on several machines start together: RFC
+    /// 3339 (2026-11-30T10:00:00Z) or a Unix time in seconds. Already past: starts at once
+    #[arg(long, value_name = "TIME", value_parser = start_at)]
+    pub start_at: Option<std::time::SystemTime>,
 }
 
 #[derive(Debug, Args)]
@@ -788,4 +841,27 @@ pub struct MergeArgs {
     /// The reports, each the output of `hookcli load --json` (or of an earlier merge)
     #[arg(value_name = "REPORT", required = true, num_args = 1..)]
     pub reports: Vec<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_at_reads_utc_offsets_and_unix_seconds_as_one_moment() {
+        let moment = std::time::UNIX_EPOCH + Duration::from_secs(1_796_032_800);
+        for text in [
+            "2026-11-30T10:00:00Z",
+            "2026-11-30T10:00:00.000z",
+            "2026-11-30T11:00:00+01:00",
+            "2026-11-30T05:00:00-05:00",
+            "1796032800",
+            "1796032800.0",
+        ] {
+            assert_eq!(start_at(text), Ok(moment), "{text}");
+        }
+        for text in ["2026-11-30T10:00:00", "2026-11-30T10:00:00+25:00", "now", "-5", ""] {
+            assert!(start_at(text).is_err(), "{text}");
+        }
+    }
 }

@@ -412,6 +412,78 @@ async fn merging_what_is_not_a_report_of_this_version_is_one_clear_error() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_at_waits_for_its_moment_and_one_already_past_starts_now() {
+    let (receiver, mut rx) = verifying_receiver().await;
+    let at = std::time::SystemTime::now() + Duration::from_millis(1200);
+    let text = humantime::format_rfc3339_millis(at).to_string();
+    let at = humantime::parse_rfc3339(&text).unwrap();
+    let output = hookcli(args(&[
+        "load",
+        "-n",
+        "3",
+        "-c",
+        "1",
+        "--json",
+        "--start-at",
+        &text,
+        "--secret",
+        KEY,
+        "--to",
+        &receiver.url,
+    ]))
+    .await;
+    let err = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(0), "{err}");
+    assert!(err.contains(&format!("to start at {text}")), "{err}");
+    let got = drain(&mut rx);
+    assert_eq!(got.len(), 3);
+    assert!(got.iter().all(|r| r.at >= at), "nothing before the moment");
+    let report = json(&output);
+    let started = humantime::parse_rfc3339(report["started_at"].as_str().unwrap()).unwrap();
+    assert!(started >= at, "{report}");
+
+    let past = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        - 60;
+    let output = hookcli(args(&[
+        "load",
+        "-n",
+        "2",
+        "--start-at",
+        &past.to_string(),
+        "--secret",
+        KEY,
+        "--to",
+        &receiver.url,
+    ]))
+    .await;
+    let err = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(0), "{err}");
+    assert!(err.contains("ago: starting now"), "{err}");
+    assert_eq!(drain(&mut rx).len(), 2);
+
+    for bad in ["tomorrow", "2026-11-30T10:00:00", "1796032800000"] {
+        let output = hookcli(args(&[
+            "load",
+            "-n",
+            "1",
+            "--start-at",
+            bad,
+            "--to",
+            &receiver.url,
+        ]))
+        .await;
+        let err = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert_eq!(output.status.code(), Some(2), "{bad}: {err}");
+        assert!(err.starts_with("error: invalid value"), "{err}");
+    }
+    receiver.stop().await;
+    assert!(drain(&mut rx).is_empty(), "nothing sent for a bad time");
+}
+
 /// Answers 500 to every third request, 204 to the others; counts what it got.
 async fn every_third_fails() -> (String, Arc<AtomicU64>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -187,6 +187,28 @@ fn connections(args: &LoadArgs, file: Option<&Suite>) -> usize {
     args.count.map_or(c, |n| c.min(n)) as usize
 }
 
+/// How long to wait for `--start-at`, said on stderr: nothing when it is already past (the
+/// load starts at once, and its report's started_at says when it really did).
+fn start_at(at: std::time::SystemTime) -> Duration {
+    let shown = crate::text::iso_millis(at);
+    match at.duration_since(std::time::SystemTime::now()) {
+        Ok(wait) => {
+            errln!(
+                "waiting {} to start at {shown}",
+                crate::duration::short(wait)
+            );
+            wait
+        }
+        Err(late) => {
+            errln!(
+                "note: --start-at {shown} was {} ago: starting now",
+                crate::duration::short(late.duration())
+            );
+            Duration::ZERO
+        }
+    }
+}
+
 enum Event {
     Done,
     Interrupted,
@@ -201,13 +223,28 @@ async fn drive(
     bodies: Bodies,
     seed: Option<u64>,
 ) -> (Report, bool) {
+    let ctrl_c = super::interrupt();
+    tokio::pin!(ctrl_c);
+    if let Some(at) = args.start_at {
+        let wait = start_at(at);
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = &mut ctrl_c => {
+                let nothing = Report {
+                    tally: Default::default(),
+                    elapsed: Duration::ZERO,
+                    started_at: std::time::SystemTime::now(),
+                };
+                return (nothing, true);
+            }
+        }
+    }
+    // After the wait: -z counts from the start.
     let stop = match args.duration {
         Some(d) => Stop::Until(Instant::now() + d),
         None => Stop::count(args.count.unwrap_or(1)),
     };
     let deadline = stop.deadline();
-    let ctrl_c = super::interrupt();
-    tokio::pin!(ctrl_c);
     let mut load = Load::start(settings, bodies, stop, rate, seed);
     let visible = !args.json && std::io::stderr().is_terminal();
     let bar = out::progress(visible, args.count);
