@@ -860,7 +860,13 @@ mod tests {
         ] {
             assert_eq!(start_at(text), Ok(moment), "{text}");
         }
-        for text in ["2026-11-30T10:00:00", "2026-11-30T10:00:00+25:00", "now", "-5", ""] {
+        for text in [
+            "2026-11-30T10:00:00",
+            "2026-11-30T10:00:00+25:00",
+            "now",
+            "-5",
+            "",
+        ] {
             assert!(start_at(text).is_err(), "{text}");
         }
     }

@@ -69,11 +69,8 @@ pub fn entries(text: &str, file: &str) -> Result<Vec<Entry>, RecordingError> {
                     pos = next;
                 }
                 None => {
-                    let line = line + e.line() - 1;
-                    let column = match e.line() {
-                        1 => pos - line_start(text, pos) + e.column(),
-                        _ => e.column(),
-                    };
+                    let at = error_offset(text, pos, &e);
+                    let (line, column) = (line_at(text, at), at - line_start(text, at) + 1);
                     return Err(RecordingError {
                         file: file.to_string(),
                         line,
@@ -84,6 +81,24 @@ pub fn entries(text: &str, file: &str) -> Result<Vec<Entry>, RecordingError> {
         }
     }
     Ok(entries)
+}
+
+/// The byte offset of a parse error of the value starting at `pos`. serde places an error at
+/// a line break on column 0 of the next line: it is the end of the line before, where the
+/// value broke off.
+fn error_offset(text: &str, pos: usize, e: &serde_json::Error) -> usize {
+    let mut at = pos;
+    for _ in 1..e.line() {
+        at += text[at..].find('\n').map_or(text.len() - at, |i| i + 1);
+    }
+    let mut at = match e.column() {
+        0 => at.saturating_sub(1).max(pos),
+        c => (at + c - 1).min(text.len()),
+    };
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
 }
 
 fn skip_space(text: &str, pos: usize) -> usize {
@@ -290,6 +305,17 @@ mod tests {
                 (1, Some(serde_json::json!({"time": "2", "body": "c"}))),
                 (2, Some(serde_json::json!({"time": "3"}))),
             ]
+        );
+    }
+
+    #[test]
+    fn a_value_broken_off_at_a_line_end_is_placed_on_that_line() {
+        let error = entries("{\"a\":\"to\n{\"a\":1}\n", "f").expect_err("not JSON");
+        assert_eq!(
+            (error.line, error.message.contains("at column 9)")),
+            (1, true),
+            "{}",
+            error.message
         );
     }
 

@@ -618,19 +618,26 @@ fn nothing_to_replay(recording: &Recording) -> String {
     if !recording.skipped.is_empty() {
         held.push(skipped_list(&recording.skipped));
     }
+    let lines = |lines: &[usize]| {
+        let shown: Vec<String> = lines.iter().take(5).map(usize::to_string).collect();
+        shown.join(", ")
+    };
+    let plural = |n: usize, one: &'static str, many: &'static str| if n == 1 { one } else { many };
     if !recording.too_large.is_empty() {
         held.push(format!(
-            "{} bod{} refused as too large, so not recorded",
+            "{} {} refused as too large, so not recorded (line {})",
             recording.too_large.len(),
-            if recording.too_large.len() == 1 {
-                "y"
-            } else {
-                "ies"
-            }
+            plural(recording.too_large.len(), "body", "bodies"),
+            lines(&recording.too_large)
         ));
     }
     if !recording.torn.is_empty() {
-        held.push(format!("{} torn line(s)", recording.torn.len()));
+        held.push(format!(
+            "{} torn {} (line {})",
+            recording.torn.len(),
+            plural(recording.torn.len(), "entry", "entries"),
+            lines(&recording.torn)
+        ));
     }
     match held.is_empty() {
         true => "holds no requests".to_string(),
