@@ -415,7 +415,7 @@ async fn merging_what_is_not_a_report_of_this_version_is_one_clear_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn start_at_waits_for_its_moment_and_one_already_past_starts_now() {
     let (receiver, mut rx) = verifying_receiver().await;
-    let at = std::time::SystemTime::now() + Duration::from_millis(1200);
+    let at = std::time::SystemTime::now() + Duration::from_millis(2000);
     let text = humantime::format_rfc3339_millis(at).to_string();
     let at = humantime::parse_rfc3339(&text).unwrap();
     let output = hookcli(args(&[
@@ -435,7 +435,13 @@ async fn start_at_waits_for_its_moment_and_one_already_past_starts_now() {
     .await;
     let err = String::from_utf8_lossy(&output.stderr).into_owned();
     assert_eq!(output.status.code(), Some(0), "{err}");
-    assert!(err.contains(&format!("to start at {text}")), "{err}");
+    // On a machine so busy that starting hookcli took the whole margin, the moment has
+    // passed and it says so; either way nothing may go out before it.
+    assert!(
+        err.contains(&format!("to start at {text}"))
+            || err.contains(&format!("--start-at {text} was")),
+        "{err}"
+    );
     let got = drain(&mut rx);
     assert_eq!(got.len(), 3);
     assert!(got.iter().all(|r| r.at >= at), "nothing before the moment");
