@@ -806,6 +806,8 @@ fn pretty_printed_bodies_as_show_prints_them_replay_from_stdin() {
             .all(|r| r.verdict.word() == "valid")
     );
     let summary: Value = serde_json::from_str(stdout(&out).lines().last().unwrap()).unwrap();
+    assert_eq!(summary["calls"], 2, "two renders, two call ids: {summary}");
+    assert_eq!(summary["calls_finished"], 2, "played to the end: {summary}");
     assert_eq!(
         summary["skipped"],
         serde_json::json!({"too_large": 0, "torn": 0, "rejected": 0, "not_deliveries": 0})
@@ -831,6 +833,13 @@ fn a_json_array_of_bodies_replays_each_in_order() {
     let out = replay(&target, &["--from", file.path_str()]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(events(target.received()), ["call_started", "call_ended"]);
+    let out = replay(&target, &["--from", file.path_str(), "--json"]);
+    let summary: Value = serde_json::from_str(stdout(&out).lines().last().unwrap()).unwrap();
+    assert_eq!(
+        (&summary["calls"], &summary["calls_finished"]),
+        (&Value::from(1), &Value::from(1)),
+        "{summary}"
+    );
 }
 
 #[test]

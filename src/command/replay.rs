@@ -381,6 +381,11 @@ async fn execute(source: Source, plan: Plan, args: &ReplayArgs) -> Result<u8> {
         );
     }
     totals.crashed = crashed.len() as u64;
+    // A recording plays as one sequence whose last event ends it, yet counts its calls by
+    // call id: played to the end, every one of them is finished.
+    if recorded_calls.is_some() && !totals.interrupted && crashed.is_empty() {
+        totals.calls_finished = totals.calls;
+    }
     totals.elapsed = started.elapsed();
     let built_in = endpoint.is_built_in();
     endpoint.stop().await;
