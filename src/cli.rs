@@ -107,11 +107,21 @@ where
     use clap::{CommandFactory, FromArgMatches, parser::ValueSource};
     let matches = Cli::command().try_get_matches_from(args)?;
     let mut cli = Cli::from_arg_matches(&matches)?;
+    // `record redact`'s -p is one level down.
+    fn leaf(mut sub: &clap::ArgMatches) -> &clap::ArgMatches {
+        while let Some((_, inner)) = sub.subcommand() {
+            sub = inner;
+        }
+        sub
+    }
     // `platforms` has no -p: asking its matches about one would be an error.
-    let from_env = matches.subcommand().is_some_and(|(_, sub)| {
-        sub.try_get_raw("platform").is_ok()
-            && sub.value_source("platform") == Some(ValueSource::EnvVariable)
-    });
+    let from_env = matches
+        .subcommand()
+        .map(|(_, sub)| leaf(sub))
+        .is_some_and(|sub| {
+            sub.try_get_raw("platform").is_ok()
+                && sub.value_source("platform") == Some(ValueSource::EnvVariable)
+        });
     if from_env {
         cli.command.platform_from_env();
     }

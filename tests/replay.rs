@@ -1107,6 +1107,22 @@ fn a_fresh_recording_redacted_replays_as_the_original_did() {
     );
     assert_eq!(summary(&from_redacted)["skipped"]["rejected"], 1);
 
+    // -p comes from HOOKCLI_PLATFORM too, and a blank one is no platform, as for every command.
+    for (value, code) in [("", 0), ("uponai", 0), ("nope", 2)] {
+        let out = hookcli()
+            .args([
+                "record",
+                "redact",
+                &record,
+                "--out",
+                redacted_file.path_str(),
+            ])
+            .env("HOOKCLI_PLATFORM", value)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(code), "{value:?}: {}", stderr(&out));
+    }
+
     let missing = run(&[
         "record",
         "redact",
