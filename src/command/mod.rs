@@ -7,6 +7,7 @@ pub mod function;
 pub mod listen;
 pub mod load;
 pub mod platforms;
+pub mod record;
 pub mod replay;
 pub mod respond;
 pub mod send;
