@@ -30,6 +30,7 @@ pub fn entries(text: &str, file: &str) -> Result<Vec<Entry>, RecordingError> {
     let mut entries = Vec::new();
     let mut pos = 0;
     let mut in_array = false;
+    let mut lines = Lines::default();
     loop {
         pos = skip_space(text, pos);
         let rest = &text[pos..];
@@ -51,7 +52,7 @@ pub fn entries(text: &str, file: &str) -> Result<Vec<Entry>, RecordingError> {
             }
             Some(_) => {}
         }
-        let line = line_at(text, pos);
+        let line = lines.at(text, pos);
         let mut stream = serde_json::Deserializer::from_str(rest).into_iter::<Value>();
         match stream.next() {
             None => break,
@@ -105,7 +106,25 @@ fn skip_space(text: &str, pos: usize) -> usize {
     pos + (text.len() - pos - text[pos..].trim_start().len())
 }
 
-/// The 1-based line of a byte position.
+/// Line numbers of increasing positions, counted once: a recording of thousands of lines
+/// is not rescanned from its start for each value.
+#[derive(Default)]
+struct Lines {
+    pos: usize,
+    /// Line breaks before `pos`.
+    breaks: usize,
+}
+
+impl Lines {
+    /// The 1-based line of `pos`, at or after every position asked before.
+    fn at(&mut self, text: &str, pos: usize) -> usize {
+        self.breaks += text[self.pos..pos].bytes().filter(|b| *b == b'\n').count();
+        self.pos = pos;
+        self.breaks + 1
+    }
+}
+
+/// The 1-based line of a byte position (for the one error: a scan from the start is fine).
 fn line_at(text: &str, pos: usize) -> usize {
     text[..pos].bytes().filter(|b| *b == b'\n').count() + 1
 }
