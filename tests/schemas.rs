@@ -470,6 +470,8 @@ const OPTIONAL: &[(&str, &str)] = &[
     ("delivery", "/properties/seq"),
     // send only, for an event whose answer the platform reads.
     ("delivery", "/properties/response"),
+    // replay --from only.
+    ("replay-summary", "/properties/skipped"),
 ];
 
 /// A schema that required nothing would pass any output, and a key described but not required

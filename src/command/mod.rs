@@ -8,6 +8,7 @@ pub mod listen;
 pub mod llm;
 pub mod load;
 pub mod platforms;
+pub mod record;
 pub mod replay;
 pub mod respond;
 pub mod send;

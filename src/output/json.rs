@@ -180,6 +180,18 @@ pub struct ReplaySummaryJson {
     pub elapsed_ms: u64,
     pub crashed: u64,
     pub interrupted: bool,
+    /// With --from only: what the recording held that was not replayed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<SkippedJson>,
+}
+
+/// replay --from's summary: entries of the recording left out, by why.
+#[derive(Serialize)]
+pub struct SkippedJson {
+    pub too_large: u64,
+    pub torn: u64,
+    pub rejected: u64,
+    pub not_deliveries: u64,
 }
 
 /// One check case's result.
@@ -298,13 +310,13 @@ impl<'a> LifecycleJson<'a> {
     }
 }
 
-/// `load --json` (schemas/load-report.schema.json).
-#[derive(Serialize)]
-pub struct LoadReportJson<'a> {
-    pub platform: &'a str,
-    pub event: Option<&'a str>,
-    pub lifecycle: Option<&'a str>,
-    pub url: &'a str,
+/// `load --json` (schemas/load-report.schema.json), and what `load merge` reads back.
+#[derive(Serialize, serde::Deserialize, Debug, Clone)]
+pub struct LoadReportJson {
+    pub platform: String,
+    pub event: Option<String>,
+    pub lifecycle: Option<String>,
+    pub url: String,
     pub connections: u32,
     pub requested: Requested,
     pub timeout_ms: f64,
@@ -329,9 +341,18 @@ pub struct LoadReportJson<'a> {
     pub platform_timeout_ms: f64,
     pub platform_timeouts: u64,
     pub reconnected: u64,
+    /// When the load started and ended, RFC 3339 UTC with milliseconds.
+    pub started_at: String,
+    pub ended_at: String,
+    /// The latency histogram (microseconds), HdrHistogram V2 + DEFLATE, base64.
+    pub latency_histogram: String,
+    /// The hookcli version that wrote it: `load merge` merges reports of its own version.
+    pub version: String,
+    /// How many load runs it covers: 1, or how many `load merge` combined.
+    pub reports: u64,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, serde::Deserialize, Debug, Clone)]
 pub struct Requested {
     pub count: Option<u64>,
     pub duration_ms: Option<f64>,
