@@ -311,10 +311,17 @@ struct ListRow {
 }
 
 pub fn list(cases: &[&Case]) -> String {
-    super::table(cases.iter().map(|c| ListRow {
-        case: c.name,
-        checks: c.about,
-    }))
+    let rows: Vec<ListRow> = cases
+        .iter()
+        .map(|c| ListRow {
+            case: c.name,
+            checks: c.about,
+        })
+        .collect();
+    let mut table = tabled::Table::new(rows);
+    table.with(tabled::settings::Style::sharp());
+    table.with(Modify::new(Columns::one(1)).with(Width::wrap(72).keep_words(true)));
+    table.to_string()
 }
 
 pub fn list_json(case: &Case) -> LlmListJson<'_> {
