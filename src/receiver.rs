@@ -84,6 +84,9 @@ pub struct ReceiverConfig {
     pub record: Option<PathBuf>,
     /// `listen --forward-to`: every webhook goes on to this app, whose answer is the answer.
     pub forward: Option<Forward>,
+    /// `listen --public-url`: the origin the platform signed (a tunnel's), for schemes that
+    /// sign the URL; without it the URL is rebuilt from the Host header.
+    pub public_origin: Option<String>,
     /// Parse each body to name its event and call id in the report. Off for a reader that
     /// names them itself, off the request path (`listen -q --ui`: the inspector).
     pub name_events: bool,
@@ -120,6 +123,7 @@ impl ReceiverConfig {
             body_timeout,
             body_memory: default_body_memory(DEFAULT_MAX_BODY),
             record: None,
+            public_origin: None,
             forward: None,
             name_events: true,
             answers: Answers::examples(&platform_answers),
@@ -968,7 +972,7 @@ fn judge(state: &State, method: &Method, received: &mut Received, body: &Bytes) 
             }
         };
     received.verdict = match (&platform.signing, &config.key) {
-        (Some(signing), Some(key)) => verify(&signing.rules, key, config.tolerance, received, body),
+        (Some(signing), Some(key)) => verify(&signing.rules, key, config, received, body),
         _ => Verdict::Unsigned,
     };
     if received.path != config.path {
@@ -1020,27 +1024,31 @@ fn judge(state: &State, method: &Method, received: &mut Received, body: &Bytes) 
 }
 
 /// The request's signature under the platform's scheme, with listen's tolerance. The URL a
-/// scheme may cover is rebuilt from the Host header, as a receiver behind no proxy sees it.
+/// scheme may cover is the public origin the platform posted to (`--public-url`), or else is
+/// rebuilt from the Host header, as a receiver behind no proxy sees it.
 fn verify(
     rules: &signing::Rules,
     key: &Secret,
-    tolerance: Duration,
+    config: &ReceiverConfig,
     received: &Received,
     body: &Bytes,
 ) -> Verdict {
+    let tolerance = config.tolerance;
     let mut rules = rules.clone();
     rules.tolerance.past = tolerance;
     if rules.tolerance.future.is_some() {
         rules.tolerance.future = Some(tolerance);
     }
-    let host = received
-        .headers
-        .iter()
-        .find(|(k, _)| k == "host")
-        .map(|(_, v)| v.as_str());
-    let url = host.map(|host| match &received.query {
-        Some(query) => format!("http://{host}{}?{query}", received.path),
-        None => format!("http://{host}{}", received.path),
+    let origin = config.public_origin.clone().or_else(|| {
+        received
+            .headers
+            .iter()
+            .find(|(k, _)| k == "host")
+            .map(|(_, host)| format!("http://{host}"))
+    });
+    let url = origin.map(|origin| match &received.query {
+        Some(query) => format!("{origin}{}?{query}", received.path),
+        None => format!("{origin}{}", received.path),
     });
     let headers: Vec<(&str, &str)> = received
         .headers
