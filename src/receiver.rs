@@ -370,6 +370,81 @@ struct State {
     seen: Mutex<Seen>,
 }
 
+impl State {
+    fn new(
+        config: ReceiverConfig,
+        record: Option<Arc<GroupCommit>>,
+        lines: Option<(LineFormat, Arc<GroupCommit>)>,
+        events: Option<mpsc::UnboundedSender<Received>>,
+    ) -> State {
+        let namer = (config.platform.format == crate::catalog::BodyFormat::Json)
+            .then(|| Namer::of(&config.platform));
+        let verifier = Verifier::new(&config);
+        State {
+            fail_budget: AtomicU64::new(config.faults.fail_first),
+            memory: Budget {
+                used: AtomicU64::new(0),
+                limit: config.body_memory,
+            },
+            conns: Conns::new(),
+            seen: Mutex::default(),
+            config,
+            stats: Arc::default(),
+            record,
+            lines,
+            events,
+            namer,
+            verifier,
+        }
+    }
+}
+
+/// listen's per-request work on a body already read, without the HTTP exchange: name,
+/// verify, decide the answer (what `cargo bench --bench judge` measures).
+pub struct Judge {
+    state: State,
+}
+
+impl Judge {
+    /// For `config`'s platform, key and answers (its record, lines and faults aside).
+    pub fn new(config: ReceiverConfig) -> Judge {
+        Judge {
+            state: State::new(config, None, None, None),
+        }
+    }
+
+    /// The request as listen reports it, with the status it would answer.
+    pub fn judge(
+        &self,
+        method: Method,
+        uri: &hyper::Uri,
+        headers: hyper::HeaderMap,
+        body: Bytes,
+    ) -> Received {
+        let mut received = Received {
+            n: 1,
+            at: SystemTime::now(),
+            method: method.to_string(),
+            path: uri.path().to_string(),
+            query: uri.query().map(str::to_string),
+            headers: Vec::new(),
+            header_map: headers,
+            body: body.clone(),
+            verdict: Verdict::Unsigned,
+            event: None,
+            call_id: None,
+            answered: None,
+            note: None,
+            duplicate_of: None,
+            forwarded: None,
+            summary: None,
+        };
+        let decision = judge(&self.state, &method, &mut received, &body);
+        received.answered = Some(decision.status.as_u16());
+        received
+    }
+}
+
 /// How many recent bodies are remembered to spot a retry.
 const SEEN_BODIES: usize = 4096;
 
@@ -547,32 +622,14 @@ impl Receiver {
             let sink: crate::group_commit::Sink = Box::new(move |bytes: &[u8]| out(bytes));
             (format, GroupCommit::start(sink))
         });
-        let namer = (config.platform.format == crate::catalog::BodyFormat::Json)
-            .then(|| Namer::of(&config.platform));
-        let verifier = Verifier::new(&config);
         let shown_host = if host.contains(':') {
             format!("[{}]", addr.ip())
         } else {
             addr.ip().to_string()
         };
         let url = format!("http://{shown_host}:{}{}", addr.port(), config.path);
-        let stats = Arc::new(Stats::default());
-        let state = Arc::new(State {
-            fail_budget: AtomicU64::new(config.faults.fail_first),
-            memory: Budget {
-                used: AtomicU64::new(0),
-                limit: config.body_memory,
-            },
-            conns: Conns::new(),
-            seen: Mutex::default(),
-            config,
-            stats: stats.clone(),
-            record,
-            lines,
-            events,
-            namer,
-            verifier,
-        });
+        let state = Arc::new(State::new(config, record, lines, events));
+        let stats = state.stats.clone();
         let cancel = CancellationToken::new();
         let task = tokio::spawn(accept_loop(listener, state, cancel.clone()));
         Ok(Receiver {

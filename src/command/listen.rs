@@ -139,7 +139,13 @@ pub fn run(args: ListenArgs, overlay: Option<&Path>, file: Option<&Path>) -> Res
             }
         }));
     }
-    super::runtime()?.block_on(async move {
+    // On one core (taskset, a container's CPU limit) a worker thread only adds hand-offs
+    // between it and the thread that waits for the stop.
+    let runtime = match std::thread::available_parallelism().map_or(1, |n| n.get()) {
+        1 => super::current_thread_runtime()?,
+        _ => super::runtime()?,
+    };
+    runtime.block_on(async move {
         // A record file past `ulimit -f` must fail its write (and be said), not kill listen.
         let _file_size_signal = ignore_file_size_signal();
         let receiver = Receiver::start(config, None).await?;

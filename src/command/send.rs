@@ -49,7 +49,7 @@ pub fn run(args: SendArgs, overlay: Option<&Path>, file: Option<&Path>) -> Resul
         print_dry_run(&prepared, args.json)?;
         return Ok(exit::OK);
     }
-    super::runtime()?.block_on(execute(prepared, &args))
+    super::current_thread_runtime()?.block_on(execute(prepared, &args))
 }
 
 fn prepare(
