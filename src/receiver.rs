@@ -1212,13 +1212,11 @@ impl Verifier {
             })
             .collect();
         let headers: Vec<(&str, &str)> = values.iter().map(|(k, v)| (*k, v.as_ref())).collect();
-        let url = match map.get(hyper::header::HOST).filter(|_| self.covers_url) {
-            Some(host) => Some(match &received.query {
-                Some(query) => format!("http://{}{}?{query}", text(host), received.path),
-                None => format!("http://{}{}", text(host), received.path),
-            }),
-            None => None,
-        };
+        let host = map.get(hyper::header::HOST).filter(|_| self.covers_url);
+        let url = host.map(|host| match &received.query {
+            Some(query) => format!("http://{}{}?{query}", text(host), received.path),
+            None => format!("http://{}{}", text(host), received.path),
+        });
         let signed = signing::Signed {
             url: url.as_deref(),
             body,
