@@ -290,7 +290,8 @@ async fn execute(prepared: Prepared, args: &SendArgs) -> Result<u8> {
         }
     };
     let policy = config.policy_for(&prepared.event);
-    let delivery = delivery::deliver_with(&delivery::client(), &request, &policy, on_attempt).await;
+    let client = delivery::client_for(&request.url);
+    let delivery = delivery::deliver_with(&client, &request, &policy, on_attempt).await;
     let report = DeliveryReport {
         platform: &platform.id,
         event: &prepared.event,
