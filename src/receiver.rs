@@ -4,7 +4,8 @@
 //! hyper, not axum: the receiver needs the raw body bytes under a size limit, the freedom to
 //! close a connection without answering (`--drop`), and nothing in the hot path but the
 //! HMAC; a router would add nothing here. Nothing in this module prints: every request is
-//! reported as a [`Received`] on a channel.
+//! reported as a [`Received`] on a channel, to the command's [`Taps`] (its line, formatted
+//! by the command and written to the sink it gives, before the answer), or both.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::Write;

@@ -5,8 +5,9 @@
 //! cannot send without a preflight nobody answers), `Host` and `Origin` checked against its
 //! own address (DNS rebinding, other sites), no CORS headers, a strict Content-Security-Policy,
 //! and the page renders everything as text. The key never leaves the process: replays are
-//! signed here. Requests come from listen's per-request channel into a bounded ring, so the
-//! webhook path never waits on the page. Nothing here prints.
+//! signed here. Each request is moved into a bounded ring by the task that answered it
+//! (nothing copied or serialized until the page asks), so the webhook path never waits on the
+//! page. Nothing here prints.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
