@@ -106,11 +106,19 @@ need taskset "apt-get install -y util-linux"
 recv() { taskset -c "$RECV_CPU" "$@"; }
 client() { taskset -c "$CLIENT_CPU" "$@"; }
 
-# cpu_ms PID: user + system CPU time of PID and its children (nginx's workers) so far, in ms.
+# descendants PID: PID and every process under it (a background function's subshell, the
+# program it runs, nginx's workers).
+descendants() {
+  local child
+  echo "$1"
+  for child in $(pgrep -P "$1" || true); do descendants "$child"; done
+}
+
+# cpu_ms PID: user + system CPU time of PID and its descendants so far, in ms.
 cpu_ms() {
   local pid total=0 ticks hz
   hz=$(getconf CLK_TCK)
-  for pid in "$1" $(pgrep -P "$1" || true); do
+  for pid in $(descendants "$1"); do
     ticks=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | awk '{print $12 + $13}')
     total=$((total + ${ticks:-0}))
   done
