@@ -60,9 +60,15 @@ pub enum Command {
     /// Load a receiver: many fresh, signed deliveries over kept-alive connections, then a report
     #[command(after_help = LOAD_HELP)]
     Load(LoadArgs),
+    /// Work with recorded traffic: `record redact` writes a copy safe to commit as a fixture
+    Record(RecordArgs),
     /// Print a shell completion script (event, platform and lifecycle names included)
     #[command(after_help = COMPLETIONS_HELP)]
     Completions(CompletionsArgs),
+    /// Play a custom-LLM server as the platform does (UponAI's LLM WebSocket, Vapi's and
+    /// ElevenLabs' /chat/completions), or serve a scripted one
+    #[command(after_help = LLM_HELP, args_conflicts_with_subcommands = true)]
+    Llm(LlmArgs),
     /// Print the man page, or write one per subcommand into a folder
     Man(ManArgs),
 }
@@ -105,11 +111,21 @@ where
     use clap::{CommandFactory, FromArgMatches, parser::ValueSource};
     let matches = Cli::command().try_get_matches_from(args)?;
     let mut cli = Cli::from_arg_matches(&matches)?;
+    // `record redact`'s -p is one level down.
+    fn leaf(mut sub: &clap::ArgMatches) -> &clap::ArgMatches {
+        while let Some((_, inner)) = sub.subcommand() {
+            sub = inner;
+        }
+        sub
+    }
     // `platforms` has no -p: asking its matches about one would be an error.
-    let from_env = matches.subcommand().is_some_and(|(_, sub)| {
-        sub.try_get_raw("platform").is_ok()
-            && sub.value_source("platform") == Some(ValueSource::EnvVariable)
-    });
+    let from_env = matches
+        .subcommand()
+        .map(|(_, sub)| leaf(sub))
+        .is_some_and(|sub| {
+            sub.try_get_raw("platform").is_ok()
+                && sub.value_source("platform") == Some(ValueSource::EnvVariable)
+        });
     if from_env {
         cli.command.platform_from_env();
     }
@@ -151,6 +167,15 @@ impl Command {
                     a.platform = None;
                 } else {
                     a.platform_from_env = true;
+                }
+                return;
+            }
+            Command::Record(RecordArgs {
+                command: RecordCommand::Redact(a),
+            }) => &mut a.platform,
+            Command::Llm(a) => {
+                if a.platform.as_deref().is_some_and(|p| p.trim().is_empty()) {
+                    a.platform = None;
                 }
                 return;
             }
@@ -363,6 +388,10 @@ pub struct ListenArgs {
     #[arg(long, value_parser = crate::duration::parse_deadline_flag, value_name = "DUR",
           allow_hyphen_values = true, requires = "forward_to")]
     pub forward_timeout: Option<Duration>,
+    /// The origin the platform posts to, behind a tunnel (https://abc.ngrok.app): schemes that
+    /// sign the URL (twilio) are verified against it with the request's path and query
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<String>,
     /// Serve a web inspector on its own loopback port; its address, with a one-time token, is
     /// printed on stderr
     #[arg(long)]
@@ -459,9 +488,13 @@ pub struct ReplayArgs {
     #[arg(long, default_value_t = 1, value_parser = whole_in::<u64, 1, 10_000>,
           allow_negative_numbers = true, conflicts_with = "from", value_name = "N")]
     pub concurrency: u64,
-    /// Re-send the bodies of a `listen --record` file (or one JSON body per line), re-signed
+    /// Re-send the bodies of a `listen --record` file, or JSON bodies (one per line,
+    /// pretty-printed as `hookcli show` prints them, or an array), re-signed; - reads stdin
     #[arg(long, value_name = "FILE")]
     pub from: Option<PathBuf>,
+    /// With --from, re-send the deliveries listen rejected too (a bad signature, not JSON)
+    #[arg(long, requires = "from")]
+    pub include_rejected: bool,
     /// Replace phone numbers, names, emails and transcript text with stand-ins (shape kept)
     #[arg(long)]
     pub redact: bool,
@@ -675,6 +708,55 @@ Exit codes:
   3  the receiver was unreachable: every request failed to connect
 After Ctrl-C (or SIGTERM) the exit code is that of the report so far.";
 
+/// `--start-at`: RFC 3339 (a zone is required: `Z` or an offset) or Unix seconds.
+fn start_at(text: &str) -> Result<std::time::SystemTime, String> {
+    let text = text.trim();
+    if let Ok(seconds) = text.parse::<f64>() {
+        if (0.0..1e11).contains(&seconds) {
+            return Ok(std::time::UNIX_EPOCH + Duration::from_secs_f64(seconds));
+        }
+        return Err(format!(
+            "`{text}` is not a Unix time in seconds (milliseconds? divide by 1000): give \
+             one like 1796032800, or RFC 3339 like 2026-11-30T10:00:00Z"
+        ));
+    }
+    let refuse = || {
+        format!(
+            "`{text}` is not a time: give RFC 3339 with its zone, like 2026-11-30T10:00:00Z, \
+             or a Unix time in seconds, like 1796032800"
+        )
+    };
+    // humantime reads UTC only: an offset is taken off here. No zone at all is refused: a
+    // local time would mean different moments on machines in different zones.
+    let (utc, east_s): (&str, i64) = if let Some(utc) = text.strip_suffix(['Z', 'z']) {
+        (utc, 0)
+    } else {
+        let at = text
+            .len()
+            .checked_sub(6)
+            .filter(|at| text.is_char_boundary(*at));
+        let (utc, zone) = at.map(|at| text.split_at(at)).ok_or_else(refuse)?;
+        let sign = match zone.as_bytes()[0] {
+            b'+' => 1,
+            b'-' => -1,
+            _ => return Err(refuse()),
+        };
+        let (h, m) = zone[1..].split_once(':').ok_or_else(refuse)?;
+        let (h, m) = (h.parse::<i64>(), m.parse::<i64>());
+        let (Ok(h @ 0..=23), Ok(m @ 0..=59)) = (h, m) else {
+            return Err(refuse());
+        };
+        (utc, sign * (h * 3600 + m * 60))
+    };
+    let local = humantime::parse_rfc3339_weak(utc).map_err(|_| refuse())?;
+    let shift = Duration::from_secs(east_s.unsigned_abs());
+    let time = match east_s >= 0 {
+        true => local.checked_sub(shift),
+        false => local.checked_add(shift),
+    };
+    time.ok_or_else(refuse)
+}
+
 /// `--rate`: deliveries per second, a number above 0.
 fn load_rate(text: &str) -> Result<f64, String> {
     match text.trim().parse::<f64>() {
@@ -707,14 +789,20 @@ fn load_count(text: &str) -> Result<u64, String> {
 #[command(mut_arg("retries", |arg| arg.help(
     "Retries after a failed attempt, on the platform's schedule while new deliveries go on; \
      they add to the load (the retry storm) [default: 0]"
-)))]
+)), args_conflicts_with_subcommands = true)]
 pub struct LoadArgs {
+    #[command(subcommand)]
+    pub command: Option<LoadCommand>,
     /// The event each delivery carries [default: the platform's call-end event]
     #[arg(conflicts_with = "lifecycle")]
     pub event: Option<String>,
     /// Deliver whole calls: each call's events in order, every event one delivery
     #[arg(long, value_name = "NAME")]
     pub lifecycle: Option<String>,
+    /// With --lifecycle, the events the agent subscribes to, as replay's: `default` (the
+    /// platform's), `all`, or a comma list [default: default]
+    #[arg(long, value_name = "EVENTS", requires = "lifecycle")]
+    pub events: Option<String>,
     #[command(flatten)]
     pub target: DeliverTo,
     /// Connections, each kept alive and reused, one delivery in flight on each [default: 50,
@@ -734,4 +822,173 @@ pub struct LoadArgs {
     /// Print one JSON report on stdout (schemas/load-report.schema.json), no live display
     #[arg(long)]
     pub json: bool,
+    /// Wait until this moment to start, so loads on several machines start together: RFC
+    /// 3339 (2026-11-30T10:00:00Z) or a Unix time in seconds. Already past: starts at once
+    #[arg(long, value_name = "TIME", value_parser = start_at)]
+    pub start_at: Option<std::time::SystemTime>,
+}
+
+#[derive(Debug, Args)]
+pub struct RecordArgs {
+    #[command(subcommand)]
+    pub command: RecordCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RecordCommand {
+    /// Write a redacted copy of a recording that replays as the original does: people and
+    /// text replaced in every body, header values masked, torn lines left out
+    Redact(RedactArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RedactArgs {
+    /// The recording: a `listen --record` file or JSON bodies; - reads stdin
+    #[arg(value_name = "IN")]
+    pub input: PathBuf,
+    /// Where to write the redacted recording (replaced if it exists)
+    #[arg(long, short = 'o', value_name = "OUT")]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub platform: PlatformArg,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LoadCommand {
+    /// Combine `load --json` reports of several machines into one report (on stdout):
+    /// histograms and counts added, percentiles recomputed, the earliest start, the latest end
+    Merge(MergeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The reports, each the output of `hookcli load --json` (or of an earlier merge)
+    #[arg(value_name = "REPORT", required = true, num_args = 1..)]
+    pub reports: Vec<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_at_reads_utc_offsets_and_unix_seconds_as_one_moment() {
+        let moment = std::time::UNIX_EPOCH + Duration::from_secs(1_796_032_800);
+        for text in [
+            "2026-11-30T10:00:00Z",
+            "2026-11-30T10:00:00.000z",
+            "2026-11-30T11:00:00+01:00",
+            "2026-11-30T05:00:00-05:00",
+            "1796032800",
+            "1796032800.0",
+        ] {
+            assert_eq!(start_at(text), Ok(moment), "{text}");
+        }
+        for text in [
+            "2026-11-30T10:00:00",
+            "2026-11-30T10:00:00+25:00",
+            "now",
+            "-5",
+            "",
+        ] {
+            assert!(start_at(text).is_err(), "{text}");
+        }
+    }
+}
+
+const LLM_HELP: &str = "Examples:
+  hookcli llm                       (no --to: plays hookcli's scripted server, in-process)
+  hookcli llm --to ws://localhost:8080/llm-websocket
+  hookcli llm --to ws://localhost:8080/llm-websocket --only llm/ping-pong,llm/interruption
+  hookcli llm --calls 50 --concurrency 10 --to ws://localhost:8080/llm-websocket
+  hookcli llm -p vapi --to http://localhost:8080/v1
+  hookcli llm serve --port 8080
+
+Exit codes:
+  0  every protocol case passed (or was skipped)
+  1  a case failed: a protocol violation, a response that never completed, a first chunk
+     over --max-first-chunk
+  2  bad usage or input (nothing was played)
+  3  the server was unreachable: no WebSocket (or HTTP) connection opened";
+
+#[derive(Debug, Args)]
+pub struct LlmArgs {
+    #[command(subcommand)]
+    pub serve: Option<LlmCommand>,
+    /// The server: ws[s]://HOST/PATH for uponai (the call id is appended), http[s]://HOST/PATH
+    /// for vapi and elevenlabs (POST PATH/chat/completions); without it, hookcli's scripted
+    /// server
+    #[arg(long, value_name = "URL")]
+    pub to: Option<String>,
+    #[arg(
+        help = format!("Platform to play: uponai (retell), vapi or elevenlabs [default: {DEFAULT_PLATFORM}]"),
+        short = 'p',
+        long = "platform",
+        env = "HOOKCLI_PLATFORM",
+        value_name = "PLATFORM"
+    )]
+    pub platform: Option<String>,
+    /// The conversation to play, by topic (payloads/conversations.toml) [default: each call
+    /// the next one]
+    #[arg(long, value_name = "TOPIC")]
+    pub conversation: Option<String>,
+    /// Run only these cases: names or prefixes (comma-separated, repeatable)
+    #[arg(long, value_delimiter = ',', value_name = "CASES")]
+    pub only: Vec<String>,
+    /// Skip these cases: names or prefixes (comma-separated, repeatable)
+    #[arg(long, value_delimiter = ',', value_name = "CASES")]
+    pub skip: Vec<String>,
+    /// Print the cases and exit (nothing is played)
+    #[arg(long, conflicts_with_all = ["to", "junit", "calls"])]
+    pub list: bool,
+    /// Conversation calls to play [default: 1]
+    #[arg(long, value_name = "N", value_parser = whole_in::<u32, 1, 100_000>, allow_negative_numbers = true)]
+    pub calls: Option<u32>,
+    /// Calls at once [default: --calls, at most 10]
+    #[arg(long, value_name = "N", value_parser = whole_in::<u32, 1, 10_000>, allow_negative_numbers = true)]
+    pub concurrency: Option<u32>,
+    /// Deadline for a response's first chunk, and again for its content_complete [default:
+    /// 20s for vapi and elevenlabs (Vapi's timeoutSeconds), 10s for uponai]
+    #[arg(long, value_parser = crate::duration::parse_deadline_flag, value_name = "DUR", allow_hyphen_values = true)]
+    pub timeout: Option<Duration>,
+    /// Fail (exit 1) when a response's first chunk takes longer
+    #[arg(long, value_parser = crate::duration::parse_deadline_flag, value_name = "DUR", allow_hyphen_values = true)]
+    pub max_first_chunk: Option<Duration>,
+    /// The platform's ping_pong period, with auto_reconnect
+    #[arg(long, value_parser = crate::duration::parse_deadline_flag, value_name = "DUR", default_value = "2s", allow_hyphen_values = true)]
+    pub ping_interval: Duration,
+    /// How long a ping_pong may go unechoed (the platform then closes and reconnects)
+    #[arg(long, value_parser = crate::duration::parse_deadline_flag, value_name = "DUR", default_value = "5s", allow_hyphen_values = true)]
+    pub ping_timeout: Duration,
+    /// The user's silence before reminder_required [default: the server's update_agent
+    /// reminder_trigger_ms, or 10s]
+    #[arg(long, value_parser = duration, value_name = "DUR", allow_hyphen_values = true)]
+    pub silence: Option<Duration>,
+    /// Add a header to the WebSocket handshake or every /chat/completions request, 'Name:
+    /// value' (repeatable; Vapi's custom-llm headers, an Authorization)
+    #[arg(short = 'H', long = "header", value_name = "'NAME: VALUE'")]
+    pub headers: Vec<String>,
+    /// Print one JSON object per turn, per case, and a summary on stdout, nothing else there
+    #[arg(long)]
+    pub json: bool,
+    /// Write a JUnit XML report to FILE
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LlmCommand {
+    /// A scripted custom-LLM server: Retell's LLM WebSocket and OpenAI-style
+    /// /chat/completions (SSE) on one port, answering from payloads/llm.toml
+    Serve(LlmServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LlmServeArgs {
+    /// Port to listen on; 0 picks a free one (the ready line says which)
+    #[arg(long, default_value_t = 0, value_name = "PORT")]
+    pub port: u16,
+    /// Address to bind
+    #[arg(long, default_value = "127.0.0.1", value_name = "HOST")]
+    pub host: String,
 }

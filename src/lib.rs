@@ -18,12 +18,14 @@ pub mod duration;
 pub mod error;
 pub mod group_commit;
 pub mod inspector;
+pub mod llm;
 pub mod load;
 pub mod output;
 pub mod overrides;
 pub mod pick;
 pub mod policy;
 pub mod receiver;
+pub mod recording;
 pub mod redact;
 pub mod relay;
 pub mod replay;
@@ -50,7 +52,9 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Verify(args) => command::sign::verify(args, overlay),
         Command::Check(args) => command::check::run(args, overlay, file),
         Command::Load(args) => command::load::run(args, overlay, file),
+        Command::Record(args) => command::record::run(args, overlay),
         Command::Completions(args) => command::docs::completions(args, overlay),
         Command::Man(args) => command::docs::man(args),
+        Command::Llm(args) => command::llm::run(args, overlay),
     }
 }

@@ -87,6 +87,9 @@ pub struct ReceiverConfig {
     pub record: Option<PathBuf>,
     /// `listen --forward-to`: every webhook goes on to this app, whose answer is the answer.
     pub forward: Option<Forward>,
+    /// `listen --public-url`: the origin the platform signed (a tunnel's), for schemes that
+    /// sign the URL; without it the URL is rebuilt from the Host header.
+    pub public_origin: Option<String>,
     /// What listen does with each request besides answering it: its line, the inspector.
     pub taps: Taps,
     /// Bodies to answer with, for the events whose answer the platform reads (an inbound
@@ -122,6 +125,7 @@ impl ReceiverConfig {
             body_timeout,
             body_memory: default_body_memory(DEFAULT_MAX_BODY),
             record: None,
+            public_origin: None,
             forward: None,
             taps: Taps::default(),
             answers: Answers::examples(&platform_answers),
@@ -1171,9 +1175,10 @@ struct Verifier {
     key: Secret,
     /// The headers the scheme reads, lowercase.
     headers: Vec<String>,
-    /// The scheme signs the URL (rebuilt from the Host header, as a receiver behind no proxy
-    /// sees it).
+    /// The scheme signs the URL: the public origin the platform posted to (`--public-url`),
+    /// or else rebuilt from the Host header, as a receiver behind no proxy sees it.
     covers_url: bool,
+    public_origin: Option<String>,
 }
 
 impl Verifier {
@@ -1192,6 +1197,7 @@ impl Verifier {
                 .map(|h| h.to_ascii_lowercase())
                 .collect(),
             covers_url: properties.covers_url,
+            public_origin: config.public_origin.clone(),
             rules,
             key: key.clone(),
         })
@@ -1213,10 +1219,14 @@ impl Verifier {
             })
             .collect();
         let headers: Vec<(&str, &str)> = values.iter().map(|(k, v)| (*k, v.as_ref())).collect();
-        let host = map.get(hyper::header::HOST).filter(|_| self.covers_url);
-        let url = host.map(|host| match &received.query {
-            Some(query) => format!("http://{}{}?{query}", text(host), received.path),
-            None => format!("http://{}{}", text(host), received.path),
+        let origin = match (&self.public_origin, map.get(hyper::header::HOST)) {
+            _ if !self.covers_url => None,
+            (Some(origin), _) => Some(origin.clone()),
+            (None, host) => host.map(|host| format!("http://{}", text(host))),
+        };
+        let url = origin.map(|origin| match &received.query {
+            Some(query) => format!("{origin}{}?{query}", received.path),
+            None => format!("{origin}{}", received.path),
         });
         let signed = signing::Signed {
             url: url.as_deref(),

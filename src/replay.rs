@@ -462,70 +462,118 @@ pub struct Skipped {
     pub what: String,
 }
 
-/// A recording's deliveries, and the recorded requests that were not webhook deliveries.
+/// A recording's deliveries, and what was left out of it.
 #[derive(Debug)]
 pub struct Recording {
     pub planned: Vec<Planned>,
+    /// Recorded requests that were not webhook deliveries (a GET, another path).
     pub skipped: Vec<Skipped>,
-    /// The last line, cut short (a record write that did not finish): left out.
-    pub torn: Option<usize>,
+    /// Webhook deliveries listen itself refused (a bad signature, a body that is not JSON),
+    /// left out unless `--include-rejected`.
+    pub rejected: Vec<Skipped>,
+    /// Lines of bodies refused as too large: listen kept only their size.
+    pub too_large: Vec<usize>,
+    /// Lines cut short (a record write that did not finish).
+    pub torn: Vec<usize>,
 }
 
-/// Reads a `listen --record` file (or one JSON body per line) into deliveries, in order,
-/// spaced by the recorded arrival times. Recorded requests that were not webhook deliveries
-/// (not a POST, or not to the webhook path) are skipped and listed; a delivery whose
-/// body is not JSON is an error, since no platform sends one.
+impl Recording {
+    /// How many of each were left out, for the summary.
+    pub fn left_out(&self) -> LeftOut {
+        LeftOut {
+            too_large: self.too_large.len() as u64,
+            torn: self.torn.len() as u64,
+            rejected: self.rejected.len() as u64,
+            not_deliveries: self.skipped.len() as u64,
+        }
+    }
+}
+
+/// What `replay --from` left out of a recording, by why.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LeftOut {
+    pub too_large: u64,
+    pub torn: u64,
+    pub rejected: u64,
+    pub not_deliveries: u64,
+}
+
+impl LeftOut {
+    pub fn total(&self) -> u64 {
+        self.too_large + self.torn + self.rejected + self.not_deliveries
+    }
+}
+
+/// How `replay --from` reads a recording.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Reading {
+    /// Re-send the deliveries listen refused too (`--include-rejected`).
+    pub include_rejected: bool,
+}
+
+/// Reads a recording into deliveries, in order, spaced by the recorded arrival times. The
+/// text is `listen --record` lines or bodies, one per line, pretty-printed, concatenated or
+/// in a JSON array (see [`crate::recording::entries`]). Left out, and counted: requests
+/// that were not webhook deliveries, bodies refused as too large (not recorded), torn lines,
+/// and deliveries listen rejected itself (unless [`Reading::include_rejected`]). A delivery
+/// relayed to an app (`listen --forward-to`) was answered by the app, whatever it said: it
+/// is replayed.
 pub fn plan_recording(
     text: &str,
     file: &str,
     platform: &Platform,
     filter: &EventFilter,
+    reading: Reading,
 ) -> Result<Recording, RecordingError> {
-    let mut planned = Vec::new();
-    let mut skipped = Vec::new();
+    let mut recording = Recording {
+        planned: Vec::new(),
+        skipped: Vec::new(),
+        rejected: Vec::new(),
+        too_large: Vec::new(),
+        torn: Vec::new(),
+    };
     let mut first_ms: Option<u64> = None;
-    let mut torn = None;
-    let last = text.lines().count();
-    for (i, line) in text.lines().enumerate() {
-        let fail = |message: String| RecordingError {
-            file: file.to_string(),
-            line: i + 1,
-            message,
-        };
-        if line.trim().is_empty() {
-            continue;
-        }
-        let value: Value = match serde_json::from_str(line) {
-            Ok(value) => value,
-            // A write stopped midway (a full disk, a killed listener) tears only the last
-            // line, and leaves it without its newline: every line before it is whole.
-            Err(e) if e.is_eof() && i + 1 == last && !text.ends_with('\n') => {
-                torn = Some(i + 1);
+    for entry in crate::recording::entries(text, file)? {
+        let (line, value) = match entry {
+            crate::recording::Entry::Torn { line } => {
+                recording.torn.push(line);
                 continue;
             }
-            Err(e) => return Err(fail(not_json(&e))),
+            crate::recording::Entry::Value { line, value } => (line, value),
         };
-        if let Some(what) = not_a_delivery(&value) {
-            skipped.push(Skipped { line: i + 1, what });
+        let fail = |message: String| RecordingError {
+            file: file.to_string(),
+            line,
+            message,
+        };
+        if is_too_large(&value) {
+            recording.too_large.push(line);
             continue;
         }
-        let (body, time_ms) = recorded_body(&value).map_err(fail)?;
-        let parsed: Value = match platform.format {
-            crate::catalog::BodyFormat::Json => serde_json::from_slice(&body).map_err(|e| {
-                fail(format!(
-                    "the recorded body is {}; a platform sends JSON",
-                    match std::str::from_utf8(&body) {
-                        Ok("") => "empty".to_string(),
-                        Ok(_) => not_json(&e),
-                        Err(_) => "not UTF-8, so not JSON".to_string(),
-                    }
-                ))
-            })?,
-            // Kept byte for byte; read only for its event and call id.
-            format => format
-                .decode(&body)
-                .map_err(|e| fail(format!("the recorded body is {e}")))?,
+        if let Some(what) = not_a_delivery(&value) {
+            recording.skipped.push(Skipped { line, what });
+            continue;
+        }
+        let (body, time_ms, parsed) = match recorded_body(&value).map_err(fail)? {
+            Some((body, time_ms)) => {
+                let parsed = platform.decode(&body).ok();
+                (body, time_ms, parsed)
+            }
+            // A bare body, as `hookcli show` prints it: JSON, put in the platform's format.
+            None => (
+                Bytes::from(platform.encode(&value)),
+                None,
+                Some(value.clone()),
+            ),
         };
+        if let Some(what) = rejected_by_listen(&value, parsed.is_some())
+            && !reading.include_rejected
+        {
+            recording.rejected.push(Skipped { line, what });
+            continue;
+        }
+        // With --include-rejected a body that is not JSON goes out as it was, a `custom` one.
+        let parsed = parsed.unwrap_or(Value::Null);
         // The same word as `send --data` for a body that names no event.
         let event = platform
             .event_of(&parsed)
@@ -537,7 +585,7 @@ pub fn plan_recording(
         };
         let filtered = !filter.wants(platform, &event);
         let spec = platform.event(&event);
-        planned.push(Planned {
+        recording.planned.push(Planned {
             answer: spec.and_then(|e| e.answer.as_deref().cloned()),
             function: spec.is_some_and(|e| e.function.is_some()),
             event,
@@ -547,25 +595,74 @@ pub fn plan_recording(
             filtered,
         });
     }
-    if planned.is_empty() {
-        let message = match skipped.len() {
-            0 => "holds no requests".to_string(),
-            _ => format!(
-                "holds no webhook deliveries, only {}",
-                skipped_list(&skipped)
-            ),
-        };
+    if recording.planned.is_empty() {
         return Err(RecordingError {
             file: file.to_string(),
             line: 0,
-            message,
+            message: nothing_to_replay(&recording),
         });
     }
-    Ok(Recording {
-        planned,
-        skipped,
-        torn,
-    })
+    Ok(recording)
+}
+
+/// Why a recording with nothing to send has nothing: what it did hold.
+fn nothing_to_replay(recording: &Recording) -> String {
+    let mut held = Vec::new();
+    if !recording.rejected.is_empty() {
+        held.push(format!(
+            "{} rejected by listen ({}; --include-rejected replays them)",
+            recording.rejected.len(),
+            skipped_list(&recording.rejected)
+        ));
+    }
+    if !recording.skipped.is_empty() {
+        held.push(skipped_list(&recording.skipped));
+    }
+    let lines = |lines: &[usize]| {
+        let shown: Vec<String> = lines.iter().take(5).map(usize::to_string).collect();
+        shown.join(", ")
+    };
+    let plural = |n: usize, one: &'static str, many: &'static str| if n == 1 { one } else { many };
+    if !recording.too_large.is_empty() {
+        held.push(format!(
+            "{} {} refused as too large, so not recorded (line {})",
+            recording.too_large.len(),
+            plural(recording.too_large.len(), "body", "bodies"),
+            lines(&recording.too_large)
+        ));
+    }
+    if !recording.torn.is_empty() {
+        held.push(format!(
+            "{} torn {} (line {})",
+            recording.torn.len(),
+            plural(recording.torn.len(), "entry", "entries"),
+            lines(&recording.torn)
+        ));
+    }
+    match held.is_empty() {
+        true => "holds no requests".to_string(),
+        false => format!("holds no webhook deliveries, only {}", held.join(", ")),
+    }
+}
+
+/// A body listen refused for its size: only its size is in the record.
+fn is_too_large(value: &Value) -> bool {
+    value.get("headers").is_some() && value.get("rejected").is_some_and(|r| r == "too_large")
+}
+
+/// Why listen itself refused a recorded delivery, or `None`: its verdict was a bad signature,
+/// or the body was not in the platform's format. A relayed delivery (`forwarded`) was
+/// answered by the app, not judged by listen: it is never listen's rejection, whatever the
+/// app said. Bare bodies (no `headers`) and records from before `verdict` carry no verdict.
+fn rejected_by_listen(value: &Value, readable: bool) -> Option<String> {
+    if value.get("headers").is_none() || value.get("forwarded").is_some() {
+        return None;
+    }
+    let verdict = value.get("verdict").and_then(Value::as_str);
+    if let Some(word @ ("invalid" | "stale" | "missing" | "malformed")) = verdict {
+        return Some(format!("a bad signature ({word})"));
+    }
+    (!readable).then(|| "a body that is not JSON".to_string())
 }
 
 /// `a GET to /webhook (line 3), a POST to /health, not the webhook path (line 4)`: the
@@ -595,11 +692,7 @@ fn not_a_delivery(value: &Value) -> Option<String> {
     }
     // Refused before its body was all read: the platform sends it again, and the body is
     // not in the record.
-    if let Some(why) = value
-        .get("rejected")
-        .and_then(Value::as_str)
-        .filter(|r| *r != "too_large")
-    {
+    if let Some(why) = value.get("rejected").and_then(Value::as_str) {
         return Some(format!("a POST refused unread ({})", why.replace('_', " ")));
     }
     // Records from before the `webhook` key have no way to tell: they are replayed.
@@ -607,32 +700,16 @@ fn not_a_delivery(value: &Value) -> Option<String> {
         .then(|| format!("a POST to {path}, not the webhook path"))
 }
 
-/// Why a line is not JSON, placed by column (serde's own "line 1" would contradict ours).
-fn not_json(error: &serde_json::Error) -> String {
-    let text = error.to_string();
-    let what = text
-        .rsplit_once(" at line ")
-        .map_or(text.as_str(), |(what, _)| what);
-    format!("not JSON ({what} at column {})", error.column())
-}
-
-/// A record line's exact body bytes and arrival time, or a bare body line as it is.
-fn recorded_body(value: &Value) -> Result<(Bytes, Option<u64>), String> {
-    if value.get("headers").is_some() && value.get("rejected").is_some_and(|r| r == "too_large") {
-        return Err(format!(
-            "the receiver refused this body as too large ({} bytes), so it was not recorded; \
-             delete the line to replay the rest",
-            value.get("bytes").and_then(Value::as_u64).unwrap_or(0)
-        ));
-    }
+/// A record line's exact body bytes and arrival time; `None` for a bare body.
+fn recorded_body(value: &Value) -> Result<Option<(Bytes, Option<u64>)>, String> {
     let is_record = value.get("headers").is_some()
         && (value.get("body").is_some() || value.get("body_base64").is_some());
     if !is_record {
-        return Ok((Bytes::from(value.to_string()), None));
+        return Ok(None);
     }
     let time_ms = value.get("time_ms").and_then(Value::as_u64);
     if let Some(body) = value.get("body").and_then(Value::as_str) {
-        return Ok((Bytes::from(body.to_string()), time_ms));
+        return Ok(Some((Bytes::from(body.to_string()), time_ms)));
     }
     use base64::Engine;
     let encoded = value
@@ -642,7 +719,7 @@ fn recorded_body(value: &Value) -> Result<(Bytes, Option<u64>), String> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(encoded)
         .map_err(|_| "body_base64 is not base64".to_string())?;
-    Ok((Bytes::from(bytes), time_ms))
+    Ok(Some((Bytes::from(bytes), time_ms)))
 }
 
 #[cfg(test)]

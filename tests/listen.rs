@@ -1060,7 +1060,7 @@ fn replay_from_skips_a_torn_last_line_with_a_note_but_not_a_torn_middle_line() {
     assert_code(&out, 0);
     let err = stderr(&out);
     assert!(
-        err.contains("note: skipped line 2, the last: it is cut short"),
+        err.contains("note: skipped 1 torn entry (line 2): cut short"),
         "{err}"
     );
     assert_eq!(server.hits(), 1);
@@ -1083,7 +1083,11 @@ fn replay_from_skips_a_torn_last_line_with_a_note_but_not_a_torn_middle_line() {
         KEY,
     ]);
     assert_code(&out, 0);
-    assert!(stderr(&out).contains("skipped line 2"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("skipped 1 torn entry (line 2)"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(server.hits(), 2);
     let file = TempFile::new("middle.ndjson", format!("{torn}\n{whole}").as_bytes());
     let out = run(&["replay", "--from", file.path_str(), "--to", &server.url]);

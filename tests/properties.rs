@@ -180,7 +180,7 @@ proptest! {
         times in prop::collection::vec(any::<u64>(), 4),
     ) {
         let platform = uponai();
-        let _ = plan_recording(&text, "rec.jsonl", &platform, &EventFilter::All);
+        let _ = plan_recording(&text, "rec.jsonl", &platform, &EventFilter::All, Default::default());
         // Lines shaped like listen's record, around arbitrary bodies.
         let lines: Vec<String> = bodies
             .iter()
@@ -193,8 +193,8 @@ proptest! {
                 line.to_string()
             })
             .collect();
-        let _ = plan_recording(&lines.join("\n"), "rec.jsonl", &platform, &EventFilter::All);
+        let _ = plan_recording(&lines.join("\n"), "rec.jsonl", &platform, &EventFilter::All, Default::default());
         let bare: Vec<String> = bodies.iter().map(Value::to_string).collect();
-        let _ = plan_recording(&bare.join("\n"), "rec.jsonl", &platform, &EventFilter::All);
+        let _ = plan_recording(&bare.join("\n"), "rec.jsonl", &platform, &EventFilter::All, Default::default());
     }
 }

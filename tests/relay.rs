@@ -370,3 +370,74 @@ fn a_forward_url_that_is_not_plain_http_is_refused_before_listening() {
     ]);
     assert_code(&out, 2);
 }
+
+/// Twilio signs the URL it posts to: behind a tunnel that is the tunnel's https origin, which
+/// neither listen nor the app sees. `--public-url` gives it to listen's verifier, and the start
+/// says what the app must verify against.
+#[test]
+fn a_url_signing_platform_is_verified_against_the_public_url_behind_a_tunnel() {
+    let form = run(&["show", "completed", "-p", "twilio"]);
+    assert_code(&form, 0);
+    let body = form.stdout;
+    let file = TempFile::new("twilio.form", &body);
+    let signed = run(&[
+        "sign",
+        "-p",
+        "twilio",
+        "--secret",
+        KEY,
+        "--url",
+        "https://abc.ngrok.app/webhook",
+        file.path_str(),
+    ]);
+    assert_code(&signed, 0);
+    let header = stdout(&signed).trim().to_string();
+    let request = |relay: &Listener| {
+        let mut request = format!(
+            "POST /webhook HTTP/1.1\r\nHost: abc.ngrok.app\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\n{header}\r\n\
+             Connection: close\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        request.extend_from_slice(&body);
+        raw_exchange(&relay.url, &request)
+    };
+
+    let mut app = Server::start("twilio", None, Faults::default());
+    let public = ["-p", "twilio", "--public-url", "https://abc.ngrok.app/"];
+    let relay = relay_to(&app.url, &public);
+    let answer = request(&relay);
+    assert!(answer.starts_with("HTTP/1.1 204"), "{answer}");
+    let (out, err) = relay.stop();
+    assert!(out.contains("  valid  → app 204 in "), "{out}");
+    assert!(
+        err.contains("note: twilio signs the URL: the app sees its own address, not https://abc.ngrok.app; it must verify against https://abc.ngrok.app"),
+        "{err}"
+    );
+    assert_eq!(app.hits(), 1);
+
+    // Without it, listen rebuilds http://abc.ngrok.app/webhook from the Host header: not what
+    // the platform signed.
+    let relay = relay_to(&app.url, &["-p", "twilio"]);
+    request(&relay);
+    let (out, err) = relay.stop();
+    assert!(out.contains("invalid"), "{out}");
+    assert!(
+        err.contains("not the public URL the platform signed"),
+        "{err}"
+    );
+
+    for bad in [
+        "abc.ngrok.app",
+        "https://abc.ngrok.app/webhook",
+        "https://u:pw@abc.ngrok.app",
+    ] {
+        let out = run(&["listen", "--port", "0", "-p", "twilio", "--public-url", bad]);
+        assert_code(&out, 2);
+        let err = stderr(&out);
+        assert!(err.starts_with("error: --public-url `"), "{err}");
+        assert!(err.contains("hint: give the tunnel's origin"), "{err}");
+        assert!(!err.contains("pw"), "{err}");
+    }
+}

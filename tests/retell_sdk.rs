@@ -174,3 +174,62 @@ fn a_wrong_key_is_refused_by_the_sdk() {
     assert_code(&out, 1);
     assert!(stdout(&out).contains("401"), "{}", stdout(&out));
 }
+
+/// Issue 18's bar, as a tunnel would set it up: the sender (standing for the platform) posts to
+/// `listen --forward-to APP`, and the app is the SDK receiver verifying with retell-sdk. The
+/// app's answers reach the sender, its 500 makes the sender retry, and a wrong key is refused
+/// by the app, not by listen.
+#[test]
+fn the_sdk_app_behind_the_relay_verifies_answers_and_makes_the_sender_retry() {
+    needs_sdk!();
+    let app = start();
+
+    let relay = Listener::start(&[
+        "--secret",
+        KEY,
+        "--forward-to",
+        &format!("{}valid", app.url),
+    ]);
+    let out = relay.send(&["call_inbound", "--secret", KEY]);
+    assert_code(&out, 0);
+    assert!(
+        stdout(&out).contains("routes to agent agent_sdk (version 2) with 3 dynamic variables"),
+        "the app's answer came back through the relay:\n{}",
+        stdout(&out)
+    );
+    let out = relay.send(&["call_ended", "--secret", "not_the_key", "--retries", "0"]);
+    assert_code(&out, 1);
+    assert!(stdout(&out).contains("401"), "{}", stdout(&out));
+    let (lines, _) = relay.stop();
+    let lines: Vec<&str> = lines.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines[0].contains("valid  → app 200 in "), "{}", lines[0]);
+    assert!(
+        lines[1].contains("invalid") && lines[1].contains("→ app 401 in "),
+        "{}",
+        lines[1]
+    );
+
+    let relay = Listener::start(&[
+        "--secret",
+        KEY,
+        "--forward-to",
+        &format!("{}flaky", app.url),
+    ]);
+    let out = relay.send(&[
+        "call_ended",
+        "--secret",
+        KEY,
+        "--retries",
+        "2",
+        "--backoff",
+        "0",
+    ]);
+    assert_code(&out, 0);
+    assert!(stdout(&out).contains("500"), "{}", stdout(&out));
+    let (lines, _) = relay.stop();
+    let lines: Vec<&str> = lines.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 2, "one attempt and its retry: {lines:?}");
+    assert!(lines[0].contains("→ app 500 in "), "{}", lines[0]);
+    assert!(lines[1].contains("→ app 200 in "), "{}", lines[1]);
+}

@@ -51,6 +51,8 @@ const SCHEMAS: &[(&str, &str)] = &[
         "load-report",
         include_str!("../schemas/load-report.schema.json"),
     ),
+    ("llm", include_str!("../schemas/llm.schema.json")),
+    ("llm-list", include_str!("../schemas/llm-list.schema.json")),
 ];
 
 /// Where the schemas live by `$id`; delivery's `receiver` items `$ref` listen-request's.
@@ -267,6 +269,22 @@ const RUNS: &[Run] = &[
         code: 0,
         lines: Lines::One("load-report"),
     },
+    // Against the built-in scripted server: every case, every turn kind.
+    Run {
+        args: &["llm", "--silence", "10ms", "--json"],
+        code: 0,
+        lines: Lines::Each("llm"),
+    },
+    Run {
+        args: &["llm", "-p", "vapi", "--json"],
+        code: 0,
+        lines: Lines::Each("llm"),
+    },
+    Run {
+        args: &["llm", "--list", "--json"],
+        code: 0,
+        lines: Lines::Each("llm-list"),
+    },
 ];
 
 /// Runs the table, two at a time (the machine has few cores, most runs are short).
@@ -452,6 +470,8 @@ const OPTIONAL: &[(&str, &str)] = &[
     ("delivery", "/properties/seq"),
     // send only, for an event whose answer the platform reads.
     ("delivery", "/properties/response"),
+    // replay --from only.
+    ("replay-summary", "/properties/skipped"),
 ];
 
 /// A schema that required nothing would pass any output, and a key described but not required

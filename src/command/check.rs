@@ -221,7 +221,7 @@ fn burst(args: &CheckArgs, suite: Option<&Suite>) -> usize {
 }
 
 /// The report file's folder must exist before anything is sent.
-fn check_writable(path: &Path) -> Result<()> {
+pub(super) fn check_writable(path: &Path) -> Result<()> {
     let folder = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -436,7 +436,7 @@ fn never_answered(report: &CheckReport) -> Option<UserError> {
     }
 }
 
-fn write_junit(path: &Path, xml: String) -> Result<()> {
+pub(super) fn write_junit(path: &Path, xml: String) -> Result<()> {
     std::fs::write(path, xml).map_err(|e| {
         let reason = crate::text::path_reason(path, &e);
         UserError::new(format!(

@@ -69,6 +69,7 @@ pub fn run(args: ListenArgs, overlay: Option<&Path>, file: Option<&Path>) -> Res
         }
         None => None,
     };
+    let public_origin = args.public_url.as_deref().map(public_origin).transpose()?;
     let config = ReceiverConfig {
         host: args.host.clone(),
         port: args.port,
@@ -89,6 +90,7 @@ pub fn run(args: ListenArgs, overlay: Option<&Path>, file: Option<&Path>) -> Res
         body_memory,
         record: args.record.clone(),
         forward: forward.clone(),
+        public_origin: public_origin.clone(),
         taps: Taps::default(),
         answers: super::respond::answers(platform, &args.respond)?,
     };
@@ -98,6 +100,14 @@ pub fn run(args: ListenArgs, overlay: Option<&Path>, file: Option<&Path>) -> Res
             s.header,
             crate::duration::short(tolerance)
         ),
+        (Some(s), Some(_)) if s.rules.properties().covers_url => match &public_origin {
+            Some(origin) => format!("verifying {} over {origin} + path and query", s.header),
+            None => format!(
+                "verifying {} over the URL the Host header gives (behind a tunnel, give \
+                 --public-url)",
+                s.header
+            ),
+        },
         (Some(s), Some(_)) => format!(
             "verifying {} ({}: no timestamp)",
             s.header,
@@ -172,6 +182,9 @@ pub fn run(args: ListenArgs, overlay: Option<&Path>, file: Option<&Path>) -> Res
                     crate::duration::short(forward.timeout)
                 ))
             );
+            if let Some(note) = url_signing_note(platform, public_origin.as_deref()) {
+                errln!("{}", output::warn(&note));
+            }
         }
         errln!(
             "{}",
@@ -312,4 +325,50 @@ pub fn summary(stats: &Stats) -> String {
         ));
     }
     line
+}
+
+/// `--public-url`: the origin a tunnel gives (`https://abc.ngrok.app`), without a path: the
+/// request's own path and query are added to it, as the tunnel passes them on.
+fn public_origin(text: &str) -> Result<String, UserError> {
+    let hint = "give the tunnel's origin, like --public-url https://abc.ngrok.app";
+    let shown = crate::redact::shown_text(text);
+    let url = reqwest::Url::parse(text).map_err(|e| {
+        UserError::new(format!("--public-url `{shown}` is not a URL ({e})")).hint(hint)
+    })?;
+    let plain = matches!(url.scheme(), "http" | "https")
+        && url.host_str().is_some()
+        && url.username().is_empty()
+        && url.password().is_none()
+        && url.path() == "/"
+        && url.query().is_none()
+        && url.fragment().is_none();
+    if !plain {
+        return Err(UserError::new(format!(
+            "--public-url `{shown}` is not an origin: an http(s) scheme and a host, with no \
+             path, query or credentials"
+        ))
+        .hint(hint));
+    }
+    Ok(url.origin().ascii_serialization())
+}
+
+/// Behind a relay, an app whose platform signs the URL sees its own address, not the one the
+/// platform signed: say so once, with what the app must verify against.
+fn url_signing_note(platform: &crate::catalog::Platform, public: Option<&str>) -> Option<String> {
+    let signing = platform.signing.as_ref()?;
+    if !signing.rules.properties().covers_url {
+        return None;
+    }
+    let id = &platform.id;
+    Some(match public {
+        Some(public) => format!(
+            "note: {id} signs the URL: the app sees its own address, not {public}; it must \
+             verify against {public} plus the request's path and query (docs/listen.md)"
+        ),
+        None => format!(
+            "note: {id} signs the URL: behind a tunnel the app sees its own address, not the \
+             public URL the platform signed; it must verify against that URL, and listen too \
+             (--public-url; docs/listen.md)"
+        ),
+    })
 }

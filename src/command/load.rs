@@ -10,7 +10,7 @@ use anyhow::Result;
 use super::{find_event, find_lifecycle, load_catalog};
 use crate::catalog::{Catalog, Moment, Platform};
 use crate::check::suite::Suite;
-use crate::cli::LoadArgs;
+use crate::cli::{LoadArgs, LoadCommand, MergeArgs};
 use crate::config::{DeliveryConfig, Env, FileSettings, Flags};
 use crate::error::{UserError, exit, usage};
 use crate::load::{Bodies, Load, Report, Script, Settings, Stop};
@@ -23,6 +23,9 @@ const DEFAULT_CONNECTIONS: u32 = 50;
 const TICK: Duration = Duration::from_millis(250);
 
 pub fn run(args: LoadArgs, overlay: Option<&Path>, file: Option<&Path>) -> Result<u8> {
+    if let Some(LoadCommand::Merge(merge_args)) = &args.command {
+        return merge(merge_args);
+    }
     amount(&args)?;
     let suite = crate::config::read_file(file)?;
     let catalog = Arc::new(load_catalog(overlay)?);
@@ -77,7 +80,7 @@ pub fn run(args: LoadArgs, overlay: Option<&Path>, file: Option<&Path>) -> Resul
             unresolved: unresolved.as_deref(),
             platform: &platform.id,
             event: matches!(script, Script::Event(_)).then(|| script.name()),
-            lifecycle: matches!(script, Script::Lifecycle(_)).then(|| script.name()),
+            lifecycle: matches!(script, Script::Lifecycle(..)).then(|| script.name()),
             url: &url_text,
             connections: connections(&args, suite.as_ref()) as u32,
             count: args.count,
@@ -90,7 +93,7 @@ pub fn run(args: LoadArgs, overlay: Option<&Path>, file: Option<&Path>) -> Resul
             interrupted,
         };
         if args.json {
-            outln!("{}", crate::output::json::line(&run.json(&report)));
+            outln!("{}", crate::output::json::line(&run.json(&report)?));
         } else {
             out!("{}", run.text(&report));
         }
@@ -137,7 +140,28 @@ fn amount(args: &LoadArgs) -> Result<()> {
 fn script(args: &LoadArgs, catalog: &Catalog, platform: &Platform) -> Result<Script> {
     if let Some(name) = &args.lifecycle {
         let lifecycle = find_lifecycle(platform, Some(name))?;
-        return Ok(Script::Lifecycle(lifecycle.clone()));
+        // replay's --events, with replay's default: the platform's default events.
+        let filter = super::replay::parse_filter(args.events.as_deref(), platform, false)?;
+        if !lifecycle
+            .steps
+            .iter()
+            .any(|s| filter.wants(platform, &s.event))
+        {
+            return Err(UserError::new(format!(
+                "--events {}: none of the {} lifecycle's events ({}) would be sent",
+                args.events.as_deref().unwrap_or("default"),
+                lifecycle.name,
+                lifecycle
+                    .steps
+                    .iter()
+                    .map(|s| s.event.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+            .hint("name events of the lifecycle, or --events all")
+            .into());
+        }
+        return Ok(Script::Lifecycle(lifecycle.clone(), filter));
     }
     let event = match &args.event {
         Some(name) => find_event(catalog, platform, name)?,
@@ -163,6 +187,28 @@ fn connections(args: &LoadArgs, file: Option<&Suite>) -> usize {
     args.count.map_or(c, |n| c.min(n)) as usize
 }
 
+/// How long to wait for `--start-at`, said on stderr: nothing when it is already past (the
+/// load starts at once, and its report's started_at says when it really did).
+fn start_at(at: std::time::SystemTime) -> Duration {
+    let shown = crate::text::iso_millis(at);
+    match at.duration_since(std::time::SystemTime::now()) {
+        Ok(wait) => {
+            errln!(
+                "waiting {} to start at {shown}",
+                crate::duration::short(wait)
+            );
+            wait
+        }
+        Err(late) => {
+            errln!(
+                "note: --start-at {shown} was {} ago: starting now",
+                crate::duration::short(late.duration())
+            );
+            Duration::ZERO
+        }
+    }
+}
+
 enum Event {
     Done,
     Interrupted,
@@ -177,13 +223,28 @@ async fn drive(
     bodies: Bodies,
     seed: Option<u64>,
 ) -> (Report, bool) {
+    let ctrl_c = super::interrupt();
+    tokio::pin!(ctrl_c);
+    if let Some(at) = args.start_at {
+        let wait = start_at(at);
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = &mut ctrl_c => {
+                let nothing = Report {
+                    tally: Default::default(),
+                    elapsed: Duration::ZERO,
+                    started_at: std::time::SystemTime::now(),
+                };
+                return (nothing, true);
+            }
+        }
+    }
+    // After the wait: -z counts from the start.
     let stop = match args.duration {
         Some(d) => Stop::Until(Instant::now() + d),
         None => Stop::count(args.count.unwrap_or(1)),
     };
     let deadline = stop.deadline();
-    let ctrl_c = super::interrupt();
-    tokio::pin!(ctrl_c);
     let mut load = Load::start(settings, bodies, stop, rate, seed);
     let visible = !args.json && std::io::stderr().is_terminal();
     let bar = out::progress(visible, args.count);
@@ -233,4 +294,65 @@ fn exit_code(report: &Report, interrupted: bool) -> u8 {
     } else {
         exit::FAILED
     }
+}
+
+/// `hookcli load merge A.json B.json ...`: the merged report on stdout, a line on stderr.
+/// Exit 0 when every delivery of every run met the rule, else 1, as load's own.
+fn merge(args: &MergeArgs) -> Result<u8> {
+    let mut reports = Vec::new();
+    for path in &args.reports {
+        reports.push((path.display().to_string(), read_report(path)?));
+    }
+    let merged = crate::output::load::merge(&reports).map_err(|e| {
+        UserError::new(format!("load merge: {e}"))
+            .hint("merge the --json reports of one `hookcli load` command run on several machines")
+    })?;
+    outln!("{}", crate::output::json::line(&merged));
+    errln!(
+        "merged {} reports: {} deliveries, {} failed, {} unfinished, from {} to {}",
+        merged.reports,
+        merged.deliveries,
+        merged.failed,
+        merged.unfinished,
+        merged.started_at,
+        merged.ended_at
+    );
+    let passed = merged.failed == 0 && merged.unfinished == 0 && !merged.interrupted;
+    Ok(if passed { exit::OK } else { exit::FAILED })
+}
+
+/// One `load --json` report, or a one-line error naming the file and what is wrong with it.
+fn read_report(path: &Path) -> Result<crate::output::json::LoadReportJson> {
+    let shown = path.display().to_string();
+    let refuse = |why: String| {
+        UserError::new(format!("load merge `{shown}`: {why}"))
+            .hint("give the files `hookcli load --json > FILE` wrote, one per machine")
+    };
+    let bytes = std::fs::read(path).map_err(|e| refuse(crate::text::path_reason(path, &e)))?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+        refuse(format!(
+            "not a `hookcli load --json` report: not JSON ({e})"
+        ))
+    })?;
+    let looks_like_one = value.get("deliveries").is_some() && value.get("latency_ms").is_some();
+    if !looks_like_one {
+        return Err(refuse("not a `hookcli load --json` report".into()).into());
+    }
+    let mine = env!("CARGO_PKG_VERSION");
+    match value.get("version").and_then(serde_json::Value::as_str) {
+        Some(version) if version == mine => {}
+        version => {
+            let by = version.map_or(
+                "a hookcli older than 0.1.0 (no version in it)".into(),
+                |v| format!("hookcli {v}"),
+            );
+            return Err(UserError::new(format!(
+                "load merge `{shown}`: written by {by}; this is hookcli {mine}"
+            ))
+            .hint("merge reports of one hookcli version: run the load again with this one, or merge with that one")
+            .into());
+        }
+    }
+    serde_json::from_value(value)
+        .map_err(|e| refuse(format!("not a `hookcli load --json` report ({e})")).into())
 }

@@ -45,17 +45,13 @@ pub fn run(args: ReplayArgs, overlay: Option<&Path>, file: Option<&Path>) -> Res
         (false, Some(gap)) => Pacing::Gap(gap),
         (false, None) => Pacing::BackToBack,
     };
+    let mut left_out = None;
     let (source, sequence) = match &args.from {
-        Some(file) => (
-            Source::Recorded(read_recording(
-                file,
-                platform,
-                &filter,
-                args.redact,
-                config.seed,
-            )?),
-            Vec::new(),
-        ),
+        Some(file) => {
+            let (planned, skipped) = read_recording(file, platform, &filter, &args, config.seed)?;
+            left_out = Some(skipped);
+            (Source::Recorded(planned), Vec::new())
+        }
         None => {
             let lifecycle = find_lifecycle(platform, args.lifecycle.as_deref())?.clone();
             let sequence = lifecycle.steps.iter().map(|s| s.event.clone()).collect();
@@ -81,6 +77,7 @@ pub fn run(args: ReplayArgs, overlay: Option<&Path>, file: Option<&Path>) -> Res
         config,
         pacing,
         sequence,
+        left_out,
         calls: if args.from.is_some() {
             1
         } else {
@@ -103,10 +100,16 @@ struct Plan {
     /// The lifecycle's event names, to order the per-event table.
     sequence: Vec<String>,
     calls: usize,
+    /// With --from: what the recording held that is not replayed.
+    left_out: Option<replay::LeftOut>,
 }
 
 /// `--events`: `default`, `all`, or names of the platform's events.
-fn parse_filter(arg: Option<&str>, platform: &Platform, recorded: bool) -> Result<EventFilter> {
+pub(crate) fn parse_filter(
+    arg: Option<&str>,
+    platform: &Platform,
+    recorded: bool,
+) -> Result<EventFilter> {
     let Some(arg) = arg.map(str::trim) else {
         // A recording is replayed as it was: the agent that received it was subscribed.
         return Ok(if recorded {
@@ -158,23 +161,36 @@ fn parse_filter(arg: Option<&str>, platform: &Platform, recorded: bool) -> Resul
     Ok(EventFilter::Only(names))
 }
 
-fn read_recording(
-    file: &Path,
-    platform: &Platform,
-    filter: &EventFilter,
-    redact: bool,
-    seed: Option<u64>,
-) -> Result<Vec<replay::Planned>> {
-    let shown = file.display().to_string();
+/// A recording's text: a file, or stdin for `-`; `shown` names it in messages. A file torn
+/// inside a character at its very end keeps the whole characters (that value is then torn).
+pub(crate) fn recording_text(file: &Path, flag: &str) -> Result<(String, String)> {
+    let stdin = file == Path::new("-");
+    let shown = if stdin {
+        "stdin".to_string()
+    } else {
+        file.display().to_string()
+    };
     let refuse = |reason: String| {
-        UserError::new(format!("--from `{shown}`: {reason}")).hint(
-            "give a file written by `hookcli listen --record FILE`, or one JSON body per line",
+        UserError::new(format!("{flag} `{shown}`: {reason}")).hint(
+            "give a file written by `hookcli listen --record FILE`, JSON bodies (as `hookcli \
+             show` prints them), or - to read them from stdin",
         )
     };
-    let bytes = std::fs::read(file).map_err(|e| refuse(crate::text::path_reason(file, &e)))?;
+    let bytes = if stdin {
+        use std::io::{IsTerminal, Read};
+        if std::io::stdin().is_terminal() {
+            return Err(refuse("stdin is a terminal, not a recording".into()).into());
+        }
+        let mut bytes = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut bytes)
+            .map_err(|e| refuse(crate::text::io_reason(&e)))?;
+        bytes
+    } else {
+        std::fs::read(file).map_err(|e| refuse(crate::text::path_reason(file, &e)))?
+    };
     let text = match String::from_utf8(bytes) {
         Ok(text) => text,
-        // A write torn inside a character, at the very end: plan_recording skips that line.
         Err(e) if e.utf8_error().error_len().is_none() => {
             let whole = e.utf8_error().valid_up_to();
             let mut bytes = e.into_bytes();
@@ -183,33 +199,34 @@ fn read_recording(
         }
         Err(_) => return Err(refuse("not UTF-8 text".into()).into()),
     };
-    let recording = replay::plan_recording(&text, &shown, platform, filter).map_err(|e| {
-        let hint = if e.line == 0 {
-            "record traffic with `hookcli listen --record FILE`, or write one JSON body per line"
-        } else {
-            "each line must be a `hookcli listen --record` line or one JSON body; fix or delete \
-             that line"
-        };
-        UserError::new(format!("--from {e}")).hint(hint)
-    })?;
-    if let Some(line) = recording.torn {
-        errln!(
-            "note: skipped line {line}, the last: it is cut short (a record write that did not \
-             finish)"
-        );
-    }
-    let skipped = &recording.skipped;
-    if !skipped.is_empty() {
-        errln!(
-            "note: skipped {} recorded request{} that {} not webhook deliveries: {}",
-            skipped.len(),
-            if skipped.len() == 1 { "" } else { "s" },
-            if skipped.len() == 1 { "was" } else { "were" },
-            replay::skipped_list(skipped)
-        );
-    }
+    Ok((text, shown))
+}
+
+fn read_recording(
+    file: &Path,
+    platform: &Platform,
+    filter: &EventFilter,
+    args: &ReplayArgs,
+    seed: Option<u64>,
+) -> Result<(Vec<replay::Planned>, replay::LeftOut)> {
+    let (text, shown) = recording_text(file, "--from")?;
+    let reading = replay::Reading {
+        include_rejected: args.include_rejected,
+    };
+    let recording =
+        replay::plan_recording(&text, &shown, platform, filter, reading).map_err(|e| {
+            let hint = if e.line == 0 {
+                "record traffic with `hookcli listen --record FILE`, or give JSON bodies"
+            } else {
+                "each value must be a `hookcli listen --record` line or one JSON body; fix or \
+                 delete it"
+            };
+            UserError::new(format!("--from {e}")).hint(hint)
+        })?;
+    notes(&recording);
+    let left_out = recording.left_out();
     let mut planned = recording.planned;
-    if redact {
+    if args.redact {
         let mut rng = crate::call::rng_from(seed);
         // One redactor for the file: a call's events keep agreeing with each other.
         let mut redactor = crate::redact::Redactor::default();
@@ -220,7 +237,58 @@ fn read_recording(
             }
         }
     }
-    Ok(planned)
+    Ok((planned, left_out))
+}
+
+/// One stderr note per kind of thing the recording held that is not replayed.
+fn notes(recording: &replay::Recording) {
+    let plural = |n: usize, one: &'static str, many: &'static str| if n == 1 { one } else { many };
+    let lines = |lines: &[usize]| {
+        let shown: Vec<String> = lines.iter().take(5).map(usize::to_string).collect();
+        match lines.len() > 5 {
+            true => format!("{} and {} more", shown.join(", "), lines.len() - 5),
+            false => shown.join(", "),
+        }
+    };
+    if !recording.torn.is_empty() {
+        let n = recording.torn.len();
+        errln!(
+            "note: skipped {n} torn {} (line {}): cut short, a record write that did not finish",
+            plural(n, "entry", "entries"),
+            lines(&recording.torn)
+        );
+    }
+    if !recording.too_large.is_empty() {
+        let n = recording.too_large.len();
+        errln!(
+            "note: skipped {n} {} listen refused as too large, so not recorded (line {})",
+            plural(n, "body", "bodies"),
+            lines(&recording.too_large)
+        );
+    }
+    let rejected = &recording.rejected;
+    if !rejected.is_empty() {
+        errln!(
+            "note: skipped {} {} listen rejected: {}; --include-rejected replays them",
+            rejected.len(),
+            plural(rejected.len(), "delivery", "deliveries"),
+            replay::skipped_list(rejected)
+        );
+    }
+    let skipped = &recording.skipped;
+    if !skipped.is_empty() {
+        errln!(
+            "note: skipped {} recorded request{} that {}: {}",
+            skipped.len(),
+            plural(skipped.len(), "", "s"),
+            plural(
+                skipped.len(),
+                "was not a webhook delivery",
+                "were not webhook deliveries"
+            ),
+            replay::skipped_list(skipped)
+        );
+    }
 }
 
 async fn execute(source: Source, plan: Plan, args: &ReplayArgs) -> Result<u8> {
@@ -252,6 +320,7 @@ async fn execute(source: Source, plan: Plan, args: &ReplayArgs) -> Result<u8> {
     let mut rows = Vec::new();
     let mut totals = Totals {
         calls: recorded_calls.unwrap_or(plan.calls),
+        left_out: plan.left_out,
         ..Totals::default()
     };
     let mut by_event = ByEvent::default();
@@ -318,6 +387,11 @@ async fn execute(source: Source, plan: Plan, args: &ReplayArgs) -> Result<u8> {
         );
     }
     totals.crashed = crashed.len() as u64;
+    // A recording plays as one sequence whose last event ends it, yet counts its calls by
+    // call id: played to the end, every one of them is finished.
+    if recorded_calls.is_some() && !totals.interrupted && crashed.is_empty() {
+        totals.calls_finished = totals.calls;
+    }
     totals.elapsed = started.elapsed();
     let built_in = endpoint.is_built_in();
     endpoint.stop().await;
@@ -342,6 +416,9 @@ async fn execute(source: Source, plan: Plan, args: &ReplayArgs) -> Result<u8> {
             outln!("{}", output::replay::delivery_table(&rows, plan.calls > 1));
         }
         outln!("{}", totals.line());
+        if let Some(line) = totals.left_out_line() {
+            outln!("{line}");
+        }
         if let Some(seen) = &seen {
             outln!("{} {}", output::dim("built-in receiver:"), seen.summary());
         }

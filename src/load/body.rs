@@ -23,6 +23,7 @@ use serde_json::{Map, Value};
 
 use crate::call::{Anchor, Call, CallPlan, RenderError};
 use crate::catalog::{Catalog, EventSpec, IdPattern, Lifecycle, Platform};
+use crate::replay::EventFilter;
 
 /// How many calls are compiled: enough that bodies vary in people, words and length.
 const PROTOTYPES: usize = 64;
@@ -32,11 +33,12 @@ const PROTOTYPES: usize = 64;
 const SHIFT_S: u64 = 90_061;
 const SHIFT_MS: u64 = SHIFT_S * 1000;
 
-/// What one call delivers: a single event, or a lifecycle's steps.
+/// What one call delivers: a single event, or a lifecycle's steps (those the filter wants;
+/// the others still shape the call, as they do in replay, but are not sent).
 #[derive(Clone, Debug)]
 pub enum Script {
     Event(EventSpec),
-    Lifecycle(Lifecycle),
+    Lifecycle(Lifecycle, EventFilter),
 }
 
 impl Script {
@@ -44,7 +46,7 @@ impl Script {
     pub fn name(&self) -> &str {
         match self {
             Script::Event(e) => &e.name,
-            Script::Lifecycle(l) => &l.name,
+            Script::Lifecycle(l, _) => &l.name,
         }
     }
 }
@@ -135,7 +137,7 @@ fn render_call(
 ) -> Result<(Call, Vec<Vec<u8>>), RenderError> {
     let mut plan = match script {
         Script::Event(event) => CallPlan::for_event(event, ends_at_ms),
-        Script::Lifecycle(l) => CallPlan::for_lifecycle(platform, l, Anchor::EndsAt(ends_at_ms)),
+        Script::Lifecycle(l, _) => CallPlan::for_lifecycle(platform, l, Anchor::EndsAt(ends_at_ms)),
     };
     // Plan variables replace generated ones after every random draw, so the rest of the
     // call stays the same.
@@ -157,9 +159,10 @@ fn steps<'a>(
 ) -> Vec<(&'a EventSpec, Option<usize>)> {
     match script {
         Script::Event(event) => vec![(event, None)],
-        Script::Lifecycle(lifecycle) => lifecycle
+        Script::Lifecycle(lifecycle, filter) => lifecycle
             .steps
             .iter()
+            .filter(|step| filter.wants(platform, &step.event))
             .filter_map(|step| platform.event(&step.event).map(|e| (e, step)))
             .flat_map(|(event, step)| {
                 let turns: Vec<Option<usize>> = if step.per_turn {
@@ -499,12 +502,13 @@ mod tests {
             .iter()
             .filter(|p| p.format == crate::catalog::BodyFormat::Json);
         for platform in json {
-            let scripts = platform
-                .events
-                .iter()
-                .cloned()
-                .map(Script::Event)
-                .chain(platform.lifecycles.iter().cloned().map(Script::Lifecycle));
+            let scripts = platform.events.iter().cloned().map(Script::Event).chain(
+                platform
+                    .lifecycles
+                    .iter()
+                    .cloned()
+                    .map(|l| Script::Lifecycle(l, EventFilter::All)),
+            );
             // One prototype each: Bodies::new compiles 64, which is slow in a debug build.
             let now = crate::signing::now_ms();
             for script in scripts {

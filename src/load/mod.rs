@@ -23,6 +23,7 @@
 //! goes through reqwest (one client per thread), which brings TLS.
 
 pub mod body;
+pub mod histogram;
 
 use std::cell::{Cell, RefCell};
 use std::cmp::Ordering as Order;
@@ -31,7 +32,7 @@ use std::ops::Range;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use hdrhistogram::Histogram;
@@ -214,8 +215,7 @@ impl Tally {
             unfinished: 0,
             reconnected: 0,
             // Three significant figures from 1 µs to an hour; it grows if ever needed.
-            latency: Histogram::new_with_bounds(1, 3_600_000_000, 3)
-                .expect("static histogram bounds are valid"),
+            latency: histogram::empty(),
         }
     }
 
@@ -303,6 +303,7 @@ pub struct Load {
     tally: Tally,
     cancel: CancellationToken,
     started: Instant,
+    started_at: SystemTime,
     stopped: Option<Instant>,
 }
 
@@ -311,6 +312,8 @@ pub struct Load {
 pub struct Report {
     pub tally: Tally,
     pub elapsed: Duration,
+    /// The clock time the load started: reports of several machines line up by it.
+    pub started_at: SystemTime,
 }
 
 /// What every worker gets: the stop condition and the pacer are values like the rest.
@@ -383,6 +386,7 @@ impl Load {
             tally: Tally::new(),
             cancel: job.cancel,
             started: Instant::now(),
+            started_at: SystemTime::now(),
             stopped: None,
         }
     }
@@ -423,6 +427,7 @@ impl Load {
         Report {
             tally: self.tally.clone(),
             elapsed: self.elapsed(),
+            started_at: self.started_at,
         }
     }
 }

@@ -180,6 +180,18 @@ pub struct ReplaySummaryJson {
     pub elapsed_ms: u64,
     pub crashed: u64,
     pub interrupted: bool,
+    /// With --from only: what the recording held that was not replayed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<SkippedJson>,
+}
+
+/// replay --from's summary: entries of the recording left out, by why.
+#[derive(Serialize)]
+pub struct SkippedJson {
+    pub too_large: u64,
+    pub torn: u64,
+    pub rejected: u64,
+    pub not_deliveries: u64,
 }
 
 /// One check case's result.
@@ -298,13 +310,13 @@ impl<'a> LifecycleJson<'a> {
     }
 }
 
-/// `load --json` (schemas/load-report.schema.json).
-#[derive(Serialize)]
-pub struct LoadReportJson<'a> {
-    pub platform: &'a str,
-    pub event: Option<&'a str>,
-    pub lifecycle: Option<&'a str>,
-    pub url: &'a str,
+/// `load --json` (schemas/load-report.schema.json), and what `load merge` reads back.
+#[derive(Serialize, serde::Deserialize, Debug, Clone)]
+pub struct LoadReportJson {
+    pub platform: String,
+    pub event: Option<String>,
+    pub lifecycle: Option<String>,
+    pub url: String,
     pub connections: u32,
     pub requested: Requested,
     pub timeout_ms: f64,
@@ -329,9 +341,18 @@ pub struct LoadReportJson<'a> {
     pub platform_timeout_ms: f64,
     pub platform_timeouts: u64,
     pub reconnected: u64,
+    /// When the load started and ended, RFC 3339 UTC with milliseconds.
+    pub started_at: String,
+    pub ended_at: String,
+    /// The latency histogram (microseconds), HdrHistogram V2 + DEFLATE, base64.
+    pub latency_histogram: String,
+    /// The hookcli version that wrote it: `load merge` merges reports of its own version.
+    pub version: String,
+    /// How many load runs it covers: 1, or how many `load merge` combined.
+    pub reports: u64,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, serde::Deserialize, Debug, Clone)]
 pub struct Requested {
     pub count: Option<u64>,
     pub duration_ms: Option<f64>,
@@ -350,4 +371,65 @@ pub fn moment_word(at: Moment) -> &'static str {
         Moment::End => "end",
         Moment::Analyzed => "after the call",
     }
+}
+
+/// `llm --json`: one line per turn of every call.
+#[derive(Serialize)]
+pub struct LlmTurnJson<'a> {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub call: usize,
+    pub call_id: &'a str,
+    pub scenario: &'a str,
+    pub turn: usize,
+    pub ask: &'static str,
+    pub response_id: Option<u64>,
+    pub user: &'a str,
+    pub agent: &'a str,
+    pub first_chunk_ms: Option<f64>,
+    pub complete_ms: Option<f64>,
+    pub chunks: usize,
+    pub end_call: bool,
+    pub transfer_number: Option<&'a str>,
+    pub tool_calls: &'a [String],
+    pub interrupted: bool,
+    pub error: Option<&'a str>,
+}
+
+/// `llm --json`: one line per protocol case.
+#[derive(Serialize)]
+pub struct LlmCaseJson<'a> {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub case: &'a str,
+    pub result: &'static str,
+    pub reason: Option<&'a str>,
+}
+
+/// `llm --json`'s last line.
+#[derive(Serialize)]
+pub struct LlmSummaryJson<'a> {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub platform: &'a str,
+    pub url: &'a str,
+    pub calls: usize,
+    pub turns: usize,
+    pub first_chunk_p50_ms: Option<f64>,
+    pub first_chunk_p95_ms: Option<f64>,
+    pub complete_p50_ms: Option<f64>,
+    pub complete_p95_ms: Option<f64>,
+    pub passed: usize,
+    pub failed: usize,
+    pub skipped: usize,
+    pub seconds: f64,
+    pub interrupted: bool,
+    pub exit_code: u8,
+}
+
+/// `llm --list --json`: one line per case.
+#[derive(Serialize)]
+pub struct LlmListJson<'a> {
+    pub case: &'a str,
+    pub checks: &'a str,
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::json::{LoadReportJson, Requested};
 use super::{bad, bold, dim, good, thousands, warn};
+use crate::load::histogram::{self, HistogramError};
 use crate::load::{FailKind, Report};
 use crate::policy::SuccessRule;
 use crate::text::status_text;
@@ -53,7 +54,10 @@ fn statuses(counts: &[(u16, u64)]) -> BTreeMap<String, u64> {
 
 /// Latency quantiles in milliseconds, from the histogram (recorded in microseconds).
 fn quantiles(report: &Report) -> Option<[(&'static str, f64); 7]> {
-    let h = &report.tally.latency;
+    quantiles_of(&report.tally.latency)
+}
+
+fn quantiles_of(h: &hdrhistogram::Histogram<u64>) -> Option<[(&'static str, f64); 7]> {
     if h.is_empty() {
         return None;
     }
@@ -69,15 +73,26 @@ fn quantiles(report: &Report) -> Option<[(&'static str, f64); 7]> {
     ])
 }
 
+/// `latency_ms`: the quantiles as a JSON object, null when nothing was answered.
+fn latency_json(
+    h: &hdrhistogram::Histogram<u64>,
+) -> Option<serde_json::Map<String, serde_json::Value>> {
+    quantiles_of(h).map(|q| {
+        q.into_iter()
+            .map(|(name, v)| (name.to_string(), v.into()))
+            .collect()
+    })
+}
+
 impl LoadRun<'_> {
     /// The one JSON report.
-    pub fn json(&self, report: &Report) -> LoadReportJson<'_> {
+    pub fn json(&self, report: &Report) -> Result<LoadReportJson, HistogramError> {
         let t = &report.tally;
-        LoadReportJson {
-            platform: self.platform,
-            event: self.event,
-            lifecycle: self.lifecycle,
-            url: self.url,
+        Ok(LoadReportJson {
+            platform: self.platform.to_string(),
+            event: self.event.map(str::to_string),
+            lifecycle: self.lifecycle.map(str::to_string),
+            url: self.url.to_string(),
             connections: self.connections,
             requested: Requested {
                 count: self.count,
@@ -103,15 +118,16 @@ impl LoadRun<'_> {
                 .map(|k| (k.word().to_string(), t.failures_of(*k).into()))
                 .collect(),
             failure_statuses: statuses(&t.failure_statuses),
-            latency_ms: quantiles(report).map(|q| {
-                q.into_iter()
-                    .map(|(name, v)| (name.to_string(), v.into()))
-                    .collect()
-            }),
+            latency_ms: latency_json(&t.latency),
             platform_timeout_ms: ms(self.platform_timeout),
             platform_timeouts: t.platform_timeouts,
             reconnected: t.reconnected,
-        }
+            started_at: crate::text::iso_millis(report.started_at),
+            ended_at: crate::text::iso_millis(report.started_at + report.elapsed),
+            latency_histogram: histogram::encode(&t.latency)?,
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            reports: 1,
+        })
     }
 
     /// The human report.
@@ -307,4 +323,159 @@ pub fn tick(bar: &ProgressBar, delivered: u64, failed: u64, retried: u64, per_se
         thousands(per_second.round() as u64),
         thousands(failed)
     ));
+}
+
+/// Why reports cannot be merged into one.
+#[derive(Debug, thiserror::Error)]
+pub enum MergeError {
+    #[error(
+        "{file}: its {field} is {theirs}, and {first}'s is {ours}: only runs of one load merge"
+    )]
+    Differs {
+        file: String,
+        first: String,
+        field: &'static str,
+        theirs: String,
+        ours: String,
+    },
+    #[error("{file}: its latency_histogram is {why}")]
+    Histogram { file: String, why: HistogramError },
+    #[error("{file}: its {field} `{value}` is not an RFC 3339 time")]
+    Time {
+        file: String,
+        field: &'static str,
+        value: String,
+    },
+}
+
+/// One report per machine, named by its file, combined into the report of the whole load: the
+/// histograms and counts added, the percentiles recomputed from the merged histogram,
+/// started_at the earliest and ended_at the latest, and the rates over that span. What makes
+/// them one load (platform, event, lifecycle, rule, timeouts, retries) must agree; URLs that
+/// differ are listed. Requested count and rate add up; the requested duration is the longest.
+pub fn merge(reports: &[(String, LoadReportJson)]) -> Result<LoadReportJson, MergeError> {
+    let (first_file, first) = &reports[0];
+    let mut merged = first.clone();
+    let mut histogram = histogram::empty();
+    let mut span: Option<(std::time::SystemTime, std::time::SystemTime)> = None;
+    let mut urls: Vec<&str> = Vec::new();
+    for (i, (file, r)) in reports.iter().enumerate() {
+        same(first_file, first, file, r)?;
+        let decoded =
+            histogram::decode(&r.latency_histogram).map_err(|why| MergeError::Histogram {
+                file: file.clone(),
+                why,
+            })?;
+        // Cannot fail: the merged histogram resizes to take any value.
+        let _ = histogram.add(&decoded);
+        let start = time(file, "started_at", &r.started_at)?;
+        let end = time(file, "ended_at", &r.ended_at)?;
+        span = Some(match span {
+            Some((s, e)) => (s.min(start), e.max(end)),
+            None => (start, end),
+        });
+        if !urls.contains(&r.url.as_str()) {
+            urls.push(&r.url);
+        }
+        if i > 0 {
+            add(&mut merged, r);
+        }
+    }
+    let (start, end) = span.expect("at least one report");
+    let elapsed = end.duration_since(start).unwrap_or_default();
+    merged.url = urls.join(", ");
+    merged.started_at = crate::text::iso_millis(start);
+    merged.ended_at = crate::text::iso_millis(end);
+    merged.elapsed_ms = ms(elapsed);
+    merged.deliveries_per_second = per_second(merged.deliveries, elapsed);
+    merged.requests_per_second = per_second(merged.requests, elapsed);
+    merged.latency_ms = latency_json(&histogram);
+    merged.latency_histogram =
+        histogram::encode(&histogram).map_err(|why| MergeError::Histogram {
+            file: "the merged report".into(),
+            why,
+        })?;
+    Ok(merged)
+}
+
+/// The settings that make two reports runs of one load must be equal.
+fn same(
+    first_file: &str,
+    first: &LoadReportJson,
+    file: &str,
+    r: &LoadReportJson,
+) -> Result<(), MergeError> {
+    let text = |v: &Option<String>| v.clone().unwrap_or_else(|| "none".into());
+    let fields: [(&'static str, String, String); 7] = [
+        ("platform", first.platform.clone(), r.platform.clone()),
+        ("event", text(&first.event), text(&r.event)),
+        ("lifecycle", text(&first.lifecycle), text(&r.lifecycle)),
+        ("rule", first.rule.clone(), r.rule.clone()),
+        (
+            "timeout_ms",
+            first.timeout_ms.to_string(),
+            r.timeout_ms.to_string(),
+        ),
+        ("retries", first.retries.to_string(), r.retries.to_string()),
+        (
+            "platform_timeout_ms",
+            first.platform_timeout_ms.to_string(),
+            r.platform_timeout_ms.to_string(),
+        ),
+    ];
+    match fields.into_iter().find(|(_, ours, theirs)| ours != theirs) {
+        Some((field, ours, theirs)) => Err(MergeError::Differs {
+            file: file.to_string(),
+            first: first_file.to_string(),
+            field,
+            theirs,
+            ours,
+        }),
+        None => Ok(()),
+    }
+}
+
+fn time(file: &str, field: &'static str, value: &str) -> Result<std::time::SystemTime, MergeError> {
+    humantime::parse_rfc3339_weak(value).map_err(|_| MergeError::Time {
+        file: file.to_string(),
+        field,
+        value: value.to_string(),
+    })
+}
+
+/// Adds one more report's counts into the merged one.
+fn add(merged: &mut LoadReportJson, r: &LoadReportJson) {
+    merged.connections = merged.connections.saturating_add(r.connections);
+    let q = &mut merged.requested;
+    q.count = q.count.zip(r.requested.count).map(|(a, b)| a + b);
+    q.duration_ms = q
+        .duration_ms
+        .zip(r.requested.duration_ms)
+        .map(|(a, b)| a.max(b));
+    q.rate = q.rate.zip(r.requested.rate).map(|(a, b)| a + b);
+    merged.interrupted |= r.interrupted;
+    merged.deliveries += r.deliveries;
+    merged.requests += r.requests;
+    merged.retried += r.retried;
+    merged.succeeded += r.succeeded;
+    merged.failed += r.failed;
+    merged.unfinished += r.unfinished;
+    for (status, n) in &r.success_statuses {
+        *merged.success_statuses.entry(status.clone()).or_default() += n;
+    }
+    for (status, n) in &r.failure_statuses {
+        *merged.failure_statuses.entry(status.clone()).or_default() += n;
+    }
+    for (kind, n) in &r.failures {
+        let sum = merged
+            .failures
+            .get(kind)
+            .and_then(|v| v.as_u64())
+            .unwrap_or(0)
+            + n.as_u64().unwrap_or(0);
+        merged.failures.insert(kind.clone(), sum.into());
+    }
+    merged.platform_timeouts += r.platform_timeouts;
+    merged.reconnected += r.reconnected;
+    merged.reports += r.reports;
 }

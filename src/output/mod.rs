@@ -5,6 +5,7 @@ pub mod check;
 pub mod delivery;
 pub mod github;
 pub mod json;
+pub mod llm;
 pub mod load;
 pub mod progress;
 pub mod received;

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use tabled::Tabled;
 
-use super::json::{ReplaySummaryJson, ms};
-use super::{bad, escape_controls, good, table, warn};
+use super::json::{ReplaySummaryJson, SkippedJson, ms};
+use super::{bad, dim, escape_controls, good, table, warn};
 use crate::text::status_text;
 
 /// One delivery, reduced to what the report shows (no bodies kept).
@@ -42,6 +42,8 @@ pub struct Totals {
     pub crashed: u64,
     /// Ctrl-C (or SIGTERM) stopped the replay: the totals are the report so far.
     pub interrupted: bool,
+    /// With --from: what the recording held that was not replayed.
+    pub left_out: Option<crate::replay::LeftOut>,
 }
 
 impl Totals {
@@ -105,6 +107,31 @@ impl Totals {
         )
     }
 
+    /// `skipped from the recording: 2 too large, 1 torn, ...`, when --from left anything out.
+    pub fn left_out_line(&self) -> Option<String> {
+        let left = self.left_out.filter(|l| l.total() > 0)?;
+        let parts: Vec<String> = [
+            (left.too_large, "too large (not recorded)"),
+            (left.torn, "torn"),
+            (
+                left.rejected,
+                "rejected by listen (--include-rejected replays them)",
+            ),
+            (left.not_deliveries, "not webhook deliveries"),
+        ]
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| match (*n, *what) {
+            (1, "not webhook deliveries") => "1 not a webhook delivery".to_string(),
+            (n, what) => format!("{n} {what}"),
+        })
+        .collect();
+        Some(dim(&format!(
+            "skipped from the recording: {}",
+            parts.join(", ")
+        )))
+    }
+
     pub fn json(&self) -> ReplaySummaryJson {
         ReplaySummaryJson {
             kind: "summary",
@@ -119,6 +146,12 @@ impl Totals {
             elapsed_ms: self.elapsed.as_millis() as u64,
             crashed: self.crashed,
             interrupted: self.interrupted,
+            skipped: self.left_out.map(|l| SkippedJson {
+                too_large: l.too_large,
+                torn: l.torn,
+                rejected: l.rejected,
+                not_deliveries: l.not_deliveries,
+            }),
         }
     }
 }
