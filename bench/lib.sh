@@ -86,7 +86,7 @@ http {
   }
 }
 CONF
-  recv nginx -p "$dir" -c "$dir/nginx.conf" 2>"$dir/stderr" &
+  taskset -c "$RECV_CPU" nginx -p "$dir" -c "$dir/nginx.conf" 2>"$dir/stderr" &
   PIDS+=($!)
   local i
   for i in $(seq 200); do
@@ -103,6 +103,8 @@ CONF
 RECV_CPU=${RECV_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
 need taskset "apt-get install -y util-linux"
+# In the foreground only: a function run with & is a subshell whose PID is not the
+# program's, so background programs are started with taskset itself (cleanup kills by PID).
 recv() { taskset -c "$RECV_CPU" "$@"; }
 client() { taskset -c "$CLIENT_CPU" "$@"; }
 

@@ -60,7 +60,7 @@ PY
 start() {
   local name=$1
   shift
-  HOOKCLI_SECRET=$KEY recv "$BIN" listen --port 0 "$@" 2>"$WORK/$name.err" &
+  HOOKCLI_SECRET=$KEY taskset -c "$RECV_CPU" "$BIN" listen --port 0 "$@" 2>"$WORK/$name.err" &
   PID=$!
   PIDS+=("$PID")
   URL=$(wait_ready "$WORK/$name.err")
@@ -99,7 +99,7 @@ for _ in $(seq 100); do
   sleep 0.05
   ui=$(sed -n 's/^inspector on //p' "$WORK/listen-ui.err" | head -n1)
 done
-client python3 "$ROOT/bench/page.py" "$ui" >"$WORK/page.log" 2>&1 &
+taskset -c "$CLIENT_CPU" python3 "$ROOT/bench/page.py" "$ui" >"$WORK/page.log" 2>&1 &
 page=$!
 PIDS+=("$page")
 load listen-ui-polled "$URL" "$PID"

@@ -27,7 +27,7 @@ if [[ $RECEIVER == nginx ]]; then
   start_nginx "$port"
   URL="http://127.0.0.1:$port/webhook"
 else
-  HOOKCLI_SECRET=$KEY recv "$BIN" listen --port 0 -q 2>"$WORK/listen.err" &
+  HOOKCLI_SECRET=$KEY taskset -c "$RECV_CPU" "$BIN" listen --port 0 -q 2>"$WORK/listen.err" &
   PIDS+=($!)
   URL=$(wait_ready "$WORK/listen.err")
 fi
