@@ -86,7 +86,7 @@ http {
   }
 }
 CONF
-  nginx -p "$dir" -c "$dir/nginx.conf" 2>"$dir/stderr" &
+  taskset -c "$RECV_CPU" nginx -p "$dir" -c "$dir/nginx.conf" 2>"$dir/stderr" &
   PIDS+=($!)
   local i
   for i in $(seq 200); do
@@ -96,6 +96,35 @@ CONF
   echo "nginx did not start:" >&2
   cat "$dir/stderr" "$dir/error.log" >&2 2>/dev/null || true
   return 1
+}
+
+# Each side gets its own core, so a ratio measures CPU spent per request, not a fight over
+# cores: receivers on RECV_CPU, clients (oha, curl, hookcli load/send) on CLIENT_CPU.
+RECV_CPU=${RECV_CPU:-0}
+CLIENT_CPU=${CLIENT_CPU:-1}
+need taskset "apt-get install -y util-linux"
+# In the foreground only: a function run with & is a subshell whose PID is not the
+# program's, so background programs are started with taskset itself (cleanup kills by PID).
+recv() { taskset -c "$RECV_CPU" "$@"; }
+client() { taskset -c "$CLIENT_CPU" "$@"; }
+
+# descendants PID: PID and every process under it (a background function's subshell, the
+# program it runs, nginx's workers).
+descendants() {
+  local child
+  echo "$1"
+  for child in $(pgrep -P "$1" || true); do descendants "$child"; done
+}
+
+# cpu_ms PID: user + system CPU time of PID and its descendants so far, in ms.
+cpu_ms() {
+  local pid total=0 ticks hz
+  hz=$(getconf CLK_TCK)
+  for pid in $(descendants "$1"); do
+    ticks=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | awk '{print $12 + $13}')
+    total=$((total + ${ticks:-0}))
+  done
+  echo $((total * 1000 / hz))
 }
 
 machine() {

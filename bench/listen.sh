@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Requests per second under load (oha, 64 connections, ~10 s each) for three receivers of the
-# same signed call_ended body:
+# Requests per second under load (oha, 64 connections, ~10 s each) for receivers of the same
+# signed call_ended body, each pinned to core RECV_CPU with oha on CLIENT_CPU (lib.sh):
 #   nginx answering a static 204 (the ceiling: no verification, no body handling);
-#   hookcli listen --secret K -q, verifying x-retell-signature on every request;
-#   the same without -q, also parsing each body and printing a line per request;
-#   Express verifying with the official retell-sdk (bench/express, the docs' handler).
+#   hookcli listen -q, verifying x-retell-signature on every request;
+#   hookcli listen, also naming each request and writing its line, to a file and to a pipe;
+#   hookcli listen -q --record FILE (every request recorded before it is answered);
+#   hookcli listen --ui with a client polling the inspector's API as the page does;
+#   Express verifying with the official retell-sdk (bench/express), when installed.
+# Prints req/s, CPU ms per 1,000 requests on the receiver's side, and the ratios to nginx.
 #
 #   bench/listen.sh               # DURATION=10s CONNECTIONS=64 by default
 set -euo pipefail
@@ -18,59 +21,112 @@ EXPRESS="$ROOT/bench/express"
 need cargo "https://rustup.rs"
 need oha "cargo install oha --locked"
 need nginx "apt-get install -y nginx"
-need node "apt-get install -y nodejs npm"
-need npm "apt-get install -y npm"
+need python3 "apt-get install -y python3"
 require_tools
-if [[ ! -d $EXPRESS/node_modules/retell-sdk || ! -d $EXPRESS/node_modules/express ]]; then
-  echo "bench/express has no node_modules: run (cd bench/express && npm ci)" >&2
-  exit 1
-fi
 
 build_release
 machine
-echo "load: oha -z $DURATION -c $CONNECTIONS, POST of one signed call_ended body"
+echo "load: oha -z $DURATION -c $CONNECTIONS on core $CLIENT_CPU, receivers on core $RECV_CPU"
 
 "$BIN" show call_ended --compact >"$WORK/body.json"
 
-# load NAME URL: prints "NAME: N req/s (status counts)"; fails unless every answer is 204.
+# load NAME URL PID: prints "NAME: N req/s, CPU per 1k"; fails unless every answer is 204.
 load() {
-  local name=$1 url=$2 sig out
+  local name=$1 url=$2 pid=$3 sig out before after
   # Signed now: fresh for the 5-minute tolerance through the whole run.
   sig=$("$BIN" sign --secret "$KEY" "$WORK/body.json")
   out="$WORK/$name.json"
-  oha -z "$DURATION" -c "$CONNECTIONS" --no-tui --output-format json -m POST \
+  before=$(cpu_ms "$pid")
+  client oha -z "$DURATION" -c "$CONNECTIONS" --no-tui --output-format json -m POST \
     -H 'content-type: application/json' -H "$sig" -D "$WORK/body.json" "$url" >"$out"
-  local rps codes
-  rps=$(grep -o '"requestsPerSec": *[0-9.]*' "$out" | head -n1 | sed 's/.*: *//')
-  codes=$(tr -d ' \n' <"$out" | grep -o '"statusCodeDistribution":{[^}]*}' | sed 's/.*:{//; s/}//')
-  printf '%-32s %10.0f req/s   statuses {%s}\n' "$name" "$rps" "$codes"
-  echo "$rps" >"$WORK/$name.rps"
-  if [[ $codes != '"204":'* || $codes == *,* ]]; then
-    echo "  not every answer was 204: the figure above does not count" >&2
-    return 1
-  fi
+  after=$(cpu_ms "$pid")
+  python3 - "$out" "$name" "$((after - before))" "$WORK/$name.rps" <<'PY'
+import json, sys
+out, name, cpu_ms, rps_file = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+d = json.load(open(out))
+rps = d["summary"]["requestsPerSec"]
+codes = d.get("statusCodeDistribution", {})
+total = sum(codes.values())
+per_k = cpu_ms / total * 1000 if total else float("nan")
+print(f"{name:<34} {rps:>9.0f} req/s   receiver CPU {per_k:6.1f} ms per 1,000   statuses {codes}")
+open(rps_file, "w").write(f"{rps}\n")
+if list(codes) != ["204"]:
+    print("  not every answer was 204: the figure above does not count", file=sys.stderr)
+    sys.exit(1)
+PY
+}
+
+# start NAME ARGS...: hookcli listen on the receiver core; sets URL and PID.
+start() {
+  local name=$1
+  shift
+  HOOKCLI_SECRET=$KEY taskset -c "$RECV_CPU" "$BIN" listen --port 0 "$@" 2>"$WORK/$name.err" &
+  PID=$!
+  PIDS+=("$PID")
+  URL=$(wait_ready "$WORK/$name.err")
+}
+
+stop() {
+  kill "$PID" 2>/dev/null || true
+  wait "$PID" 2>/dev/null || true
 }
 
 port=$(free_port)
 start_nginx "$port"
-load nginx "http://127.0.0.1:$port/webhook"
+load nginx "http://127.0.0.1:$port/webhook" "${PIDS[-1]}"
 
-HOOKCLI_SECRET=$KEY "$BIN" listen --port 0 -q 2>"$WORK/listen.err" &
-PIDS+=($!)
-load hookcli-listen "$(wait_ready "$WORK/listen.err")"
+start listen-q -q
+load listen-q "$URL" "$PID"
+stop
 
-# The same receiver printing its line per request (to a file): the cost of reporting.
-HOOKCLI_SECRET=$KEY "$BIN" listen --port 0 >"$WORK/lines.txt" 2>"$WORK/listen-lines.err" &
-PIDS+=($!)
-load hookcli-listen-lines "$(wait_ready "$WORK/listen-lines.err")"
+# The default mode: a line per request, to a file and through a pipe.
+start listen-lines-file >"$WORK/lines.txt"
+load listen-lines-file "$URL" "$PID"
+stop
+start listen-lines-pipe > >(cat >/dev/null)
+load listen-lines-pipe "$URL" "$PID"
+stop
 
-(cd "$EXPRESS" && HOOKCLI_SECRET=$KEY exec node server.js) 2>"$WORK/express.err" &
-PIDS+=($!)
-load express-retell-sdk "$(wait_ready "$WORK/express.err")"
+start listen-q-record -q --record "$WORK/record.ndjson"
+load listen-q-record "$URL" "$PID"
+stop
 
-awk -v n="$(cat "$WORK/nginx.rps")" -v h="$(cat "$WORK/hookcli-listen.rps")" \
-  -v e="$(cat "$WORK/express-retell-sdk.rps")" -v l="$(cat "$WORK/hookcli-listen-lines.rps")" 'BEGIN {
-  printf "hookcli listen / nginx = %.2f (bar: >= 0.5)\n", h/n
-  printf "hookcli listen / express = %.1f (bar: >= 10)\n", h/e
-  printf "hookcli listen with lines / nginx = %.2f, / express = %.1f\n", l/n, l/e
-}'
+# The inspector open: a client on the client core asks for new rows as the page does.
+start listen-ui --ui >"$WORK/ui-lines.txt"
+ui=$(sed -n 's/^inspector on //p' "$WORK/listen-ui.err" | head -n1)
+for _ in $(seq 100); do
+  [[ -n $ui ]] && break
+  sleep 0.05
+  ui=$(sed -n 's/^inspector on //p' "$WORK/listen-ui.err" | head -n1)
+done
+taskset -c "$CLIENT_CPU" python3 "$ROOT/bench/page.py" "$ui" >"$WORK/page.log" 2>&1 &
+page=$!
+PIDS+=("$page")
+load listen-ui-polled "$URL" "$PID"
+kill "$page" 2>/dev/null || true
+stop
+echo "  the page's client got $(tail -n1 "$WORK/page.log")"
+
+if [[ -d $EXPRESS/node_modules/retell-sdk && -d $EXPRESS/node_modules/express ]]; then
+  (cd "$EXPRESS" && HOOKCLI_SECRET=$KEY exec taskset -c "$RECV_CPU" node server.js) \
+    2>"$WORK/express.err" &
+  PIDS+=($!)
+  load express-retell-sdk "$(wait_ready "$WORK/express.err")" "${PIDS[-1]}"
+else
+  echo "(Express skipped: run (cd bench/express && npm ci) to include it)"
+fi
+
+python3 - "$WORK" <<'PY'
+import os, sys
+work = sys.argv[1]
+rps = {f[:-4]: float(open(os.path.join(work, f)).read()) for f in os.listdir(work) if f.endswith(".rps")}
+n = rps["nginx"]
+bars = {"listen-q": 0.9, "listen-lines-file": 0.8, "listen-lines-pipe": 0.8, "listen-ui-polled": 0.8}
+for name, value in rps.items():
+    if name == "nginx":
+        continue
+    bar = f" (bar: >= {bars[name]})" if name in bars else ""
+    print(f"{name} / nginx = {value / n:.2f}{bar}")
+if "express-retell-sdk" in rps:
+    print(f"listen-q / express = {rps['listen-q'] / rps['express-retell-sdk']:.1f} (bar: >= 10)")
+PY

@@ -15,6 +15,9 @@ PORT=${PORT:-18080}
 COUNT=${COUNT:-1000000}
 ROUNDS=${ROUNDS:-3}
 HOOKCLI=${HOOKCLI:-target/release/hookcli}
+# Each side on its own core: nginx on RECV_CPU, oha and hookcli load on CLIENT_CPU.
+RECV_CPU=${RECV_CPU:-0}
+CLIENT_CPU=${CLIENT_CPU:-1}
 
 missing=0
 need() {
@@ -26,6 +29,7 @@ need() {
 need nginx "apt-get install -y nginx"
 need oha "cargo install oha --locked   (a long build; -j1 keeps the machine usable)"
 need python3 "apt-get install -y python3"
+need taskset "apt-get install -y util-linux"
 [ -x /usr/bin/time ] || { echo "missing: /usr/bin/time — install it with: apt-get install -y time" >&2; missing=1; }
 [ -x "$HOOKCLI" ] || { echo "missing: $HOOKCLI — build it with: cargo build --release" >&2; missing=1; }
 [ "$missing" = 0 ] || exit 2
@@ -38,6 +42,7 @@ cleanup() {
 trap cleanup EXIT
 
 echo "== oha vs hookcli load, -c $CONNECTIONS, ${SECONDS_EACH}s each, $ROUNDS rounds, nginx answering 204 =="
+echo "   (nginx on core $RECV_CPU, the clients on core $CLIENT_CPU; CPU = user + system time of the client per request)"
 # nginx: answers 204 to everything, reads the body, keeps connections alive for good.
 mkdir -p "$work/logs"
 cat >"$work/nginx.conf" <<EOF
@@ -62,7 +67,7 @@ http {
     }
 }
 EOF
-nginx -c "$work/nginx.conf" -p "$work"
+taskset -c "$RECV_CPU" nginx -c "$work/nginx.conf" -p "$work"
 URL="http://127.0.0.1:$PORT/webhook"
 for _ in $(seq 50); do
     curl -s -o /dev/null -X POST "$URL" 2>/dev/null && break || sleep 0.1
@@ -75,26 +80,35 @@ python3 -c 'import json; print(json.dumps({"event": "call_ended", "pad": "x" * 2
 # is the figure; every round is printed.
 ratios=()
 for round in $(seq "$ROUNDS"); do
-    oha -c "$CONNECTIONS" -z "${SECONDS_EACH}s" -m POST -D "$work/body.json" \
+    /usr/bin/time -f "%U %S" -o "$work/oha.time" taskset -c "$CLIENT_CPU" \
+        oha -c "$CONNECTIONS" -z "${SECONDS_EACH}s" -m POST -D "$work/body.json" \
         -H 'content-type: application/json' --no-tui --output-format json "$URL" >"$work/oha.json"
-    oha_rps=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(round(d["summary"]["requestsPerSec"], 1))' "$work/oha.json")
-    "$HOOKCLI" load -c "$CONNECTIONS" -z "${SECONDS_EACH}s" --secret key_bench --to "$URL" --json >"$work/hookcli.json"
-    line=$(python3 - "$work/hookcli.json" "$oha_rps" <<'EOF'
+    /usr/bin/time -f "%U %S" -o "$work/hookcli.time" taskset -c "$CLIENT_CPU" \
+        "$HOOKCLI" load -c "$CONNECTIONS" -z "${SECONDS_EACH}s" --secret key_bench --to "$URL" \
+        --json >"$work/hookcli.json"
+    line=$(python3 - "$work" <<'EOF'
 import json, sys
-r = json.load(open(sys.argv[1]))
-oha = float(sys.argv[2])
+work = sys.argv[1]
+o = json.load(open(f"{work}/oha.json"))
+r = json.load(open(f"{work}/hookcli.json"))
+oha = o["summary"]["requestsPerSec"]
+oha_n = sum(o.get("statusCodeDistribution", {}).values()) or 1
+cpu = lambda name: sum(map(float, open(f"{work}/{name}.time").read().split()))
+oha_us = cpu("oha") * 1e6 / oha_n
+us = cpu("hookcli") * 1e6 / max(r["deliveries"], 1)
 l = r["latency_ms"]
-print(f"{r['deliveries_per_second'] / oha:.3f} oha {oha}/s, hookcli {r['deliveries_per_second']}/s "
-      f"({r['failed']} failed, p50 {l['p50']} ms, p99 {l['p99']} ms)")
+print(f"{r['deliveries_per_second'] / oha:.3f} oha {oha:.0f}/s ({oha_us:.1f} us CPU each), "
+      f"hookcli {r['deliveries_per_second']:.0f}/s ({us:.1f} us CPU each, signed; "
+      f"{r['failed']} failed, p50 {l['p50']} ms, p99 {l['p99']} ms)")
 EOF
 )
     ratios+=("${line%% *}")
     echo "round $round: ${line#* } -> ratio ${line%% *}"
 done
-printf '%s\n' "${ratios[@]}" | sort -n | awk '{a[NR]=$1} END {printf "median ratio hookcli/oha over %d rounds: %s (bar: >= 0.90)\n", NR, a[int((NR+1)/2)]}'
+printf '%s\n' "${ratios[@]}" | sort -n | awk '{a[NR]=$1} END {printf "median ratio hookcli/oha over %d rounds: %s (bar: >= 1.10)\n", NR, a[int((NR+1)/2)]}'
 
 echo "== peak memory: hookcli load -c $CONNECTIONS -n $COUNT =="
-/usr/bin/time -v "$HOOKCLI" load -c "$CONNECTIONS" -n "$COUNT" --secret key_bench --to "$URL" --json \
+/usr/bin/time -v taskset -c "$CLIENT_CPU" "$HOOKCLI" load -c "$CONNECTIONS" -n "$COUNT" --secret key_bench --to "$URL" --json \
     >"$work/million.json" 2>"$work/time.txt"
 rss_kb=$(awk -F: '/Maximum resident set size/ {gsub(/ /, "", $2); print $2}' "$work/time.txt")
 python3 - "$work/million.json" "$rss_kb" <<'EOF'

@@ -25,7 +25,7 @@ trap cleanup EXIT
 # (Not in $(...): the listener would hold the substitution's pipe open.)
 start_listener() {
   local err="$work/listen-$RANDOM.err"
-  "$bin" listen --port 0 -q "$@" >/dev/null 2>"$err" &
+  taskset -c "${RECV_CPU:-0}" "$bin" listen --port 0 -q "$@" >/dev/null 2>"$err" &
   pids+=($!)
   until grep -q '^listening on ' "$err" 2>/dev/null; do sleep 0.05; done
   url=$(grep -o 'http://[^ ]*' "$err" | head -1)
@@ -52,12 +52,19 @@ PY
 deliveries=$(wc -l <"$work/call.ndjson")
 export HOOKCLI_SECRET=bench_replay_key
 echo "== one uponai call, --events all: $deliveries deliveries to $url"
-hyperfine -N --warmup 5 --runs 40 \
+taskset -c "${CLIENT_CPU:-1}" hyperfine -N --warmup 5 --runs 40 --export-json "$work/replay.json" \
   --export-markdown "$work/replay.md" \
   -n "hookcli replay (renders and signs)" "env HOOKCLI_SEED=7 $bin replay --events all --to $url --json" \
   -n "hookcli replay --from (same bodies, re-signed)" "$bin replay --from $work/call.ndjson --to $url --json" \
   -n "curl --next (same bodies, unsigned)" "$(cat "$work/curl.cmd")"
 cat "$work/replay.md"
+python3 - "$work/replay.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))["results"]
+curl = r[2]["median"]
+for one in r[:2]:
+    print(f"{one['command']}: median {one['median'] * 1000:.1f} ms = {one['median'] / curl:.2f}x curl (bar: <= 0.40)")
+PY
 
 echo
 echo "== 1,000 calls at concurrency 50, --events all"

@@ -198,6 +198,16 @@ pub fn client() -> reqwest::Client {
         .expect("the HTTP client builds with static settings")
 }
 
+/// [`client`] for requests to `url` alone (redirects are not followed): for http, without
+/// the built-in TLS root certificates, which a plain-http send would load for nothing.
+pub fn client_for(url: &reqwest::Url) -> reqwest::Client {
+    builder()
+        .pool_idle_timeout(Duration::from_secs(30))
+        .tls_built_in_root_certs(url.scheme() == "https")
+        .build()
+        .expect("the HTTP client builds with static settings")
+}
+
 /// [`client`] with a deadline for the connection alone, for a platform that has one.
 fn client_connecting_within(deadline: Duration) -> reqwest::Client {
     builder()

@@ -29,6 +29,22 @@ pub fn write_stdout(args: fmt::Arguments) {
     }
 }
 
+/// Writes bytes (whole lines) to stdout in one write, as [`write_stdout`] does text.
+pub fn write_stdout_bytes(bytes: &[u8]) {
+    if STDOUT_GONE.load(Ordering::Relaxed) {
+        return;
+    }
+    if let Err(e) = io::stdout().lock().write_all(bytes) {
+        STDOUT_GONE.store(true, Ordering::Relaxed);
+        if e.kind() != io::ErrorKind::BrokenPipe {
+            write_stderr(format_args!(
+                "warning: cannot write to stdout ({}): the rest of the output is lost\n",
+                crate::text::io_reason(&e)
+            ));
+        }
+    }
+}
+
 /// Writes to stderr; a failure there has nowhere to be told, so it is dropped.
 pub fn write_stderr(args: fmt::Arguments) {
     let _ = io::stderr().lock().write_fmt(args);

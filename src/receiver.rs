@@ -4,7 +4,8 @@
 //! hyper, not axum: the receiver needs the raw body bytes under a size limit, the freedom to
 //! close a connection without answering (`--drop`), and nothing in the hot path but the
 //! HMAC; a router would add nothing here. Nothing in this module prints: every request is
-//! reported as a [`Received`] on a channel.
+//! reported as a [`Received`] on a channel, to the command's [`Taps`] (its line, formatted
+//! by the command and written to the sink it gives, before the answer), or both.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::Write;
@@ -28,6 +29,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::answer::Answers;
 use crate::catalog::Platform;
+use crate::group_commit::GroupCommit;
+use crate::pick::Namer;
 use crate::relay::{Forward, Outcome};
 use crate::secret::Secret;
 use crate::signing::{self, Verdict};
@@ -87,9 +90,8 @@ pub struct ReceiverConfig {
     /// `listen --public-url`: the origin the platform signed (a tunnel's), for schemes that
     /// sign the URL; without it the URL is rebuilt from the Host header.
     pub public_origin: Option<String>,
-    /// Parse each body to name its event and call id in the report. Off for a reader that
-    /// names them itself, off the request path (`listen -q --ui`: the inspector).
-    pub name_events: bool,
+    /// What listen does with each request besides answering it: its line, the inspector.
+    pub taps: Taps,
     /// Bodies to answer with, for the events whose answer the platform reads (an inbound
     /// call's routing, a function's result): the catalog's examples unless told otherwise.
     pub answers: Answers,
@@ -125,9 +127,47 @@ impl ReceiverConfig {
             record: None,
             public_origin: None,
             forward: None,
-            name_events: true,
+            taps: Taps::default(),
             answers: Answers::examples(&platform_answers),
         }
+    }
+}
+
+/// Writes a request's line (or lines, ending in a newline) into the buffer.
+pub type LineFormat = Arc<dyn Fn(&Received, &mut Vec<u8>) + Send + Sync>;
+
+/// Where lines go (stdout): called with whole lines, one call per group of requests.
+pub type LineOut = Arc<dyn Fn(&[u8]) -> Result<(), String> + Send + Sync>;
+
+/// Sees every request once it is answered (the inspector's ring). It runs on the request's
+/// task, so it must not block.
+pub type Observer = Arc<dyn Fn(Received) + Send + Sync>;
+
+/// The command's hooks on each request, made by the command (the receiver prints nothing).
+#[derive(Clone, Default)]
+pub struct Taps {
+    /// A line per request, written before the request is answered (group commit: the lines
+    /// of requests in flight together share one write).
+    pub lines: Option<(LineFormat, LineOut)>,
+    pub observe: Option<Observer>,
+}
+
+impl Taps {
+    /// Lines made by `format`, written to `out`.
+    pub fn lines(format: LineFormat, out: LineOut) -> Self {
+        Taps {
+            lines: Some((format, out)),
+            observe: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for Taps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Taps")
+            .field("lines", &self.lines.is_some())
+            .field("observe", &self.observe.is_some())
+            .finish()
     }
 }
 
@@ -141,7 +181,10 @@ pub struct Received {
     pub path: String,
     /// The query string, without `?` (a scheme that signs the URL covers it).
     pub query: Option<String>,
+    /// The headers as text, only for a reader of the `events` channel (tests, send's receiver
+    /// list); otherwise empty, and `header_map` holds them as they came, uncopied.
     pub headers: Vec<(String, String)>,
+    pub header_map: hyper::HeaderMap,
     pub body: Bytes,
     pub verdict: Verdict,
     pub event: Option<String>,
@@ -321,11 +364,90 @@ struct State {
     config: ReceiverConfig,
     stats: Arc<Stats>,
     fail_budget: AtomicU64,
-    record: Option<Mutex<std::fs::File>>,
+    record: Option<Arc<GroupCommit>>,
+    lines: Option<(LineFormat, Arc<GroupCommit>)>,
     events: Option<mpsc::UnboundedSender<Received>>,
+    /// Names a JSON body's event and call id in the pass that validates it (no tree).
+    namer: Option<Namer>,
+    verifier: Option<Verifier>,
     memory: Budget,
     conns: Conns,
     seen: Mutex<Seen>,
+}
+
+impl State {
+    fn new(
+        config: ReceiverConfig,
+        record: Option<Arc<GroupCommit>>,
+        lines: Option<(LineFormat, Arc<GroupCommit>)>,
+        events: Option<mpsc::UnboundedSender<Received>>,
+    ) -> State {
+        let namer = (config.platform.format == crate::catalog::BodyFormat::Json)
+            .then(|| Namer::of(&config.platform));
+        let verifier = Verifier::new(&config);
+        State {
+            fail_budget: AtomicU64::new(config.faults.fail_first),
+            memory: Budget {
+                used: AtomicU64::new(0),
+                limit: config.body_memory,
+            },
+            conns: Conns::new(),
+            seen: Mutex::default(),
+            config,
+            stats: Arc::default(),
+            record,
+            lines,
+            events,
+            namer,
+            verifier,
+        }
+    }
+}
+
+/// listen's per-request work on a body already read, without the HTTP exchange: name,
+/// verify, decide the answer (what `cargo bench --bench judge` measures).
+pub struct Judge {
+    state: State,
+}
+
+impl Judge {
+    /// For `config`'s platform, key and answers (its record, lines and faults aside).
+    pub fn new(config: ReceiverConfig) -> Judge {
+        Judge {
+            state: State::new(config, None, None, None),
+        }
+    }
+
+    /// The request as listen reports it, with the status it would answer.
+    pub fn judge(
+        &self,
+        method: Method,
+        uri: &hyper::Uri,
+        headers: hyper::HeaderMap,
+        body: Bytes,
+    ) -> Received {
+        let mut received = Received {
+            n: 1,
+            at: SystemTime::now(),
+            method: method.to_string(),
+            path: uri.path().to_string(),
+            query: uri.query().map(str::to_string),
+            headers: Vec::new(),
+            header_map: headers,
+            body: body.clone(),
+            verdict: Verdict::Unsigned,
+            event: None,
+            call_id: None,
+            answered: None,
+            note: None,
+            duplicate_of: None,
+            forwarded: None,
+            summary: None,
+        };
+        let decision = judge(&self.state, &method, &mut received, &body);
+        received.answered = Some(decision.status.as_u16());
+        received
+    }
 }
 
 /// How many recent bodies are remembered to spot a retry.
@@ -498,29 +620,21 @@ impl Receiver {
             .local_addr()
             .map_err(|e| ReceiverError::bind(&host, port, &e))?;
         let record = match &config.record {
-            Some(path) => Some(Mutex::new(open_record(path)?)),
+            Some(path) => Some(GroupCommit::start(record_sink(open_record(path)?))),
             None => None,
         };
+        let lines = config.taps.lines.clone().map(|(format, out)| {
+            let sink: crate::group_commit::Sink = Box::new(move |bytes: &[u8]| out(bytes));
+            (format, GroupCommit::start(sink))
+        });
         let shown_host = if host.contains(':') {
             format!("[{}]", addr.ip())
         } else {
             addr.ip().to_string()
         };
         let url = format!("http://{shown_host}:{}{}", addr.port(), config.path);
-        let stats = Arc::new(Stats::default());
-        let state = Arc::new(State {
-            fail_budget: AtomicU64::new(config.faults.fail_first),
-            memory: Budget {
-                used: AtomicU64::new(0),
-                limit: config.body_memory,
-            },
-            conns: Conns::new(),
-            seen: Mutex::default(),
-            config,
-            stats: stats.clone(),
-            record,
-            events,
-        });
+        let state = Arc::new(State::new(config, record, lines, events));
+        let stats = state.stats.clone();
         let cancel = CancellationToken::new();
         let task = tokio::spawn(accept_loop(listener, state, cancel.clone()));
         Ok(Receiver {
@@ -638,26 +752,28 @@ async fn handle(
     let n = stats.requests.fetch_add(1, Ordering::Relaxed) + 1;
     let at = SystemTime::now();
     let deadline = tokio::time::Instant::now() + state.config.body_timeout;
-    let method = req.method().clone();
-    let path = req.uri().path().to_string();
-    let query = req.uri().query().map(str::to_string);
-    let headers = header_pairs(req.headers());
+    let (parts, incoming) = req.into_parts();
     let config = &state.config;
-    // Forwarded as they came, bytes and all, not as the text `headers` holds.
-    let wire_headers = config.forward.as_ref().map(|_| req.headers().clone());
-    let declared = req
-        .headers()
+    // Copied into text only for a reader of the channel; the rest read the map as it came.
+    let headers = match state.events {
+        Some(_) => header_pairs(&parts.headers),
+        None => Vec::new(),
+    };
+    let declared = parts
+        .headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    let body = read_body(req.into_body(), declared, &state, deadline).await?;
+    let body = read_body(incoming, declared, &state, deadline).await?;
     state.conns.set(&conn, ANSWERING);
+    let method = parts.method;
     let mut received = Received {
         n,
         at,
         method: method.to_string(),
-        path,
-        query,
+        path: parts.uri.path().to_string(),
+        query: parts.uri.query().map(str::to_string),
         headers,
+        header_map: parts.headers,
         body: Bytes::new(),
         verdict: Verdict::Unsigned,
         event: None,
@@ -678,10 +794,13 @@ async fn handle(
             received.body = body.clone();
             received.duplicate_of = duplicate_of(&state, &method, &received);
             let decision = judge(&state, &method, &mut received, &body);
-            match (&config.forward, wire_headers) {
+            match &config.forward {
                 // Whatever the verdict: it is for the developer; the app's answer is the answer.
-                (Some(forward), Some(wire)) if is_webhook(&state, &method, &received) => {
-                    let r = forward.forward(method.clone(), &wire, body).await;
+                // Forwarded as they came, bytes and all.
+                Some(forward) if is_webhook(&state, &method, &received) => {
+                    let r = forward
+                        .forward(method.clone(), &received.header_map, body)
+                        .await;
                     received.forwarded = Some(Forwarded::of(&r));
                     let status =
                         StatusCode::from_u16(r.status()).unwrap_or(StatusCode::BAD_GATEWAY);
@@ -731,7 +850,7 @@ async fn handle(
     let mut decision = decision;
     // Written before the answer: a request acknowledged but not recorded would be lost, so
     // one that cannot be recorded is answered 503 and the platform sends it again.
-    if let Err(reason) = record(&state, &received) {
+    if let Err(reason) = record(&state, &received).await {
         stats.not_recorded(&reason);
         let note = format!("not recorded: {reason}");
         received.note = Some(match received.note.take() {
@@ -744,8 +863,20 @@ async fn handle(
             received.answered = Some(503);
         }
     }
-    if let Some(events) = &state.events {
-        let _ = events.send(received);
+    // The line, too, is out before the answer (a closed stdout is not a reason to refuse).
+    if let Some((format, lines)) = &state.lines {
+        let _ = lines.write(|buf| format(&received, buf)).await;
+    }
+    match (&state.events, &config.taps.observe) {
+        (Some(events), Some(observe)) => {
+            let _ = events.send(received.clone());
+            observe(received);
+        }
+        (Some(events), None) => {
+            let _ = events.send(received);
+        }
+        (None, Some(observe)) => observe(received),
+        (None, None) => {}
     }
     if !config.faults.delay.is_zero() {
         tokio::time::sleep(config.faults.delay).await;
@@ -786,7 +917,10 @@ fn relayed_response(answer: crate::relay::Answer) -> Response<Full<Bytes>> {
 /// For a webhook delivery, the earlier request with the same body, when someone will be told
 /// (a line, a record): hashing costs a second pass over the body.
 fn duplicate_of(state: &State, method: &Method, received: &Received) -> Option<u64> {
-    let told = state.events.is_some() || state.record.is_some();
+    let told = state.events.is_some()
+        || state.record.is_some()
+        || state.lines.is_some()
+        || state.config.taps.observe.is_some();
     if !told || method != Method::POST || received.path != state.config.path {
         return None;
     }
@@ -949,31 +1083,10 @@ impl Decision {
 fn judge(state: &State, method: &Method, received: &mut Received, body: &Bytes) -> Decision {
     let config = &state.config;
     let platform = &config.platform;
-    // The event and call id are only for the report: with nobody to report to (listen -q),
-    // the body is only validated, without building a tree, which saves most allocations.
-    let is_json =
-        if (state.events.is_some() && config.name_events) || config.answers.may_answer(body) {
-            let json = platform.decode(body).ok();
-            if let Some(json) = &json {
-                received.event = platform.event_of(json);
-                received.call_id = platform.call_id_of(json);
-                received.summary = received
-                    .event
-                    .as_deref()
-                    .and_then(|e| crate::answer::summary(platform, e, json));
-            }
-            json.is_some()
-        } else {
-            match platform.format {
-                crate::catalog::BodyFormat::Json => {
-                    serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok()
-                }
-                format => format.decode(body).is_ok(),
-            }
-        };
-    received.verdict = match (&platform.signing, &config.key) {
-        (Some(signing), Some(key)) => verify(&signing.rules, key, config, received, body),
-        _ => Verdict::Unsigned,
+    let is_json = name(state, received, body);
+    received.verdict = match &state.verifier {
+        Some(verifier) => verifier.verify(received, body),
+        None => Verdict::Unsigned,
     };
     if received.path != config.path {
         received.note = Some(format!("not the webhook path {}", config.path));
@@ -1023,125 +1136,231 @@ fn judge(state: &State, method: &Method, received: &mut Received, body: &Bytes) 
     }
 }
 
-/// The request's signature under the platform's scheme, with listen's tolerance. The URL a
-/// scheme may cover is the public origin the platform posted to (`--public-url`), or else is
-/// rebuilt from the Host header, as a receiver behind no proxy sees it.
-fn verify(
-    rules: &signing::Rules,
-    key: &Secret,
-    config: &ReceiverConfig,
-    received: &Received,
-    body: &Bytes,
-) -> Verdict {
-    let tolerance = config.tolerance;
-    let mut rules = rules.clone();
-    rules.tolerance.past = tolerance;
-    if rules.tolerance.future.is_some() {
-        rules.tolerance.future = Some(tolerance);
+/// Names the event and call id (and, for a request the platform waits on, what the line sums
+/// up of it); false when the body is not in the platform's format. A JSON body is named by
+/// pointer in the one pass that validates it: no tree, unless a summary needs one.
+fn name(state: &State, received: &mut Received, body: &Bytes) -> bool {
+    let platform = &state.config.platform;
+    let tree = match &state.namer {
+        Some(namer) => {
+            let Some(named) = namer.name(body) else {
+                return false;
+            };
+            received.event = named.event;
+            received.call_id = named.call_id;
+            match &received.event {
+                Some(event) if namer.sums_up(event) => platform.decode(body).ok(),
+                _ => return true,
+            }
+        }
+        None => {
+            let Ok(tree) = platform.decode(body) else {
+                return false;
+            };
+            received.event = platform.event_of(&tree);
+            received.call_id = platform.call_id_of(&tree);
+            Some(tree)
+        }
+    };
+    if let (Some(tree), Some(event)) = (tree, received.event.as_deref()) {
+        received.summary = crate::answer::summary(platform, event, &tree);
     }
-    let origin = config.public_origin.clone().or_else(|| {
-        received
+    true
+}
+
+/// The signature rules with listen's tolerance, and what of a request they read, worked out
+/// once rather than per request.
+struct Verifier {
+    rules: signing::Rules,
+    key: Secret,
+    /// The headers the scheme reads, lowercase.
+    headers: Vec<String>,
+    /// The scheme signs the URL: the public origin the platform posted to (`--public-url`),
+    /// or else rebuilt from the Host header, as a receiver behind no proxy sees it.
+    covers_url: bool,
+    public_origin: Option<String>,
+}
+
+impl Verifier {
+    fn new(config: &ReceiverConfig) -> Option<Verifier> {
+        let (signing, key) = (config.platform.signing.as_ref()?, config.key.as_ref()?);
+        let mut rules = signing.rules.clone();
+        rules.tolerance.past = config.tolerance;
+        if rules.tolerance.future.is_some() {
+            rules.tolerance.future = Some(config.tolerance);
+        }
+        let properties = rules.properties();
+        Some(Verifier {
+            headers: properties
+                .headers
+                .iter()
+                .map(|h| h.to_ascii_lowercase())
+                .collect(),
+            covers_url: properties.covers_url,
+            public_origin: config.public_origin.clone(),
+            rules,
+            key: key.clone(),
+        })
+    }
+
+    /// The request's signature under the platform's scheme.
+    fn verify(&self, received: &Received, body: &Bytes) -> Verdict {
+        let map = &received.header_map;
+        fn text(v: &HeaderValue) -> std::borrow::Cow<'_, str> {
+            String::from_utf8_lossy(v.as_bytes())
+        }
+        let values: Vec<(&str, std::borrow::Cow<'_, str>)> = self
             .headers
             .iter()
-            .find(|(k, _)| k == "host")
-            .map(|(_, host)| format!("http://{host}"))
-    });
-    let url = origin.map(|origin| match &received.query {
-        Some(query) => format!("{origin}{}?{query}", received.path),
-        None => format!("{origin}{}", received.path),
-    });
-    let headers: Vec<(&str, &str)> = received
-        .headers
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let signed = signing::Signed {
-        url: url.as_deref(),
-        body,
-        headers: &headers,
-    };
-    rules.verify(key, &signed, signing::now_ms())
+            .flat_map(|name| {
+                map.get_all(name.as_str())
+                    .iter()
+                    .map(|v| (name.as_str(), text(v)))
+            })
+            .collect();
+        let headers: Vec<(&str, &str)> = values.iter().map(|(k, v)| (*k, v.as_ref())).collect();
+        let origin = match (&self.public_origin, map.get(hyper::header::HOST)) {
+            _ if !self.covers_url => None,
+            (Some(origin), _) => Some(origin.clone()),
+            (None, host) => host.map(|host| format!("http://{}", text(host))),
+        };
+        let url = origin.map(|origin| match &received.query {
+            Some(query) => format!("{origin}{}?{query}", received.path),
+            None => format!("{origin}{}", received.path),
+        });
+        let signed = signing::Signed {
+            url: url.as_deref(),
+            body,
+            headers: &headers,
+        };
+        self.rules.verify(&self.key, &signed, signing::now_ms())
+    }
 }
 
 /// Appends one NDJSON line: arrival time, method, path, headers and the exact body (or, for
-/// a body refused unread, its size). A write that fails is rolled back to the last whole line,
-/// so the file stays readable by `replay --from`; the reason is returned.
-fn record(state: &State, received: &Received) -> Result<(), String> {
+/// a body refused unread, its size), with group commit; the reason when it could not be
+/// written (a failed write is rolled back to the last whole line, see [`record_sink`]).
+async fn record(state: &State, received: &Received) -> Result<(), String> {
     let Some(file) = &state.record else {
         return Ok(());
     };
-    let line = record_line(received, &state.config.path);
-    let mut file = file
-        .lock()
-        .map_err(|_| "an earlier write failed midway".to_string())?;
-    let before = file.metadata().map(|m| m.len());
-    file.write_all(line.as_bytes()).map_err(|e| {
-        // A disk that filled midway leaves a torn line: cut it off.
-        if let Ok(len) = before {
-            let _ = file.set_len(len);
-        }
-        io_reason(&e)
+    file.write(|buf| write_record_line(received, &state.config.path, buf))
+        .await
+}
+
+/// Writes batches of record lines to the file. A write that fails is rolled back to the last
+/// whole line, so the file stays readable by `replay --from`.
+fn record_sink(mut file: std::fs::File) -> crate::group_commit::Sink {
+    Box::new(move |bytes: &[u8]| {
+        let before = file.metadata().map(|m| m.len());
+        file.write_all(bytes).map_err(|e| {
+            // A disk that filled midway leaves a torn line: cut it off.
+            if let Ok(len) = before {
+                let _ = file.set_len(len);
+            }
+            io_reason(&e)
+        })
     })
 }
 
 /// The record format `replay --from` reads (README: "Record file").
 pub fn record_line(received: &Received, webhook_path: &str) -> String {
+    let mut buf = Vec::new();
+    write_record_line(received, webhook_path, &mut buf);
+    String::from_utf8(buf).unwrap_or_default()
+}
+
+/// One record line, serialized straight from the request (no tree), keys in this order.
+#[derive(serde::Serialize)]
+struct RecordLine<'a> {
+    time: String,
+    time_ms: u64,
+    method: &'a str,
+    path: &'a str,
+    headers: RecordHeaders<'a>,
+    /// The status answered; null when the connection was dropped.
+    status: Option<u16>,
+    /// A POST to the webhook path: what `replay --from` re-sends (it skips the rest).
+    webhook: bool,
+    /// The verdict, so a page reading the record after a restart can show it; `status` is
+    /// then the app's (or the 502/504 listen answered for it), not listen's judgement.
+    verdict: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    forwarded: Option<serde_json::Value>,
+    /// The request number is this session's, as listen's lines show it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    duplicate_of: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_body: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bytes: Option<u64>,
+    /// A body refused unread or cut off is not kept: its size stands for it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rejected: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    body: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    body_base64: Option<String>,
+}
+
+/// `[[name, value], ...]` as they came, credentials masked.
+struct RecordHeaders<'a>(&'a hyper::HeaderMap);
+
+impl serde::Serialize for RecordHeaders<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = s.serialize_seq(Some(self.0.len()))?;
+        for (name, value) in self.0 {
+            let value = String::from_utf8_lossy(value.as_bytes());
+            seq.serialize_element(&(name.as_str(), masked(name.as_str(), &value)))?;
+        }
+        seq.end()
+    }
+}
+
+fn write_record_line(received: &Received, webhook_path: &str, buf: &mut Vec<u8>) {
     let ms = received
         .at
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0);
-    let mut line = json!({
-        "time": crate::text::iso_millis(received.at),
-        "time_ms": ms,
-        "method": received.method,
-        "path": received.path,
-        "headers": received
-            .headers
-            .iter()
-            .map(|(k, v)| json!([k, masked(k, v)]))
-            .collect::<Vec<_>>(),
-        // The status answered; null when the connection was dropped.
-        "status": received.answered,
-        // A POST to the webhook path: what `replay --from` re-sends (it skips the rest).
-        "webhook": received.method == "POST" && received.path == webhook_path,
-    });
-    // The verdict, so a page reading the record after a restart can show it; `status` is
-    // then the app's (or the 502/504 listen answered for it), not listen's judgement.
-    line["verdict"] = json!(received.verdict.word());
-    if let Some(forwarded) = &received.forwarded {
-        line["forwarded"] = forwarded_json(forwarded);
-    }
-    // The request number is this session's, as listen's lines show it.
-    if let Some(first) = received.duplicate_of {
-        line["duplicate_of"] = json!(first);
-    }
-    match received.verdict {
-        Verdict::TooLarge { bytes, limit } => {
-            line["max_body"] = json!(limit);
-            line["bytes"] = json!(bytes);
-        }
-        Verdict::TimedOut { bytes } | Verdict::Overloaded { bytes } => {
-            line["bytes"] = json!(bytes);
-        }
-        _ => {}
-    }
-    // A body refused unread or cut off is not kept: its size stands for it.
-    if line.get("bytes").is_some() {
-        line["rejected"] = json!(received.verdict.word());
-        return format!("{line}\n");
-    }
-    match std::str::from_utf8(&received.body) {
-        Ok(text) => line["body"] = json!(text),
-        Err(_) => {
+    let (max_body, bytes) = match received.verdict {
+        Verdict::TooLarge { bytes, limit } => (Some(limit), Some(bytes)),
+        Verdict::TimedOut { bytes } | Verdict::Overloaded { bytes } => (None, Some(bytes)),
+        _ => (None, None),
+    };
+    let (body, body_base64) = match (bytes, std::str::from_utf8(&received.body)) {
+        (Some(_), _) => (None, None),
+        (None, Ok(text)) => (Some(text), None),
+        (None, Err(_)) => {
             use base64::Engine;
-            line["body_base64"] =
-                json!(base64::engine::general_purpose::STANDARD.encode(&received.body));
+            let encoded = base64::engine::general_purpose::STANDARD.encode(&received.body);
+            (None, Some(encoded))
         }
+    };
+    let line = RecordLine {
+        time: crate::text::iso_millis(received.at),
+        time_ms: ms,
+        method: &received.method,
+        path: &received.path,
+        headers: RecordHeaders(&received.header_map),
+        status: received.answered,
+        webhook: received.method == "POST" && received.path == webhook_path,
+        verdict: received.verdict.word(),
+        forwarded: received.forwarded.as_ref().map(forwarded_json),
+        duplicate_of: received.duplicate_of,
+        max_body,
+        bytes,
+        rejected: bytes.map(|_| received.verdict.word()),
+        body,
+        body_base64,
+    };
+    let start = buf.len();
+    // Serializing to a Vec fails only for a map with non-string keys: there is none.
+    match serde_json::to_writer(&mut *buf, &line) {
+        Ok(()) => buf.push(b'\n'),
+        Err(_) => buf.truncate(start),
     }
-    let mut text = line.to_string();
-    text.push('\n');
-    text
 }
 
 /// `{"status": 500, "ms": 12, "error": null}`: the app's answer to a relayed request.

@@ -316,23 +316,30 @@ impl Rules {
         }
     }
 
+    /// The headers a signature is read from, as [`Rules::properties`] lists them (without
+    /// making Strings: verify runs per request).
+    fn signed_headers(&self) -> Vec<&str> {
+        match self.scheme {
+            Scheme::StandardWebhooks => vec![
+                self.id_header.as_str(),
+                self.timestamp_header.as_str(),
+                self.header.as_str(),
+            ],
+            Scheme::VapiHmac => vec![self.header.as_str(), self.timestamp_header.as_str()],
+            _ => vec![self.header.as_str()],
+        }
+    }
+
     pub fn properties(&self) -> Properties {
         let timed = matches!(
             self.scheme,
             Scheme::Retell | Scheme::ElevenLabs | Scheme::StandardWebhooks | Scheme::VapiHmac
         );
-        let mut headers = vec![self.header.clone()];
-        match self.scheme {
-            Scheme::StandardWebhooks => {
-                headers = vec![
-                    self.id_header.clone(),
-                    self.timestamp_header.clone(),
-                    self.header.clone(),
-                ]
-            }
-            Scheme::VapiHmac => headers.push(self.timestamp_header.clone()),
-            _ => {}
-        }
+        let headers = self
+            .signed_headers()
+            .into_iter()
+            .map(String::from)
+            .collect();
         Properties {
             timestamp: timed,
             tolerance: timed.then_some(self.tolerance),
@@ -381,7 +388,9 @@ impl Rules {
         let one = |value: String| vec![(self.header.clone(), value)];
         Ok(match self.scheme {
             Scheme::Retell => {
-                let digest = mac(Algorithm::Sha256, &k, &retell_message(body, at_ms));
+                // Retell signs the body bytes followed by the decimal digits of the time in ms.
+                let at = at_ms.to_string();
+                let digest = mac_parts(Algorithm::Sha256, &k, &[body, at.as_bytes()]);
                 one(format!("v={at_ms},d={}", hex::encode(digest)))
             }
             Scheme::ElevenLabs => {
@@ -452,12 +461,12 @@ impl Rules {
             Ok(k) => k,
             Err(e) => return Verdict::Malformed(format!("unusable key: {e}")),
         };
-        let mut values = Vec::new();
-        for name in self.properties().headers {
+        let mut values = Vec::with_capacity(3);
+        for name in self.signed_headers() {
             let mut given = request
                 .headers
                 .iter()
-                .filter(|(n, _)| n.eq_ignore_ascii_case(&name));
+                .filter(|(n, _)| n.eq_ignore_ascii_case(name));
             let Some((_, value)) = given.next() else {
                 return Verdict::Missing;
             };
@@ -544,15 +553,23 @@ fn decode_base64(text: &str) -> Option<Vec<u8>> {
 }
 
 fn mac(algorithm: Algorithm, key: &[u8], message: &[u8]) -> Vec<u8> {
-    fn run<M: Mac + KeyInit>(key: &[u8], message: &[u8]) -> Vec<u8> {
+    mac_parts(algorithm, key, &[message])
+}
+
+/// The MAC of the parts one after the other, without copying them into one message (a
+/// body is most of it: listen and load sign or verify one per request).
+fn mac_parts(algorithm: Algorithm, key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+    fn run<M: Mac + KeyInit>(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
         let mut mac = <M as KeyInit>::new_from_slice(key).expect("HMAC accepts keys of any length");
-        mac.update(message);
+        for part in parts {
+            mac.update(part);
+        }
         mac.finalize().into_bytes().to_vec()
     }
     match algorithm {
-        Algorithm::Sha1 => run::<Hmac<Sha1>>(key, message),
-        Algorithm::Sha256 => run::<Hmac<Sha256>>(key, message),
-        Algorithm::Sha512 => run::<Hmac<Sha512>>(key, message),
+        Algorithm::Sha1 => run::<Hmac<Sha1>>(key, parts),
+        Algorithm::Sha256 => run::<Hmac<Sha256>>(key, parts),
+        Algorithm::Sha512 => run::<Hmac<Sha512>>(key, parts),
     }
 }
 
@@ -563,15 +580,27 @@ fn mac_matches(
     message: &[u8],
     digest: &[u8],
 ) -> Result<(), Verdict> {
-    fn run<M: Mac + KeyInit>(key: &[u8], message: &[u8], digest: &[u8]) -> bool {
+    mac_parts_match(algorithm, key, &[message], digest)
+}
+
+/// [`mac_matches`] over parts, as [`mac_parts`].
+fn mac_parts_match(
+    algorithm: Algorithm,
+    key: &[u8],
+    parts: &[&[u8]],
+    digest: &[u8],
+) -> Result<(), Verdict> {
+    fn run<M: Mac + KeyInit>(key: &[u8], parts: &[&[u8]], digest: &[u8]) -> bool {
         let mut mac = <M as KeyInit>::new_from_slice(key).expect("HMAC accepts keys of any length");
-        mac.update(message);
+        for part in parts {
+            mac.update(part);
+        }
         mac.verify_slice(digest).is_ok()
     }
     let ok = match algorithm {
-        Algorithm::Sha1 => run::<Hmac<Sha1>>(key, message, digest),
-        Algorithm::Sha256 => run::<Hmac<Sha256>>(key, message, digest),
-        Algorithm::Sha512 => run::<Hmac<Sha512>>(key, message, digest),
+        Algorithm::Sha1 => run::<Hmac<Sha1>>(key, parts, digest),
+        Algorithm::Sha256 => run::<Hmac<Sha256>>(key, parts, digest),
+        Algorithm::Sha512 => run::<Hmac<Sha512>>(key, parts, digest),
     };
     if ok { Ok(()) } else { Err(Verdict::Invalid) }
 }
@@ -584,13 +613,6 @@ fn dotted(parts: &[&str], body: &[u8]) -> Vec<u8> {
         message.push(b'.');
     }
     message.extend_from_slice(body);
-    message
-}
-
-/// Retell: the body bytes followed by the decimal digits of the time in ms.
-fn retell_message(body: &[u8], at_ms: u64) -> Vec<u8> {
-    let mut message = body.to_vec();
-    message.extend_from_slice(at_ms.to_string().as_bytes());
     message
 }
 
@@ -676,12 +698,8 @@ type Checked = Result<Option<u64>, Verdict>;
 
 fn verify_retell(key: &[u8], body: &[u8], header: &str) -> Checked {
     let (timestamp, digest) = parse_retell(header).map_err(Verdict::Malformed)?;
-    mac_matches(
-        Algorithm::Sha256,
-        key,
-        &retell_message(body, timestamp),
-        &digest,
-    )?;
+    let at = timestamp.to_string();
+    mac_parts_match(Algorithm::Sha256, key, &[body, at.as_bytes()], &digest)?;
     Ok(Some(timestamp))
 }
 

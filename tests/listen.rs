@@ -1269,3 +1269,87 @@ fn the_record_masks_credential_headers_and_keeps_the_signature() {
     let signature = header("x-retell-signature").expect("the signature is kept");
     assert!(signature.starts_with("v=") && !signature.contains("***"));
 }
+
+/// POSTs `{"n": i}` on a fresh connection; the status when an answer came back whole.
+fn post_numbered(addr: &str, i: usize) -> Option<u16> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).ok()?;
+    let body = format!(r#"{{"event":"call_ended","n":{i}}}"#);
+    let request = format!(
+        "POST /webhook HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).ok()?;
+    answer.get(9..12)?.parse().ok()
+}
+
+/// Four clients post numbered bodies until listen is gone; it is stopped with `signal` once
+/// 40 were answered. Returns the numbers answered, the record's numbers and listen's stdout.
+fn answered_then_stopped(signal: &str) -> (Vec<usize>, Vec<usize>, String) {
+    let dir = TempFile::new("unused", b"");
+    let record = dir.path.with_file_name("record.ndjson");
+    let listener = Listener::start(&["--secret", KEY, "--record", record.to_str().unwrap()]);
+    let addr = listener
+        .url
+        .trim_start_matches("http://")
+        .trim_end_matches("/webhook")
+        .to_string();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let clients: Vec<_> = (0..4)
+        .map(|c| {
+            let (addr, tx) = (addr.clone(), tx.clone());
+            std::thread::spawn(move || {
+                for i in (c..).step_by(4) {
+                    match post_numbered(&addr, i) {
+                        Some(_) => tx.send(i).expect("the test is waiting"),
+                        None => return,
+                    }
+                }
+            })
+        })
+        .collect();
+    drop(tx);
+    let mut answered: Vec<usize> = rx.iter().take(40).collect();
+    let (out, _, _) = listener.stop_code(signal);
+    for client in clients {
+        client.join().expect("a client thread");
+    }
+    answered.extend(rx.iter());
+    let text = std::fs::read_to_string(&record).expect("the record file");
+    let recorded = text
+        .lines()
+        .map(|l| {
+            let line: Value = serde_json::from_str(l).expect("whole NDJSON lines only");
+            let body: Value = serde_json::from_str(line["body"].as_str().unwrap()).unwrap();
+            body["n"].as_u64().unwrap() as usize
+        })
+        .collect();
+    (answered, recorded, out)
+}
+
+#[test]
+fn every_request_answered_is_recorded_and_printed_when_stopped_with_sigterm() {
+    let (answered, recorded, out) = answered_then_stopped("TERM");
+    assert!(answered.len() >= 40);
+    for n in &answered {
+        assert!(recorded.contains(n), "answered #{n} is not in the record");
+    }
+    assert!(
+        out.lines().count() >= answered.len(),
+        "{} lines for {} answers",
+        out.lines().count(),
+        answered.len()
+    );
+}
+
+#[test]
+fn every_request_answered_is_recorded_even_when_listen_is_killed() {
+    let (answered, recorded, _) = answered_then_stopped("KILL");
+    assert!(answered.len() >= 40);
+    for n in &answered {
+        assert!(recorded.contains(n), "answered #{n} is not in the record");
+    }
+}

@@ -44,6 +44,14 @@ impl IdPattern {
             return Value::from(rng.gen_range(*lo..=*hi));
         }
         let mut out = String::new();
+        self.write(rng, &mut out);
+        Value::String(out)
+    }
+
+    /// Appends a fresh id as text (a number's digits for `{int:..}`): the same draws as
+    /// [`IdPattern::generate`], without a String of its own (load makes one per delivery).
+    pub fn write(&self, rng: &mut impl Rng, out: &mut String) {
+        use std::fmt::Write;
         for piece in &self.0 {
             match piece {
                 Piece::Text(t) => out.push_str(t),
@@ -52,11 +60,12 @@ impl IdPattern {
                 Piece::Digits(n) => {
                     out.extend((0..*n).map(|_| (b'0' + rng.gen_range(0..10)) as char))
                 }
-                Piece::Int(lo, hi) => out.push_str(&rng.gen_range(*lo..=*hi).to_string()),
-                Piece::Uuid => out.push_str(&uuid_v4(rng)),
+                Piece::Int(lo, hi) => {
+                    let _ = write!(out, "{}", rng.gen_range(*lo..=*hi));
+                }
+                Piece::Uuid => write_uuid_v4(rng, out),
             }
         }
-        Value::String(out)
     }
 }
 
@@ -64,19 +73,17 @@ fn hex_digit(n: u8) -> char {
     char::from_digit(n as u32, 16).unwrap_or('0')
 }
 
-fn uuid_v4(rng: &mut impl Rng) -> String {
+fn write_uuid_v4(rng: &mut impl Rng, out: &mut String) {
     let mut b: [u8; 16] = rng.r#gen();
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
-    let h = hex::encode(b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..]
-    )
+    for (i, byte) in b.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            out.push('-');
+        }
+        out.push(hex_digit(byte >> 4));
+        out.push(hex_digit(byte & 0x0f));
+    }
 }
 
 fn parse_generator(spec: &str, pattern: &str) -> Result<Piece, String> {

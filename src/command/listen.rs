@@ -3,15 +3,16 @@
 use std::path::Path;
 
 use anyhow::Result;
-use tokio::sync::mpsc;
+use std::sync::{Arc, Mutex};
 
 use super::load_catalog;
 use crate::cli::ListenArgs;
 use crate::error::{UserError, exit};
-use crate::inspector::{Inspector, Setup};
+use crate::inspector::{Inspector, Ring, Setup};
 use crate::output::{self, received};
 use crate::receiver::{
-    DEFAULT_MAX_BODY, Faults, Receiver, ReceiverConfig, Stats, default_body_memory,
+    DEFAULT_MAX_BODY, Faults, LineFormat, Received, Receiver, ReceiverConfig, Stats, Taps,
+    default_body_memory,
 };
 use crate::relay::Forward;
 use crate::text::human_bytes;
@@ -90,8 +91,7 @@ pub fn run(args: ListenArgs, overlay: Option<&Path>, file: Option<&Path>) -> Res
         record: args.record.clone(),
         forward: forward.clone(),
         public_origin: public_origin.clone(),
-        // With no line to print, the inspector names events in its own task.
-        name_events: !args.quiet,
+        taps: Taps::default(),
         answers: super::respond::answers(platform, &args.respond)?,
     };
     let how = match (&platform.signing, &key) {
@@ -126,19 +126,39 @@ pub fn run(args: ListenArgs, overlay: Option<&Path>, file: Option<&Path>) -> Res
         forward_url: forward.as_ref().map(|f| f.url.clone()),
         tolerance,
     };
-    super::runtime()?.block_on(async move {
-        let (tx, rx) = mpsc::unbounded_channel();
-        // --quiet prints no line per request: nothing listens on the channel, so none is made
-        // (unless the inspector does).
-        let events = (!args.quiet || args.ui).then_some(tx);
-        // Read before listen appends to it: the page's history is what came before.
-        let history = match (&args.record, args.ui) {
-            (Some(path), true) => std::fs::read_to_string(path).ok(),
-            _ => None,
+    let mut config = config;
+    // Each request's line is written before it is answered: nothing answered goes unprinted.
+    if !args.quiet {
+        config.taps = Taps::lines(line_format(args.json, args.verbose), Arc::new(stdout_lines));
+    }
+    // The page's ring, filled from the record's history before the first live request (read
+    // before listen appends to it), then by every request as it is answered.
+    let ring = args.ui.then(|| {
+        let mut ring = Ring::default();
+        let loaded = match &args.record {
+            Some(path) => std::fs::read_to_string(path).map_or(0, |text| ring.load_record(&text)),
+            None => 0,
         };
+        (Arc::new(Mutex::new(ring)), loaded)
+    });
+    if let Some((ring, _)) = &ring {
+        let ring = ring.clone();
+        config.taps.observe = Some(Arc::new(move |received| {
+            if let Ok(mut ring) = ring.lock() {
+                ring.push_received(received);
+            }
+        }));
+    }
+    // On one core (taskset, a container's CPU limit) a worker thread only adds hand-offs
+    // between it and the thread that waits for the stop.
+    let runtime = match std::thread::available_parallelism().map_or(1, |n| n.get()) {
+        1 => super::current_thread_runtime()?,
+        _ => super::runtime()?,
+    };
+    runtime.block_on(async move {
         // A record file past `ulimit -f` must fail its write (and be said), not kill listen.
         let _file_size_signal = ignore_file_size_signal();
-        let receiver = Receiver::start(config, events).await?;
+        let receiver = Receiver::start(config, None).await?;
         let stats = receiver.stats.clone();
         let warn_once = tokio::spawn(async move {
             stats.record_failed.notified().await;
@@ -170,25 +190,16 @@ pub fn run(args: ListenArgs, overlay: Option<&Path>, file: Option<&Path>) -> Res
             "{}",
             output::dim(&format!("{} · {how} · Ctrl-C to stop", platform.id))
         );
-        let inspector = match args.ui {
-            true => Some(start_inspector(&config_for_ui, receiver.url.clone(), history).await?),
-            false => None,
+        let _inspector = match ring {
+            Some((ring, loaded)) => {
+                Some(start_inspector(&config_for_ui, receiver.url.clone(), ring, loaded).await?)
+            }
+            None => None,
         };
-        let done = tokio_util::sync::CancellationToken::new();
-        let printer = tokio::spawn(print_requests(
-            rx,
-            done.clone(),
-            args.json,
-            args.verbose,
-            args.quiet,
-            inspector,
-        ));
         stop.await;
         let stats = receiver.stats.clone();
+        // Every request answered so far has its line: it was written before the answer.
         receiver.stop().await;
-        // Every request answered so far gets its line: the printer drains the queue first.
-        done.cancel();
-        let _ = printer.await;
         warn_once.abort();
         errln!("{}", summary(&stats));
         // Requests lost to the record are a failure of the run, even with every answer sent.
@@ -219,17 +230,17 @@ struct UiSetup {
 async fn start_inspector(
     ui: &UiSetup,
     listen_url: String,
-    history: Option<String>,
+    ring: Arc<Mutex<Ring>>,
+    loaded: usize,
 ) -> Result<Inspector> {
-    let inspector = Inspector::start(Setup {
+    let setup = Setup {
         platform: ui.platform.clone(),
         key: ui.key.clone(),
         listen_url,
         forward_url: ui.forward_url.clone(),
         tolerance: ui.tolerance,
-    })
-    .await?;
-    let loaded = history.map_or(0, |text| inspector.load_record(&text));
+    };
+    let inspector = Inspector::start(setup, ring).await?;
     errln!("inspector on {}", inspector.url);
     if loaded > 0 {
         errln!(
@@ -256,50 +267,25 @@ fn ignore_file_size_signal() -> Option<()> {
     None
 }
 
-/// Prints each request as it comes; once `done`, the ones still queued, then returns. A
-/// request's line is queued before it is answered, so a sender that got its answers before
-/// the stop finds every one of them printed.
-async fn print_requests(
-    mut rx: mpsc::UnboundedReceiver<crate::receiver::Received>,
-    done: tokio_util::sync::CancellationToken,
-    json: bool,
-    verbose: bool,
-    quiet: bool,
-    inspector: Option<Inspector>,
-) {
-    let print = |r: crate::receiver::Received| {
-        if quiet {
-            // Here, off the webhook path: the request was answered (or is being) already.
-            if let Some(inspector) = &inspector {
-                inspector.push(r);
-            }
-            return;
-        }
-        if json {
-            outln!("{}", crate::output::json::line(&received::json(&r)));
+/// How each request's line looks: the table line (and with `-v` the body), or a JSON object.
+fn line_format(json: bool, verbose: bool) -> LineFormat {
+    Arc::new(move |r: &Received, buf: &mut Vec<u8>| {
+        use std::io::Write;
+        let _ = if json {
+            writeln!(buf, "{}", crate::output::json::line(&received::json(r)))
+        } else if verbose {
+            writeln!(buf, "{}\n{}", received::line(r), received::pretty_body(r))
         } else {
-            outln!("{}", received::line(&r));
-            if verbose {
-                outln!("{}", received::pretty_body(&r));
-            }
-        }
-        if let Some(inspector) = &inspector {
-            inspector.push(r);
-        }
-    };
-    loop {
-        tokio::select! {
-            biased;
-            r = rx.recv() => match r {
-                Some(r) => print(r),
-                None => return,
-            },
-            () = done.cancelled() => break,
-        }
-    }
-    while let Ok(r) = rx.try_recv() {
-        print(r);
-    }
+            writeln!(buf, "{}", received::line(r))
+        };
+    })
+}
+
+/// Writes a group of lines to stdout; a stdout nobody reads is not a reason to refuse
+/// requests (print.rs drops the rest of the output).
+fn stdout_lines(bytes: &[u8]) -> Result<(), String> {
+    crate::print::write_stdout_bytes(bytes);
+    Ok(())
 }
 
 /// `stopped after 12 requests: 10 valid, 2 invalid`.

@@ -376,6 +376,15 @@ pub fn check_json(bytes: &[u8], what: &str) -> Result<serde_json::Value> {
 }
 
 /// A multi-threaded runtime for commands that serve or deliver.
+/// One thread, for a command that sends a request or a few at a time (send, replay): no
+/// worker threads to start, wake and join, which cost more than the work itself.
+pub fn current_thread_runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {}", io_reason(&e)))
+}
+
 pub fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()

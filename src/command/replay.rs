@@ -84,7 +84,13 @@ pub fn run(args: ReplayArgs, overlay: Option<&Path>, file: Option<&Path>) -> Res
             args.calls as usize
         },
     };
-    super::runtime()?.block_on(execute(source, plan, &args))
+    // One call (or a recording) goes out a delivery at a time: one thread is all it needs,
+    // and starting and joining workers would cost more than its deliveries.
+    let runtime = match plan.calls {
+        1 => super::current_thread_runtime()?,
+        _ => super::runtime()?,
+    };
+    runtime.block_on(execute(source, plan, &args))
 }
 
 struct Plan {

@@ -51,7 +51,7 @@ pub fn run(args: SendArgs, overlay: Option<&Path>, file: Option<&Path>) -> Resul
         print_dry_run(&prepared, args.json)?;
         return Ok(exit::OK);
     }
-    super::runtime()?.block_on(execute(prepared, &args))
+    super::current_thread_runtime()?.block_on(execute(prepared, &args))
 }
 
 fn prepare(
@@ -358,7 +358,8 @@ async fn execute(prepared: Prepared, args: &SendArgs) -> Result<u8> {
         }
     };
     let policy = config.policy_for(&prepared.event);
-    let delivery = delivery::deliver_with(&delivery::client(), &request, &policy, on_attempt).await;
+    let client = delivery::client_for(&request.url);
+    let delivery = delivery::deliver_with(&client, &request, &policy, on_attempt).await;
     let report = DeliveryReport {
         platform: &platform.id,
         event: &prepared.event,

@@ -89,6 +89,20 @@ function render() {
   if (state.call) { showTimeline(state.call); }
 }
 
+// New rows go on top without rebuilding the others: at hundreds of requests a second a full
+// render per poll would keep a core busy on the machine listen runs on.
+function addRows(added) {
+  const body = document.getElementById('rows');
+  const shown = added.filter(matches);
+  body.prepend(...shown.reverse().map(row));
+  while (body.children.length > state.rows.length) { body.lastElementChild.remove(); }
+  const kept = new Set(state.rows.map(r => r.id));
+  while (body.lastElementChild && !kept.has(Number(body.lastElementChild.dataset.id))) { body.lastElementChild.remove(); }
+  document.getElementById('empty').hidden = state.rows.length > 0;
+  document.getElementById('count').textContent = body.children.length + ' of ' + state.rows.length;
+  if (state.call) { showTimeline(state.call); }
+}
+
 function poll() {
   api('/api/requests?after=' + state.last).then(data => {
     if (!state.info) {
@@ -100,14 +114,14 @@ function poll() {
       state.rows.push(...data.requests);
       state.last = data.requests[data.requests.length - 1].id;
       if (state.rows.length > 1000) { state.rows.splice(0, state.rows.length - 1000); }
-      render();
+      addRows(data.requests);
     }
     document.getElementById('live').textContent = 'live';
     document.getElementById('live').className = 'good';
   }).catch(e => {
     document.getElementById('live').textContent = 'disconnected (' + e.message + ')';
     document.getElementById('live').className = 'bad';
-  }).finally(() => setTimeout(poll, 700));
+  }).finally(() => setTimeout(poll, document.hidden ? 3000 : 700));
 }
 
 function jsonTree(value, key) {

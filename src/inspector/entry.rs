@@ -21,8 +21,10 @@ pub struct Entry {
     pub time_ms: u64,
     pub method: String,
     pub path: String,
-    /// As received; credential headers are masked when shown.
+    /// As received; credential headers are masked when shown. A live request's are kept
+    /// in `wire` as they came, and copied into text only when the page asks.
     pub headers: Vec<(String, String)>,
+    wire: hyper::HeaderMap,
     pub body: Bytes,
     pub bytes: u64,
     /// Event and call id, named from the body on first need.
@@ -57,6 +59,7 @@ impl Entry {
             method: r.method,
             path: r.path,
             headers: r.headers,
+            wire: r.header_map,
             body: r.body,
             bytes,
             named,
@@ -105,6 +108,7 @@ impl Entry {
             method: text("method").unwrap_or_default(),
             path: text("path").unwrap_or_default(),
             headers,
+            wire: hyper::HeaderMap::new(),
             bytes: value
                 .get("bytes")
                 .and_then(Value::as_u64)
@@ -141,6 +145,20 @@ impl Entry {
             Some(verdict) => verdict.word(),
             None => &self.verdict_word,
         }
+    }
+
+    /// The headers as text, in order.
+    fn header_pairs(&self) -> Vec<(String, String)> {
+        if !self.headers.is_empty() {
+            return self.headers.clone();
+        }
+        self.wire
+            .iter()
+            .map(|(k, v)| {
+                let value = String::from_utf8_lossy(v.as_bytes()).into_owned();
+                (k.as_str().to_string(), value)
+            })
+            .collect()
     }
 
     fn forwarded(&self) -> Option<Value> {
@@ -183,7 +201,7 @@ impl Entry {
             Some(verdict) => why(verdict, setup),
             None => format!("{} (recorded before listen restarted)", self.verdict_word),
         });
-        value["headers"] = json!(masked(&self.headers));
+        value["headers"] = json!(masked(&self.header_pairs()));
         value["body_text"] = json!(String::from_utf8_lossy(&self.body));
         value["body_json"] = serde_json::from_slice::<Value>(&self.body).unwrap_or(Value::Null);
         value["body_base64"] = json!(b64.encode(&self.body));
@@ -275,7 +293,7 @@ fn send_command(entry: &Entry, setup: &Setup) -> String {
 fn curl_command(entry: &Entry, setup: &Setup) -> String {
     let target = setup.forward_url.as_deref().unwrap_or(&setup.listen_url);
     let mut parts = vec![format!("curl -X {} {}", entry.method, quote(target))];
-    for (name, value) in &masked(&entry.headers) {
+    for (name, value) in &masked(&entry.header_pairs()) {
         if matches!(
             name.as_str(),
             "host" | "content-length" | "connection" | "transfer-encoding" | "accept-encoding"

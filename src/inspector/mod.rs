@@ -5,8 +5,9 @@
 //! cannot send without a preflight nobody answers), `Host` and `Origin` checked against its
 //! own address (DNS rebinding, other sites), no CORS headers, a strict Content-Security-Policy,
 //! and the page renders everything as text. The key never leaves the process: replays are
-//! signed here. Requests come from listen's per-request channel into a bounded ring, so the
-//! webhook path never waits on the page. Nothing here prints.
+//! signed here. Each request is moved into a bounded ring by the task that answered it
+//! (nothing copied or serialized until the page asks), so the webhook path never waits on the
+//! page. Nothing here prints.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -77,6 +78,26 @@ impl Ring {
         self.entries.push_back(Arc::new(entry));
     }
 
+    /// Adds a request listen saw: moved in, nothing copied or parsed until the page asks.
+    pub fn push_received(&mut self, received: Received) {
+        self.push(Entry::from_received(received));
+    }
+
+    /// Loads the last [`RING`] requests of a record file's text (the history before a
+    /// restart); returns how many. Lines that do not read are skipped: the file is listen's.
+    pub fn load_record(&mut self, text: &str) -> usize {
+        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+        let start = lines.len().saturating_sub(RING);
+        let mut loaded = 0;
+        for line in &lines[start..] {
+            if let Some(entry) = Entry::from_record(line) {
+                self.push(entry);
+                loaded += 1;
+            }
+        }
+        loaded
+    }
+
     fn after(&self, id: u64) -> Vec<Arc<Entry>> {
         self.entries.iter().filter(|e| e.id > id).cloned().collect()
     }
@@ -88,7 +109,7 @@ impl Ring {
 
 struct State {
     setup: Setup,
-    ring: Mutex<Ring>,
+    ring: Arc<Mutex<Ring>>,
     token: String,
     /// `127.0.0.1:PORT` and `localhost:PORT`: the only Hosts, and with `http://`, Origins.
     hosts: [String; 2],
@@ -100,13 +121,13 @@ pub struct Inspector {
     /// `http://127.0.0.1:PORT/?token=…`: printed once.
     pub url: String,
     pub addr: SocketAddr,
-    state: Arc<State>,
     cancel: CancellationToken,
 }
 
 impl Inspector {
-    /// Binds 127.0.0.1 on a free port (never listen's webhook address) and serves.
-    pub async fn start(setup: Setup) -> Result<Inspector, InspectorError> {
+    /// Binds 127.0.0.1 on a free port (never listen's webhook address) and serves the
+    /// requests in `ring` (listen fills it, from the record's history and then live).
+    pub async fn start(setup: Setup, ring: Arc<Mutex<Ring>>) -> Result<Inspector, InspectorError> {
         let listener = TcpListener::bind(("127.0.0.1", 0))
             .await
             .map_err(|e| InspectorError(crate::text::io_reason(&e)))?;
@@ -117,7 +138,7 @@ impl Inspector {
         let port = addr.port();
         let state = Arc::new(State {
             setup,
-            ring: Mutex::new(Ring::default()),
+            ring,
             hosts: [format!("127.0.0.1:{port}"), format!("localhost:{port}")],
             token,
             client: crate::delivery::client(),
@@ -127,34 +148,8 @@ impl Inspector {
         Ok(Inspector {
             url: format!("http://127.0.0.1:{port}/?token={}", state.token),
             addr,
-            state,
             cancel,
         })
-    }
-
-    /// Adds a request listen saw: moved in, nothing copied or parsed until the page asks.
-    pub fn push(&self, received: Received) {
-        let entry = Entry::from_received(received);
-        if let Ok(mut ring) = self.state.ring.lock() {
-            ring.push(entry);
-        }
-    }
-
-    /// Loads the last [`RING`] requests of a record file's text (the history before a
-    /// restart); returns how many. Lines that do not read are skipped: the file is listen's.
-    pub fn load_record(&self, text: &str) -> usize {
-        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-        let start = lines.len().saturating_sub(RING);
-        let mut loaded = 0;
-        if let Ok(mut ring) = self.state.ring.lock() {
-            for line in &lines[start..] {
-                if let Some(entry) = Entry::from_record(line) {
-                    ring.push(entry);
-                    loaded += 1;
-                }
-            }
-        }
-        loaded
     }
 
     pub fn stop(&self) {

@@ -258,6 +258,7 @@ impl Prototype {
             }
             for (shift, values, expected) in checks {
                 let mut out = Vec::new();
+                let values: Vec<&str> = values.iter().map(String::as_str).collect();
                 template.fill(&mut out, shift, &values);
                 if out != expected {
                     return Ok(Err(
@@ -276,12 +277,19 @@ impl Prototype {
 
     fn fresh(&self, rng: &mut impl Rng, now_ms: u64) -> Vec<Bytes> {
         let shift_s = now_ms.saturating_sub(self.anchor_ms) / 1000;
-        let ids: Vec<String> = self
-            .ids
+        // The call's ids, drawn into one string rather than a String each.
+        let mut text = String::with_capacity(self.ids.len() * 40);
+        let mut ends = Vec::with_capacity(self.ids.len());
+        for pattern in &self.ids {
+            pattern.write(rng, &mut text);
+            ends.push(text.len());
+        }
+        let ids: Vec<&str> = ends
             .iter()
-            .map(|p| match p.generate(rng) {
-                Value::String(s) => s,
-                other => other.to_string(),
+            .scan(0, |start, &end| {
+                let id = &text[*start..end];
+                *start = end;
+                Some(id)
             })
             .collect();
         self.templates
@@ -455,7 +463,7 @@ fn overlaps(a: &Range<usize>, b: &Range<usize>) -> bool {
 
 impl Template {
     /// Writes the body with times moved `shift_s` seconds later and the given ids.
-    fn fill(&self, out: &mut Vec<u8>, shift_s: u64, ids: &[String]) {
+    fn fill(&self, out: &mut Vec<u8>, shift_s: u64, ids: &[&str]) {
         use std::io::Write;
         let mut at = 0;
         for (range, slot) in &self.slots {

@@ -817,19 +817,24 @@ async fn attempt(
     body: Bytes,
 ) -> (Answer, bool) {
     let settings = &shared.settings;
-    let mut headers = settings.headers.clone();
-    if let Some(signer) = &settings.signer {
-        signer.apply(settings.url.as_str(), &body, &mut headers);
-    }
+    // Made once per request (a second time, signed afresh, only to resend it).
+    let headers = || {
+        let mut headers = settings.headers.clone();
+        if let Some(signer) = &settings.signer {
+            signer.apply(settings.url.as_str(), &body, &mut headers);
+        }
+        headers
+    };
     let reconnected = AtomicBool::new(false);
     let exchange = async {
         match &shared.target {
             Target::Plain { addr, path } => {
-                plain(connection, addr, path, headers, body, &reconnected).await
+                plain(connection, addr, path, &headers, body.clone(), &reconnected).await
             }
             Target::Tls => match &local.client {
                 Some(client) => {
-                    client_exchange(client, &settings.url, headers, body, &reconnected).await
+                    let (url, body) = (&settings.url, body.clone());
+                    client_exchange(client, url, headers(), body, &reconnected).await
                 }
                 None => Err(FailKind::Connect),
             },
@@ -867,7 +872,7 @@ async fn plain(
     connection: &mut Option<http1::SendRequest<Full<Bytes>>>,
     addr: &str,
     path: &hyper::Uri,
-    headers: HeaderMap,
+    headers: &dyn Fn() -> HeaderMap,
     body: Bytes,
     reconnected: &AtomicBool,
 ) -> Result<u16, FailKind> {
@@ -875,7 +880,7 @@ async fn plain(
         let mut request = hyper::Request::post(path.clone())
             .body(Full::new(body.clone()))
             .map_err(|_| FailKind::Reset)?;
-        *request.headers_mut() = headers.clone();
+        *request.headers_mut() = headers();
         Ok(request)
     };
     let mut request = build()?;
