@@ -256,6 +256,9 @@ pub struct CheckConfig {
     /// ` --secret "$HOOKCLI_SECRET"` when check was given --secret, else empty (send finds the
     /// key where check found it).
     pub repro_key: String,
+    /// The target is hookcli's built-in receiver, gone when check ends: reproducing commands
+    /// leave out `--to`, so send starts its own.
+    pub built_in_target: bool,
     /// Keep every request and its attempts for the report (-v).
     pub verbose: bool,
     /// Send nothing: each request is logged and taken as accepted (--dry-run).

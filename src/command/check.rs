@@ -65,6 +65,7 @@ pub fn run(args: CheckArgs, overlay: Option<&Path>, file: Option<&Path>) -> Resu
         } else {
             String::new()
         },
+        built_in_target: false,
     };
     if let Some(path) = &args.junit {
         check_writable(path)?;
@@ -500,6 +501,7 @@ async fn execute(
         )
         .await?;
     config.url = endpoint.url.clone();
+    config.built_in_target = endpoint.is_built_in();
     if args.dry_run {
         let report = check::run(config, cases, super::interrupt()).await;
         endpoint.stop().await;

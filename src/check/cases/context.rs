@@ -220,10 +220,12 @@ impl Context {
     /// did, or in $HOOKCLI_SECRET when check was given --secret.
     pub(super) fn send_line(&self, event: &str, seed: u64, edits: &[String]) -> String {
         let mut line = format!(
-            "HOOKCLI_SEED={seed} hookcli send {event} -p {} --to {}",
-            self.platform().id,
-            crate::text::shell_quote(&crate::redact::shown_url(&self.config.url))
+            "HOOKCLI_SEED={seed} hookcli send {event} -p {}",
+            self.platform().id
         );
+        if let Some(url) = self.repro_url() {
+            line.push_str(&format!(" --to {}", crate::text::shell_quote(&url)));
+        }
         for edit in edits {
             line.push(' ');
             line.push_str(edit);
@@ -235,13 +237,18 @@ impl Context {
     /// `printf %s 'BODY' | hookcli send -p ID --to URL --data -`: the exact bytes, signed
     /// afresh. None for a body too big to paste (body/large) or not UTF-8.
     pub(super) fn data_line(&self, body: &[u8]) -> Option<String> {
-        let url = crate::redact::shown_url(&self.config.url);
         crate::text::data_line(
             body,
             &self.platform().id,
-            Some(&url),
+            self.repro_url().as_deref(),
             &self.config.repro_key,
         )
+    }
+
+    /// The `--to` of a reproducing command, masked; none for the built-in receiver, which is
+    /// gone by the time the command is run.
+    fn repro_url(&self) -> Option<String> {
+        (!self.config.built_in_target).then(|| crate::redact::shown_url(&self.config.url))
     }
 
     pub(super) fn judge_accepted(
