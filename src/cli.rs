@@ -176,6 +176,8 @@ impl Command {
             Command::Llm(a) => {
                 if a.platform.as_deref().is_some_and(|p| p.trim().is_empty()) {
                     a.platform = None;
+                } else {
+                    a.platform_from_env = true;
                 }
                 return;
             }
@@ -947,6 +949,9 @@ pub struct LlmArgs {
         value_name = "PLATFORM"
     )]
     pub platform: Option<String>,
+    /// The platform came from HOOKCLI_PLATFORM, not -p.
+    #[arg(skip)]
+    pub platform_from_env: bool,
     /// The conversation to play, by topic (payloads/conversations.toml) [default: each call
     /// the next one]
     #[arg(long, value_name = "TOPIC")]

@@ -533,6 +533,29 @@ fn an_unreachable_server_exits_3_and_a_bad_case_2() {
 }
 
 #[test]
+fn a_platform_from_hookcli_platform_is_named_as_the_variables() {
+    for (value, says) in [
+        (
+            "nope",
+            "error: unknown platform `nope` (from HOOKCLI_PLATFORM)",
+        ),
+        (
+            "twilio",
+            "error: twilio (from HOOKCLI_PLATFORM) hands no conversation to a custom LLM",
+        ),
+    ] {
+        let out = hookcli()
+            .args(["llm", "--list"])
+            .env("HOOKCLI_PLATFORM", value)
+            .output()
+            .expect("the hookcli binary runs");
+        assert_code(&out, 2);
+        assert!(stderr(&out).starts_with(says), "{}", stderr(&out));
+        assert!(stdout(&out).is_empty());
+    }
+}
+
+#[test]
 fn a_payloads_folder_replaces_llm_toml() {
     let builtin = include_str!("../payloads/llm.toml");
     let changed = builtin.replace(

@@ -34,11 +34,16 @@ pub fn run(args: LlmArgs, overlay: Option<&Path>) -> Result<u8> {
         .platform
         .as_deref()
         .unwrap_or(crate::catalog::DEFAULT_PLATFORM);
-    let platform = super::find_platform(&catalog, name)?;
+    let platform = super::find_platform_from(&catalog, name, args.platform_from_env)?;
     let Some(protocol) = script.protocols.get(&platform.id).cloned() else {
         let known: Vec<&str> = script.protocols.keys().map(String::as_str).collect();
+        let source = if args.platform_from_env {
+            " (from HOOKCLI_PLATFORM)"
+        } else {
+            ""
+        };
         return Err(UserError::new(format!(
-            "{} hands no conversation to a custom LLM that hookcli plays",
+            "{}{source} hands no conversation to a custom LLM that hookcli plays",
             platform.id
         ))
         .hint(format!("llm plays -p {}", known.join(", -p ")))
