@@ -18,8 +18,17 @@ const DEMO: &str = concat!(
     "/tests/fixtures/retell-llm-demo"
 );
 
+/// The demo's interpreter. A relative path (`target/llm-demo-venv/bin/python`) is made absolute
+/// against the crate root, since the demo runs in its own folder; symlinks are kept, for a
+/// virtual environment is known by the path it was started through.
 fn python() -> String {
-    std::env::var("HOOKCLI_LLM_DEMO_PYTHON").unwrap_or_else(|_| "python3".into())
+    let given = std::env::var("HOOKCLI_LLM_DEMO_PYTHON").unwrap_or_else(|_| "python3".into());
+    if !given.contains('/') {
+        return given;
+    }
+    std::path::absolute(&given)
+        .map(|path| path.display().to_string())
+        .unwrap_or(given)
 }
 
 /// Why the demo cannot run here, if it cannot.
