@@ -162,25 +162,27 @@ impl Command {
             Command::Sign(a) => &mut a.platform,
             Command::Verify(a) => &mut a.platform,
             Command::Load(a) => &mut a.target.platform,
-            Command::Check(a) => {
-                if a.platform.as_deref().is_some_and(|p| p.trim().is_empty()) {
-                    a.platform = None;
+            // An optional -p (no default): a blank variable is no platform.
+            Command::Check(CheckArgs {
+                platform,
+                platform_from_env,
+                ..
+            })
+            | Command::Llm(LlmArgs {
+                platform,
+                platform_from_env,
+                ..
+            }) => {
+                if platform.as_deref().is_some_and(|p| p.trim().is_empty()) {
+                    *platform = None;
                 } else {
-                    a.platform_from_env = true;
+                    *platform_from_env = true;
                 }
                 return;
             }
             Command::Record(RecordArgs {
                 command: RecordCommand::Redact(a),
             }) => &mut a.platform,
-            Command::Llm(a) => {
-                if a.platform.as_deref().is_some_and(|p| p.trim().is_empty()) {
-                    a.platform = None;
-                } else {
-                    a.platform_from_env = true;
-                }
-                return;
-            }
             Command::Platforms(_) | Command::Completions(_) | Command::Man(_) => return,
         };
         if arg.platform.trim().is_empty() {

@@ -461,23 +461,7 @@ fn copy_as_commands_reproduce_the_request() {
     let send = detail["copy_send"].as_str().unwrap();
     let curl = detail["copy_curl"].as_str().unwrap();
     // Run the send command through a shell: the listener gets the same bytes again.
-    let out = std::process::Command::new("sh")
-        .args(["-c", send])
-        .env(
-            "PATH",
-            format!(
-                "{}:{}",
-                std::path::Path::new(env!("CARGO_BIN_EXE_hookcli"))
-                    .parent()
-                    .unwrap()
-                    .display(),
-                std::env::var("PATH").unwrap_or_default()
-            ),
-        )
-        .env("HOOKCLI_SECRET", KEY)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("sh runs");
+    let out = printed_command(send).output().expect("sh runs");
     assert_code(&out, 0);
     let rows = ui.rows(2);
     assert_eq!(rows.len(), 2, "{send}");

@@ -5,7 +5,7 @@ mod common;
 
 use std::process::Output;
 
-use common::{KEY, Server, TempFile, assert_no_panic, hookcli, stderr, stdout};
+use common::{KEY, Server, TempFile, assert_no_panic, hookcli, printed_command, stderr, stdout};
 use hookcli::receiver::{Faults, Received};
 use serde_json::Value;
 
@@ -1214,21 +1214,7 @@ fn a_failed_delivery_prints_the_command_that_sends_its_body_again() {
         "{line}"
     );
     // Run as printed (the key from the environment), it sends the very same bytes.
-    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_hookcli"))
-        .parent()
-        .unwrap();
-    let path = format!(
-        "{}:{}",
-        bin.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let again = std::process::Command::new("sh")
-        .args(["-c", line])
-        .env("PATH", path)
-        .env("HOOKCLI_SECRET", KEY)
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
+    let again = printed_command(line).output().unwrap();
     assert_eq!(
         again.status.code(),
         Some(1),

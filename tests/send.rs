@@ -1451,21 +1451,7 @@ fn a_failed_send_prints_the_command_that_sends_the_same_body_again() {
         "{line}"
     );
     assert!(!text.contains(KEY));
-    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_hookcli"))
-        .parent()
-        .unwrap();
-    let path = format!(
-        "{}:{}",
-        bin.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let again = std::process::Command::new("sh")
-        .args(["-c", line])
-        .env("PATH", path)
-        .env("HOOKCLI_SECRET", KEY)
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
+    let again = printed_command(line).output().unwrap();
     assert_code(&again, 1);
     let got = server.received().to_vec();
     assert_eq!(got.len(), 2);

@@ -31,6 +31,25 @@ pub fn hookcli() -> Command {
     cmd
 }
 
+/// A command line hookcli printed (a reproduce line, "copy as"), to run through `sh` as a user
+/// would paste it: the built hookcli first on PATH, the key in HOOKCLI_SECRET, no colour.
+pub fn printed_command(line: &str) -> Command {
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_hookcli"))
+        .parent()
+        .expect("the binary is in a folder");
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", line])
+        .env("PATH", path)
+        .env("HOOKCLI_SECRET", KEY)
+        .env("NO_COLOR", "1");
+    cmd
+}
+
 /// Runs `hookcli ARGS` to the end.
 pub fn run(args: &[&str]) -> Output {
     hookcli()
