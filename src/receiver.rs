@@ -250,6 +250,36 @@ fn header_pairs(headers: &hyper::HeaderMap) -> Vec<(String, String)> {
 }
 
 impl Received {
+    /// A request as it arrived, before it is judged: no verdict, event or answer yet.
+    fn arrived(
+        n: u64,
+        at: SystemTime,
+        method: &Method,
+        uri: &hyper::Uri,
+        headers: Vec<(String, String)>,
+        header_map: hyper::HeaderMap,
+        body: Bytes,
+    ) -> Received {
+        Received {
+            n,
+            at,
+            method: method.to_string(),
+            path: uri.path().to_string(),
+            query: uri.query().map(str::to_string),
+            headers,
+            header_map,
+            body,
+            verdict: Verdict::Unsigned,
+            event: None,
+            call_id: None,
+            answered: None,
+            note: None,
+            duplicate_of: None,
+            forwarded: None,
+            summary: None,
+        }
+    }
+
     /// The body's size as it arrived; a body refused as too large is counted, not kept.
     pub fn size(&self) -> u64 {
         match self.verdict {
@@ -426,24 +456,15 @@ impl Judge {
         headers: hyper::HeaderMap,
         body: Bytes,
     ) -> Received {
-        let mut received = Received {
-            n: 1,
-            at: SystemTime::now(),
-            method: method.to_string(),
-            path: uri.path().to_string(),
-            query: uri.query().map(str::to_string),
-            headers: Vec::new(),
-            header_map: headers,
-            body: body.clone(),
-            verdict: Verdict::Unsigned,
-            event: None,
-            call_id: None,
-            answered: None,
-            note: None,
-            duplicate_of: None,
-            forwarded: None,
-            summary: None,
-        };
+        let mut received = Received::arrived(
+            1,
+            SystemTime::now(),
+            &method,
+            uri,
+            Vec::new(),
+            headers,
+            body.clone(),
+        );
         let decision = judge(&self.state, &method, &mut received, &body);
         received.answered = Some(decision.status.as_u16());
         received
@@ -766,24 +787,15 @@ async fn handle(
     let body = read_body(incoming, declared, &state, deadline).await?;
     state.conns.set(&conn, ANSWERING);
     let method = parts.method;
-    let mut received = Received {
+    let mut received = Received::arrived(
         n,
         at,
-        method: method.to_string(),
-        path: parts.uri.path().to_string(),
-        query: parts.uri.query().map(str::to_string),
+        &method,
+        &parts.uri,
         headers,
-        header_map: parts.headers,
-        body: Bytes::new(),
-        verdict: Verdict::Unsigned,
-        event: None,
-        call_id: None,
-        answered: None,
-        note: None,
-        duplicate_of: None,
-        forwarded: None,
-        summary: None,
-    };
+        parts.headers,
+        Bytes::new(),
+    );
     // Kept to the end of the answer: the body is held until then.
     let mut _held = None;
     let mut unread = None;
