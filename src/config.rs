@@ -461,6 +461,14 @@ pub fn read_file(flag: Option<&Path>) -> Result<Option<Suite>> {
     Ok(Some(suite))
 }
 
+/// The name [`platform`] looks up, for reading only that platform's part of the catalog.
+pub fn platform_name<'a>(arg: &'a PlatformArg, file: Option<&'a Suite>) -> &'a str {
+    match file.and_then(|s| s.platform.as_ref()) {
+        Some(name) if arg.from_default => name.get_ref(),
+        _ => &arg.platform,
+    }
+}
+
 /// The platform: `-p` (or HOOKCLI_PLATFORM), else the file's `platform`, else the default.
 pub fn platform<'a>(
     catalog: &'a Catalog,

@@ -78,6 +78,9 @@ pub struct Catalog {
     pub platforms: Vec<Platform>,
     pub people: People,
     pub conversations: Vec<Conversation>,
+    /// Only some platforms were built ([`Catalog::load_one`]): a question about the others
+    /// (which platform has this event?) needs the whole catalog.
+    pub partial: bool,
 }
 
 /// One webhook-sending platform, validated.
@@ -375,6 +378,13 @@ impl Catalog {
     /// The built-in catalog, with `overlay` read on top when given.
     pub fn load(overlay: Option<&Path>) -> Result<Catalog, CatalogError> {
         source::assemble(overlay)
+    }
+
+    /// The built-in catalog with only the platform called `name` (id or alias, any case)
+    /// built, or None when no built-in platform has that name. Building all ten platforms
+    /// was most of a one-shot command's start-up (`send` renders one event of one platform).
+    pub fn load_one(name: &str) -> Result<Option<Catalog>, CatalogError> {
+        source::assemble_one(name)
     }
 
     /// Finds a platform by id or alias, case-insensitively.

@@ -63,30 +63,68 @@ pub(super) fn assemble(overlay: Option<&Path>) -> Result<Catalog, CatalogError> 
     build(files)
 }
 
-fn read_builtin(files: &mut Files) -> Result<(), CatalogError> {
-    let text = |file: &include_dir::File| Text {
+/// The built-in platforms' aliases and the folder each names. A built-in folder is named
+/// by its platform's id, so with these one platform's folder is found without reading every
+/// platform.toml; a unit test holds this list to the files.
+const BUILTIN_ALIASES: &[(&str, &str)] = &[("retell", "uponai"), ("11labs", "elevenlabs")];
+
+pub(super) fn assemble_one(name: &str) -> Result<Option<Catalog>, CatalogError> {
+    let name = name.to_ascii_lowercase();
+    let folder = BUILTIN_ALIASES
+        .iter()
+        .find(|(alias, _)| *alias == name)
+        .map_or(name.as_str(), |(_, folder)| folder);
+    let Some(dir) = BUILTIN.dirs().find(|d| d.path() == Path::new(folder)) else {
+        return Ok(None);
+    };
+    let mut files = Files::default();
+    read_builtin_shared(&mut files);
+    read_builtin_platform(&mut files, dir)?;
+    let mut catalog = build(files)?;
+    catalog.partial = true;
+    Ok(Some(catalog))
+}
+
+fn builtin_text(file: &include_dir::File) -> Text {
+    Text {
         origin: format!("built-in payloads/{}", file.path().display()),
         text: file.contents_utf8().unwrap_or_default().to_string(),
-    };
-    files.people = BUILTIN.get_file("people.toml").map(text);
-    files.conversations = BUILTIN.get_file("conversations.toml").map(text);
+    }
+}
+
+fn read_builtin(files: &mut Files) -> Result<(), CatalogError> {
+    read_builtin_shared(files);
     for dir in BUILTIN.dirs() {
-        let id = dir.path().display().to_string();
-        let mut found: Vec<(String, Text)> = Vec::new();
-        for file in dir.files() {
-            found.push((file_name(file.path()), text(file)));
-        }
-        for sub in ["events", "answers"] {
-            if let Some(files) = dir.get_dir(dir.path().join(sub)) {
-                for file in files.files() {
-                    found.push((format!("{sub}/{}", file_name(file.path())), text(file)));
-                }
+        read_builtin_platform(files, dir)?;
+    }
+    Ok(())
+}
+
+/// The files every platform draws on: people and conversations.
+fn read_builtin_shared(files: &mut Files) {
+    files.people = BUILTIN.get_file("people.toml").map(builtin_text);
+    files.conversations = BUILTIN.get_file("conversations.toml").map(builtin_text);
+}
+
+fn read_builtin_platform(files: &mut Files, dir: &Dir<'static>) -> Result<(), CatalogError> {
+    let id = dir.path().display().to_string();
+    let mut found: Vec<(String, Text)> = Vec::new();
+    for file in dir.files() {
+        found.push((file_name(file.path()), builtin_text(file)));
+    }
+    for sub in ["events", "answers"] {
+        if let Some(files) = dir.get_dir(dir.path().join(sub)) {
+            for file in files.files() {
+                found.push((
+                    format!("{sub}/{}", file_name(file.path())),
+                    builtin_text(file),
+                ));
             }
         }
-        add_platform_files(files, &id, found)?;
-        if let Some(platform) = files.platforms.get_mut(&id) {
-            platform.builtin = true;
-        }
+    }
+    add_platform_files(files, &id, found)?;
+    if let Some(platform) = files.platforms.get_mut(&id) {
+        platform.builtin = true;
     }
     Ok(())
 }
@@ -573,6 +611,7 @@ fn build(files: Files) -> Result<Catalog, CatalogError> {
         platforms,
         people,
         conversations: conversations.conversations,
+        partial: false,
     })
 }
 
@@ -915,4 +954,52 @@ fn build_lifecycles(
 
 fn to_json(value: toml::Value) -> Value {
     serde_json::to_value(value).unwrap_or(Value::Null)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `load_one` finds each built-in platform by its id or any alias, in any case, and builds
+    /// it exactly as the whole catalog does; no other name is a built-in platform.
+    #[test]
+    fn one_platform_is_built_as_in_the_whole_catalog_by_id_or_alias() {
+        let whole = Catalog::load(None).unwrap();
+        assert!(!whole.partial);
+        let mut aliases = Vec::new();
+        for platform in &whole.platforms {
+            for name in std::iter::once(&platform.id).chain(&platform.aliases) {
+                let one = Catalog::load_one(&name.to_ascii_uppercase())
+                    .unwrap()
+                    .unwrap_or_else(|| panic!("`{name}` finds no built-in platform"));
+                assert!(one.partial);
+                assert_eq!(one.platforms.len(), 1, "{name}");
+                assert_eq!(format!("{:?}", one.platforms[0]), format!("{platform:?}"));
+                assert_eq!(one.conversations.len(), whole.conversations.len());
+            }
+            aliases.extend(
+                platform
+                    .aliases
+                    .iter()
+                    .map(|a| (a.clone(), platform.id.clone())),
+            );
+        }
+        let mut listed: Vec<_> = BUILTIN_ALIASES
+            .iter()
+            .map(|(alias, folder)| (alias.to_string(), folder.to_string()))
+            .collect();
+        listed.sort();
+        aliases.sort();
+        assert_eq!(listed, aliases, "BUILTIN_ALIASES is every built-in alias");
+        for name in [
+            "nope",
+            "",
+            "events",
+            "uponai/events",
+            "people.toml",
+            "../uponai",
+        ] {
+            assert!(Catalog::load_one(name).unwrap().is_none(), "`{name}`");
+        }
+    }
 }

@@ -32,6 +32,18 @@ pub fn load_catalog(overlay: Option<&Path>) -> Result<Catalog> {
     Ok(Catalog::load(overlay)?)
 }
 
+/// The catalog of a command that plays one platform: without --payloads, only that platform
+/// is built (most of a `send`'s start-up was building all of them). A name no built-in
+/// platform has gets the whole catalog, whose lookup then says what the platforms are.
+pub fn load_catalog_for(overlay: Option<&Path>, platform: &str) -> Result<Catalog> {
+    if overlay.is_none()
+        && let Some(catalog) = Catalog::load_one(platform)?
+    {
+        return Ok(catalog);
+    }
+    load_catalog(overlay)
+}
+
 /// The platform by id or alias, or an error that lists them.
 pub fn find_platform<'a>(catalog: &'a Catalog, name: &str) -> Result<&'a Platform> {
     find_platform_from(catalog, name, false)
@@ -125,6 +137,14 @@ pub fn find_event<'a>(
     if let Some(event) = platform.event(name) {
         return Ok(event);
     }
+    // Which other platforms have the event is worth reading them all for, on this error path.
+    let whole;
+    let catalog = if catalog.partial {
+        whole = Catalog::load(None)?;
+        &whole
+    } else {
+        catalog
+    };
     let elsewhere = catalog.platforms_with_event(name, &platform.id);
     let message = format!("unknown event `{name}` for {}", platform.id);
     let list = platform.event_names().join(", ");

@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::Result;
 use tokio::sync::mpsc;
 
-use super::{find_lifecycle, load_catalog};
+use super::{find_lifecycle, load_catalog_for};
 use crate::catalog::Platform;
 use crate::cli::ReplayArgs;
 use crate::config::{DeliveryConfig, Env, FileSettings, Flags};
@@ -26,7 +26,8 @@ const MAX_TABLE_ROWS: usize = 60;
 
 pub fn run(args: ReplayArgs, overlay: Option<&Path>, file: Option<&Path>) -> Result<u8> {
     let suite = crate::config::read_file(file)?;
-    let catalog = Arc::new(load_catalog(overlay)?);
+    let name = crate::config::platform_name(&args.target.platform, suite.as_ref());
+    let catalog = Arc::new(load_catalog_for(overlay, name)?);
     let platform = crate::config::platform(&catalog, &args.target.platform, suite.as_ref())?;
     let settings = suite.as_ref().map(FileSettings::of).transpose()?;
     let platform_index = catalog

@@ -6,7 +6,7 @@ use anyhow::Result;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
-use super::{apply_sets, check_body, find_event, load_catalog, read_input};
+use super::{apply_sets, check_body, find_event, load_catalog_for, read_input};
 use crate::catalog::{AnswerSpec, Catalog, Platform};
 use crate::cli::SendArgs;
 use crate::config::{DeliveryConfig, Env, FileSettings, Flags, KeyOrigin, Target};
@@ -37,7 +37,8 @@ struct Prepared {
 
 pub fn run(args: SendArgs, overlay: Option<&Path>, file: Option<&Path>) -> Result<u8> {
     let suite = crate::config::read_file(file)?;
-    let catalog = load_catalog(overlay)?;
+    let name = crate::config::platform_name(&args.target.platform, suite.as_ref());
+    let catalog = load_catalog_for(overlay, name)?;
     let platform = crate::config::platform(&catalog, &args.target.platform, suite.as_ref())?;
     let settings = suite.as_ref().map(FileSettings::of).transpose()?;
     let prepared = prepare(

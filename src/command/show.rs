@@ -4,12 +4,12 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use super::{apply_sets, find_event, load_catalog, platform_of};
+use super::{apply_sets, find_event, load_catalog_for, platform_of};
 use crate::cli::ShowArgs;
 use crate::error::exit;
 
 pub fn run(args: ShowArgs, overlay: Option<&Path>) -> Result<u8> {
-    let catalog = load_catalog(overlay)?;
+    let catalog = load_catalog_for(overlay, &args.platform.platform)?;
     let platform = platform_of(&catalog, &args.platform)?;
     let event = find_event(&catalog, platform, &args.event)?;
     let mut body = crate::call::render_event(

@@ -93,6 +93,7 @@ fn generate(
             places: catalog.people.places.clone(),
         },
         conversations: vec![conversation],
+        partial: true,
     };
     Call::generate(&only, platform, &CallPlan::for_event(event, now_ms()), rng)
 }
