@@ -36,6 +36,12 @@ pub mod text;
 
 use cli::{Cli, Command};
 
+/// mimalloc rather than the C library's malloc: listen and load allocate per request, and
+/// musl's malloc (the static release binary) is much slower than glibc's. Set here, not in
+/// main.rs, so the criterion benches measure the allocator the binary uses.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Runs one parsed command line and returns its exit code.
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
     let overlay = cli.payloads.as_deref();
