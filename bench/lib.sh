@@ -2,7 +2,10 @@
 # Nothing here installs anything: a missing tool is named with the command that installs it.
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-BIN="$ROOT/target/release/hookcli"
+# TARGET=x86_64-unknown-linux-musl measures the static binary the Linux releases ship
+# (`rustup target add` it and `apt-get install -y musl-tools` first); default: the host's.
+TARGET=${TARGET:-}
+BIN="$ROOT/target/${TARGET:+$TARGET/}release/hookcli"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/hookcli-bench.XXXXXX")
 PIDS=()
 
@@ -31,7 +34,7 @@ require_tools() {
 }
 
 build_release() {
-  (cd "$ROOT" && cargo build --release --locked --quiet)
+  (cd "$ROOT" && cargo build --release --locked --quiet ${TARGET:+--target "$TARGET"})
 }
 
 # wait_ready FILE: waits for a "listening on URL" line in FILE, prints the URL.

@@ -14,8 +14,10 @@ need curl "apt-get install -y curl"
 need python3 "apt-get install -y python3"
 [ -x /usr/bin/time ] || { echo "bench/replay.sh needs GNU time: apt-get install -y time" >&2; exit 2; }
 
-cargo build --release --locked -q
-bin=$PWD/target/release/hookcli
+# TARGET=x86_64-unknown-linux-musl: the static binary the Linux releases ship.
+TARGET=${TARGET:-}
+cargo build --release --locked -q ${TARGET:+--target "$TARGET"}
+bin=$PWD/target/${TARGET:+$TARGET/}release/hookcli
 work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }

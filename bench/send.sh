@@ -5,6 +5,7 @@
 #   bench/send.sh                 # receiver: hookcli listen --port 0 -q (verifying)
 #   RECEIVER=nginx bench/send.sh  # receiver: nginx answering a static 204
 #   RUNS=100 bench/send.sh
+#   TARGET=x86_64-unknown-linux-musl bench/send.sh  # the static binary releases ship
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 

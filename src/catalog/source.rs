@@ -13,11 +13,29 @@ use crate::text::io_reason;
 
 static BUILTIN: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/payloads");
 
+/// The built-in TOML files as JSON, by path under payloads/: build.rs converts them, since
+/// JSON reads several times faster and every command reads some of them at start-up.
+static BUILTIN_JSON: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/builtin_json.rs"));
+
 /// One file's text and where it came from.
 #[derive(Clone)]
 struct Text {
     origin: String,
     text: String,
+    /// A built-in TOML file's tables as JSON, made by build.rs (`text` is then that JSON).
+    json: bool,
+}
+
+impl Text {
+    /// The file's tables as `T`.
+    fn parse<T: serde::de::DeserializeOwned>(&self) -> Result<T, CatalogError> {
+        if self.json {
+            return serde_json::from_str(&self.text)
+                .map_err(|e| CatalogError::file(&self.origin, e.to_string()));
+        }
+        toml::from_str(&self.text)
+            .map_err(|e| CatalogError::file(&self.origin, toml_message(&e, Some(&self.text))))
+    }
 }
 
 /// A platform's files, merged across the built-in catalog and the overlay.
@@ -86,9 +104,15 @@ pub(super) fn assemble_one(name: &str) -> Result<Option<Catalog>, CatalogError> 
 }
 
 fn builtin_text(file: &include_dir::File) -> Text {
+    let path = file.path().display().to_string();
+    let json = BUILTIN_JSON.iter().find(|(name, _)| *name == path);
     Text {
-        origin: format!("built-in payloads/{}", file.path().display()),
-        text: file.contents_utf8().unwrap_or_default().to_string(),
+        origin: format!("built-in payloads/{path}"),
+        text: match json {
+            Some((_, json)) => json.to_string(),
+            None => file.contents_utf8().unwrap_or_default().to_string(),
+        },
+        json: json.is_some(),
     }
 }
 
@@ -148,6 +172,7 @@ fn read_overlay(files: &mut Files, dir: &Path) -> Result<(), CatalogError> {
         Ok(Text {
             origin: path.display().to_string(),
             text,
+            json: false,
         })
     };
     let mut entries: Vec<_> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
@@ -221,8 +246,7 @@ fn add_platform_files(
             "lifecycles.toml" => &mut platform.lifecycles,
             _ => continue,
         };
-        let table: toml::Table = toml::from_str(&text.text)
-            .map_err(|e| CatalogError::file(&text.origin, toml_message(&e, Some(&text.text))))?;
+        let table: toml::Table = text.parse()?;
         match slot {
             Some((base, origin)) => {
                 merge(base, table);
@@ -647,8 +671,7 @@ fn parse_toml<T: serde::de::DeserializeOwned>(
     name: &str,
 ) -> Result<T, CatalogError> {
     let text = text.ok_or_else(|| CatalogError::file(name, "missing from the catalog"))?;
-    toml::from_str(&text.text)
-        .map_err(|e| CatalogError::file(&text.origin, toml_message(&e, Some(&text.text))))
+    text.parse()
 }
 
 fn build_platform(dir: &str, parts: PlatformFiles) -> Result<Platform, CatalogError> {
