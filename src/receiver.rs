@@ -20,7 +20,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::header::{ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use tokio::net::{TcpListener, TcpStream};
@@ -581,8 +581,20 @@ impl Conns {
     }
 
     fn set(&self, conn: &Conn, phase: u8) {
-        conn.since_ms.store(self.now_ms(), Ordering::Relaxed);
-        conn.phase.store(phase, Ordering::Relaxed);
+        self.set_at(conn, phase, Instant::now());
+    }
+
+    /// Sets the phase as entered at `now` (a clock the caller read anyway). Release: a reader
+    /// that sees the phase sees its time too ([`idle_too_long`]).
+    fn set_at(&self, conn: &Conn, phase: u8, now: Instant) {
+        let ms = now.saturating_duration_since(self.epoch).as_millis() as u64;
+        conn.since_ms.store(ms, Ordering::Relaxed);
+        conn.phase.store(phase, Ordering::Release);
+    }
+
+    /// Answering: never shed, so when it began does not matter and the clock is not read.
+    fn answering(&self, conn: &Conn) {
+        conn.phase.store(ANSWERING, Ordering::Release);
     }
 
     fn add(&self) -> (u64, Arc<Conn>) {
@@ -729,7 +741,35 @@ async fn make_room(state: &State) {
     }
 }
 
-/// Serves one connection until it ends or is shed.
+/// How long a connection may wait for a request's head, idle between requests or with a
+/// head arriving slowly, before it is closed: hyper's own default header-read timeout.
+const HEAD_TIMEOUT_MS: u64 = 30_000;
+
+/// Returns once the connection has waited [`HEAD_TIMEOUT_MS`] for a request's head. One
+/// timer per connection that wakes only when that much time may have passed: hyper's
+/// header-read timeout arms and drops a timer for every request (a boxed sleep, and an
+/// insert and a removal in the timer wheel), which showed in listen's profile.
+async fn idle_too_long(conns: &Conns, conn: &Conn) {
+    loop {
+        // The phase first (Acquire): the time read after it is at least the phase's.
+        let idle = conn.phase.load(Ordering::Acquire) == IDLE;
+        let waited = conns
+            .now_ms()
+            .saturating_sub(conn.since_ms.load(Ordering::Relaxed));
+        if idle && waited >= HEAD_TIMEOUT_MS {
+            return;
+        }
+        // Busy with a request: its head came in time; look again a whole timeout later.
+        let left = if idle {
+            HEAD_TIMEOUT_MS - waited
+        } else {
+            HEAD_TIMEOUT_MS
+        };
+        tokio::time::sleep(Duration::from_millis(left)).await;
+    }
+}
+
+/// Serves one connection until it ends, is shed, or waits too long for a request.
 fn serve(stream: TcpStream, state: Arc<State>) {
     let _ = stream.set_nodelay(true);
     let (id, conn) = state.conns.add();
@@ -738,13 +778,15 @@ fn serve(stream: TcpStream, state: Arc<State>) {
         let service = hyper::service::service_fn(move |req| {
             handle(req, for_service.clone(), conn_for_service.clone())
         });
+        // No hyper timer: [`idle_too_long`] stands for its header-read timeout.
         let serving = hyper::server::conn::http1::Builder::new()
-            .timer(TokioTimer::new())
+            .header_read_timeout(None)
             .serve_connection(TokioIo::new(stream), service);
         // Leaving the select drops the connection, which closes its socket.
         tokio::select! {
             _ = serving => {}
             () = conn.shed.cancelled() => {}
+            () = idle_too_long(&state.conns, &conn) => {}
         }
         state.conns.remove(id);
         conn.closed.cancel();
@@ -768,11 +810,13 @@ async fn handle(
     state: Arc<State>,
     conn: Arc<Conn>,
 ) -> Result<Response<Full<Bytes>>, Dropped> {
-    state.conns.set(&conn, READING_BODY);
+    // One reading of the clock for the phase and the body's deadline.
+    let now = Instant::now();
+    state.conns.set_at(&conn, READING_BODY, now);
     let stats = &state.stats;
     let n = stats.requests.fetch_add(1, Ordering::Relaxed) + 1;
     let at = SystemTime::now();
-    let deadline = tokio::time::Instant::now() + state.config.body_timeout;
+    let deadline = tokio::time::Instant::from_std(now) + state.config.body_timeout;
     let (parts, incoming) = req.into_parts();
     let config = &state.config;
     // Copied into text only for a reader of the channel; the rest read the map as it came.
@@ -785,7 +829,7 @@ async fn handle(
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     let body = read_body(incoming, declared, &state, deadline).await?;
-    state.conns.set(&conn, ANSWERING);
+    state.conns.answering(&conn);
     let method = parts.method;
     let mut received = Received::arrived(
         n,
@@ -1013,7 +1057,7 @@ async fn read_body<'a>(
             rest: Some(body),
         });
     };
-    let mut buf = Vec::with_capacity(declared.unwrap_or(0) as usize);
+    let mut buf = Vec::new();
     loop {
         let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
             Err(_) => {
@@ -1026,6 +1070,14 @@ async fn read_body<'a>(
         let Ok(data) = frame.into_data() else {
             continue;
         };
+        // The usual webhook: the whole declared body in one frame, kept as hyper read it
+        // rather than copied (hyper holds a declared body to its length: nothing follows).
+        if buf.is_empty() && declared == Some(data.len() as u64) {
+            return Ok(Body::Read(data, held));
+        }
+        if buf.capacity() == 0 {
+            buf.reserve_exact(declared.unwrap_or(0) as usize);
+        }
         let total = (buf.len() + data.len()) as u64;
         // Only a chunked body gets here: hyper holds a declared one to its length.
         if total > max {

@@ -271,13 +271,15 @@ fn ignore_file_size_signal() -> Option<()> {
 fn line_format(json: bool, verbose: bool) -> LineFormat {
     Arc::new(move |r: &Received, buf: &mut Vec<u8>| {
         use std::io::Write;
-        let _ = if json {
-            writeln!(buf, "{}", crate::output::json::line(&received::json(r)))
-        } else if verbose {
-            writeln!(buf, "{}\n{}", received::line(r), received::pretty_body(r))
-        } else {
-            writeln!(buf, "{}", received::line(r))
-        };
+        if json {
+            let _ = writeln!(buf, "{}", crate::output::json::line(&received::json(r)));
+            return;
+        }
+        received::write_line(r, buf);
+        buf.push(b'\n');
+        if verbose {
+            let _ = writeln!(buf, "{}", received::pretty_body(r));
+        }
     })
 }
 
