@@ -1,17 +1,23 @@
-//! Converts the built-in catalog's TOML files (payloads/**/*.toml) to JSON at build time.
+//! Two jobs for the catalog under payloads/:
 //!
-//! Parsing TOML was about a tenth of a one-shot command's start-up (`hookcli send` reads its
-//! platform's tables, the people and the conversations every time), and serde_json reads the
-//! same tables in about a third of the time. A --payloads overlay is still TOML read at run
-//! time; src/catalog/source.rs's tests check that each JSON reads back as its TOML.
+//! - It is embedded with include_dir!, which cargo does not know reads files: without
+//!   rerun-if-changed, a new platform folder stays invisible until some .rs file changes. A
+//!   directory given to rerun-if-changed is scanned recursively, so any file added, edited or
+//!   removed under payloads/ reruns this script, and the crate is rebuilt with the new catalog.
+//! - Its TOML files (payloads/**/*.toml) are converted to JSON. Parsing TOML was about a tenth
+//!   of a one-shot command's start-up (`hookcli send` reads its platform's tables, the people
+//!   and the conversations every time), and serde_json reads the same tables in about a third
+//!   of the time. A --payloads overlay is still TOML read at run time; src/catalog/source.rs's
+//!   tests check that each JSON reads back as its TOML.
+
+// A build script talks to cargo through stdout; there is no reader that can go away.
+#![allow(clippy::disallowed_macros)]
 
 use std::path::Path;
 
-// A build script talks to cargo on stdout; the crate's outln! (a closed stdout must not panic)
-// is not available here, and cargo never closes it.
-#[allow(clippy::disallowed_macros)]
 fn main() {
     println!("cargo::rerun-if-changed=payloads");
+    println!("cargo::rerun-if-changed=build.rs");
     let mut files = Vec::new();
     collect(Path::new("payloads"), &mut files);
     files.sort();

@@ -105,7 +105,10 @@ pub(super) fn assemble_one(name: &str) -> Result<Option<Catalog>, CatalogError> 
 
 fn builtin_text(file: &include_dir::File) -> Text {
     let path = file.path().display().to_string();
-    let json = BUILTIN_JSON.iter().find(|(name, _)| *name == path);
+    // As paths, not strings: include_dir keeps the OS's separator (`\` on Windows).
+    let json = BUILTIN_JSON
+        .iter()
+        .find(|(name, _)| Path::new(name) == file.path());
     Text {
         origin: format!("built-in payloads/{path}"),
         text: match json {
