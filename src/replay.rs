@@ -632,17 +632,12 @@ fn nothing_to_replay(recording: &Recording) -> String {
     if !recording.skipped.is_empty() {
         held.push(skipped_list(&recording.skipped));
     }
-    let lines = |lines: &[usize]| {
-        let shown: Vec<String> = lines.iter().take(5).map(usize::to_string).collect();
-        shown.join(", ")
-    };
-    let plural = |n: usize, one: &'static str, many: &'static str| if n == 1 { one } else { many };
     if !recording.too_large.is_empty() {
         held.push(format!(
             "{} {} refused as too large, so not recorded (line {})",
             recording.too_large.len(),
             plural(recording.too_large.len(), "body", "bodies"),
-            lines(&recording.too_large)
+            line_list(&recording.too_large)
         ));
     }
     if !recording.torn.is_empty() {
@@ -650,7 +645,7 @@ fn nothing_to_replay(recording: &Recording) -> String {
             "{} torn {} (line {})",
             recording.torn.len(),
             plural(recording.torn.len(), "entry", "entries"),
-            lines(&recording.torn)
+            line_list(&recording.torn)
         ));
     }
     match held.is_empty() {
@@ -677,6 +672,21 @@ fn rejected_by_listen(value: &Value, readable: bool) -> Option<String> {
         return Some(format!("a bad signature ({word})"));
     }
     (!readable).then(|| "a body that is not JSON".to_string())
+}
+
+/// `3, 9, 12, 40, 41 and 2 more`: the first few line numbers of a recording.
+pub fn line_list(lines: &[usize]) -> String {
+    const SHOWN: usize = 5;
+    let shown: Vec<String> = lines.iter().take(SHOWN).map(usize::to_string).collect();
+    match lines.len() > SHOWN {
+        true => format!("{} and {} more", shown.join(", "), lines.len() - SHOWN),
+        false => shown.join(", "),
+    }
+}
+
+/// `one` for a count of 1, else `many`.
+pub fn plural(n: usize, one: &'static str, many: &'static str) -> &'static str {
+    if n == 1 { one } else { many }
 }
 
 /// `a GET to /webhook (line 3), a POST to /health, not the webhook path (line 4)`: the

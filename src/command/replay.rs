@@ -19,7 +19,7 @@ use crate::output::json::{self, DeliveryJson};
 use crate::output::replay::{ByEvent, Row, Totals};
 use crate::output::{self, progress};
 use crate::policy::EventPolicies;
-use crate::replay::{self, EventFilter, Outcome, Pacing, Settings, Source};
+use crate::replay::{self, EventFilter, Outcome, Pacing, Settings, Source, line_list, plural};
 
 /// Above this many deliveries the table shows one row per event instead of per delivery.
 const MAX_TABLE_ROWS: usize = 60;
@@ -243,20 +243,12 @@ fn read_recording(
 
 /// One stderr note per kind of thing the recording held that is not replayed.
 fn notes(recording: &replay::Recording) {
-    let plural = |n: usize, one: &'static str, many: &'static str| if n == 1 { one } else { many };
-    let lines = |lines: &[usize]| {
-        let shown: Vec<String> = lines.iter().take(5).map(usize::to_string).collect();
-        match lines.len() > 5 {
-            true => format!("{} and {} more", shown.join(", "), lines.len() - 5),
-            false => shown.join(", "),
-        }
-    };
     if !recording.torn.is_empty() {
         let n = recording.torn.len();
         errln!(
             "note: skipped {n} torn {} (line {}): cut short, a record write that did not finish",
             plural(n, "entry", "entries"),
-            lines(&recording.torn)
+            line_list(&recording.torn)
         );
     }
     if !recording.too_large.is_empty() {
@@ -264,7 +256,7 @@ fn notes(recording: &replay::Recording) {
         errln!(
             "note: skipped {n} {} listen refused as too large, so not recorded (line {})",
             plural(n, "body", "bodies"),
-            lines(&recording.too_large)
+            line_list(&recording.too_large)
         );
     }
     let rejected = &recording.rejected;
