@@ -26,20 +26,41 @@ pub fn init_colors() {
     }
 }
 
+/// What a piece of output says, and so its colour: one place for the palette. [`good`] and
+/// its siblings make a String; [`Tone::style`] is for writing in place (listen's line).
+#[derive(Clone, Copy)]
+pub enum Tone {
+    Good,
+    Bad,
+    Warn,
+    Dim,
+}
+
+impl Tone {
+    pub fn style(self) -> Style {
+        match self {
+            Tone::Good => Style::new().green(),
+            Tone::Bad => Style::new().red(),
+            Tone::Warn => Style::new().yellow(),
+            Tone::Dim => Style::new().dim(),
+        }
+    }
+}
+
 pub fn good(text: &str) -> String {
-    Style::new().green().apply_to(text).to_string()
+    Tone::Good.style().apply_to(text).to_string()
 }
 
 pub fn bad(text: &str) -> String {
-    Style::new().red().apply_to(text).to_string()
+    Tone::Bad.style().apply_to(text).to_string()
 }
 
 pub fn warn(text: &str) -> String {
-    Style::new().yellow().apply_to(text).to_string()
+    Tone::Warn.style().apply_to(text).to_string()
 }
 
 pub fn dim(text: &str) -> String {
-    Style::new().dim().apply_to(text).to_string()
+    Tone::Dim.style().apply_to(text).to_string()
 }
 
 pub fn bold(text: &str) -> String {

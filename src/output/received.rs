@@ -1,9 +1,8 @@
 //! What a receiver saw, as one line, a pretty body, or a JSON object.
 
-use console::Style;
 use serde_json::Value;
 
-use super::{bad, escape_controls, escape_lines, good};
+use super::{Tone, bad, escape_controls, escape_lines, good};
 use crate::receiver::Received;
 use crate::signing::Verdict;
 use crate::text::human_bytes;
@@ -21,10 +20,10 @@ pub fn line(received: &Received) -> String {
 pub fn write_line(received: &Received, out: &mut Vec<u8>) {
     use std::io::Write;
     let (dim, green, red, yellow) = (
-        Style::new().dim(),
-        Style::new().green(),
-        Style::new().red(),
-        Style::new().yellow(),
+        Tone::Dim.style(),
+        Tone::Good.style(),
+        Tone::Bad.style(),
+        Tone::Warn.style(),
     );
     // As text::iso_millis writes it (`2026-11-30T10:04:05.123Z`), kept to the time of day.
     let mut stamp = std::io::Cursor::new([0u8; 48]);
