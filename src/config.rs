@@ -461,11 +461,20 @@ pub fn read_file(flag: Option<&Path>) -> Result<Option<Suite>> {
     Ok(Some(suite))
 }
 
+/// The file's `platform`, when it is the one to play: -p and HOOKCLI_PLATFORM win over it.
+fn file_platform<'a>(
+    arg: &PlatformArg,
+    file: Option<&'a Suite>,
+) -> Option<(&'a Suite, &'a toml::Spanned<String>)> {
+    let (suite, name) = file.and_then(|s| s.platform.as_ref().map(|p| (s, p)))?;
+    arg.from_default.then_some((suite, name))
+}
+
 /// The name [`platform`] looks up, for reading only that platform's part of the catalog.
 pub fn platform_name<'a>(arg: &'a PlatformArg, file: Option<&'a Suite>) -> &'a str {
-    match file.and_then(|s| s.platform.as_ref()) {
-        Some(name) if arg.from_default => name.get_ref(),
-        _ => &arg.platform,
+    match file_platform(arg, file) {
+        Some((_, name)) => name.get_ref(),
+        None => &arg.platform,
     }
 }
 
@@ -475,26 +484,23 @@ pub fn platform<'a>(
     arg: &PlatformArg,
     file: Option<&Suite>,
 ) -> Result<&'a Platform> {
-    let from_file = file.and_then(|s| s.platform.as_ref().map(|p| (s, p)));
-    match from_file {
-        Some((suite, name)) if arg.from_default => {
-            find_platform(catalog, name.get_ref()).map_err(|_| {
-                let ids = catalog.platform_list();
-                UserError::new(
-                    suite
-                        .error(
-                            name.span(),
-                            "platform",
-                            format!("unknown platform `{}`", name.get_ref()),
-                        )
-                        .to_string(),
+    let Some((suite, name)) = file_platform(arg, file) else {
+        return platform_of(catalog, arg);
+    };
+    find_platform(catalog, name.get_ref()).map_err(|_| {
+        let ids = catalog.platform_list();
+        UserError::new(
+            suite
+                .error(
+                    name.span(),
+                    "platform",
+                    format!("unknown platform `{}`", name.get_ref()),
                 )
-                .hint(format!("platforms: {ids}"))
-                .into()
-            })
-        }
-        _ => platform_of(catalog, arg),
-    }
+                .to_string(),
+        )
+        .hint(format!("platforms: {ids}"))
+        .into()
+    })
 }
 
 impl FileSettings {
