@@ -146,12 +146,7 @@ fn schema_problems(schema: &Value, value: &Value) -> Vec<Problem> {
 
 /// A value for a message: short as JSON, cut past 40 characters.
 fn shown(value: &Value) -> String {
-    let text = value.to_string();
-    if text.chars().count() > 40 {
-        format!("{}…", text.chars().take(40).collect::<String>())
-    } else {
-        text
-    }
+    crate::text::shorten(&value.to_string(), 40)
 }
 
 /// "a number", "an object": the JSON type in words.

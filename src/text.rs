@@ -17,6 +17,15 @@ pub fn status_text(status: u16) -> String {
     }
 }
 
+/// `text`, cut to `most` characters (Unicode scalar values) with `…` when longer.
+pub fn shorten(text: &str, most: usize) -> String {
+    if text.chars().count() <= most {
+        return text.to_string();
+    }
+    let kept: String = text.chars().take(most).collect();
+    format!("{kept}…")
+}
+
 /// `25 MB`, `64 KB`, `812 B`.
 pub fn human_bytes(n: u64) -> String {
     match n {

@@ -97,12 +97,7 @@ fn same(a: &Value, b: &Value) -> bool {
 
 /// A value as JSON, cut to 200 characters so a big answer does not flood the report.
 fn shown(value: &Value) -> String {
-    let text = value.to_string();
-    if text.chars().count() > 200 {
-        format!("{}…", text.chars().take(200).collect::<String>())
-    } else {
-        text
-    }
+    crate::text::shorten(&value.to_string(), 200)
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use serde_json::Value;
 use super::{Tone, bad, escape_controls, escape_lines, good};
 use crate::receiver::Received;
 use crate::signing::Verdict;
-use crate::text::human_bytes;
+use crate::text::{human_bytes, shorten};
 
 /// `10:04:05.123  call_ended  Jabr9TXY…  valid  204  2.1 KB`. Whatever came from the wire
 /// is escaped: an unverified body must not be able to forge a line.
@@ -104,14 +104,6 @@ fn relayed(forwarded: &crate::receiver::Forwarded, answered: Option<u16>) -> Str
 
 /// A line shows this much of a function's args; `-v` shows the whole body.
 const SUMMARY_CHARS: usize = 120;
-
-fn shorten(text: &str, most: usize) -> String {
-    if text.chars().count() <= most {
-        return text.to_string();
-    }
-    let kept: String = text.chars().take(most).collect();
-    format!("{kept}…")
-}
 
 /// The body, pretty-printed when it is JSON, escaped for the terminal (JSON escapes only
 /// the C0 controls, not DEL, C1 or the bidi marks).
