@@ -14,6 +14,7 @@ use crate::call::{Anchor, Call, CallPlan, RenderError};
 use crate::catalog::{AnswerSpec, Catalog, Lifecycle, Platform};
 use crate::delivery::{self, Delivery, Request};
 use crate::policy::EventPolicies;
+use crate::text::{line_list, plural};
 
 /// Which events the (simulated) agent subscribes to: uponai's `webhook_events`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -672,21 +673,6 @@ fn rejected_by_listen(value: &Value, readable: bool) -> Option<String> {
         return Some(format!("a bad signature ({word})"));
     }
     (!readable).then(|| "a body that is not JSON".to_string())
-}
-
-/// `3, 9, 12, 40, 41 and 2 more`: the first few line numbers of a recording.
-pub fn line_list(lines: &[usize]) -> String {
-    const SHOWN: usize = 5;
-    let shown: Vec<String> = lines.iter().take(SHOWN).map(usize::to_string).collect();
-    match lines.len() > SHOWN {
-        true => format!("{} and {} more", shown.join(", "), lines.len() - SHOWN),
-        false => shown.join(", "),
-    }
-}
-
-/// `one` for a count of 1, else `many`.
-pub fn plural(n: usize, one: &'static str, many: &'static str) -> &'static str {
-    if n == 1 { one } else { many }
 }
 
 /// `a GET to /webhook (line 3), a POST to /health, not the webhook path (line 4)`: the

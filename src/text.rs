@@ -26,6 +26,21 @@ pub fn shorten(text: &str, most: usize) -> String {
     format!("{kept}…")
 }
 
+/// `3, 9, 12, 40, 41 and 2 more`: the first few line numbers of a file.
+pub fn line_list(lines: &[usize]) -> String {
+    const SHOWN: usize = 5;
+    let shown: Vec<String> = lines.iter().take(SHOWN).map(usize::to_string).collect();
+    match lines.len() > SHOWN {
+        true => format!("{} and {} more", shown.join(", "), lines.len() - SHOWN),
+        false => shown.join(", "),
+    }
+}
+
+/// `one` for a count of 1, else `many`.
+pub fn plural(n: usize, one: &'static str, many: &'static str) -> &'static str {
+    if n == 1 { one } else { many }
+}
+
 /// `25 MB`, `64 KB`, `812 B`.
 pub fn human_bytes(n: u64) -> String {
     match n {

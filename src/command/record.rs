@@ -7,6 +7,7 @@ use anyhow::Result;
 use super::{load_catalog, platform_of};
 use crate::cli::{RecordArgs, RecordCommand, RedactArgs};
 use crate::error::{UserError, exit};
+use crate::text::{line_list, plural};
 
 pub fn run(args: RecordArgs, overlay: Option<&Path>) -> Result<u8> {
     match args.command {
@@ -37,27 +38,14 @@ fn redact(args: RedactArgs, overlay: Option<&Path>) -> Result<u8> {
         errln!(
             "note: left out {} torn {} (line {}): cut short, a record write that did not finish",
             redacted.torn.len(),
-            if redacted.torn.len() == 1 {
-                "entry"
-            } else {
-                "entries"
-            },
-            redacted
-                .torn
-                .iter()
-                .map(usize::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
+            plural(redacted.torn.len(), "entry", "entries"),
+            line_list(&redacted.torn)
         );
     }
     errln!(
         "wrote {} redacted {} to {}",
         redacted.entries,
-        if redacted.entries == 1 {
-            "entry"
-        } else {
-            "entries"
-        },
+        plural(redacted.entries, "entry", "entries"),
         args.out.display()
     );
     Ok(exit::OK)

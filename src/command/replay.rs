@@ -19,7 +19,8 @@ use crate::output::json::{self, DeliveryJson};
 use crate::output::replay::{ByEvent, Row, Totals};
 use crate::output::{self, progress};
 use crate::policy::EventPolicies;
-use crate::replay::{self, EventFilter, Outcome, Pacing, Settings, Source, line_list, plural};
+use crate::replay::{self, EventFilter, Outcome, Pacing, Settings, Source};
+use crate::text::{line_list, plural};
 
 /// Above this many deliveries the table shows one row per event instead of per delivery.
 const MAX_TABLE_ROWS: usize = 60;
