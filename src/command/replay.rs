@@ -547,28 +547,17 @@ fn print_dry_run(mut outcomes: Vec<Outcome>, json: bool) {
         let url = super::shown_url(&request.url);
         let headers =
             crate::delivery::shown_headers(&request.url, delivery.last().request_headers.clone());
-        let body = String::from_utf8_lossy(&request.body).into_owned();
         let case = format!("call {}", outcome.call + 1);
+        let method = request.method.as_str();
         if json {
-            let object = json::DryRunJson {
-                method: request.method.as_str(),
-                url: &url,
-                headers: headers
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into()))
-                    .collect(),
-                body,
-                case: Some(&case),
-            };
+            let object = json::DryRunJson::new(method, &url, &headers, &request.body, Some(&case));
             outln!("{}", json::line(&object));
         } else {
             outln!("# {case}: {}", outcome.event);
-            outln!("{} {url}", request.method);
-            for (name, value) in &headers {
-                outln!("{name}: {}", String::from_utf8_lossy(value.as_bytes()));
-            }
-            outln!();
-            outln!("{body}");
+            out!(
+                "{}",
+                output::delivery::dry_run_text(method, &url, &headers, &request.body)
+            );
             outln!();
         }
     }

@@ -278,28 +278,14 @@ fn print_dry_run(prepared: &Prepared, json: bool) -> Result<()> {
         None => request.attempt_headers(),
     };
     if json {
-        let dry_run = DryRunJson {
-            method,
-            url: &url,
-            headers: headers
-                .iter()
-                .map(|(k, v)| {
-                    let value = String::from_utf8_lossy(v.as_bytes()).into_owned();
-                    (k.to_string(), value.into())
-                })
-                .collect(),
-            body: String::from_utf8_lossy(&prepared.body).into_owned(),
-            case: None,
-        };
+        let dry_run = DryRunJson::new(method, &url, &headers, &prepared.body, None);
         outln!("{}", json::line(&dry_run));
         return Ok(());
     }
-    outln!("{method} {url}");
-    for (name, value) in &headers {
-        outln!("{name}: {}", String::from_utf8_lossy(value.as_bytes()));
-    }
-    outln!();
-    outln!("{}", String::from_utf8_lossy(&prepared.body));
+    out!(
+        "{}",
+        output::delivery::dry_run_text(method, &url, &headers, &prepared.body)
+    );
     if let Target::BuiltIn { why } = &config.target {
         // A platform that does not sign is sent unsigned; one that signs gets a key made for
         // the built-in receiver unless one was given.

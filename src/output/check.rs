@@ -342,22 +342,13 @@ pub fn list_json(case: &Case) -> CheckListJson<'_> {
 /// `check --dry-run`: one request as `send --dry-run` prints it, under its case's name.
 pub fn dry_run_text(exchange: &crate::check::cases::Exchange) -> String {
     let request = &exchange.request;
-    let mut out = format!(
-        "# {}\n{} {}\n",
-        exchange.case,
-        request.method,
-        shown(request)
+    let shown = super::delivery::dry_run_text(
+        request.method.as_str(),
+        &shown(request),
+        &shown_headers(exchange),
+        &request.body,
     );
-    for (name, value) in shown_headers(exchange).iter() {
-        out.push_str(&format!(
-            "{name}: {}\n",
-            String::from_utf8_lossy(value.as_bytes())
-        ));
-    }
-    out.push('\n');
-    out.push_str(&String::from_utf8_lossy(&request.body));
-    out.push('\n');
-    out
+    format!("# {}\n{shown}", exchange.case)
 }
 
 /// `check --dry-run --json`: send's dry-run object with the case; `url` as shown.
@@ -365,19 +356,14 @@ pub fn dry_run_json<'a>(
     exchange: &'a crate::check::cases::Exchange,
     url: &'a str,
 ) -> super::json::DryRunJson<'a> {
-    super::json::DryRunJson {
-        method: exchange.request.method.as_str(),
+    let request = &exchange.request;
+    super::json::DryRunJson::new(
+        request.method.as_str(),
         url,
-        headers: shown_headers(exchange)
-            .iter()
-            .map(|(k, v)| {
-                let value = String::from_utf8_lossy(v.as_bytes()).into_owned();
-                (k.to_string(), value.into())
-            })
-            .collect(),
-        body: String::from_utf8_lossy(&exchange.request.body).into_owned(),
-        case: Some(&exchange.case),
-    }
+        &shown_headers(exchange),
+        &request.body,
+        Some(&exchange.case),
+    )
 }
 
 /// `check -v`: a request's attempts and answers, as `send -v` shows them, under its case.

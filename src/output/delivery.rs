@@ -196,6 +196,22 @@ pub fn outcome_word(outcome: Outcome) -> &'static str {
 /// request line, its headers, a blank, the body; then the status, the response headers, a
 /// blank, the response body. It is headed `* attempt N` when the delivery has more than one:
 /// a later one, or one that waits for a next.
+/// One request as `--dry-run` prints it: `METHOD URL`, the headers (masked by the caller), a
+/// blank line, the body, each line ended.
+pub fn dry_run_text(
+    method: &str,
+    url: &str,
+    headers: &reqwest::header::HeaderMap,
+    body: &[u8],
+) -> String {
+    let mut out = format!("{method} {url}\n");
+    for (name, value) in headers {
+        let _ = writeln!(out, "{name}: {}", String::from_utf8_lossy(value.as_bytes()));
+    }
+    let _ = writeln!(out, "\n{}", String::from_utf8_lossy(body));
+    out
+}
+
 pub fn attempt_exchange_text(url: &str, attempt: &Attempt, body: &[u8]) -> String {
     let numbered = attempt.n > 1 || attempt.wait.is_some();
     let mut out = String::new();

@@ -173,6 +173,28 @@ pub struct DryRunJson<'a> {
     pub case: Option<&'a str>,
 }
 
+impl<'a> DryRunJson<'a> {
+    /// `headers` as they would go out (masked by the caller), the body's bytes as text.
+    pub fn new(
+        method: &'a str,
+        url: &'a str,
+        headers: &reqwest::header::HeaderMap,
+        body: &[u8],
+        case: Option<&'a str>,
+    ) -> Self {
+        DryRunJson {
+            method,
+            url,
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into()))
+                .collect(),
+            body: String::from_utf8_lossy(body).into_owned(),
+            case,
+        }
+    }
+}
+
 /// replay's last line.
 #[derive(Serialize)]
 pub struct ReplaySummaryJson {
