@@ -1,5 +1,6 @@
 //! listen's per-request work on one signed uponai call_ended body: name the event and call id,
-//! verify the signature, decide the answer, then the line and the record line it writes.
+//! verify the signature, decide the answer; then, as in the default mode, also look for an
+//! earlier request with the same body and write the line and the record line.
 //! `cargo bench --bench judge`.
 
 use std::hint::black_box;
@@ -37,6 +38,11 @@ fn judge(c: &mut Criterion) {
     c.bench_function("listen_judge_call_ended", |b| {
         b.iter(|| black_box(judge.judge(hyper::Method::POST, &uri, headers.clone(), body.clone())))
     });
+    // With someone told of each request, as in listen's default mode: the body is hashed
+    // to spot a retry too.
+    let mut told = ReceiverConfig::local(platform.clone(), Some(Secret::new(key)));
+    told.taps.observe = Some(std::sync::Arc::new(|_| {}));
+    let judge = Judge::new(told);
     c.bench_function("listen_judge_line_record_call_ended", |b| {
         b.iter(|| {
             let received = judge.judge(hyper::Method::POST, &uri, headers.clone(), body.clone());
