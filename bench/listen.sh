@@ -9,11 +9,12 @@
 #   Express verifying with the official retell-sdk (bench/express), when installed.
 # Prints req/s, CPU ms per 1,000 requests on the receiver's side, and the ratios to nginx.
 #
-#   bench/listen.sh               # DURATION=10s CONNECTIONS=64 by default
+#   bench/listen.sh               # DURATION=10s CONNECTIONS=64 ROUNDS=3 by default
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 DURATION=${DURATION:-10s}
+ROUNDS=${ROUNDS:-3}
 CONNECTIONS=${CONNECTIONS:-64}
 KEY=bench_key_$RANDOM$RANDOM
 EXPRESS="$ROOT/bench/express"
@@ -73,22 +74,34 @@ stop() {
 
 port=$(free_port)
 start_nginx "$port"
-load nginx "http://127.0.0.1:$port/webhook" "${PIDS[-1]}"
+NGINX_URL="http://127.0.0.1:$port/webhook"
+NGINX_PID=${PIDS[-1]}
+
+# rounds NAME: ROUNDS pairs of nginx, then the receiver just started. The machine's speed
+# drifts by tens of percent over minutes, so each ratio is taken against the nginx run next
+# to it, and the median of the rounds is the figure.
+rounds() {
+  local r
+  for r in $(seq "$ROUNDS"); do
+    load "nginx-for-$1#$r" "$NGINX_URL" "$NGINX_PID"
+    load "$1#$r" "$URL" "$PID"
+  done
+}
 
 start listen-q -q
-load listen-q "$URL" "$PID"
+rounds listen-q
 stop
 
 # The default mode: a line per request, to a file and through a pipe.
 start listen-lines-file >"$WORK/lines.txt"
-load listen-lines-file "$URL" "$PID"
+rounds listen-lines-file
 stop
 start listen-lines-pipe > >(cat >/dev/null)
-load listen-lines-pipe "$URL" "$PID"
+rounds listen-lines-pipe
 stop
 
 start listen-q-record -q --record "$WORK/record.ndjson"
-load listen-q-record "$URL" "$PID"
+rounds listen-q-record
 stop
 
 # The inspector open: a client on the client core asks for new rows as the page does.
@@ -102,7 +115,7 @@ done
 taskset -c "$CLIENT_CPU" python3 "$ROOT/bench/page.py" "$ui" >"$WORK/page.log" 2>&1 &
 page=$!
 PIDS+=("$page")
-load listen-ui-polled "$URL" "$PID"
+rounds listen-ui-polled
 kill "$page" 2>/dev/null || true
 stop
 echo "  the page's client got $(tail -n1 "$WORK/page.log")"
@@ -111,22 +124,35 @@ if [[ -d $EXPRESS/node_modules/retell-sdk && -d $EXPRESS/node_modules/express ]]
   (cd "$EXPRESS" && HOOKCLI_SECRET=$KEY exec taskset -c "$RECV_CPU" node server.js) \
     2>"$WORK/express.err" &
   PIDS+=($!)
-  load express-retell-sdk "$(wait_ready "$WORK/express.err")" "${PIDS[-1]}"
+  URL=$(wait_ready "$WORK/express.err")
+  PID=${PIDS[-1]}
+  rounds express-retell-sdk
 else
   echo "(Express skipped: run (cd bench/express && npm ci) to include it)"
 fi
 
 python3 - "$WORK" <<'PY'
-import os, sys
+import os, statistics, sys
 work = sys.argv[1]
-rps = {f[:-4]: float(open(os.path.join(work, f)).read()) for f in os.listdir(work) if f.endswith(".rps")}
-n = rps["nginx"]
+runs = {}
+for f in os.listdir(work):
+    if f.endswith(".rps"):
+        name, _, _ = f[:-4].partition("#")
+        runs.setdefault(name, []).append((f[:-4], float(open(os.path.join(work, f)).read())))
+def rps(run):
+    return float(open(os.path.join(work, run + ".rps")).read())
 bars = {"listen-q": 0.9, "listen-lines-file": 0.8, "listen-lines-pipe": 0.8, "listen-ui-polled": 0.8}
-for name, value in rps.items():
-    if name == "nginx":
+medians = {}
+for name, named in sorted(runs.items()):
+    if name.startswith("nginx"):
         continue
+    ratios = sorted(value / rps("nginx-for-" + run) for run, value in named)
+    medians[name] = statistics.median(ratios)
     bar = f" (bar: >= {bars[name]})" if name in bars else ""
-    print(f"{name} / nginx = {value / n:.2f}{bar}")
-if "express-retell-sdk" in rps:
-    print(f"listen-q / express = {rps['listen-q'] / rps['express-retell-sdk']:.1f} (bar: >= 10)")
+    each = ", ".join(f"{r:.2f}" for r in ratios)
+    print(f"{name} / nginx run just before: median {medians[name]:.2f} of {each}{bar}")
+if "express-retell-sdk" in runs:
+    q = statistics.median(v for _, v in runs["listen-q"])
+    e = statistics.median(v for _, v in runs["express-retell-sdk"])
+    print(f"listen-q / express = {q / e:.1f} (bar: >= 10)")
 PY
