@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Instructions per request, counted by valgrind's cachegrind: a figure that does not drift
 # with the machine, for changes too small to show through its noise (this VM's speed moves
-# by tens of percent within minutes; the same instructions give the same count to ±0.1%).
+# by tens of percent within minutes; two runs in a row agree to about 0.05%).
 #
 # For each listen mode: the user-space instructions of the process for N signed call_ended
 # POSTs (oha -c 8), minus those of the same process started and stopped with no request.
 # Then the whole of one `send` and one `replay --events all` (start-up included).
 #
 # Caveat: under valgrind the CPU has no SHA extensions, so SHA-256 runs in software (about
-# 110,000 instructions for the HMAC of a 2 KB body, 2 µs-worth of SHA-NI work otherwise).
+# 120,000 instructions for the HMAC of a 2 KB body, which takes 1.8 µs with SHA-NI).
 # Compare counts with each other, not with times.
 #
 #   bench/instructions.sh           # N=2000 requests per mode

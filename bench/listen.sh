@@ -142,15 +142,13 @@ for f in os.listdir(work):
 def rps(run):
     return float(open(os.path.join(work, run + ".rps")).read())
 bars = {"listen-q": 0.9, "listen-lines-file": 0.8, "listen-lines-pipe": 0.8, "listen-ui-polled": 0.8}
-medians = {}
 for name, named in sorted(runs.items()):
     if name.startswith("nginx"):
         continue
     ratios = sorted(value / rps("nginx-for-" + run) for run, value in named)
-    medians[name] = statistics.median(ratios)
     bar = f" (bar: >= {bars[name]})" if name in bars else ""
     each = ", ".join(f"{r:.2f}" for r in ratios)
-    print(f"{name} / nginx run just before: median {medians[name]:.2f} of {each}{bar}")
+    print(f"{name} / nginx run just before: median {statistics.median(ratios):.2f} of {each}{bar}")
 if "express-retell-sdk" in runs:
     q = statistics.median(v for _, v in runs["listen-q"])
     e = statistics.median(v for _, v in runs["express-retell-sdk"])
