@@ -192,10 +192,6 @@ pub fn outcome_word(outcome: Outcome) -> &'static str {
     }
 }
 
-/// `-v`, for stderr: one attempt the way curl shows it, printable as soon as it is over: the
-/// request line, its headers, a blank, the body; then the status, the response headers, a
-/// blank, the response body. It is headed `* attempt N` when the delivery has more than one:
-/// a later one, or one that waits for a next.
 /// One request as `--dry-run` prints it: `METHOD URL`, the headers (masked by the caller), a
 /// blank line, the body, each line ended.
 pub fn dry_run_text(
@@ -212,6 +208,10 @@ pub fn dry_run_text(
     out
 }
 
+/// `-v`, for stderr: one attempt the way curl shows it, printable as soon as it is over: the
+/// request line, its headers, a blank, the body; then the status, the response headers, a
+/// blank, the response body. It is headed `* attempt N` when the delivery has more than one:
+/// a later one, or one that waits for a next.
 pub fn attempt_exchange_text(url: &str, attempt: &Attempt, body: &[u8]) -> String {
     let numbered = attempt.n > 1 || attempt.wait.is_some();
     let mut out = String::new();
