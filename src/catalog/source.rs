@@ -1,5 +1,6 @@
 //! Reads the catalog files (embedded, then the --payloads overlay), merges them and validates.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -21,7 +22,8 @@ static BUILTIN_JSON: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/built
 #[derive(Clone)]
 struct Text {
     origin: String,
-    text: String,
+    /// Borrowed from the binary for a built-in file, read for an overlay's.
+    text: Cow<'static, str>,
     /// A built-in TOML file's tables as JSON, made by build.rs (`text` is then that JSON).
     json: bool,
 }
@@ -33,8 +35,9 @@ impl Text {
             return serde_json::from_str(&self.text)
                 .map_err(|e| CatalogError::file(&self.origin, e.to_string()));
         }
-        toml::from_str(&self.text)
-            .map_err(|e| CatalogError::file(&self.origin, toml_message(&e, Some(&self.text))))
+        toml::from_str(&self.text).map_err(|e| {
+            CatalogError::file(&self.origin, toml_message(&e, Some(self.text.as_ref())))
+        })
     }
 }
 
@@ -103,18 +106,20 @@ pub(super) fn assemble_one(name: &str) -> Result<Option<Catalog>, CatalogError> 
     Ok(Some(catalog))
 }
 
-fn builtin_text(file: &include_dir::File) -> Text {
+fn builtin_text(file: &'static include_dir::File<'static>) -> Text {
     let path = file.path().display().to_string();
-    // As paths, not strings: include_dir keeps the OS's separator (`\` on Windows).
+    // build.rs names files with `/`; include_dir keeps the OS's separator (`\` on Windows).
+    // Compared as strings: comparing Paths parses both for every entry of the list.
+    let name = path.replace('\\', "/");
     let json = BUILTIN_JSON
         .iter()
-        .find(|(name, _)| Path::new(name) == file.path());
+        .find(|(json_name, _)| *json_name == name);
     Text {
         origin: format!("built-in payloads/{path}"),
-        text: match json {
-            Some((_, json)) => json.to_string(),
-            None => file.contents_utf8().unwrap_or_default().to_string(),
-        },
+        text: Cow::Borrowed(match json {
+            Some((_, json)) => *json,
+            None => std::str::from_utf8(file.contents()).unwrap_or_default(),
+        }),
         json: json.is_some(),
     }
 }
@@ -133,7 +138,10 @@ fn read_builtin_shared(files: &mut Files) {
     files.conversations = BUILTIN.get_file("conversations.toml").map(builtin_text);
 }
 
-fn read_builtin_platform(files: &mut Files, dir: &Dir<'static>) -> Result<(), CatalogError> {
+fn read_builtin_platform(
+    files: &mut Files,
+    dir: &'static Dir<'static>,
+) -> Result<(), CatalogError> {
     let id = dir.path().display().to_string();
     let mut found: Vec<(String, Text)> = Vec::new();
     for file in dir.files() {
@@ -174,7 +182,7 @@ fn read_overlay(files: &mut Files, dir: &Path) -> Result<(), CatalogError> {
             .map_err(|e| CatalogError::file(path.display().to_string(), io_reason(&e)))?;
         Ok(Text {
             origin: path.display().to_string(),
-            text,
+            text: Cow::Owned(text),
             json: false,
         })
     };
