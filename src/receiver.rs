@@ -1322,10 +1322,7 @@ impl Verifier {
             headers: &headers,
         };
         // Judged at the request's arrival, already read from the clock.
-        let now_ms = received
-            .at
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
+        let now_ms = signing::unix_ms(received.at);
         self.rules.verify(&self.key, &signed, now_ms)
     }
 }

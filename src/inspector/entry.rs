@@ -43,10 +43,7 @@ pub struct Entry {
 
 impl Entry {
     pub fn from_received(r: Received) -> Entry {
-        let time_ms =
-            r.at.duration_since(UNIX_EPOCH)
-                .map(|d| d.as_millis() as u64)
-                .unwrap_or(0);
+        let time_ms = crate::signing::unix_ms(r.at);
         let bytes = r.size();
         let named = OnceLock::new();
         if r.event.is_some() || r.call_id.is_some() {
