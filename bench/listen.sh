@@ -9,7 +9,12 @@
 #   Express verifying with the official retell-sdk (bench/express), when installed.
 # Prints req/s, CPU ms per 1,000 requests on the receiver's side, and the ratios to nginx.
 #
+# FLOOR=1 measures, instead of the modes above, `listen -q` against its floor: listen's own
+# per-request decision (receiver::Judge) behind a bare HTTP/1 layer, without listen's
+# connection bookkeeping (examples/floor.rs): once with hyper's server, once with httparse.
+#
 #   bench/listen.sh               # DURATION=10s CONNECTIONS=64 ROUNDS=3 by default
+#   FLOOR=1 bench/listen.sh
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -92,43 +97,66 @@ start listen-q -q
 rounds listen-q
 stop
 
-# The default mode: a line per request, to a file and through a pipe.
-start listen-lines-file >"$WORK/lines.txt"
-rounds listen-lines-file
-stop
-start listen-lines-pipe > >(cat >/dev/null)
-rounds listen-lines-pipe
-stop
+# listen's decision behind a bare HTTP/1 layer (examples/floor.rs), with hyper and without.
+floor_receivers() {
+  (cd "$ROOT" && cargo build --release --locked --quiet --example floor ${TARGET:+--target "$TARGET"})
+  FLOOR_BIN="$ROOT/target/${TARGET:+$TARGET/}release/examples/floor"
+  for layer in hyper raw; do
+    HOOKCLI_SECRET=$KEY taskset -c "$RECV_CPU" "$FLOOR_BIN" "$layer" 2>"$WORK/floor-$layer.err" &
+    PID=$!
+    PIDS+=("$PID")
+    URL=$(wait_ready "$WORK/floor-$layer.err")
+    rounds "floor-judge-$layer"
+    stop
+  done
+}
 
-start listen-q-record -q --record "$WORK/record.ndjson"
-rounds listen-q-record
-stop
+# The other modes, and Express when installed.
+other_receivers() {
+  # The default mode: a line per request, to a file and through a pipe.
+  start listen-lines-file >"$WORK/lines.txt"
+  rounds listen-lines-file
+  stop
+  start listen-lines-pipe > >(cat >/dev/null)
+  rounds listen-lines-pipe
+  stop
 
-# The inspector open: a client on the client core asks for new rows as the page does.
-start listen-ui --ui >"$WORK/ui-lines.txt"
-ui=$(sed -n 's/^inspector on //p' "$WORK/listen-ui.err" | head -n1)
-for _ in $(seq 100); do
-  [[ -n $ui ]] && break
-  sleep 0.05
+  start listen-q-record -q --record "$WORK/record.ndjson"
+  rounds listen-q-record
+  stop
+
+  # The inspector open: a client on the client core asks for new rows as the page does.
+  start listen-ui --ui >"$WORK/ui-lines.txt"
   ui=$(sed -n 's/^inspector on //p' "$WORK/listen-ui.err" | head -n1)
-done
-taskset -c "$CLIENT_CPU" python3 "$ROOT/bench/page.py" "$ui" >"$WORK/page.log" 2>&1 &
-page=$!
-PIDS+=("$page")
-rounds listen-ui-polled
-kill "$page" 2>/dev/null || true
-stop
-echo "  the page's client got $(tail -n1 "$WORK/page.log")"
+  for _ in $(seq 100); do
+    [[ -n $ui ]] && break
+    sleep 0.05
+    ui=$(sed -n 's/^inspector on //p' "$WORK/listen-ui.err" | head -n1)
+  done
+  taskset -c "$CLIENT_CPU" python3 "$ROOT/bench/page.py" "$ui" >"$WORK/page.log" 2>&1 &
+  page=$!
+  PIDS+=("$page")
+  rounds listen-ui-polled
+  kill "$page" 2>/dev/null || true
+  stop
+  echo "  the page's client got $(tail -n1 "$WORK/page.log")"
 
-if [[ -d $EXPRESS/node_modules/retell-sdk && -d $EXPRESS/node_modules/express ]]; then
-  (cd "$EXPRESS" && HOOKCLI_SECRET=$KEY exec taskset -c "$RECV_CPU" node server.js) \
-    2>"$WORK/express.err" &
-  PIDS+=($!)
-  URL=$(wait_ready "$WORK/express.err")
-  PID=${PIDS[-1]}
-  rounds express-retell-sdk
+  if [[ -d $EXPRESS/node_modules/retell-sdk && -d $EXPRESS/node_modules/express ]]; then
+    (cd "$EXPRESS" && HOOKCLI_SECRET=$KEY exec taskset -c "$RECV_CPU" node server.js) \
+      2>"$WORK/express.err" &
+    PIDS+=($!)
+    URL=$(wait_ready "$WORK/express.err")
+    PID=${PIDS[-1]}
+    rounds express-retell-sdk
+  else
+    echo "(Express skipped: run (cd bench/express && npm ci) to include it)"
+  fi
+}
+
+if [[ ${FLOOR:-} == 1 ]]; then
+  floor_receivers
 else
-  echo "(Express skipped: run (cd bench/express && npm ci) to include it)"
+  other_receivers
 fi
 
 python3 - "$WORK" <<'PY'
