@@ -1,6 +1,6 @@
-//! The floor under `listen -q`, for bench/floor.sh: listen's own per-request decision
-//! (`receiver::Judge`: name the event, verify the signature, pick the answer) behind a bare
-//! HTTP/1 layer, without listen's connection bookkeeping (phases, the idle timer, stats, the
+//! The floor under `listen -q`, for `FLOOR=1 bench/listen.sh`: listen's own per-request
+//! decision (`receiver::Judge`: name the event, verify the signature, pick the answer) behind a
+//! bare HTTP/1 layer, without the connection bookkeeping (phases, the idle timer, stats, the
 //! shed signal) that `hookcli listen` adds around it.
 //!
 //!   HOOKCLI_SECRET=KEY cargo run --release --example floor -- hyper   # hyper's http1 server
@@ -13,7 +13,7 @@
 use std::io::Write;
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use hookcli::catalog::Catalog;
 use hookcli::receiver::{Judge, ReceiverConfig};
 use hookcli::secret::Secret;
@@ -111,7 +111,7 @@ async fn raw(mut stream: TcpStream, judge: Arc<Judge>) {
                 return;
             }
         }
-        let _ = buf.split_to(head_len);
+        buf.advance(head_len);
         let body = buf.split_to(body_len).freeze();
         let code = status(&judge, method, &uri, headers, body);
         let reason = StatusCode::from_u16(code)

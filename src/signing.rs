@@ -710,8 +710,8 @@ type Checked = Result<Option<u64>, Verdict>;
 
 fn verify_retell(key: &[u8], body: &[u8], header: &str) -> Checked {
     let (digits, timestamp, digest) = parse_retell(header).map_err(Verdict::Malformed)?;
-    // The digits as sent: strict_time accepted only the canonical form, so they are the
-    // ones the platform signed.
+    // The digits as sent, which is what the SDKs MAC; strict_time took only canonical
+    // digits, so they are also the number's own.
     mac_parts_match(Algorithm::Sha256, key, &[body, digits.as_bytes()], &digest)?;
     Ok(Some(timestamp))
 }
