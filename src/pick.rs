@@ -89,18 +89,23 @@ struct Node<'p, 'o> {
 }
 
 impl Node<'_, '_> {
-    fn bits(&self) -> impl Iterator<Item = usize> + '_ {
-        (0..self.paths.len()).filter(|i| self.active & (1 << i) != 0)
+    /// The pointers (by index) that lead through this node: the set bits of `active`, so a
+    /// node under one pointer looks at one, not at all of them.
+    fn bits(&self) -> impl Iterator<Item = usize> + use<> {
+        let mut rest = self.active;
+        std::iter::from_fn(move || {
+            let i = rest.trailing_zeros() as usize;
+            rest &= rest.wrapping_sub(1);
+            (i < MOST).then_some(i)
+        })
     }
 
     /// Records `found` for every pointer that ends here.
     fn found(&mut self, found: impl Fn() -> Picked) {
-        let ending: Vec<usize> = self
-            .bits()
-            .filter(|i| self.paths[*i].len() == self.depth)
-            .collect();
-        for i in ending {
-            self.out[i] = Some(found());
+        for i in self.bits() {
+            if self.paths[i].len() == self.depth {
+                self.out[i] = Some(found());
+            }
         }
     }
 
@@ -355,6 +360,18 @@ mod tests {
     #[test]
     fn the_last_of_a_repeated_key_wins_as_in_a_tree() {
         assert_eq!(pick(&["/e"], r#"{"e":"a","e":"b"}"#), vec![s("b")]);
+    }
+
+    #[test]
+    fn the_first_64_pointers_are_picked_and_the_rest_ignored() {
+        let pointers: Vec<String> = (0..70).map(|i| format!("/k{i}")).collect();
+        let fields: Vec<String> = (0..70).map(|i| format!("\"k{i}\":\"v{i}\"")).collect();
+        let json = format!("{{{}}}", fields.join(","));
+        let picked = Pointers::new(pointers.iter().map(String::as_str))
+            .pick(&json)
+            .expect("valid JSON");
+        let expected: Vec<Option<Picked>> = (0..MOST).map(|i| s(&format!("v{i}"))).collect();
+        assert_eq!(picked, expected);
     }
 
     #[test]
