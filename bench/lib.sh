@@ -33,8 +33,10 @@ require_tools() {
   fi
 }
 
+# build_release [CARGO ARGS...]: the release build of $TARGET, and whatever else is asked for
+# (listen.sh adds `--example floor`).
 build_release() {
-  (cd "$ROOT" && cargo build --release --locked --quiet ${TARGET:+--target "$TARGET"})
+  (cd "$ROOT" && cargo build --release --locked --quiet ${TARGET:+--target "$TARGET"} "$@")
 }
 
 # wait_ready FILE: waits for a "listening on URL" line in FILE, prints the URL.

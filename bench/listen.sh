@@ -99,8 +99,8 @@ stop
 
 # listen's decision behind a bare HTTP/1 layer (examples/floor.rs), with hyper and without.
 floor_receivers() {
-  (cd "$ROOT" && cargo build --release --locked --quiet --example floor ${TARGET:+--target "$TARGET"})
-  FLOOR_BIN="$ROOT/target/${TARGET:+$TARGET/}release/examples/floor"
+  build_release --example floor
+  FLOOR_BIN="$(dirname "$BIN")/examples/floor"
   for layer in hyper raw; do
     HOOKCLI_SECRET=$KEY taskset -c "$RECV_CPU" "$FLOOR_BIN" "$layer" 2>"$WORK/floor-$layer.err" &
     PID=$!
