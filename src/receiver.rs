@@ -35,6 +35,8 @@ use crate::secret::Secret;
 use crate::signing::{self, Verdict};
 use crate::text::{human_bytes, io_reason, path_reason};
 
+mod http1;
+
 pub const DEFAULT_MAX_BODY: u64 = 25 * 1024 * 1024;
 
 /// The memory budget for bodies unless given: 256 MB, or four bodies of the largest size
@@ -794,23 +796,38 @@ fn serve(stream: TcpStream, state: Arc<State>) {
     let _ = stream.set_nodelay(true);
     let (id, conn) = state.conns.add();
     tokio::spawn(async move {
-        let (for_service, conn_for_service) = (state.clone(), conn.clone());
-        let service = hyper::service::service_fn(move |req| {
-            handle(req, for_service.clone(), conn_for_service.clone())
-        });
-        // No hyper timer: [`idle_too_long`] stands for its header-read timeout.
-        let serving = hyper::server::conn::http1::Builder::new()
-            .header_read_timeout(None)
-            .serve_connection(TokioIo::new(stream), service);
+        // A relayed request goes through hyper, whose client forwards it; every other
+        // connection starts on listen's own path, which hands anything unusual to hyper.
+        let serving = async {
+            if state.config.forward.is_some() {
+                with_hyper(http1::Rewound::new(Bytes::new(), stream), &state, &conn).await;
+            } else {
+                http1::serve(stream, &state, &conn).await;
+            }
+        };
         // Leaving the select drops the connection, which closes its socket.
         tokio::select! {
-            _ = serving => {}
+            () = serving => {}
             () = conn.shed.cancelled() => {}
             () = idle_too_long(&state.conns, &conn) => {}
         }
         state.conns.remove(id);
         conn.closed.cancel();
     });
+}
+
+/// Serves the rest of a connection with hyper's HTTP/1 server, starting with the bytes the
+/// connection's own path already read.
+async fn with_hyper(io: http1::Rewound, state: &Arc<State>, conn: &Arc<Conn>) {
+    let (for_service, conn_for_service) = (state.clone(), conn.clone());
+    let service = hyper::service::service_fn(move |req| {
+        handle(req, for_service.clone(), conn_for_service.clone())
+    });
+    // No hyper timer: [`idle_too_long`] stands for its header-read timeout.
+    let _ = hyper::server::conn::http1::Builder::new()
+        .header_read_timeout(None)
+        .serve_connection(TokioIo::new(io), service)
+        .await;
 }
 
 /// Returned from the service to make hyper close the connection without an answer.
@@ -825,41 +842,77 @@ impl std::fmt::Display for Dropped {
 
 impl std::error::Error for Dropped {}
 
+/// A request's arrival: its number, when it came, and by when its body must be in.
+struct Arrival {
+    n: u64,
+    at: SystemTime,
+    deadline: tokio::time::Instant,
+}
+
+impl Arrival {
+    /// Counts a request whose head is in, and marks its connection as reading the body.
+    fn now(state: &State, conn: &Conn) -> Arrival {
+        // One reading of the clock for the phase and the body's deadline.
+        let now = Instant::now();
+        state.conns.set_at(conn, READING_BODY, now);
+        Arrival {
+            n: state.stats.requests.fetch_add(1, Ordering::Relaxed) + 1,
+            at: SystemTime::now(),
+            deadline: tokio::time::Instant::from_std(now) + state.config.body_timeout,
+        }
+    }
+}
+
+/// A request's head: what hyper or listen's own path parsed.
+struct Head {
+    method: Method,
+    uri: hyper::Uri,
+    headers: hyper::HeaderMap,
+}
+
+/// hyper's service: reads the body, then answers as [`respond`] decides.
 async fn handle(
     req: Request<Incoming>,
     state: Arc<State>,
     conn: Arc<Conn>,
 ) -> Result<Response<Full<Bytes>>, Dropped> {
-    // One reading of the clock for the phase and the body's deadline.
-    let now = Instant::now();
-    state.conns.set_at(&conn, READING_BODY, now);
-    let stats = &state.stats;
-    let n = stats.requests.fetch_add(1, Ordering::Relaxed) + 1;
-    let at = SystemTime::now();
-    let deadline = tokio::time::Instant::from_std(now) + state.config.body_timeout;
+    let arrival = Arrival::now(&state, &conn);
     let (parts, incoming) = req.into_parts();
-    let config = &state.config;
-    // Copied into text only for a reader of the channel; the rest read the map as it came.
-    let headers = match state.events {
-        Some(_) => header_pairs(&parts.headers),
-        None => Vec::new(),
-    };
     let declared = parts
         .headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    let body = read_body(incoming, declared, &state, deadline).await?;
-    state.conns.answering(&conn);
-    let method = parts.method;
-    let mut received = Received::arrived(
-        n,
-        at,
-        &method,
-        &parts.uri,
-        headers,
-        parts.headers,
-        Bytes::new(),
-    );
+    let body = read_body(incoming, declared, &state, arrival.deadline).await?;
+    let head = Head {
+        method: parts.method,
+        uri: parts.uri,
+        headers: parts.headers,
+    };
+    let response = respond(&state, &conn, arrival, head, body).await?;
+    Ok(response.map(Full::new))
+}
+
+/// Judges a request whose body is read (or refused), tells whoever listens, and returns the
+/// answer, or [`Dropped`] to close the connection without one.
+async fn respond(
+    state: &State,
+    conn: &Conn,
+    arrival: Arrival,
+    head: Head,
+    body: Body<'_>,
+) -> Result<Response<Bytes>, Dropped> {
+    let stats = &state.stats;
+    let config = &state.config;
+    let Arrival { n, at, deadline } = arrival;
+    state.conns.answering(conn);
+    // Copied into text only for a reader of the channel; the rest read the map as it came.
+    let headers = match state.events {
+        Some(_) => header_pairs(&head.headers),
+        None => Vec::new(),
+    };
+    let method = head.method;
+    let mut received =
+        Received::arrived(n, at, &method, &head.uri, headers, head.headers, Bytes::new());
     // Kept to the end of the answer: the body is held until then.
     let mut _held = None;
     let mut unread = None;
@@ -868,8 +921,8 @@ async fn handle(
         Body::Read(body, held) => {
             _held = Some(held);
             received.body = body.clone();
-            received.duplicate_of = duplicate_of(&state, &method, &received);
-            let decision = judge(&state, &method, &mut received, &body);
+            received.duplicate_of = duplicate_of(state, &method, &received);
+            let decision = judge(state, &method, &mut received, &body);
             match &config.forward {
                 // Whatever the verdict: it is for the developer; the app's answer is the answer.
                 // Forwarded as they came, bytes and all.
@@ -926,7 +979,7 @@ async fn handle(
     let mut decision = decision;
     // Written before the answer: a request acknowledged but not recorded would be lost, so
     // one that cannot be recorded is answered 503 and the platform sends it again.
-    if let Err(reason) = record(&state, &received).await {
+    if let Err(reason) = record(state, &received).await {
         stats.not_recorded(&reason);
         let note = format!("not recorded: {reason}");
         received.note = Some(match received.note.take() {
@@ -966,7 +1019,7 @@ async fn handle(
         Some(rest) => {
             tokio::spawn(discard(rest, deadline, 0));
         }
-        None => state.conns.set(&conn, IDLE),
+        None => state.conns.set(conn, IDLE),
     }
     match relayed.map(|r| r.outcome) {
         Some(Outcome::Answered(answer)) if decision.status.as_u16() == answer.status => {
@@ -983,8 +1036,8 @@ fn is_webhook(state: &State, method: &Method, received: &Received) -> bool {
 }
 
 /// The app's answer, as it gave it, to the platform.
-fn relayed_response(answer: crate::relay::Answer) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(answer.body));
+fn relayed_response(answer: crate::relay::Answer) -> Response<Bytes> {
+    let mut response = Response::new(answer.body);
     *response.status_mut() = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_GATEWAY);
     *response.headers_mut() = answer.headers;
     response
@@ -1007,10 +1060,10 @@ fn duplicate_of(state: &State, method: &Method, received: &Received) -> Option<u
     state.seen.lock().ok()?.first_of(hash, received.n)
 }
 
-fn response(decision: &Decision) -> Response<Full<Bytes>> {
+fn response(decision: &Decision) -> Response<Bytes> {
     let body = decision.body.clone().unwrap_or_default();
     let json = !body.is_empty() && serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_ok();
-    let mut response = Response::new(Full::new(body));
+    let mut response = Response::new(body);
     *response.status_mut() = decision.status;
     let headers = response.headers_mut();
     if decision.body.is_some() {
