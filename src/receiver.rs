@@ -911,8 +911,15 @@ async fn respond(
         None => Vec::new(),
     };
     let method = head.method;
-    let mut received =
-        Received::arrived(n, at, &method, &head.uri, headers, head.headers, Bytes::new());
+    let mut received = Received::arrived(
+        n,
+        at,
+        &method,
+        &head.uri,
+        headers,
+        head.headers,
+        Bytes::new(),
+    );
     // Kept to the end of the answer: the body is held until then.
     let mut _held = None;
     let mut unread = None;
@@ -926,7 +933,7 @@ async fn respond(
             match &config.forward {
                 // Whatever the verdict: it is for the developer; the app's answer is the answer.
                 // Forwarded as they came, bytes and all.
-                Some(forward) if is_webhook(&state, &method, &received) => {
+                Some(forward) if is_webhook(state, &method, &received) => {
                     let r = forward
                         .forward(method.clone(), &received.header_map, body)
                         .await;

@@ -1353,3 +1353,191 @@ fn every_request_answered_is_recorded_even_when_listen_is_killed() {
         assert!(recorded.contains(n), "answered #{n} is not in the record");
     }
 }
+
+// listen's own HTTP/1 path (src/receiver/http1.rs) serves a plain POST; anything else goes
+// on through hyper. These tests talk raw HTTP to see both, and what crosses between them.
+
+/// A POST head and `body` for a raw connection, signed with [`KEY`] unless `signed` is false,
+/// with `extra` header lines (each ending in CRLF).
+fn raw_post(body: &[u8], signed: bool, extra: &str) -> Vec<u8> {
+    let signature = match signed {
+        true => format!(
+            "x-retell-signature: {}\r\n",
+            sign_with(KEY, body, signing::now_ms())
+        ),
+        false => String::new(),
+    };
+    let mut request = format!(
+        "POST /webhook HTTP/1.1\r\nhost: localhost\r\n{signature}{extra}content-length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(body);
+    request
+}
+
+/// Reads an answer whole: its head (lowercased, without the date line, which changes by
+/// the second) and its Content-Length body.
+fn read_answer(stream: &mut std::net::TcpStream) -> (String, Vec<u8>) {
+    use std::io::Read;
+    let head = read_head(stream);
+    let length = head
+        .lines()
+        .find_map(|line| line.strip_prefix("content-length: "))
+        .map_or(0, |n| n.trim().parse().expect("a length"));
+    let mut body = vec![0; length];
+    stream.read_exact(&mut body).expect("the answer's body");
+    let head = head
+        .split("\r\n")
+        .filter(|line| !line.starts_with("date: "))
+        .collect::<Vec<_>>()
+        .join("\r\n");
+    (head, body)
+}
+
+fn write(stream: &mut std::net::TcpStream, bytes: &[u8]) {
+    std::io::Write::write_all(stream, bytes).expect("the listener reads");
+}
+
+const OTHER_BODY: &[u8] = br#"{"event":"call_ended","call":{"call_id":"call_0002"}}"#;
+
+#[test]
+fn pipelined_posts_in_one_write_are_each_judged_and_answered_in_order() {
+    let mut server = Server::uponai();
+    let mut stream = connect(&server.url);
+    let mut burst = raw_post(BODY, true, "");
+    burst.extend(raw_post(b"{}", false, ""));
+    burst.extend(raw_post(OTHER_BODY, true, ""));
+    write(&mut stream, &burst);
+    let statuses: Vec<String> = (0..3)
+        .map(|_| {
+            read_answer(&mut stream)
+                .0
+                .lines()
+                .next()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            "http/1.1 204 no content",
+            "http/1.1 401 unauthorized",
+            "http/1.1 204 no content"
+        ]
+    );
+    let seen: Vec<(Vec<u8>, Verdict)> = (0..3)
+        .map(|_| server.next())
+        .map(|r| (r.body.to_vec(), r.verdict))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (BODY.to_vec(), Verdict::Valid),
+            (b"{}".to_vec(), Verdict::Missing),
+            (OTHER_BODY.to_vec(), Verdict::Valid)
+        ]
+    );
+}
+
+#[test]
+fn a_connection_goes_on_through_hyper_after_a_chunked_post_and_loses_no_byte() {
+    let mut server = Server::uponai();
+    let mut stream = connect(&server.url);
+    write(&mut stream, &raw_post(BODY, true, ""));
+    assert!(read_answer(&mut stream).0.starts_with("http/1.1 204"));
+    // A chunked POST hands the connection to hyper; the plain POST written behind it in the
+    // same write was already read, so hyper must be given it too.
+    let (first, second) = OTHER_BODY.split_at(20);
+    let signature = sign_with(KEY, OTHER_BODY, signing::now_ms());
+    let mut burst = format!(
+        "POST /webhook HTTP/1.1\r\nhost: localhost\r\nx-retell-signature: {signature}\r\n\
+         transfer-encoding: chunked\r\n\r\n{:x}\r\n",
+        first.len()
+    )
+    .into_bytes();
+    burst.extend_from_slice(first);
+    burst.extend(format!("\r\n{:x}\r\n", second.len()).into_bytes());
+    burst.extend_from_slice(second);
+    burst.extend_from_slice(b"\r\n0\r\n\r\n");
+    let third = br#"{"event":"call_analyzed","call":{"call_id":"call_0003"}}"#;
+    burst.extend(raw_post(third, true, ""));
+    write(&mut stream, &burst);
+    assert!(read_answer(&mut stream).0.starts_with("http/1.1 204"));
+    assert!(read_answer(&mut stream).0.starts_with("http/1.1 204"));
+    let seen: Vec<(Vec<u8>, Verdict)> = (0..3)
+        .map(|_| server.next())
+        .map(|r| (r.body.to_vec(), r.verdict))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (BODY.to_vec(), Verdict::Valid),
+            (OTHER_BODY.to_vec(), Verdict::Valid),
+            (third.to_vec(), Verdict::Valid)
+        ]
+    );
+}
+
+#[test]
+fn a_head_and_a_body_longer_than_one_read_arrive_whole() {
+    let mut server = Server::uponai();
+    let mut stream = connect(&server.url);
+    // Past the 8 KB a read asks for: the head is read in pieces, the body after it too.
+    let padding = "p".repeat(20_000);
+    let transcript = "t".repeat(100_000);
+    let body = format!(
+        r#"{{"event":"call_ended","call":{{"call_id":"c1","transcript":"{transcript}"}}}}"#
+    );
+    write(
+        &mut stream,
+        &raw_post(body.as_bytes(), true, &format!("x-padding: {padding}\r\n")),
+    );
+    assert!(read_answer(&mut stream).0.starts_with("http/1.1 204"));
+    let received = server.next();
+    assert_eq!(received.body, body.as_bytes());
+    assert_eq!(received.verdict, Verdict::Valid);
+    assert_eq!(received.event.as_deref(), Some("call_ended"));
+    assert_eq!(header(&received, "x-padding"), Some(padding.as_str()));
+}
+
+#[test]
+fn listen_answers_the_same_bytes_on_its_own_path_as_through_hyper() {
+    // `Expect: 100-continue` sends the same request through hyper.
+    let function_call = stdout(&run(&["show", "function_call"])).into_bytes();
+    let mut server = Server::uponai();
+    for (body, signed, status) in [
+        (BODY, true, "204"),
+        (BODY, false, "401"),
+        (function_call.as_slice(), true, "200"),
+    ] {
+        let mut own = connect(&server.url);
+        write(&mut own, &raw_post(body, signed, ""));
+        let own = read_answer(&mut own);
+        let mut through_hyper = connect(&server.url);
+        let request = raw_post(body, signed, "expect: 100-continue\r\n");
+        let head_len = request.len() - body.len();
+        write(&mut through_hyper, &request[..head_len]);
+        assert!(read_head(&mut through_hyper).starts_with("http/1.1 100"));
+        write(&mut through_hyper, body);
+        let hyper = read_answer(&mut through_hyper);
+        assert!(
+            own.0.starts_with(&format!("http/1.1 {status}")),
+            "{}",
+            own.0
+        );
+        assert_eq!(own.0, hyper.0);
+        assert_eq!(own.1, hyper.1);
+        if status == "200" {
+            // The function call's answer: the JSON the platform reads.
+            assert!(
+                own.0.contains("content-type: application/json"),
+                "{}",
+                own.0
+            );
+            serde_json::from_slice::<Value>(&own.1).expect("a JSON answer");
+        }
+    }
+    assert_eq!(server.hits(), 6);
+}

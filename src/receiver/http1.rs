@@ -95,6 +95,10 @@ fn rest_of(read: &Bytes, end: usize) -> BytesMut {
     }
 }
 
+#[expect(
+    clippy::large_enum_variant,
+    reason = "returned once a request and matched at once; a Box would allocate per request"
+)]
 enum Next {
     /// A plain request's head, with everything read so far (from the head's first byte).
     Plain(Bytes, Plain),
@@ -162,6 +166,10 @@ struct Plain {
     body_len: usize,
 }
 
+#[expect(
+    clippy::large_enum_variant,
+    reason = "returned once a request and matched at once; a Box would allocate per request"
+)]
 enum Parsed {
     Plain(Plain),
     Partial,
