@@ -1110,3 +1110,91 @@ fn an_unknown_lifecycle_or_event_suggests_the_nearest_name_like_replay() {
     assert_eq!(common::stderr(&replay), common::stderr(&load));
     assert_eq!(server.hits(), 0, "nothing was sent");
 }
+
+/// The answers [`oddly_framed_receiver`] gives in turn: each framing an HTTP/1 receiver may
+/// use for an answer to a POST, and whether it closes the connection after it.
+const ODD_ANSWERS: [(&[u8], bool); 4] = [
+    // An interim answer first, then the real one.
+    (
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello",
+        false,
+    ),
+    (
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5;x=y\r\nhello\r\n3\r\n, w\r\n\
+          0\r\ntrailer: t\r\n\r\n",
+        false,
+    ),
+    (
+        b"HTTP/1.1 202 Accepted\r\nconnection: close\r\ncontent-length: 2\r\n\r\nok",
+        true,
+    ),
+    // No length: the body runs to the end of the connection.
+    (b"HTTP/1.0 200 OK\r\n\r\nto the end", true),
+];
+
+/// Answers each request with the next of [`ODD_ANSWERS`]; counts requests and connections.
+async fn oddly_framed_receiver() -> (String, Arc<AtomicU64>, Arc<AtomicU64>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let (hits, connections) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let (counter, opened) = (hits.clone(), connections.clone());
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            opened.fetch_add(1, Ordering::SeqCst);
+            let hits = counter.clone();
+            tokio::spawn(async move {
+                let mut read = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    // One whole request (head and Content-Length body), then its answer.
+                    let end = loop {
+                        if let Some(end) = request_end(&read) {
+                            break end;
+                        }
+                        match stream.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => read.extend_from_slice(&chunk[..n]),
+                        }
+                    };
+                    read.drain(..end);
+                    let n = hits.fetch_add(1, Ordering::SeqCst);
+                    let (answer, closes) = ODD_ANSWERS[n as usize % ODD_ANSWERS.len()];
+                    if stream.write_all(answer).await.is_err() || closes {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (url, hits, connections)
+}
+
+/// Where the first whole request in `read` ends, when it is all there.
+fn request_end(read: &[u8]) -> Option<usize> {
+    let head = read.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+    let length: usize = String::from_utf8_lossy(&read[..head])
+        .to_ascii_lowercase()
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())?;
+    (read.len() >= head + length).then_some(head + length)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_framed_every_way_http1_allows_are_read_whole_and_the_connection_kept_or_not() {
+    let (url, hits, connections) = oddly_framed_receiver().await;
+    let output = hookcli(args(&[
+        "load", "-c", "1", "-n", "40", "--json", "--secret", KEY, "--to", &url,
+    ]))
+    .await;
+    let report = json(&output);
+    assert_eq!(output.status.code(), Some(0), "{report}");
+    assert_eq!(report["succeeded"], 40, "{report}");
+    assert_eq!(report["success_statuses"]["200"], 30, "{report}");
+    assert_eq!(report["success_statuses"]["202"], 10, "{report}");
+    assert_eq!(report["reconnected"], 0, "{report}");
+    assert_eq!(hits.load(Ordering::SeqCst), 40);
+    // Every second answer closes: 20 closes, the last with nothing after it.
+    assert_eq!(connections.load(Ordering::SeqCst), 20);
+}

@@ -18,12 +18,14 @@
 //! and when it settles the rest is resumed by the thread's next new delivery. Meanwhile the
 //! worker goes on with other calls.
 //!
-//! Plain http goes over hyper's http1 client directly: one connection per worker is exactly
-//! what a load tool wants, and it skips reqwest's pool and per-request URL handling. https
-//! goes through reqwest (one client per thread), which brings TLS.
+//! Plain http goes over load's own HTTP/1 client ([`http1`]): one connection per worker is
+//! exactly what a load tool wants, and it skips reqwest's pool and per-request URL handling,
+//! and hyper's connection task. https goes through reqwest (one client per thread), which
+//! brings TLS.
 
 pub mod body;
 pub mod histogram;
+mod http1;
 
 use std::cell::{Cell, RefCell};
 use std::cmp::Ordering as Order;
@@ -36,13 +38,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use hdrhistogram::Histogram;
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1;
-use hyper_util::rt::TokioIo;
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use reqwest::header::{HOST, HeaderMap, HeaderValue, USER_AGENT};
-use tokio::net::TcpStream;
 use tokio::sync::{Notify, mpsc};
 use tokio::task::{JoinSet, LocalSet};
 use tokio_util::sync::CancellationToken;
@@ -288,7 +286,7 @@ struct Progress {
 }
 
 enum Target {
-    /// http: hyper's http1 client over one TCP connection per worker.
+    /// http: load's own HTTP/1 client over one TCP connection per worker.
     Plain { addr: String, path: hyper::Uri },
     /// https: reqwest, for TLS, one client per thread so a thread's connections stay on it.
     Tls,
@@ -590,7 +588,7 @@ enum Next {
 /// pacer slot); when none are left, help finish this thread's retries.
 async fn worker(job: Job, local: Rc<Local>, mut rng: SmallRng) {
     let shared = &job.shared;
-    let mut connection: Option<http1::SendRequest<Full<Bytes>>> = None;
+    let mut connection: Option<http1::Connection> = None;
     // The rest of this worker's current call, last event first.
     let mut pending: Vec<Bytes> = Vec::new();
     // A taken delivery and its pacer slot, kept while a due retry goes first.
@@ -729,7 +727,7 @@ async fn choose(job: &Job, local: &Local, taken: Option<Option<Instant>>, exhaus
 async fn deliver(
     shared: &Shared,
     local: &Local,
-    connection: &mut Option<http1::SendRequest<Full<Bytes>>>,
+    connection: &mut Option<http1::Connection>,
     work: Work,
 ) -> Option<Vec<Bytes>> {
     let policy = &shared.settings.policy;
@@ -813,7 +811,7 @@ fn queue_retry(local: &Local, backoff: Duration, work: Work) {
 async fn attempt(
     shared: &Shared,
     local: &Local,
-    connection: &mut Option<http1::SendRequest<Full<Bytes>>>,
+    connection: &mut Option<http1::Connection>,
     body: Bytes,
 ) -> (Answer, bool) {
     let settings = &shared.settings;
@@ -853,76 +851,49 @@ async fn attempt(
     (answer, reconnected.load(Ordering::Relaxed))
 }
 
-async fn connect(addr: &str) -> Result<http1::SendRequest<Full<Bytes>>, FailKind> {
-    let stream = TcpStream::connect(addr)
-        .await
-        .map_err(|_| FailKind::Connect)?;
-    let _ = stream.set_nodelay(true);
-    let (sender, conn) = http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|_| FailKind::Connect)?;
-    tokio::spawn(conn);
-    Ok(sender)
-}
-
 /// POST over the worker's own connection, opening it if needed. A request the old
-/// connection never sent (the server had just closed it) goes once more on a new one; so
-/// does one it sent but got no answer to, closed under it, as curl does (`reconnected`).
+/// connection never sent (the receiver had closed it) goes once more on a new one; so does
+/// one it sent but got no answer to, closed under it, as curl does (`reconnected`), signed
+/// afresh.
 async fn plain(
-    connection: &mut Option<http1::SendRequest<Full<Bytes>>>,
+    connection: &mut Option<http1::Connection>,
     addr: &str,
     path: &hyper::Uri,
     headers: &dyn Fn() -> HeaderMap,
     body: Bytes,
     reconnected: &AtomicBool,
 ) -> Result<u16, FailKind> {
-    let build = || {
-        let mut request = hyper::Request::post(path.clone())
-            .body(Full::new(body.clone()))
-            .map_err(|_| FailKind::Reset)?;
-        *request.headers_mut() = headers();
-        Ok(request)
-    };
-    let mut request = build()?;
-    let mut opened = false;
-    let response = loop {
-        let sender = match connection {
-            Some(sender) if !sender.is_closed() => sender,
-            _ => {
-                opened = true;
-                connection.insert(connect(addr).await?)
-            }
+    let path = path.path_and_query().map_or("/", |p| p.as_str());
+    let mut request = Vec::new();
+    http1::encode(path, &headers(), &body, &mut request);
+    loop {
+        let (conn, opened) = match connection.take() {
+            Some(conn) if conn.reusable() => (connection.insert(conn), false),
+            _ => (
+                connection.insert(http1::Connection::open(addr).await?),
+                true,
+            ),
         };
-        if sender.ready().await.is_err() {
-            *connection = None;
-            if opened {
-                return Err(FailKind::Reset);
+        match conn.exchange(&request).await {
+            Ok((status, kept)) => {
+                if !kept {
+                    *connection = None;
+                }
+                return Ok(status);
             }
-            continue;
-        }
-        match sender.try_send_request(request).await {
-            Ok(response) => break response,
-            Err(mut e) => match e.take_message() {
-                Some(unsent) if !opened => {
-                    request = unsent;
-                    *connection = None;
+            Err(failure) => {
+                *connection = None;
+                match failure {
+                    http1::Failure::Unsent if !opened => {}
+                    http1::Failure::Unanswered if !opened => {
+                        reconnected.store(true, Ordering::Relaxed);
+                        http1::encode(path, &headers(), &body, &mut request);
+                    }
+                    _ => return Err(FailKind::Reset),
                 }
-                None if !opened && crate::delivery::closed_unanswered(e.error()) => {
-                    reconnected.store(true, Ordering::Relaxed);
-                    request = build()?;
-                    *connection = None;
-                }
-                _ => return Err(FailKind::Reset),
-            },
+            }
         }
-    };
-    let status = response.status().as_u16();
-    let mut body = response.into_body();
-    // Read the answer to its end so the connection can carry the next request.
-    while let Some(frame) = body.frame().await {
-        frame.map_err(|_| FailKind::Reset)?;
     }
-    Ok(status)
 }
 
 async fn client_exchange(
