@@ -11,7 +11,7 @@
 use std::io;
 
 use bytes::{Buf, BytesMut};
-use hyper::header::{CONTENT_LENGTH, HeaderMap};
+use hyper::header::{CONTENT_LENGTH, HeaderMap, HeaderName, HeaderValue};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -29,22 +29,31 @@ const MAX_HEADERS: usize = 64;
 /// A chunk-size line longer than this is not one.
 const MAX_CHUNK_LINE: usize = 1024;
 
-/// Writes a POST of `body` to `path` with `headers` (and a Content-Length unless they have
-/// one) into `out`, as hyper writes it.
-pub(super) fn encode(path: &str, headers: &HeaderMap, body: &[u8], out: &mut Vec<u8>) {
+/// Writes a POST of `body` to `path` into `out`, as hyper writes it: `headers`, except those
+/// `signed` replaces, then `signed` (the signature's, made for this request), and a
+/// Content-Length unless the headers have one.
+pub(super) fn encode(
+    path: &str,
+    headers: &HeaderMap,
+    signed: &[(HeaderName, HeaderValue)],
+    body: &[u8],
+    out: &mut Vec<u8>,
+) {
     use std::io::Write;
     out.clear();
     out.reserve(512 + body.len());
     out.extend_from_slice(b"POST ");
     out.extend_from_slice(path.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
-    for (name, value) in headers {
+    let replaced = |name: &HeaderName| signed.iter().any(|(signed, _)| signed == name);
+    let kept = headers.iter().filter(|(name, _)| !replaced(name));
+    for (name, value) in kept.chain(signed.iter().map(|(name, value)| (name, value))) {
         out.extend_from_slice(name.as_str().as_bytes());
         out.extend_from_slice(b": ");
         out.extend_from_slice(value.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
-    if !headers.contains_key(CONTENT_LENGTH) {
+    if !headers.contains_key(CONTENT_LENGTH) && !signed.iter().any(|(n, _)| n == CONTENT_LENGTH) {
         let _ = write!(out, "content-length: {}\r\n", body.len());
     }
     out.extend_from_slice(b"\r\n");

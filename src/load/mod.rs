@@ -555,8 +555,8 @@ fn path_and_query(url: &reqwest::Url) -> hyper::Uri {
         .unwrap_or_else(|_| hyper::Uri::from_static("/"))
 }
 
-/// hyper's connection-level client sends exactly the headers it is given: add Host and a
-/// user agent once, here.
+/// load's own HTTP/1 client sends exactly the headers it is given: add Host and a user agent
+/// once, here.
 fn prepare_plain_headers(settings: &mut Settings) {
     let url = &settings.url;
     let host = match (url.host_str(), url.port()) {
@@ -815,24 +815,20 @@ async fn attempt(
     body: Bytes,
 ) -> (Answer, bool) {
     let settings = &shared.settings;
-    // Made once per request (a second time, signed afresh, only to resend it).
-    let headers = || {
-        let mut headers = settings.headers.clone();
-        if let Some(signer) = &settings.signer {
-            signer.apply(settings.url.as_str(), &body, &mut headers);
-        }
-        headers
-    };
     let reconnected = AtomicBool::new(false);
     let exchange = async {
         match &shared.target {
             Target::Plain { addr, path } => {
-                plain(connection, addr, path, &headers, body.clone(), &reconnected).await
+                plain(connection, addr, path, settings, &body, &reconnected).await
             }
             Target::Tls => match &local.client {
                 Some(client) => {
+                    let mut headers = settings.headers.clone();
+                    if let Some(signer) = &settings.signer {
+                        signer.apply(settings.url.as_str(), &body, &mut headers);
+                    }
                     let (url, body) = (&settings.url, body.clone());
-                    client_exchange(client, url, headers(), body, &reconnected).await
+                    client_exchange(client, url, headers, body, &reconnected).await
                 }
                 None => Err(FailKind::Connect),
             },
@@ -859,13 +855,21 @@ async fn plain(
     connection: &mut Option<http1::Connection>,
     addr: &str,
     path: &hyper::Uri,
-    headers: &dyn Fn() -> HeaderMap,
-    body: Bytes,
+    settings: &Settings,
+    body: &[u8],
     reconnected: &AtomicBool,
 ) -> Result<u16, FailKind> {
     let path = path.path_and_query().map_or("/", |p| p.as_str());
+    // Signed once per request (a second time, afresh, only to resend it).
+    let encode = |request: &mut Vec<u8>| {
+        let signed = match &settings.signer {
+            Some(signer) => signer.headers(settings.url.as_str(), body),
+            None => Vec::new(),
+        };
+        http1::encode(path, &settings.headers, &signed, body, request);
+    };
     let mut request = Vec::new();
-    http1::encode(path, &headers(), &body, &mut request);
+    encode(&mut request);
     loop {
         let (conn, opened) = match connection.take() {
             Some(conn) if conn.reusable() => (connection.insert(conn), false),
@@ -887,7 +891,7 @@ async fn plain(
                     http1::Failure::Unsent if !opened => {}
                     http1::Failure::Unanswered if !opened => {
                         reconnected.store(true, Ordering::Relaxed);
-                        http1::encode(path, &headers(), &body, &mut request);
+                        encode(&mut request);
                     }
                     _ => return Err(FailKind::Reset),
                 }
