@@ -3,9 +3,12 @@
 //!
 //! hyper, not axum: the receiver needs the raw body bytes under a size limit, the freedom to
 //! close a connection without answering (`--drop`), and nothing in the hot path but the
-//! HMAC; a router would add nothing here. Nothing in this module prints: every request is
-//! reported as a [`Received`] on a channel, to the command's [`Taps`] (its line, formatted
-//! by the command and written to the sink it gives, before the answer), or both.
+//! HMAC; a router would add nothing here. The plain webhook POST skips even hyper: see
+//! [`http1`], listen's own HTTP/1 path, which hands any other request to hyper.
+//!
+//! Nothing in this module prints: every request is reported as a [`Received`] on a channel,
+//! to the command's [`Taps`] (its line, formatted by the command and written to the sink it
+//! gives, before the answer), or both.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::Write;
@@ -809,8 +812,9 @@ fn serve(stream: TcpStream, state: Arc<State>) {
     let _ = stream.set_nodelay(true);
     let (id, conn) = state.conns.add();
     tokio::spawn(async move {
-        // A relayed request goes through hyper, whose client forwards it; every other
-        // connection starts on listen's own path, which hands anything unusual to hyper.
+        // A relay answers with the app's own headers, which hyper's encoder reconciles with
+        // the body it sends (length, framing): relays stay on hyper. Every other connection
+        // starts on listen's own path, which hands anything unusual to hyper.
         let serving = async {
             if state.config.forward.is_some() {
                 with_hyper(http1::Rewound::new(Bytes::new(), stream), &state, &conn).await;

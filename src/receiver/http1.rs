@@ -61,13 +61,10 @@ pub(super) async fn serve(mut stream: TcpStream, state: &Arc<State>, conn: &Arc<
         } else {
             let arrived = &read[plain.head_len..];
             match read_rest(&mut stream, arrived, plain.body_len, arrival.deadline).await {
-                Ok(Some(body)) => Body::Read(body, held),
-                Ok(None) => {
-                    let bytes = arrived.len() as u64;
-                    Body::TimedOut { bytes }
-                }
+                Rest::Read(body) => Body::Read(body, held),
+                Rest::TimedOut { bytes } => Body::TimedOut { bytes },
                 // The sender went away mid-body: no answer, as hyper does.
-                Err(_) => return,
+                Rest::Gone => return,
             }
         };
         drop(read);
@@ -135,14 +132,24 @@ async fn next_head(stream: &mut TcpStream, unread: &mut BytesMut, state: &State)
     }
 }
 
-/// Reads the rest of a body of `len` bytes, of which `arrived` are in, by the deadline:
-/// `None` when it is not all there by then.
+/// The rest of a body, as it came.
+enum Rest {
+    Read(Bytes),
+    /// Not all there by the deadline: how many bytes were.
+    TimedOut {
+        bytes: u64,
+    },
+    /// The connection ended or failed first.
+    Gone,
+}
+
+/// Reads the rest of a body of `len` bytes, of which `arrived` are in, by the deadline.
 async fn read_rest(
     stream: &mut TcpStream,
     arrived: &[u8],
     len: usize,
     deadline: tokio::time::Instant,
-) -> io::Result<Option<Bytes>> {
+) -> Rest {
     let mut body = BytesMut::with_capacity(len);
     body.extend_from_slice(arrived);
     while body.len() < len {
@@ -150,13 +157,15 @@ async fn read_rest(
         // Limited to the body: the bytes after it are the next request's, read with it.
         let mut room = (&mut body).limit(room);
         match tokio::time::timeout_at(deadline, stream.read_buf(&mut room)).await {
-            Err(_) => return Ok(None),
-            Ok(Ok(0)) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Err(_) => {
+                let bytes = body.len() as u64;
+                return Rest::TimedOut { bytes };
+            }
+            Ok(Ok(0) | Err(_)) => return Rest::Gone,
             Ok(Ok(_)) => {}
-            Ok(Err(e)) => return Err(e),
         }
     }
-    Ok(Some(body.freeze()))
+    Rest::Read(body.freeze())
 }
 
 /// A request this path serves, parsed.
