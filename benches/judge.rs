@@ -1,5 +1,6 @@
 //! listen's per-request work on one signed uponai call_ended body: name the event and call id,
-//! verify the signature, decide the answer; then, as in the default mode, also look for an
+//! verify the signature, decide the answer; the same from the request's bytes, parsed as
+//! listen's own HTTP/1 path parses them; then, as in the default mode, also look for an
 //! earlier request with the same body and write the line and the record line.
 //! `cargo bench --bench judge`.
 
@@ -37,6 +38,22 @@ fn judge(c: &mut Criterion) {
 
     c.bench_function("listen_judge_call_ended", |b| {
         b.iter(|| black_box(judge.judge(hyper::Method::POST, &uri, headers.clone(), body.clone())))
+    });
+    // The request as oha sends it, in one read.
+    let mut raw = format!(
+        "POST /webhook HTTP/1.1\r\nhost: 127.0.0.1:8080\r\ncontent-type: application/json\r\n\
+         x-retell-signature: {signature}\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    raw.extend_from_slice(&body);
+    let raw = Bytes::from(raw);
+    let received = judge
+        .judge_raw(raw.clone())
+        .expect("a request listen's own path serves");
+    assert_eq!(received.answered, Some(204), "{:?}", received.verdict);
+    c.bench_function("listen_parse_judge_call_ended", |b| {
+        b.iter(|| black_box(judge.judge_raw(raw.clone())))
     });
     // With someone told of each request, as in listen's default mode: the body is hashed
     // to spot a retry too.

@@ -478,6 +478,16 @@ impl Judge {
         received.answered = Some(decision.status.as_u16());
         received
     }
+
+    /// A whole request as one read brings it, head and body, parsed as listen's own HTTP/1
+    /// path parses it and then judged; `None` for a request that path leaves to hyper.
+    pub fn judge_raw(&self, read: Bytes) -> Option<Received> {
+        let plain = http1::plain_request(&read, self.state.config.max_body)?;
+        let body = read.get(plain.head_len..plain.head_len + plain.body_len)?;
+        let body = read.slice_ref(body);
+        let head = plain.head;
+        Some(self.judge(head.method, &head.uri, head.headers, body))
+    }
 }
 
 /// How many recent bodies are remembered to spot a retry.

@@ -1541,3 +1541,19 @@ fn listen_answers_the_same_bytes_on_its_own_path_as_through_hyper() {
     }
     assert_eq!(server.hits(), 6);
 }
+
+#[test]
+fn judge_raw_judges_what_listens_own_path_serves_and_leaves_the_rest_to_hyper() {
+    use hookcli::receiver::{Judge, ReceiverConfig};
+    let config = ReceiverConfig::local(platform("uponai"), Some(Secret::new(KEY)));
+    let judge = Judge::new(config);
+    let raw = |extra: &str| bytes::Bytes::from(raw_post(BODY, true, extra));
+    let received = judge.judge_raw(raw("")).expect("a plain POST");
+    assert_eq!(received.answered, Some(204));
+    assert_eq!(received.verdict, Verdict::Valid);
+    assert_eq!(received.body, BODY);
+    assert!(judge.judge_raw(raw("expect: 100-continue\r\n")).is_none());
+    // A head whose body has not all come.
+    let whole = raw("");
+    assert!(judge.judge_raw(whole.slice(..whole.len() - 1)).is_none());
+}

@@ -168,11 +168,19 @@ async fn read_rest(
     Rest::Read(body.freeze())
 }
 
+/// The request at the start of `read` when this path serves it (for `Judge::judge_raw`).
+pub(super) fn plain_request(read: &Bytes, max_body: u64) -> Option<Plain> {
+    match parse(read, max_body) {
+        Parsed::Plain(plain) => Some(plain),
+        Parsed::Partial | Parsed::Other => None,
+    }
+}
+
 /// A request this path serves, parsed.
-struct Plain {
-    head: Head,
-    head_len: usize,
-    body_len: usize,
+pub(super) struct Plain {
+    pub(super) head: Head,
+    pub(super) head_len: usize,
+    pub(super) body_len: usize,
 }
 
 #[expect(
