@@ -1399,6 +1399,14 @@ fn write(stream: &mut std::net::TcpStream, bytes: &[u8]) {
     std::io::Write::write_all(stream, bytes).expect("the listener reads");
 }
 
+/// The bodies and verdicts of the next `n` requests the server sees.
+fn next_bodies(server: &mut Server, n: usize) -> Vec<(Vec<u8>, Verdict)> {
+    (0..n)
+        .map(|_| server.next())
+        .map(|r| (r.body.to_vec(), r.verdict))
+        .collect()
+}
+
 const OTHER_BODY: &[u8] = br#"{"event":"call_ended","call":{"call_id":"call_0002"}}"#;
 
 #[test]
@@ -1427,12 +1435,8 @@ fn pipelined_posts_in_one_write_are_each_judged_and_answered_in_order() {
             "http/1.1 204 no content"
         ]
     );
-    let seen: Vec<(Vec<u8>, Verdict)> = (0..3)
-        .map(|_| server.next())
-        .map(|r| (r.body.to_vec(), r.verdict))
-        .collect();
     assert_eq!(
-        seen,
+        next_bodies(&mut server, 3),
         [
             (BODY.to_vec(), Verdict::Valid),
             (b"{}".to_vec(), Verdict::Missing),
@@ -1453,25 +1457,17 @@ fn a_connection_goes_on_through_hyper_after_a_chunked_post_and_loses_no_byte() {
     let signature = sign_with(KEY, OTHER_BODY, signing::now_ms());
     let mut burst = format!(
         "POST /webhook HTTP/1.1\r\nhost: localhost\r\nx-retell-signature: {signature}\r\n\
-         transfer-encoding: chunked\r\n\r\n{:x}\r\n",
-        first.len()
+         transfer-encoding: chunked\r\n\r\n"
     )
     .into_bytes();
-    burst.extend_from_slice(first);
-    burst.extend(format!("\r\n{:x}\r\n", second.len()).into_bytes());
-    burst.extend_from_slice(second);
-    burst.extend_from_slice(b"\r\n0\r\n\r\n");
+    burst.extend(chunked(&[first, second]));
     let third = br#"{"event":"call_analyzed","call":{"call_id":"call_0003"}}"#;
     burst.extend(raw_post(third, true, ""));
     write(&mut stream, &burst);
     assert!(read_answer(&mut stream).0.starts_with("http/1.1 204"));
     assert!(read_answer(&mut stream).0.starts_with("http/1.1 204"));
-    let seen: Vec<(Vec<u8>, Verdict)> = (0..3)
-        .map(|_| server.next())
-        .map(|r| (r.body.to_vec(), r.verdict))
-        .collect();
     assert_eq!(
-        seen,
+        next_bodies(&mut server, 3),
         [
             (BODY.to_vec(), Verdict::Valid),
             (OTHER_BODY.to_vec(), Verdict::Valid),

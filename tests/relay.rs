@@ -225,14 +225,10 @@ fn bytes_and_end_to_end_headers_reach_the_app_exactly_hop_by_hop_ones_do_not() {
          X-Retell-Signature: {signature}\r\nX-Custom:  spaced\tvalue \r\nX-Multi: one\r\n\
          X-Multi: two\r\nConnection: close, X-Hop\r\nX-Hop: secret-to-this-hop\r\n\
          Keep-Alive: timeout=5\r\nProxy-Connection: keep-alive\r\nTE: trailers\r\n\
-         Trailer: X-Checksum\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n",
-        first.len()
+         Trailer: X-Checksum\r\nTransfer-Encoding: chunked\r\n\r\n"
     )
     .into_bytes();
-    request.extend_from_slice(first);
-    request.extend_from_slice(format!("\r\n{:x}\r\n", second.len()).as_bytes());
-    request.extend_from_slice(second);
-    request.extend_from_slice(b"\r\n0\r\n\r\n");
+    request.extend(chunked(&[first, second]));
     let answer = raw_exchange(&relay.url, &request);
 
     let seen = requests

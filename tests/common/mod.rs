@@ -357,3 +357,15 @@ impl Drop for Listener {
         let _ = self.child.wait();
     }
 }
+
+/// `parts` as a chunked body, one chunk each, with the last chunk and no trailers.
+pub fn chunked(parts: &[&[u8]]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for part in parts {
+        body.extend(format!("{:x}\r\n", part.len()).into_bytes());
+        body.extend_from_slice(part);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(b"0\r\n\r\n");
+    body
+}
