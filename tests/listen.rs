@@ -1539,6 +1539,62 @@ fn listen_answers_the_same_bytes_on_its_own_path_as_through_hyper() {
 }
 
 #[test]
+fn a_connection_header_is_read_on_listens_own_path_as_hyper_reads_it() {
+    let mut server = Server::uponai();
+    // keep-alive, which Node's and Python's clients send with every request: the connection
+    // serves on.
+    let mut stream = connect(&server.url);
+    write(
+        &mut stream,
+        &raw_post(BODY, true, "Connection: keep-alive\r\n"),
+    );
+    let kept = read_answer(&mut stream);
+    write(
+        &mut stream,
+        &raw_post(OTHER_BODY, true, "connection: x-trace\r\n"),
+    );
+    assert_eq!(read_answer(&mut stream), kept);
+    assert!(!kept.0.contains("connection"), "{}", kept.0);
+    // A `close` token, wherever it is: the answer says so, the same bytes as hyper's, and the
+    // connection ends after it (a request written behind it is not answered).
+    for connection in [
+        "connection: close\r\n",
+        "Connection: keep-alive, Close\r\n",
+        "connection: keep-alive\r\nconnection: close\r\n",
+    ] {
+        let mut own = connect(&server.url);
+        let mut burst = raw_post(BODY, true, connection);
+        burst.extend(raw_post(OTHER_BODY, true, ""));
+        write(&mut own, &burst);
+        let own_answer = read_answer(&mut own);
+        let mut rest = Vec::new();
+        std::io::Read::read_to_end(&mut own, &mut rest).expect("closed, not reset");
+        assert_eq!(rest, b"", "{connection:?}");
+        // `Expect: 100-continue` sends the same request through hyper.
+        let mut through_hyper = connect(&server.url);
+        let request = raw_post(BODY, true, &format!("{connection}expect: 100-continue\r\n"));
+        write(&mut through_hyper, &request[..request.len() - BODY.len()]);
+        assert!(read_head(&mut through_hyper).starts_with("http/1.1 100"));
+        write(&mut through_hyper, BODY);
+        assert_eq!(
+            own_answer,
+            read_answer(&mut through_hyper),
+            "{connection:?}"
+        );
+        assert!(
+            own_answer.0.contains("\r\nconnection: close\r\n"),
+            "{}",
+            own_answer.0
+        );
+    }
+    // Two requests kept alive, three closed on each path; none of those written behind a close.
+    let seen = next_bodies(&mut server, 8);
+    assert_eq!(seen[1], (OTHER_BODY.to_vec(), Verdict::Valid));
+    assert_eq!(seen.iter().filter(|(body, _)| body == BODY).count(), 7);
+    assert_eq!(server.hits(), 8);
+}
+
+#[test]
 fn judge_raw_judges_what_listens_own_path_serves_and_leaves_the_rest_to_hyper() {
     use hookcli::receiver::{Judge, ReceiverConfig};
     let config = ReceiverConfig::local(platform("uponai"), Some(Secret::new(KEY)));
@@ -1549,6 +1605,8 @@ fn judge_raw_judges_what_listens_own_path_serves_and_leaves_the_rest_to_hyper() 
     assert_eq!(received.verdict, Verdict::Valid);
     assert_eq!(received.body, BODY);
     assert!(judge.judge_raw(raw("expect: 100-continue\r\n")).is_none());
+    // Read on this path, as hyper reads it: Node's and Python's clients send it every time.
+    assert!(judge.judge_raw(raw("connection: keep-alive\r\n")).is_some());
     // A head whose body has not all come.
     let whole = raw("");
     assert!(judge.judge_raw(whole.slice(..whole.len() - 1)).is_none());

@@ -5,9 +5,12 @@
 //! from one buffer and written with one write.
 //!
 //! Anything else hands the connection to hyper for good, with the bytes already read: a
-//! chunked body, `Expect`, `Connection` or `Upgrade` headers, HTTP/1.0, another method, a
-//! body over `--max-body` or the memory budget, a head hyper would refuse. hyper then answers
-//! exactly as it did before this path existed, so the rules of those cases live in one place.
+//! chunked body, `Expect` or `Upgrade` headers, HTTP/1.0, another method, a body over
+//! `--max-body` or the memory budget, a head hyper would refuse. hyper then answers exactly
+//! as it did before this path existed, so the rules of those cases live in one place.
+//! `Connection` is read here, as hyper reads it: Node's and Python's HTTP clients send
+//! `Connection: keep-alive` with every request, and a `close` among its tokens closes the
+//! connection after the answer, which then says `connection: close`.
 
 use std::io::{self, Write};
 use std::pin::Pin;
@@ -33,13 +36,7 @@ const MAX_HEAD: usize = 64 * 1024;
 const MAX_HEADERS: usize = 64;
 
 /// Headers that change how a request is framed or answered: a request with one goes to hyper.
-const HANDED_TO_HYPER: [&str; 5] = [
-    "transfer-encoding",
-    "expect",
-    "connection",
-    "upgrade",
-    "trailer",
-];
+const HANDED_TO_HYPER: [&str; 4] = ["transfer-encoding", "expect", "upgrade", "trailer"];
 
 /// Serves requests one after another (pipelined ones too) until the connection ends, or
 /// hands it to hyper at the first request this path does not serve.
@@ -74,9 +71,12 @@ pub(super) async fn serve(mut stream: TcpStream, state: &Arc<State>, conn: &Arc<
             }
         };
         drop(read);
-        let Ok(response) = respond(state, conn, arrival, plain.head, body).await else {
+        let Ok(mut response) = respond(state, conn, arrival, plain.head, body).await else {
             return;
         };
+        if plain.close {
+            say_close(&mut response);
+        }
         out.clear();
         let close = encode(&response, &mut out);
         drop(response);
@@ -187,6 +187,8 @@ pub(super) struct Plain {
     pub(super) head: Head,
     pub(super) head_len: usize,
     pub(super) body_len: usize,
+    /// A `Connection` header asked to close the connection after the answer.
+    pub(super) close: bool,
 }
 
 #[expect(
@@ -229,6 +231,7 @@ fn plain(
     let uri = Uri::from_maybe_shared(read.slice_ref(path.as_bytes())).ok()?;
     let mut headers = HeaderMap::with_capacity(request.headers.len());
     let mut body_len = None;
+    let mut close = false;
     for header in request.headers.iter() {
         if HANDED_TO_HYPER
             .iter()
@@ -244,6 +247,8 @@ fn plain(
             }
             body_len = Some(content_length(value.as_bytes())?);
         }
+        // Any line asking to close wins, and a later `keep-alive` does not undo it.
+        close |= name == CONNECTION && asks_to_close(&value);
         headers.append(name, value);
     }
     let body_len = body_len.filter(|len| *len <= max_body)?;
@@ -255,7 +260,34 @@ fn plain(
         },
         head_len,
         body_len: usize::try_from(body_len).ok()?,
+        close,
     })
+}
+
+/// A `Connection` value with a `close` token, as hyper reads one (a value that is not
+/// visible ASCII asks nothing).
+fn asks_to_close(value: &HeaderValue) -> bool {
+    value.to_str().is_ok_and(|tokens| {
+        tokens
+            .split(',')
+            .any(|token| token.trim().eq_ignore_ascii_case("close"))
+    })
+}
+
+/// Makes the answer say `connection: close`, where hyper puts it: a `close` added to the
+/// answer's own `Connection` header, or the header added after the others.
+fn say_close(response: &mut Response<Bytes>) {
+    use hyper::header::Entry;
+    match response.headers_mut().entry(CONNECTION) {
+        Entry::Occupied(mut entry) => {
+            if !entry.iter().any(asks_to_close) {
+                entry.append(HeaderValue::from_static("close"));
+            }
+        }
+        Entry::Vacant(entry) => {
+            entry.insert(HeaderValue::from_static("close"));
+        }
+    }
 }
 
 /// A Content-Length of digits only, as hyper reads it; `None` for anything else.
@@ -279,7 +311,7 @@ fn encode(response: &Response<Bytes>, out: &mut Vec<u8>) -> bool {
     out.extend_from_slice(b"\r\n");
     let mut close = false;
     for (name, value) in response.headers() {
-        close |= name == CONNECTION && value.as_bytes().eq_ignore_ascii_case(b"close");
+        close |= name == CONNECTION && asks_to_close(value);
         out.extend_from_slice(name.as_str().as_bytes());
         out.extend_from_slice(b": ");
         out.extend_from_slice(value.as_bytes());
