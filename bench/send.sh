@@ -4,7 +4,7 @@
 #
 #   bench/send.sh                 # receiver: hookcli listen --port 0 -q (verifying)
 #   RECEIVER=nginx bench/send.sh  # receiver: nginx answering a static 204
-#   RUNS=100 bench/send.sh
+#   RUNS=100 ROUNDS=5 bench/send.sh
 #   TARGET=x86_64-unknown-linux-musl bench/send.sh  # the static binary releases ship
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -16,6 +16,7 @@ KEY=bench_key_$RANDOM$RANDOM
 need cargo "https://rustup.rs"
 need hyperfine "apt-get install -y hyperfine"
 need curl "apt-get install -y curl"
+need python3 "apt-get install -y python3"
 [[ -x /usr/bin/time ]] || MISSING+=("/usr/bin/time: apt-get install -y time")
 [[ $RECEIVER != nginx ]] || need nginx "apt-get install -y nginx"
 require_tools
@@ -49,14 +50,23 @@ status=$("${CURL[@]}" -w '%{http_code}')
 [[ $status == 204 ]] || { echo "curl got $status, not 204" >&2; exit 1; }
 
 export HOOKCLI_SECRET=$KEY
-client hyperfine -N --warmup 5 --runs "$RUNS" --export-json "$WORK/send.json" \
-  -n "hookcli send" "$BIN send call_ended --to $URL" \
-  -n "curl" "curl -s -o /dev/null -X POST -H 'content-type: application/json' -H '$SIG' --data-binary @$WORK/body.json $URL"
-
-median() { grep -o "\"median\": *[0-9.e-]*" "$WORK/send.json" | sed -n "${1}p" | sed 's/.*: *//'; }
-awk -v h="$(median 1)" -v c="$(median 2)" 'BEGIN {
-  printf "median: hookcli send %.2f ms, curl %.2f ms (hookcli/curl = %.2f, bar: <= 0.35)\n", h*1000, c*1000, h/c
-}'
+# Rounds side by side, each round's ratio taken within it: the machine's speed drifts by tens
+# of percent over minutes, which one long run would put between hookcli's runs and curl's.
+ROUNDS=${ROUNDS:-3}
+for round in $(seq "$ROUNDS"); do
+  client hyperfine -N --warmup 5 --runs "$RUNS" --style none --export-json "$WORK/send-$round.json" \
+    -n "hookcli send" "$BIN send call_ended --to $URL" \
+    -n "curl" "curl -s -o /dev/null -X POST -H 'content-type: application/json' -H '$SIG' --data-binary @$WORK/body.json $URL" >/dev/null
+done
+python3 - "$WORK" "$ROUNDS" <<'PY'
+import json, statistics, sys
+work, rounds = sys.argv[1], int(sys.argv[2])
+runs = [json.load(open(f"{work}/send-{n}.json"))["results"] for n in range(1, rounds + 1)]
+ratios = [r[0]["median"] / r[1]["median"] for r in runs]
+ms = ", ".join(f"{r[0]['median'] * 1000:.2f}/{r[1]['median'] * 1000:.2f}" for r in runs)
+print(f"median by round: hookcli send / curl {', '.join(f'{x:.2f}' for x in ratios)}"
+      f" (ms: {ms}); median {statistics.median(ratios):.2f} (bar: <= 0.35)")
+PY
 
 rss_kb=$(/usr/bin/time -v "$BIN" send call_ended --to "$URL" 2>&1 >/dev/null |
   sed -n 's/.*Maximum resident set size (kbytes): //p')
