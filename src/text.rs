@@ -6,6 +6,14 @@ use std::io;
 use std::path::Path;
 use std::time::SystemTime;
 
+/// Whether a comma-separated header value (`Connection: keep-alive, close`) lists `token`,
+/// compared as HTTP compares tokens: without the spaces around it, in any case.
+pub fn has_token(value: &[u8], token: &str) -> bool {
+    value
+        .split(|b| *b == b',')
+        .any(|listed| listed.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+}
+
 /// `204 No Content`.
 pub fn status_text(status: u16) -> String {
     match reqwest::StatusCode::from_u16(status)

@@ -16,6 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::FailKind;
+use crate::text::has_token;
 
 /// How much more room each read asks for.
 const READ_SIZE: usize = 8 * 1024;
@@ -255,7 +256,7 @@ fn parse(read: &[u8]) -> Parsed {
             length = Some(len);
         } else if header.name.eq_ignore_ascii_case("transfer-encoding") {
             chunked = last_token(value).eq_ignore_ascii_case(b"chunked");
-        } else if header.name.eq_ignore_ascii_case("connection") && has_token(value, b"close") {
+        } else if header.name.eq_ignore_ascii_case("connection") && has_token(value, "close") {
             keep_alive = false;
         }
     }
@@ -274,16 +275,13 @@ fn parse(read: &[u8]) -> Parsed {
     })
 }
 
-fn tokens(value: &[u8]) -> impl Iterator<Item = &[u8]> {
-    value.split(|b| *b == b',').map(<[u8]>::trim_ascii)
-}
-
+/// The last of a comma-separated header value's tokens (the coding applied last).
 fn last_token(value: &[u8]) -> &[u8] {
-    tokens(value).last().unwrap_or_default()
-}
-
-fn has_token(value: &[u8], token: &[u8]) -> bool {
-    tokens(value).any(|t| t.eq_ignore_ascii_case(token))
+    value
+        .rsplit(|b| *b == b',')
+        .next()
+        .unwrap_or_default()
+        .trim_ascii()
 }
 
 #[cfg(test)]

@@ -267,11 +267,7 @@ fn plain(
 /// A `Connection` value with a `close` token, as hyper reads one (a value that is not
 /// visible ASCII asks nothing).
 fn asks_to_close(value: &HeaderValue) -> bool {
-    value.to_str().is_ok_and(|tokens| {
-        tokens
-            .split(',')
-            .any(|token| token.trim().eq_ignore_ascii_case("close"))
-    })
+    value.to_str().is_ok() && crate::text::has_token(value.as_bytes(), "close")
 }
 
 /// Makes the answer say `connection: close`, where hyper puts it: a `close` added to the
