@@ -63,9 +63,9 @@ for round in $(seq "$ROUNDS"); do
     -n "curl --next (same bodies, unsigned)" "$(cat "$WORK/curl.cmd")" >/dev/null
 done
 unset HOOKCLI_SEED
-python3 - "$WORK" "$ROUNDS" <<'PY'
+python3 - "$WORK" "$ROUNDS" "$deliveries" <<'PY'
 import json, statistics, sys
-work, rounds = sys.argv[1], int(sys.argv[2])
+work, rounds, deliveries = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 runs = [json.load(open(f"{work}/replay-{n}.json"))["results"] for n in range(1, rounds + 1)]
 for i in range(2):
     ratios = [r[i]["median"] / r[2]["median"] for r in runs]
@@ -73,6 +73,10 @@ for i in range(2):
     shown = ", ".join(f"{x:.2f}" for x in ratios)
     print(f"{runs[0][i]['command']}: {shown}x curl by round (ms, hookcli/curl: {ms});"
           f" median {statistics.median(ratios):.2f} (bar: <= 0.40)")
+# hyperfine's user + system time over the deliveries of one run, start-up included.
+for i in range(3):
+    per = ", ".join(f"{(r[i]['user'] + r[i]['system']) * 1e6 / deliveries:.0f}" for r in runs)
+    print(f"  CPU per delivery (user + system, mean) by round, {runs[0][i]['command']}: {per} us")
 PY
 
 echo

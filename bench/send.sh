@@ -66,6 +66,10 @@ ratios = [r[0]["median"] / r[1]["median"] for r in runs]
 ms = ", ".join(f"{r[0]['median'] * 1000:.2f}/{r[1]['median'] * 1000:.2f}" for r in runs)
 print(f"median by round: hookcli send / curl {', '.join(f'{x:.2f}' for x in ratios)}"
       f" (ms: {ms}); median {statistics.median(ratios):.2f} (bar: <= 0.35)")
+# hyperfine's user + system time: the CPU one delivery costs each, start-up included.
+cpu = lambda one: f"{(one['user'] + one['system']) * 1000:.2f}"
+print(f"CPU per run (user + system, mean) by round: hookcli send"
+      f" {', '.join(cpu(r[0]) for r in runs)} ms; curl {', '.join(cpu(r[1]) for r in runs)} ms")
 PY
 
 rss_kb=$(/usr/bin/time -v "$BIN" send call_ended --to "$URL" 2>&1 >/dev/null |
