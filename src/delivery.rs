@@ -44,10 +44,9 @@ impl Signer {
     /// The headers that sign `body` sent to `url`, now: one or several, as the scheme writes
     /// them. None for a key the scheme cannot use (commands check the key before sending).
     pub fn headers(&self, url: &str, body: &[u8]) -> Vec<(HeaderName, HeaderValue)> {
-        let at = self.fixed_time_ms.unwrap_or_else(signing::now_ms);
         let signed = self
             .rules
-            .sign(&self.key, url, body, at)
+            .sign(&self.key, url, body, self.time_ms())
             .unwrap_or_default();
         signed
             .into_iter()
@@ -58,6 +57,16 @@ impl Signer {
                 ))
             })
             .collect()
+    }
+
+    /// The time to sign at: the fixed one, else now.
+    pub fn time_ms(&self) -> u64 {
+        self.fixed_time_ms.unwrap_or_else(signing::now_ms)
+    }
+
+    /// This signer made ready for many signatures; None for a key the scheme cannot use.
+    pub fn keyed(&self) -> Option<signing::Keyed> {
+        self.rules.keyed(&self.key).ok()
     }
 
     /// Sets the signature headers on `headers`, replacing any of the same names.

@@ -384,45 +384,32 @@ impl Rules {
         body: &[u8],
         at_ms: u64,
     ) -> Result<Vec<(String, String)>, KeyError> {
-        let k = self.key_bytes(key)?;
-        let one = |value: String| vec![(self.header.clone(), value)];
-        Ok(match self.scheme {
-            Scheme::Retell => {
-                // Retell signs the body bytes followed by the decimal digits of the time in ms.
-                let at = at_ms.to_string();
-                let digest = mac_parts(Algorithm::Sha256, &k, &[body, at.as_bytes()]);
-                one(format!("v={at_ms},d={}", hex::encode(digest)))
-            }
-            Scheme::ElevenLabs => {
-                let t = at_ms / 1000;
-                let digest = mac(Algorithm::Sha256, &k, &dotted(&[&t.to_string()], body));
-                one(format!("t={t},v0={}", hex::encode(digest)))
-            }
-            Scheme::StandardWebhooks => {
-                let id = message_id(body);
-                let ts = (at_ms / 1000).to_string();
-                let digest = mac(Algorithm::Sha256, &k, &dotted(&[&id, &ts], body));
-                vec![
-                    (self.id_header.clone(), id),
-                    (self.timestamp_header.clone(), ts),
-                    (self.header.clone(), format!("v1,{}", B64.encode(digest))),
-                ]
-            }
-            Scheme::Twilio => {
-                let digest = mac(self.algorithm, &k, twilio_message(url, body).as_bytes());
-                one(B64.encode(digest))
-            }
-            Scheme::HmacHex => one(self.encode(&mac(self.algorithm, &k, body))),
-            Scheme::Token => one(format!("{}{}", self.prefix, key.expose())),
-            Scheme::VapiHmac => {
-                let ts = self.unit.write(at_ms).to_string();
-                let digest = mac(self.algorithm, &k, &dotted(&[&ts], body));
-                vec![
-                    (self.header.clone(), self.encode(&digest)),
-                    (self.timestamp_header.clone(), ts),
-                ]
-            }
+        let keyed = self.keyed(key)?;
+        let mut headers = Vec::with_capacity(3);
+        keyed.sign_each(url, body, at_ms, &mut |name, value| {
+            // Every piece is text: ASCII, or the key and prefix as given.
+            let value = value.iter().map(|piece| String::from_utf8_lossy(piece));
+            headers.push((name.to_string(), value.collect()))
+        });
+        Ok(headers)
+    }
+
+    /// This scheme with `key` made ready for many signatures (see [`Keyed`]).
+    pub fn keyed(&self, key: &Secret) -> Result<Keyed, KeyError> {
+        let bytes = self.key_bytes(key)?;
+        Ok(Keyed {
+            mac: KeyedMac::new(self.mac_algorithm(), &bytes),
+            rules: self.clone(),
+            key: key.clone(),
         })
+    }
+
+    /// The HMAC's hash: fixed by the scheme for three of them, the platform's for the rest.
+    fn mac_algorithm(&self) -> Algorithm {
+        match self.scheme {
+            Scheme::Retell | Scheme::ElevenLabs | Scheme::StandardWebhooks => Algorithm::Sha256,
+            _ => self.algorithm,
+        }
     }
 
     /// Values of the signature header a strict verifier refuses, with how a report shows
@@ -444,13 +431,6 @@ impl Rules {
                 "a 16 KB value".to_string(),
             ),
         ]
-    }
-
-    fn encode(&self, digest: &[u8]) -> String {
-        match self.encoding {
-            Encoding::Hex => hex::encode(digest),
-            Encoding::Base64 => B64.encode(digest),
-        }
     }
 
     /// Checks a request's signature headers (lowercase names) against its body and, for a
@@ -541,6 +521,168 @@ pub struct Signed<'a> {
     pub headers: &'a [(&'a str, &'a str)],
 }
 
+/// A scheme and a key made ready for many signatures: the key decoded and the HMAC keyed
+/// once, so that each signature costs the MAC of its message and the writing of its headers.
+/// `hookcli load` signs one per delivery; [`Rules::sign`] is this, collected.
+#[derive(Clone)]
+pub struct Keyed {
+    rules: Rules,
+    mac: KeyedMac,
+    /// The token scheme's header carries the key itself.
+    key: Secret,
+}
+
+impl Keyed {
+    /// The headers that sign `body`, sent to `url`, at `at_ms`, handed to `write` one by one
+    /// as (lowercase name, the value's pieces in order), in the order a request carries them.
+    pub fn sign_each(
+        &self,
+        url: &str,
+        body: &[u8],
+        at_ms: u64,
+        write: &mut dyn FnMut(&str, &[&[u8]]),
+    ) {
+        let rules = &self.rules;
+        let mut digits = itoa::Buffer::new();
+        match rules.scheme {
+            Scheme::Retell => {
+                // Retell signs the body bytes followed by the decimal digits of the time in ms.
+                let at = digits.format(at_ms).as_bytes();
+                let digest = DigestText::new(Encoding::Hex, &self.mac.of(&[body, at]));
+                write(&rules.header, &[b"v=", at, b",d=", digest.as_bytes()]);
+            }
+            Scheme::ElevenLabs => {
+                let t = digits.format(at_ms / 1000).as_bytes();
+                let digest = DigestText::new(Encoding::Hex, &self.mac.of(&[t, b".", body]));
+                write(&rules.header, &[b"t=", t, b",v0=", digest.as_bytes()]);
+            }
+            Scheme::StandardWebhooks => {
+                let id = message_id(body);
+                let ts = digits.format(at_ms / 1000).as_bytes();
+                let message = [id.as_bytes(), b".", ts, b".", body];
+                let digest = DigestText::new(Encoding::Base64, &self.mac.of(&message));
+                write(&rules.id_header, &[id.as_bytes()]);
+                write(&rules.timestamp_header, &[ts]);
+                write(&rules.header, &[b"v1,", digest.as_bytes()]);
+            }
+            Scheme::Twilio => {
+                let message = twilio_message(url, body);
+                let digest = DigestText::new(Encoding::Base64, &self.mac.of(&[message.as_bytes()]));
+                write(&rules.header, &[digest.as_bytes()]);
+            }
+            Scheme::HmacHex => {
+                let digest = DigestText::new(rules.encoding, &self.mac.of(&[body]));
+                write(&rules.header, &[digest.as_bytes()]);
+            }
+            Scheme::Token => {
+                let key = self.key.expose().as_bytes();
+                write(&rules.header, &[rules.prefix.as_bytes(), key]);
+            }
+            Scheme::VapiHmac => {
+                let ts = digits.format(rules.unit.write(at_ms)).as_bytes();
+                let digest = DigestText::new(rules.encoding, &self.mac.of(&[ts, b".", body]));
+                write(&rules.header, &[digest.as_bytes()]);
+                write(&rules.timestamp_header, &[ts]);
+            }
+        }
+    }
+
+    /// Whether a signature writes the header `name` (lowercase).
+    pub fn writes_header(&self, name: &str) -> bool {
+        self.rules.signed_headers().contains(&name)
+    }
+}
+
+/// An HMAC with its key absorbed: each MAC starts from a copy of it.
+#[derive(Clone)]
+enum KeyedMac {
+    Sha1(Hmac<Sha1>),
+    Sha256(Hmac<Sha256>),
+    Sha512(Hmac<Sha512>),
+}
+
+impl KeyedMac {
+    fn new(algorithm: Algorithm, key: &[u8]) -> Self {
+        const ANY_LENGTH: &str = "HMAC accepts keys of any length";
+        match algorithm {
+            Algorithm::Sha1 => KeyedMac::Sha1(KeyInit::new_from_slice(key).expect(ANY_LENGTH)),
+            Algorithm::Sha256 => KeyedMac::Sha256(KeyInit::new_from_slice(key).expect(ANY_LENGTH)),
+            Algorithm::Sha512 => KeyedMac::Sha512(KeyInit::new_from_slice(key).expect(ANY_LENGTH)),
+        }
+    }
+
+    /// The MAC of the parts one after the other, without copying them into one message.
+    fn of(&self, parts: &[&[u8]]) -> DigestBytes {
+        fn run<M: Mac + Clone>(keyed: &M, parts: &[&[u8]]) -> DigestBytes {
+            let mut mac = keyed.clone();
+            for part in parts {
+                mac.update(part);
+            }
+            DigestBytes::new(&mac.finalize().into_bytes())
+        }
+        match self {
+            KeyedMac::Sha1(keyed) => run(keyed, parts),
+            KeyedMac::Sha256(keyed) => run(keyed, parts),
+            KeyedMac::Sha512(keyed) => run(keyed, parts),
+        }
+    }
+}
+
+/// A digest on the stack: SHA-512's 64 bytes at most.
+struct DigestBytes {
+    bytes: [u8; 64],
+    len: usize,
+}
+
+impl DigestBytes {
+    fn new(digest: &[u8]) -> Self {
+        let mut bytes = [0; 64];
+        bytes[..digest.len()].copy_from_slice(digest);
+        DigestBytes {
+            bytes,
+            len: digest.len(),
+        }
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+impl std::ops::Deref for DigestBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
+/// A digest written as hex or base64 on the stack: 128 characters at most.
+struct DigestText {
+    text: [u8; 128],
+    len: usize,
+}
+
+impl DigestText {
+    fn new(encoding: Encoding, digest: &[u8]) -> Self {
+        let mut text = [0; 128];
+        let len = match encoding {
+            Encoding::Hex => {
+                let len = digest.len() * 2;
+                hex::encode_to_slice(digest, &mut text[..len]).expect("twice the digest's length");
+                len
+            }
+            Encoding::Base64 => B64
+                .encode_slice(digest, &mut text)
+                .expect("64 bytes take 88 in base64"),
+        };
+        DigestText { text, len }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.text[..self.len]
+    }
+}
+
 /// Standard base64, padding optional when decoding (the Python SDK adds `==` and ignores excess).
 const B64: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
     &base64::alphabet::STANDARD,
@@ -550,27 +692,6 @@ const B64: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
 
 fn decode_base64(text: &str) -> Option<Vec<u8>> {
     B64.decode(text).ok()
-}
-
-fn mac(algorithm: Algorithm, key: &[u8], message: &[u8]) -> Vec<u8> {
-    mac_parts(algorithm, key, &[message])
-}
-
-/// The MAC of the parts one after the other, without copying them into one message (a
-/// body is most of it: listen and load sign or verify one per request).
-fn mac_parts(algorithm: Algorithm, key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
-    fn run<M: Mac + KeyInit>(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
-        let mut mac = <M as KeyInit>::new_from_slice(key).expect("HMAC accepts keys of any length");
-        for part in parts {
-            mac.update(part);
-        }
-        mac.finalize().into_bytes().to_vec()
-    }
-    match algorithm {
-        Algorithm::Sha1 => run::<Hmac<Sha1>>(key, parts),
-        Algorithm::Sha256 => run::<Hmac<Sha256>>(key, parts),
-        Algorithm::Sha512 => run::<Hmac<Sha512>>(key, parts),
-    }
 }
 
 /// Constant time: `Mac::verify_slice`.
@@ -583,7 +704,8 @@ fn mac_matches(
     mac_parts_match(algorithm, key, &[message], digest)
 }
 
-/// [`mac_matches`] over parts, as [`mac_parts`].
+/// [`mac_matches`] over parts one after the other, without copying them into one message (a
+/// body is most of it: listen verifies one per request).
 fn mac_parts_match(
     algorithm: Algorithm,
     key: &[u8],
@@ -1176,13 +1298,12 @@ mod tests {
         let key = Secret::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
         let body = br#"{"test": 2432232314}"#;
         let k = rules.key_bytes(&key).unwrap();
-        let digest = mac(
-            Algorithm::Sha256,
-            &k,
-            &dotted(&["msg_p5jXN8AQM9LWM0D4loKWxJek", "1614265330"], body),
-        );
+        let digest = KeyedMac::new(Algorithm::Sha256, &k).of(&[&dotted(
+            &["msg_p5jXN8AQM9LWM0D4loKWxJek", "1614265330"],
+            body,
+        )]);
         assert_eq!(
-            format!("v1,{}", B64.encode(digest)),
+            format!("v1,{}", B64.encode(digest.as_slice())),
             "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
         );
         let headers = vec![

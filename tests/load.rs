@@ -81,6 +81,56 @@ fn assert_matches_schema(report: &Value) {
     assert!(errors.is_empty(), "{errors:#?}\n{report:#}");
 }
 
+/// load signs on its own path with the key made ready once: every scheme's headers must come
+/// out as that platform's receiver verifies them, and replace a -H of the same name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_platforms_signature_verifies_and_replaces_a_header_of_its_name() {
+    let catalog = Catalog::load(None).unwrap();
+    let mut signed = 0;
+    for id in catalog.platform_ids() {
+        let platform = catalog.platform(id).unwrap().clone();
+        let Some(signing) = platform.signing.clone() else {
+            continue;
+        };
+        signed += 1;
+        let key = signing.rules.generate_key();
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let config = ReceiverConfig::local(platform, Some(key.clone()));
+        let receiver = Receiver::start(config, Some(tx)).await.unwrap();
+        let forged = format!("{}: forged", signing.rules.header);
+        let output = hookcli(args(&[
+            "load",
+            "-p",
+            id,
+            "-c",
+            "2",
+            "-n",
+            "6",
+            "--json",
+            "--secret",
+            key.expose(),
+            "-H",
+            &forged,
+            "--to",
+            &receiver.url,
+        ]))
+        .await;
+        receiver.stop().await;
+        let got = drain(&mut rx);
+        assert_eq!(got.len(), 6, "{id}: {output:?}");
+        for r in &got {
+            assert_eq!(
+                r.verdict,
+                Verdict::Valid,
+                "{id}: request {} was not valid",
+                r.n
+            );
+        }
+        assert_eq!(output.status.code(), Some(0), "{id}: {output:?}");
+    }
+    assert!(signed >= 6, "the catalog signs for {signed} platforms");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delivers_exactly_n_fresh_validly_signed_calls() {
     let (receiver, mut rx) = verifying_receiver().await;

@@ -11,11 +11,12 @@
 use std::io;
 
 use bytes::{Buf, BytesMut};
-use hyper::header::{CONTENT_LENGTH, HeaderMap, HeaderName, HeaderValue};
+use hyper::header::{CONTENT_LENGTH, HeaderMap};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::FailKind;
+use crate::signing::Keyed;
 use crate::text::has_token;
 
 /// How much more room each read asks for.
@@ -30,35 +31,62 @@ const MAX_HEADERS: usize = 64;
 /// A chunk-size line longer than this is not one.
 const MAX_CHUNK_LINE: usize = 1024;
 
-/// Writes a POST of `body` to `path` into `out`, as hyper writes it: `headers`, except those
-/// `signed` replaces, then `signed` (the signature's, made for this request), and a
+/// A request's signature: the key made ready, the URL it covers, the time it is made at.
+pub(super) struct Signature<'a> {
+    pub keyed: &'a Keyed,
+    pub url: &'a str,
+    pub at_ms: u64,
+}
+
+/// Writes a POST of `body` to `path` into `out`, as hyper writes it: `headers` (without those
+/// the signature writes: see `prepare_plain_headers`), the signature's headers, and a
 /// Content-Length unless the headers have one.
 pub(super) fn encode(
     path: &str,
     headers: &HeaderMap,
-    signed: &[(HeaderName, HeaderValue)],
+    signature: Option<&Signature<'_>>,
     body: &[u8],
     out: &mut Vec<u8>,
 ) {
-    use std::io::Write;
     out.clear();
     out.reserve(512 + body.len());
     out.extend_from_slice(b"POST ");
     out.extend_from_slice(path.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
-    let replaced = |name: &HeaderName| signed.iter().any(|(signed, _)| signed == name);
-    let kept = headers.iter().filter(|(name, _)| !replaced(name));
-    for (name, value) in kept.chain(signed.iter().map(|(name, value)| (name, value))) {
+    for (name, value) in headers {
         out.extend_from_slice(name.as_str().as_bytes());
         out.extend_from_slice(b": ");
         out.extend_from_slice(value.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
-    if !headers.contains_key(CONTENT_LENGTH) && !signed.iter().any(|(n, _)| n == CONTENT_LENGTH) {
-        let _ = write!(out, "content-length: {}\r\n", body.len());
+    if let Some(Signature { keyed, url, at_ms }) = signature {
+        keyed.sign_each(url, body, *at_ms, &mut |name, value| {
+            write_header(out, name, value)
+        });
+    }
+    if !headers.contains_key(CONTENT_LENGTH) {
+        out.extend_from_slice(b"content-length: ");
+        out.extend_from_slice(itoa::Buffer::new().format(body.len()).as_bytes());
+        out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(body);
+}
+
+/// Appends `name: value`, the value given in pieces, or nothing for a value a header cannot
+/// carry (a control character, as from a token key with a line break in it): the same that
+/// `HeaderValue::from_str` refuses.
+fn write_header(out: &mut Vec<u8>, name: &str, value: &[&[u8]]) {
+    let carried = |b: &u8| *b == b'\t' || (b' '..=b'~').contains(b);
+    if !value.iter().all(|piece| piece.iter().all(carried)) {
+        return;
+    }
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b": ");
+    for piece in value {
+        out.extend_from_slice(piece);
+    }
+    out.extend_from_slice(b"\r\n");
 }
 
 /// How an exchange on a connection failed.

@@ -40,7 +40,7 @@ use bytes::Bytes;
 use hdrhistogram::Histogram;
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
-use reqwest::header::{HOST, HeaderMap, HeaderValue, USER_AGENT};
+use reqwest::header::{HOST, HeaderMap, HeaderName, HeaderValue, USER_AGENT};
 use tokio::sync::{Notify, mpsc};
 use tokio::task::{JoinSet, LocalSet};
 use tokio_util::sync::CancellationToken;
@@ -49,6 +49,7 @@ pub use body::{Bodies, Script};
 
 use crate::delivery::Signer;
 use crate::policy::DeliveryPolicy;
+use crate::signing::Keyed;
 
 /// When the workers stop taking new deliveries.
 #[derive(Debug)]
@@ -286,8 +287,13 @@ struct Progress {
 }
 
 enum Target {
-    /// http: load's own HTTP/1 client over one TCP connection per worker.
-    Plain { addr: String, path: hyper::Uri },
+    /// http: load's own HTTP/1 client over one TCP connection per worker, signing with the
+    /// key made ready once (None: unsigned).
+    Plain {
+        addr: String,
+        path: hyper::Uri,
+        keyed: Option<Box<Keyed>>,
+    },
     /// https: reqwest, for TLS, one client per thread so a thread's connections stay on it.
     Tls,
 }
@@ -342,12 +348,17 @@ impl Load {
                     settings.url.port_or_known_default().unwrap_or(80)
                 ),
                 path: path_and_query(&settings.url),
+                keyed: settings
+                    .signer
+                    .as_ref()
+                    .and_then(Signer::keyed)
+                    .map(Box::new),
             },
             _ => Target::Tls,
         };
         let mut settings = settings;
-        if let Target::Plain { .. } = target {
-            prepare_plain_headers(&mut settings);
+        if let Target::Plain { keyed, .. } = &target {
+            prepare_plain_headers(&mut settings, keyed.as_deref());
         }
         let workers = settings.connections.max(1);
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -556,8 +567,19 @@ fn path_and_query(url: &reqwest::Url) -> hyper::Uri {
 }
 
 /// load's own HTTP/1 client sends exactly the headers it is given: add Host and a user agent
-/// once, here.
-fn prepare_plain_headers(settings: &mut Settings) {
+/// once, here, and leave out those the signature writes (it replaces a -H of the same name).
+fn prepare_plain_headers(settings: &mut Settings, keyed: Option<&Keyed>) {
+    if let Some(keyed) = keyed {
+        let signed: Vec<HeaderName> = settings
+            .headers
+            .keys()
+            .filter(|name| keyed.writes_header(name.as_str()))
+            .cloned()
+            .collect();
+        for name in signed {
+            settings.headers.remove(name);
+        }
+    }
     let url = &settings.url;
     let host = match (url.host_str(), url.port()) {
         (Some(h), Some(p)) => format!("{h}:{p}"),
@@ -818,8 +840,9 @@ async fn attempt(
     let reconnected = AtomicBool::new(false);
     let exchange = async {
         match &shared.target {
-            Target::Plain { addr, path } => {
-                plain(connection, addr, path, settings, &body, &reconnected).await
+            Target::Plain { addr, path, keyed } => {
+                let keyed = keyed.as_deref();
+                plain(connection, addr, path, keyed, settings, &body, &reconnected).await
             }
             Target::Tls => match &local.client {
                 Some(client) => {
@@ -855,6 +878,7 @@ async fn plain(
     connection: &mut Option<http1::Connection>,
     addr: &str,
     path: &hyper::Uri,
+    keyed: Option<&Keyed>,
     settings: &Settings,
     body: &[u8],
     reconnected: &AtomicBool,
@@ -862,11 +886,12 @@ async fn plain(
     let path = path.path_and_query().map_or("/", |p| p.as_str());
     // Signed once per request (a second time, afresh, only to resend it).
     let encode = |request: &mut Vec<u8>| {
-        let signed = match &settings.signer {
-            Some(signer) => signer.headers(settings.url.as_str(), body),
-            None => Vec::new(),
-        };
-        http1::encode(path, &settings.headers, &signed, body, request);
+        let signature = keyed.map(|keyed| http1::Signature {
+            keyed,
+            url: settings.url.as_str(),
+            at_ms: settings.signer.as_ref().map_or(0, Signer::time_ms),
+        });
+        http1::encode(path, &settings.headers, signature.as_ref(), body, request);
     };
     let mut request = Vec::new();
     encode(&mut request);
