@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# hookcli load against oha, side by side, on one machine: nginx on loopback answers 204 to a
-# 2 KB POST; both tools run -c 64 for the same time. Then hookcli's peak memory for 1,000,000
-# deliveries, and how well --rate holds 500/s. Installs nothing: it says what is missing.
+# hookcli load against oha, side by side, on one machine: nginx on loopback answers 204; both
+# tools run -c 64 for the same time and POST the same kind of request, a rendered call_ended
+# (about 2 KB) with its signature header (oha's made once, hookcli's fresh each time). Then
+# hookcli's peak memory for 1,000,000 deliveries, and how well --rate holds 500/s. With wrk
+# installed, a round also runs wrk (-t 1): a C client's figures, for what the receiver can take.
+# Installs nothing: it says what is missing.
 #
 #   cargo build --release && bench/load.sh
 #
@@ -73,22 +76,47 @@ for _ in $(seq 50); do
     curl -s -o /dev/null -X POST "$URL" 2>/dev/null && break || sleep 0.1
 done
 
-# A 2 KB JSON body for oha (hookcli renders and signs its own, ~2-4 KB call_ended bodies).
-python3 -c 'import json; print(json.dumps({"event": "call_ended", "pad": "x" * 2000}), end="")' >"$work/body.json"
+# oha's request: one call_ended as hookcli renders it, signed once (hookcli renders and signs
+# a fresh one per delivery, with fresh ids: 1.8-2.6 KB).
+HOOKCLI_SEED=7 "$HOOKCLI" show call_ended >"$work/body.json"
+signature=$("$HOOKCLI" sign --secret key_bench "$work/body.json")
+if command -v wrk >/dev/null 2>&1; then
+    python3 - "$work/body.json" "$signature" >"$work/post.lua" <<'EOF'
+import sys
+body = open(sys.argv[1]).read()
+name, value = sys.argv[2].split(": ", 1)
+print('wrk.method = "POST"')
+print(f"wrk.body = [==[{body}]==]")
+print('wrk.headers["content-type"] = "application/json"')
+print(f'wrk.headers["{name}"] = "{value}"')
+EOF
+fi
+
+# The receiver's core: its busy share while a client runs, from /proc/stat (user + nice +
+# system + irq + softirq against idle + iowait).
+core_ticks() { awk -v cpu="cpu$RECV_CPU" '$1 == cpu {print $2 + $3 + $4 + $7 + $8, $5 + $6}' /proc/stat; }
+busy_share() { # before after
+    awk -v b="$1" -v a="$2" 'BEGIN {split(b, x, " "); split(a, y, " "); busy = y[1] - x[1]; idle = y[2] - x[2]; printf "%.0f%%", 100 * busy / (busy + idle)}'
+}
 
 # The machine is shared, so the two tools alternate for a few rounds and the median ratio
 # is the figure; every round is printed.
 ratios=()
 for round in $(seq "$ROUNDS"); do
+    before=$(core_ticks)
     /usr/bin/time -f "%U %S" -o "$work/oha.time" taskset -c "$CLIENT_CPU" \
         oha -c "$CONNECTIONS" -z "${SECONDS_EACH}s" -m POST -D "$work/body.json" \
-        -H 'content-type: application/json' --no-tui --output-format json "$URL" >"$work/oha.json"
+        -H 'content-type: application/json' -H "$signature" --no-tui --output-format json "$URL" \
+        >"$work/oha.json"
+    oha_busy=$(busy_share "$before" "$(core_ticks)")
+    before=$(core_ticks)
     /usr/bin/time -f "%U %S" -o "$work/hookcli.time" taskset -c "$CLIENT_CPU" \
         "$HOOKCLI" load -c "$CONNECTIONS" -z "${SECONDS_EACH}s" --secret key_bench --to "$URL" \
         --json >"$work/hookcli.json"
-    line=$(python3 - "$work" <<'EOF'
+    hookcli_busy=$(busy_share "$before" "$(core_ticks)")
+    line=$(python3 - "$work" "$oha_busy" "$hookcli_busy" <<'EOF'
 import json, sys
-work = sys.argv[1]
+work, oha_busy, hookcli_busy = sys.argv[1:4]
 o = json.load(open(f"{work}/oha.json"))
 r = json.load(open(f"{work}/hookcli.json"))
 oha = o["summary"]["requestsPerSec"]
@@ -97,13 +125,23 @@ cpu = lambda name: sum(map(float, open(f"{work}/{name}.time").read().split()))
 oha_us = cpu("oha") * 1e6 / oha_n
 us = cpu("hookcli") * 1e6 / max(r["deliveries"], 1)
 l = r["latency_ms"]
-print(f"{r['deliveries_per_second'] / oha:.3f} oha {oha:.0f}/s ({oha_us:.1f} us CPU each), "
-      f"hookcli {r['deliveries_per_second']:.0f}/s ({us:.1f} us CPU each, signed; "
+print(f"{r['deliveries_per_second'] / oha:.3f} oha {oha:.0f}/s ({oha_us:.1f} us CPU each; "
+      f"nginx's core {oha_busy} busy), hookcli {r['deliveries_per_second']:.0f}/s "
+      f"({us:.1f} us CPU each, signed; nginx's core {hookcli_busy} busy; "
       f"{r['failed']} failed, p50 {l['p50']} ms, p99 {l['p99']} ms)")
 EOF
 )
     ratios+=("${line%% *}")
     echo "round $round: ${line#* } -> ratio ${line%% *}"
+    if [ -f "$work/post.lua" ]; then
+        before=$(core_ticks)
+        /usr/bin/time -f "%U %S" -o "$work/wrk.time" taskset -c "$CLIENT_CPU" \
+            wrk -t 1 -c "$CONNECTIONS" -d "${SECONDS_EACH}s" -s "$work/post.lua" "$URL" >"$work/wrk.txt"
+        wrk_busy=$(busy_share "$before" "$(core_ticks)")
+        awk -v busy="$wrk_busy" -v cpu="$(cat "$work/wrk.time")" '
+            /requests in/ {n = $1} /Requests\/sec/ {rate = $2}
+            END {split(cpu, t, " "); printf "         (wrk -t 1, for reference: %.0f/s, %.1f us CPU each; nginx'"'"'s core %s busy)\n", rate, (t[1] + t[2]) * 1e6 / n, busy}' "$work/wrk.txt"
+    fi
 done
 printf '%s\n' "${ratios[@]}" | sort -n | awk '{a[NR]=$1} END {printf "median ratio hookcli/oha over %d rounds: %s (bar: >= 1.10)\n", NR, a[int((NR+1)/2)]}'
 
