@@ -384,9 +384,9 @@ impl Rules {
         body: &[u8],
         at_ms: u64,
     ) -> Result<Vec<(String, String)>, KeyError> {
-        let keyed = self.keyed(key)?;
+        let mac = self.keyed_mac(key)?;
         let mut headers = Vec::with_capacity(3);
-        keyed.sign_each(url, body, at_ms, &mut |name, value| {
+        self.sign_with(&mac, key, url, body, at_ms, &mut |name, value| {
             // Every piece is text: ASCII, or the key and prefix as given.
             let value = value.iter().map(|piece| String::from_utf8_lossy(piece));
             headers.push((name.to_string(), value.collect()))
@@ -396,12 +396,15 @@ impl Rules {
 
     /// This scheme with `key` made ready for many signatures (see [`Keyed`]).
     pub fn keyed(&self, key: &Secret) -> Result<Keyed, KeyError> {
-        let bytes = self.key_bytes(key)?;
         Ok(Keyed {
-            mac: KeyedMac::new(self.mac_algorithm(), &bytes),
+            mac: self.keyed_mac(key)?,
             rules: self.clone(),
             key: key.clone(),
         })
+    }
+
+    fn keyed_mac(&self, key: &Secret) -> Result<KeyedMac, KeyError> {
+        Ok(KeyedMac::new(self.mac_algorithm(), &self.key_bytes(key)?))
     }
 
     /// The HMAC's hash: fixed by the scheme for three of them, the platform's for the rest.
@@ -409,6 +412,60 @@ impl Rules {
         match self.scheme {
             Scheme::Retell | Scheme::ElevenLabs | Scheme::StandardWebhooks => Algorithm::Sha256,
             _ => self.algorithm,
+        }
+    }
+
+    /// [`Keyed::sign_each`], with `mac` keyed with `key` for this scheme.
+    fn sign_with(
+        &self,
+        mac: &KeyedMac,
+        key: &Secret,
+        url: &str,
+        body: &[u8],
+        at_ms: u64,
+        write: &mut dyn FnMut(&str, &[&[u8]]),
+    ) {
+        let mut digits = itoa::Buffer::new();
+        match self.scheme {
+            Scheme::Retell => {
+                // Retell signs the body bytes followed by the decimal digits of the time in ms.
+                let at = digits.format(at_ms).as_bytes();
+                let digest = DigestText::new(Encoding::Hex, &mac.of(&[body, at]));
+                write(&self.header, &[b"v=", at, b",d=", digest.as_bytes()]);
+            }
+            Scheme::ElevenLabs => {
+                let t = digits.format(at_ms / 1000).as_bytes();
+                let digest = DigestText::new(Encoding::Hex, &mac.of(&[t, b".", body]));
+                write(&self.header, &[b"t=", t, b",v0=", digest.as_bytes()]);
+            }
+            Scheme::StandardWebhooks => {
+                let id = message_id(body);
+                let ts = digits.format(at_ms / 1000).as_bytes();
+                let message = [id.as_bytes(), b".", ts, b".", body];
+                let digest = DigestText::new(Encoding::Base64, &mac.of(&message));
+                write(&self.id_header, &[id.as_bytes()]);
+                write(&self.timestamp_header, &[ts]);
+                write(&self.header, &[b"v1,", digest.as_bytes()]);
+            }
+            Scheme::Twilio => {
+                let message = twilio_message(url, body);
+                let digest = DigestText::new(Encoding::Base64, &mac.of(&[message.as_bytes()]));
+                write(&self.header, &[digest.as_bytes()]);
+            }
+            Scheme::HmacHex => {
+                let digest = DigestText::new(self.encoding, &mac.of(&[body]));
+                write(&self.header, &[digest.as_bytes()]);
+            }
+            Scheme::Token => {
+                let key = key.expose().as_bytes();
+                write(&self.header, &[self.prefix.as_bytes(), key]);
+            }
+            Scheme::VapiHmac => {
+                let ts = digits.format(self.unit.write(at_ms)).as_bytes();
+                let digest = DigestText::new(self.encoding, &mac.of(&[ts, b".", body]));
+                write(&self.header, &[digest.as_bytes()]);
+                write(&self.timestamp_header, &[ts]);
+            }
         }
     }
 
@@ -542,49 +599,8 @@ impl Keyed {
         at_ms: u64,
         write: &mut dyn FnMut(&str, &[&[u8]]),
     ) {
-        let rules = &self.rules;
-        let mut digits = itoa::Buffer::new();
-        match rules.scheme {
-            Scheme::Retell => {
-                // Retell signs the body bytes followed by the decimal digits of the time in ms.
-                let at = digits.format(at_ms).as_bytes();
-                let digest = DigestText::new(Encoding::Hex, &self.mac.of(&[body, at]));
-                write(&rules.header, &[b"v=", at, b",d=", digest.as_bytes()]);
-            }
-            Scheme::ElevenLabs => {
-                let t = digits.format(at_ms / 1000).as_bytes();
-                let digest = DigestText::new(Encoding::Hex, &self.mac.of(&[t, b".", body]));
-                write(&rules.header, &[b"t=", t, b",v0=", digest.as_bytes()]);
-            }
-            Scheme::StandardWebhooks => {
-                let id = message_id(body);
-                let ts = digits.format(at_ms / 1000).as_bytes();
-                let message = [id.as_bytes(), b".", ts, b".", body];
-                let digest = DigestText::new(Encoding::Base64, &self.mac.of(&message));
-                write(&rules.id_header, &[id.as_bytes()]);
-                write(&rules.timestamp_header, &[ts]);
-                write(&rules.header, &[b"v1,", digest.as_bytes()]);
-            }
-            Scheme::Twilio => {
-                let message = twilio_message(url, body);
-                let digest = DigestText::new(Encoding::Base64, &self.mac.of(&[message.as_bytes()]));
-                write(&rules.header, &[digest.as_bytes()]);
-            }
-            Scheme::HmacHex => {
-                let digest = DigestText::new(rules.encoding, &self.mac.of(&[body]));
-                write(&rules.header, &[digest.as_bytes()]);
-            }
-            Scheme::Token => {
-                let key = self.key.expose().as_bytes();
-                write(&rules.header, &[rules.prefix.as_bytes(), key]);
-            }
-            Scheme::VapiHmac => {
-                let ts = digits.format(rules.unit.write(at_ms)).as_bytes();
-                let digest = DigestText::new(rules.encoding, &self.mac.of(&[ts, b".", body]));
-                write(&rules.header, &[digest.as_bytes()]);
-                write(&rules.timestamp_header, &[ts]);
-            }
-        }
+        let (mac, key) = (&self.mac, &self.key);
+        self.rules.sign_with(mac, key, url, body, at_ms, write);
     }
 
     /// Whether a signature writes the header `name` (lowercase).
@@ -643,16 +659,12 @@ impl DigestBytes {
             len: digest.len(),
         }
     }
-
-    fn as_slice(&self) -> &[u8] {
-        &self.bytes[..self.len]
-    }
 }
 
 impl std::ops::Deref for DigestBytes {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
-        self.as_slice()
+        &self.bytes[..self.len]
     }
 }
 
@@ -1303,7 +1315,7 @@ mod tests {
             body,
         )]);
         assert_eq!(
-            format!("v1,{}", B64.encode(digest.as_slice())),
+            format!("v1,{}", B64.encode(&*digest)),
             "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
         );
         let headers = vec![

@@ -886,10 +886,12 @@ async fn plain(
     let path = path.path_and_query().map_or("/", |p| p.as_str());
     // Signed once per request (a second time, afresh, only to resend it).
     let encode = |request: &mut Vec<u8>| {
-        let signature = keyed.map(|keyed| http1::Signature {
+        // keyed was made from the signer, whose clock (or fixed time) signs.
+        let signer = settings.signer.as_ref().zip(keyed);
+        let signature = signer.map(|(signer, keyed)| http1::Signature {
             keyed,
             url: settings.url.as_str(),
-            at_ms: settings.signer.as_ref().map_or(0, Signer::time_ms),
+            at_ms: signer.time_ms(),
         });
         http1::encode(path, &settings.headers, signature.as_ref(), body, request);
     };
