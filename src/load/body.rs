@@ -258,7 +258,7 @@ impl Prototype {
             }
             for (shift, values, expected) in checks {
                 let mut out = Vec::new();
-                let values: Vec<&str> = values.iter().map(String::as_str).collect();
+                let values: Vec<&[u8]> = values.iter().map(String::as_bytes).collect();
                 template.fill(&mut out, shift, &values);
                 if out != expected {
                     return Ok(Err(
@@ -268,6 +268,7 @@ impl Prototype {
             }
             templates.push(template);
         }
+        let ids = drop_unused_ids(ids, &mut templates);
         Ok(Ok(Prototype {
             templates,
             ids,
@@ -277,14 +278,14 @@ impl Prototype {
 
     fn fresh(&self, rng: &mut impl Rng, now_ms: u64) -> Vec<Bytes> {
         let shift_s = now_ms.saturating_sub(self.anchor_ms) / 1000;
-        // The call's ids, drawn into one string rather than a String each.
-        let mut text = String::with_capacity(self.ids.len() * 40);
+        // The call's ids, drawn into one buffer rather than a String each.
+        let mut text = Vec::with_capacity(self.ids.len() * 40);
         let mut ends = Vec::with_capacity(self.ids.len());
         for pattern in &self.ids {
-            pattern.write(rng, &mut text);
+            pattern.write_quick(rng, &mut text);
             ends.push(text.len());
         }
-        let ids: Vec<&str> = ends
+        let ids: Vec<&[u8]> = ends
             .iter()
             .scan(0, |start, &end| {
                 let id = &text[*start..end];
@@ -295,12 +296,33 @@ impl Prototype {
         self.templates
             .iter()
             .map(|t| {
-                let mut out = Vec::with_capacity(t.text.len() + 64);
+                // Exactly the body's length when the ids and times keep theirs, so the Bytes
+                // takes the buffer as it is.
+                let mut out = Vec::with_capacity(t.text.len());
                 t.fill(&mut out, shift_s, &ids);
                 Bytes::from(out)
             })
             .collect()
     }
+}
+
+/// The ids some template has a slot for, the slots renumbered: a platform's other ids (a
+/// chat id in a call's webhook) would be drawn for every delivery and never sent.
+fn drop_unused_ids(ids: Vec<IdPattern>, templates: &mut [Template]) -> Vec<IdPattern> {
+    let slotted = |i: usize| {
+        templates
+            .iter()
+            .any(|t| t.slots.iter().any(|(_, slot)| *slot == Slot::Id(i)))
+    };
+    let kept: Vec<usize> = (0..ids.len()).filter(|&i| slotted(i)).collect();
+    for template in templates.iter_mut() {
+        for (_, slot) in &mut template.slots {
+            if let Slot::Id(i) = slot {
+                *i = kept.iter().position(|k| k == i).unwrap_or(*i);
+            }
+        }
+    }
+    kept.into_iter().map(|i| ids[i].clone()).collect()
 }
 
 /// An id's text and a value of the same type and length that differs in every digit and
@@ -463,21 +485,24 @@ fn overlaps(a: &Range<usize>, b: &Range<usize>) -> bool {
 
 impl Template {
     /// Writes the body with times moved `shift_s` seconds later and the given ids.
-    fn fill(&self, out: &mut Vec<u8>, shift_s: u64, ids: &[&str]) {
+    fn fill(&self, out: &mut Vec<u8>, shift_s: u64, ids: &[&[u8]]) {
         use std::io::Write;
         let mut at = 0;
+        let mut digits = itoa::Buffer::new();
         for (range, slot) in &self.slots {
             out.extend_from_slice(&self.text[at..range.start]);
-            // Writing to a Vec cannot fail.
-            let _ = match *slot {
-                Slot::Millis(ms) => write!(out, "{}", ms + shift_s * 1000),
-                Slot::Seconds(s) => write!(out, "{}", s + shift_s),
+            match *slot {
+                Slot::Millis(ms) => {
+                    out.extend_from_slice(digits.format(ms + shift_s * 1000).as_bytes())
+                }
+                Slot::Seconds(s) => out.extend_from_slice(digits.format(s + shift_s).as_bytes()),
                 Slot::Iso(s) => {
                     let time = UNIX_EPOCH + Duration::from_secs(s + shift_s);
-                    write!(out, "{}", humantime::format_rfc3339_seconds(time))
+                    // Writing to a Vec cannot fail.
+                    let _ = write!(out, "{}", humantime::format_rfc3339_seconds(time));
                 }
-                Slot::Id(i) => out.write_all(ids[i].as_bytes()),
-            };
+                Slot::Id(i) => out.extend_from_slice(ids[i]),
+            }
             at = range.end;
         }
         out.extend_from_slice(&self.text[at..]);
