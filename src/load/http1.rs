@@ -38,33 +38,52 @@ pub(super) struct Signature<'a> {
     pub at_ms: u64,
 }
 
-/// Writes a POST of `body` to `path` into `out`, as hyper writes it: `headers` (without those
-/// the signature writes: see `prepare_plain_headers`), the signature's headers, and a
-/// Content-Length unless the headers have one.
+/// A request's first line and the headers every request has, written once at start.
+pub(super) struct Preamble {
+    bytes: Vec<u8>,
+    /// Whether the headers give a Content-Length (a -H), so none is added.
+    has_length: bool,
+}
+
+impl Preamble {
+    /// `POST path`, and `headers` as hyper writes them: without those the signature writes
+    /// (see `prepare_plain_headers`).
+    pub(super) fn new(path: &str, headers: &HeaderMap) -> Preamble {
+        let mut bytes = Vec::with_capacity(512);
+        bytes.extend_from_slice(b"POST ");
+        bytes.extend_from_slice(path.as_bytes());
+        bytes.extend_from_slice(b" HTTP/1.1\r\n");
+        for (name, value) in headers {
+            bytes.extend_from_slice(name.as_str().as_bytes());
+            bytes.extend_from_slice(b": ");
+            bytes.extend_from_slice(value.as_bytes());
+            bytes.extend_from_slice(b"\r\n");
+        }
+        Preamble {
+            bytes,
+            has_length: headers.contains_key(CONTENT_LENGTH),
+        }
+    }
+}
+
+/// Writes a POST of `body` into `out`: the preamble, the signature's headers, a
+/// Content-Length unless the preamble has one, and the body. It is sent with one write: a
+/// writev of the head and the body where it lies cost more in the kernel than copying the
+/// body here (0.25 µs a request against 0.05, bench/README.md).
 pub(super) fn encode(
-    path: &str,
-    headers: &HeaderMap,
+    preamble: &Preamble,
     signature: Option<&Signature<'_>>,
     body: &[u8],
     out: &mut Vec<u8>,
 ) {
     out.clear();
-    out.reserve(512 + body.len());
-    out.extend_from_slice(b"POST ");
-    out.extend_from_slice(path.as_bytes());
-    out.extend_from_slice(b" HTTP/1.1\r\n");
-    for (name, value) in headers {
-        out.extend_from_slice(name.as_str().as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
-    }
+    out.extend_from_slice(&preamble.bytes);
     if let Some(Signature { keyed, url, at_ms }) = signature {
         keyed.sign_each(url, body, *at_ms, &mut |name, value| {
             write_header(out, name, value)
         });
     }
-    if !headers.contains_key(CONTENT_LENGTH) {
+    if !preamble.has_length {
         out.extend_from_slice(b"content-length: ");
         out.extend_from_slice(itoa::Buffer::new().format(body.len()).as_bytes());
         out.extend_from_slice(b"\r\n");

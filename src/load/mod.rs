@@ -291,7 +291,7 @@ enum Target {
     /// key made ready once (None: unsigned).
     Plain {
         addr: String,
-        path: hyper::Uri,
+        preamble: http1::Preamble,
         keyed: Option<Box<Keyed>>,
     },
     /// https: reqwest, for TLS, one client per thread so a thread's connections stay on it.
@@ -340,26 +340,26 @@ impl Load {
         rate: Option<f64>,
         seed: Option<u64>,
     ) -> Load {
+        let mut settings = settings;
         let target = match settings.url.scheme() {
-            "http" => Target::Plain {
-                addr: format!(
-                    "{}:{}",
-                    settings.url.host_str().unwrap_or("localhost"),
-                    settings.url.port_or_known_default().unwrap_or(80)
-                ),
-                path: path_and_query(&settings.url),
-                keyed: settings
-                    .signer
-                    .as_ref()
-                    .and_then(Signer::keyed)
-                    .map(Box::new),
-            },
+            "http" => {
+                let keyed = settings.signer.as_ref().and_then(Signer::keyed);
+                prepare_plain_headers(&mut settings, keyed.as_ref());
+                Target::Plain {
+                    addr: format!(
+                        "{}:{}",
+                        settings.url.host_str().unwrap_or("localhost"),
+                        settings.url.port_or_known_default().unwrap_or(80)
+                    ),
+                    preamble: http1::Preamble::new(
+                        &path_and_query(&settings.url),
+                        &settings.headers,
+                    ),
+                    keyed: keyed.map(Box::new),
+                }
+            }
             _ => Target::Tls,
         };
-        let mut settings = settings;
-        if let Target::Plain { keyed, .. } = &target {
-            prepare_plain_headers(&mut settings, keyed.as_deref());
-        }
         let workers = settings.connections.max(1);
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let threads = cores.min(workers);
@@ -557,13 +557,12 @@ fn run_thread(thread: usize, ids: Range<usize>, job: Job, seed: Option<u64>) -> 
     local.tally.take()
 }
 
-fn path_and_query(url: &reqwest::Url) -> hyper::Uri {
-    let text = match url.query() {
+/// The request target: the path, and the query if any.
+fn path_and_query(url: &reqwest::Url) -> String {
+    match url.query() {
         Some(query) => format!("{}?{query}", url.path()),
         None => url.path().to_string(),
-    };
-    text.parse()
-        .unwrap_or_else(|_| hyper::Uri::from_static("/"))
+    }
 }
 
 /// load's own HTTP/1 client sends exactly the headers it is given: add Host and a user agent
@@ -610,7 +609,7 @@ enum Next {
 /// pacer slot); when none are left, help finish this thread's retries.
 async fn worker(job: Job, local: Rc<Local>, mut rng: SmallRng) {
     let shared = &job.shared;
-    let mut connection: Option<http1::Connection> = None;
+    let mut link = Link::default();
     // The rest of this worker's current call, last event first.
     let mut pending: Vec<Bytes> = Vec::new();
     // A taken delivery and its pacer slot, kept while a due retry goes first.
@@ -663,7 +662,7 @@ async fn worker(job: Job, local: Rc<Local>, mut rng: SmallRng) {
                 }
                 break;
             }
-            settled = deliver(shared, &local, &mut connection, work) => settled,
+            settled = deliver(shared, &local, &mut link, work) => settled,
         };
         match settled {
             // This worker's own call: go on with it.
@@ -749,12 +748,12 @@ async fn choose(job: &Job, local: &Local, taken: Option<Option<Instant>>, exhaus
 async fn deliver(
     shared: &Shared,
     local: &Local,
-    connection: &mut Option<http1::Connection>,
+    link: &mut Link,
     work: Work,
 ) -> Option<Vec<Bytes>> {
     let policy = &shared.settings.policy;
     let started = Instant::now();
-    let (answer, reconnected) = attempt(shared, local, connection, work.body.clone()).await;
+    let (answer, reconnected) = attempt(shared, local, link, work.body.clone()).await;
     let latency = started.elapsed();
     let progress = &shared.progress[local.progress];
     let accepted = matches!(answer, Answer::Status(s) if policy.success.accepts(s));
@@ -830,19 +829,25 @@ fn queue_retry(local: &Local, backoff: Duration, work: Work) {
 
 /// One signed request under the deadline, and whether it had to be sent again on a fresh
 /// connection (the kept-alive one was closed under it).
-async fn attempt(
-    shared: &Shared,
-    local: &Local,
-    connection: &mut Option<http1::Connection>,
-    body: Bytes,
-) -> (Answer, bool) {
+async fn attempt(shared: &Shared, local: &Local, link: &mut Link, body: Bytes) -> (Answer, bool) {
     let settings = &shared.settings;
     let reconnected = AtomicBool::new(false);
     let exchange = async {
         match &shared.target {
-            Target::Plain { addr, path, keyed } => {
+            Target::Plain {
+                addr,
+                preamble,
+                keyed,
+            } => {
                 let keyed = keyed.as_deref();
-                plain(connection, addr, path, keyed, settings, &body, &reconnected).await
+                let request = Request {
+                    addr,
+                    preamble,
+                    keyed,
+                    settings,
+                    body: &body,
+                };
+                plain(link, request, &reconnected).await
             }
             Target::Tls => match &local.client {
                 Some(client) => {
@@ -861,7 +866,7 @@ async fn attempt(
     let answer = result.unwrap_or(Err(FailKind::Timeout));
     if answer.is_err() {
         // A late answer would arrive on this connection: start the next one clean.
-        *connection = None;
+        link.connection = None;
     }
     let answer = match answer {
         Ok(status) => Answer::Status(status),
@@ -870,55 +875,71 @@ async fn attempt(
     (answer, reconnected.load(Ordering::Relaxed))
 }
 
+/// A worker's connection for plain http (None until opened, and after a failure), and the
+/// buffer its requests are written in, kept from one request to the next.
+#[derive(Default)]
+struct Link {
+    connection: Option<http1::Connection>,
+    request: Vec<u8>,
+}
+
+/// What a plain http request is made of.
+struct Request<'a> {
+    addr: &'a str,
+    preamble: &'a http1::Preamble,
+    keyed: Option<&'a Keyed>,
+    settings: &'a Settings,
+    body: &'a [u8],
+}
+
+impl Request<'_> {
+    /// Writes the request into `out`, signed now.
+    fn encode(&self, out: &mut Vec<u8>) {
+        // keyed was made from the signer, whose clock (or fixed time) signs.
+        let signer = self.settings.signer.as_ref().zip(self.keyed);
+        let signature = signer.map(|(signer, keyed)| http1::Signature {
+            keyed,
+            url: self.settings.url.as_str(),
+            at_ms: signer.time_ms(),
+        });
+        http1::encode(self.preamble, signature.as_ref(), self.body, out);
+    }
+}
+
 /// POST over the worker's own connection, opening it if needed. A request the old
 /// connection never sent (the receiver had closed it) goes once more on a new one; so does
 /// one it sent but got no answer to, closed under it, as curl does (`reconnected`), signed
 /// afresh.
 async fn plain(
-    connection: &mut Option<http1::Connection>,
-    addr: &str,
-    path: &hyper::Uri,
-    keyed: Option<&Keyed>,
-    settings: &Settings,
-    body: &[u8],
+    link: &mut Link,
+    request: Request<'_>,
     reconnected: &AtomicBool,
 ) -> Result<u16, FailKind> {
-    let path = path.path_and_query().map_or("/", |p| p.as_str());
     // Signed once per request (a second time, afresh, only to resend it).
-    let encode = |request: &mut Vec<u8>| {
-        // keyed was made from the signer, whose clock (or fixed time) signs.
-        let signer = settings.signer.as_ref().zip(keyed);
-        let signature = signer.map(|(signer, keyed)| http1::Signature {
-            keyed,
-            url: settings.url.as_str(),
-            at_ms: signer.time_ms(),
-        });
-        http1::encode(path, &settings.headers, signature.as_ref(), body, request);
-    };
-    let mut request = Vec::new();
-    encode(&mut request);
+    request.encode(&mut link.request);
     loop {
-        let (conn, opened) = match connection.take() {
-            Some(conn) if conn.reusable() => (connection.insert(conn), false),
+        let (conn, opened) = match link.connection.take() {
+            Some(conn) if conn.reusable() => (link.connection.insert(conn), false),
             _ => (
-                connection.insert(http1::Connection::open(addr).await?),
+                link.connection
+                    .insert(http1::Connection::open(request.addr).await?),
                 true,
             ),
         };
-        match conn.exchange(&request).await {
+        match conn.exchange(&link.request).await {
             Ok((status, kept)) => {
                 if !kept {
-                    *connection = None;
+                    link.connection = None;
                 }
                 return Ok(status);
             }
             Err(failure) => {
-                *connection = None;
+                link.connection = None;
                 match failure {
                     http1::Failure::Unsent if !opened => {}
                     http1::Failure::Unanswered if !opened => {
                         reconnected.store(true, Ordering::Relaxed);
-                        encode(&mut request);
+                        request.encode(&mut link.request);
                     }
                     _ => return Err(FailKind::Reset),
                 }
