@@ -76,9 +76,10 @@ for _ in $(seq 50); do
     curl -s -o /dev/null -X POST "$URL" 2>/dev/null && break || sleep 0.1
 done
 
-# oha's request: one call_ended as hookcli renders it, signed once (hookcli renders and signs
-# a fresh one per delivery, with fresh ids: 1.8-2.6 KB).
-HOOKCLI_SEED=7 "$HOOKCLI" show call_ended >"$work/body.json"
+# oha's request: one call_ended exactly as hookcli puts it on the wire (compact JSON, 2,087
+# bytes), signed once; hookcli renders and signs a fresh one per delivery, with fresh ids
+# (2.0-2.3 KB).
+HOOKCLI_SEED=7 "$HOOKCLI" show call_ended --compact >"$work/body.json"
 signature=$("$HOOKCLI" sign --secret key_bench "$work/body.json")
 if command -v wrk >/dev/null 2>&1; then
     python3 - "$work/body.json" "$signature" >"$work/post.lua" <<'EOF'
