@@ -753,7 +753,7 @@ async fn deliver(
 ) -> Option<Vec<Bytes>> {
     let policy = &shared.settings.policy;
     let started = Instant::now();
-    let (answer, reconnected) = attempt(shared, local, link, work.body.clone()).await;
+    let (answer, reconnected) = attempt(shared, local, link, work.body.clone(), started).await;
     let latency = started.elapsed();
     let progress = &shared.progress[local.progress];
     let accepted = matches!(answer, Answer::Status(s) if policy.success.accepts(s));
@@ -827,9 +827,18 @@ fn queue_retry(local: &Local, backoff: Duration, work: Work) {
     }
 }
 
+/// A deadline past any run, for a timeout too long to add to an instant (as tokio's own).
+const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
+
 /// One signed request under the deadline, and whether it had to be sent again on a fresh
 /// connection (the kept-alive one was closed under it).
-async fn attempt(shared: &Shared, local: &Local, link: &mut Link, body: Bytes) -> (Answer, bool) {
+async fn attempt(
+    shared: &Shared,
+    local: &Local,
+    link: &mut Link,
+    body: Bytes,
+    started: Instant,
+) -> (Answer, bool) {
     let settings = &shared.settings;
     let reconnected = AtomicBool::new(false);
     let exchange = async {
@@ -862,7 +871,11 @@ async fn attempt(shared: &Shared, local: &Local, link: &mut Link, body: Bytes) -
             },
         }
     };
-    let result = tokio::time::timeout(settings.policy.timeout, exchange).await;
+    // From the instant the delivery took for its latency: a clock read less than `timeout`.
+    let deadline = started
+        .checked_add(settings.policy.timeout)
+        .unwrap_or_else(|| started + FAR_FUTURE);
+    let result = tokio::time::timeout_at(deadline.into(), exchange).await;
     let answer = result.unwrap_or(Err(FailKind::Timeout));
     if answer.is_err() {
         // A late answer would arrive on this connection: start the next one clean.
