@@ -232,6 +232,17 @@ pub enum KeyError {
     Empty,
     #[error("the key is not base64{0}")]
     NotBase64(&'static str),
+    /// A token goes into a header as given, and a header cannot carry a line break.
+    #[error("the key has a control character (a line break?), which its header cannot carry")]
+    NotHeaderText,
+}
+
+/// Whether `bytes` can be a header value as given: no control character but a tab (what
+/// `HeaderValue::from_bytes` accepts).
+pub fn header_text(bytes: &[u8]) -> bool {
+    bytes
+        .iter()
+        .all(|&b| b == b'\t' || (b >= b' ' && b != 0x7f))
 }
 
 /// A scheme with the parameters a platform gives it (`[signing]` in platform.toml).
@@ -361,6 +372,9 @@ impl Rules {
         };
         if bytes.is_empty() {
             return Err(KeyError::Empty);
+        }
+        if self.scheme == Scheme::Token && !header_text(text.as_bytes()) {
+            return Err(KeyError::NotHeaderText);
         }
         Ok(bytes)
     }
@@ -1525,6 +1539,28 @@ mod tests {
             Verdict::Malformed(_)
         ));
         assert!(!rules.properties().timestamp);
+    }
+
+    #[test]
+    fn a_token_key_a_header_cannot_carry_is_refused() {
+        let bearer = Rules::new(Scheme::Token);
+        for key in ["tok\r\nx-evil: 1", "tok\u{1}", "tok\u{7f}"] {
+            let secret = Secret::new(key);
+            assert_eq!(
+                bearer.key_bytes(&secret),
+                Err(KeyError::NotHeaderText),
+                "{key:?}"
+            );
+            assert!(bearer.sign(&secret, "", b"x", T).is_err());
+            assert!(bearer.keyed(&secret).is_err());
+        }
+        // A tab, spaces and text beyond ASCII are header text; an HMAC key may be anything.
+        assert!(bearer.key_bytes(&Secret::new("tok\t1 é")).is_ok());
+        assert!(
+            Rules::new(Scheme::Retell)
+                .key_bytes(&Secret::new("a\r\nb"))
+                .is_ok()
+        );
     }
 
     #[test]

@@ -486,6 +486,36 @@ fn an_empty_secret_is_refused_not_taken_for_no_verification() {
 }
 
 #[test]
+fn a_key_the_platform_cannot_use_is_refused_before_listening() {
+    // Every request would fail to verify against it, and the receiver would say nothing why.
+    let cases = [
+        (
+            "standard-webhooks",
+            "whsec_!!!",
+            "the key is not base64 after its whsec_ prefix",
+        ),
+        (
+            "vapi",
+            "tok\r\nx-evil: 1",
+            "the key has a control character",
+        ),
+    ];
+    for (platform, key, reason) in cases {
+        let out = run(&["listen", "--port", "0", "-p", platform, "--secret", key]);
+        assert_code(&out, 2);
+        assert_no_panic(&out);
+        let err = stderr(&out);
+        assert!(
+            err.starts_with(&format!(
+                "error: the key for {platform} cannot be used: {reason}"
+            )),
+            "{err}"
+        );
+        assert!(!err.contains("listening on"), "{err}");
+    }
+}
+
+#[test]
 fn a_record_file_that_cannot_be_written_is_one_line_naming_it_and_the_fix() {
     let dir = TempFile::new("placeholder", b"");
     let folder = dir.path.parent().unwrap();

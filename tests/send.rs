@@ -550,6 +550,25 @@ fn an_unset_of_a_missing_field_or_with_a_value_is_refused_and_nothing_is_sent() 
 }
 
 #[test]
+fn a_token_key_with_a_line_break_is_refused_and_nothing_is_sent() {
+    let mut server = Server::start("vapi", Some("tok_123"), Faults::default());
+    let key = "tok_123\r\nx-evil: 1";
+    let out = server.send(&["status-update", "-p", "vapi", "--secret", key]);
+    assert_code(&out, 2);
+    assert_no_panic(&out);
+    let err = stderr(&out);
+    assert!(
+        err.starts_with(
+            "error: the key for vapi cannot be used: the key has a control character (a line \
+             break?), which its header cannot carry"
+        ),
+        "{err}"
+    );
+    assert!(!err.contains("tok_123"), "the key is never printed\n{err}");
+    assert_eq!(server.hits(), 0, "nothing was sent");
+}
+
+#[test]
 fn a_set_path_with_a_typo_is_refused_with_the_near_key_and_nothing_is_sent() {
     let mut server = Server::uponai();
     let out = server.send(&["call_ended", "--secret", KEY, "--set", "call.statu=ended"]);

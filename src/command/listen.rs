@@ -55,6 +55,11 @@ pub fn run(args: ListenArgs, overlay: Option<&Path>, file: Option<&Path>) -> Res
         .into());
     }
     let key = crate::config::Env::process().user_key(&args.key, secret_env, platform);
+    // A key the scheme cannot use would make every request fail to verify: refuse it now,
+    // as send and load do.
+    if let Some(key) = &key {
+        crate::config::usable_key(platform, key)?;
+    }
     let tolerance = args
         .tolerance
         .or(platform.signing.as_ref().map(|s| s.tolerance))
