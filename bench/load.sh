@@ -45,7 +45,8 @@ cleanup() {
 trap cleanup EXIT
 
 echo "== oha vs hookcli load, -c $CONNECTIONS, ${SECONDS_EACH}s each, $ROUNDS rounds, nginx answering 204 =="
-echo "   (nginx on core $RECV_CPU, the clients on core $CLIENT_CPU; CPU = user + system time of the client per request)"
+echo "   (nginx on core $RECV_CPU, the clients on core $CLIENT_CPU; CPU = user + system time of the client per request;"
+echo "    busy = each core's share of the round, from /proc/stat: a full core bounds the round)"
 # nginx: answers 204 to everything, reads the body, keeps connections alive for good.
 mkdir -p "$work/logs"
 cat >"$work/nginx.conf" <<EOF
@@ -93,11 +94,19 @@ print(f'wrk.headers["{name}"] = "{value}"')
 EOF
 fi
 
-# The receiver's core: its busy share while a client runs, from /proc/stat (user + nice +
-# system + irq + softirq against idle + iowait).
-core_ticks() { awk -v cpu="cpu$RECV_CPU" '$1 == cpu {print $2 + $3 + $4 + $7 + $8, $5 + $6}' /proc/stat; }
+# Both cores' busy share while a client runs, from /proc/stat (user + nice + system + irq +
+# softirq against idle + iowait): the side whose core is full bounds the round.
+core_ticks() {
+    awk -v r="cpu$RECV_CPU" -v c="cpu$CLIENT_CPU" '
+        $1 == r {rb = $2 + $3 + $4 + $7 + $8; ri = $5 + $6}
+        $1 == c {cb = $2 + $3 + $4 + $7 + $8; ci = $5 + $6}
+        END {print rb, ri, cb, ci}' /proc/stat
+}
 busy_share() { # before after
-    awk -v b="$1" -v a="$2" 'BEGIN {split(b, x, " "); split(a, y, " "); busy = y[1] - x[1]; idle = y[2] - x[2]; printf "%.0f%%", 100 * busy / (busy + idle)}'
+    awk -v b="$1" -v a="$2" 'BEGIN {
+        split(b, x, " "); split(a, y, " ")
+        rb = y[1] - x[1]; ri = y[2] - x[2]; cb = y[3] - x[3]; ci = y[4] - x[4]
+        printf "%.0f%% busy, the client'"'"'s %.0f%%", 100 * rb / (rb + ri), 100 * cb / (cb + ci)}'
 }
 
 # The machine is shared, so the two tools alternate for a few rounds and the median ratio
@@ -127,8 +136,8 @@ oha_us = cpu("oha") * 1e6 / oha_n
 us = cpu("hookcli") * 1e6 / max(r["deliveries"], 1)
 l = r["latency_ms"]
 print(f"{r['deliveries_per_second'] / oha:.3f} oha {oha:.0f}/s ({oha_us:.1f} us CPU each; "
-      f"nginx's core {oha_busy} busy), hookcli {r['deliveries_per_second']:.0f}/s "
-      f"({us:.1f} us CPU each, signed; nginx's core {hookcli_busy} busy; "
+      f"nginx's core {oha_busy}), hookcli {r['deliveries_per_second']:.0f}/s "
+      f"({us:.1f} us CPU each, signed; nginx's core {hookcli_busy}; "
       f"{r['failed']} failed, p50 {l['p50']} ms, p99 {l['p99']} ms)")
 EOF
 )
@@ -141,7 +150,7 @@ EOF
         wrk_busy=$(busy_share "$before" "$(core_ticks)")
         awk -v busy="$wrk_busy" -v cpu="$(cat "$work/wrk.time")" '
             /requests in/ {n = $1} /Requests\/sec/ {rate = $2}
-            END {split(cpu, t, " "); printf "         (wrk -t 1, for reference: %.0f/s, %.1f us CPU each; nginx'"'"'s core %s busy)\n", rate, (t[1] + t[2]) * 1e6 / n, busy}' "$work/wrk.txt"
+            END {split(cpu, t, " "); printf "         (wrk -t 1, for reference: %.0f/s, %.1f us CPU each; nginx'"'"'s core %s)\n", rate, (t[1] + t[2]) * 1e6 / n, busy}' "$work/wrk.txt"
     fi
 done
 printf '%s\n' "${ratios[@]}" | sort -n | awk '{a[NR]=$1} END {printf "median ratio hookcli/oha over %d rounds: %s (bar: >= 1.10)\n", NR, a[int((NR+1)/2)]}'
