@@ -4,6 +4,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use hyper::header::HeaderName;
 use include_dir::{Dir, include_dir};
 use serde::Deserialize;
 use serde_json::Value;
@@ -518,6 +519,21 @@ fn signing_rules(file: &SigningFile) -> Result<Rules, String> {
     if rules.header.is_empty() {
         return Err("signing.header: empty".into());
     }
+    // Checked here, once, so that no request can carry a broken or smuggled header: load
+    // writes these names and the prefix into its requests as they are.
+    let names = [
+        ("header", &rules.header),
+        ("id_header", &rules.id_header),
+        ("timestamp_header", &rules.timestamp_header),
+    ];
+    for (field, name) in names {
+        if !name.is_empty() && HeaderName::from_bytes(name.as_bytes()).is_err() {
+            return Err(format!("signing.{field}: `{name}` is not a header name"));
+        }
+    }
+    if !crate::signing::header_text(rules.prefix.as_bytes()) {
+        return Err("signing.prefix: a control character, which a header cannot carry".into());
+    }
     Ok(rules)
 }
 
@@ -993,6 +1009,23 @@ fn to_json(value: toml::Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn signing_header_names_and_the_prefix_must_be_header_text() {
+        let rules = |text: &str| signing_rules(&toml::from_str::<SigningFile>(text).unwrap());
+        assert!(rules("scheme = \"token\"\nprefix = \"Bearer \"").is_ok());
+        let err = rules("scheme = \"token\"\nprefix = \"Bearer\\r\\nx: 1\"").unwrap_err();
+        assert!(
+            err.starts_with("signing.prefix: a control character"),
+            "{err}"
+        );
+        let err = rules("scheme = \"hmac-hex\"\nheader = \"x sig\"").unwrap_err();
+        assert_eq!(err, "signing.header: `x sig` is not a header name");
+        let err =
+            rules("scheme = \"vapi-hmac\"\nalgorithm = \"sha256\"\ntimestamp_header = \"t:\"")
+                .unwrap_err();
+        assert_eq!(err, "signing.timestamp_header: `t:` is not a header name");
+    }
 
     /// `load_one` finds each built-in platform by its id or any alias, in any case, and builds
     /// it exactly as the whole catalog does; no other name is a built-in platform.
