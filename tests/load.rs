@@ -881,6 +881,75 @@ fn an_interrupted_load_with_a_retry_pending_says_so_and_does_not_pass() {
 }
 
 #[test]
+fn a_retry_in_flight_when_the_load_stops_is_unfinished() {
+    // The first request gets a 500; its retry (no backoff) is read and never answered, so the
+    // load is stopped while the retry is in flight.
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let (seen, requests) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let Ok((mut stream, _)) = listener.accept() else {
+            return;
+        };
+        let (mut read, mut chunk) = (Vec::new(), [0u8; 4096]);
+        for n in 0.. {
+            let end = loop {
+                if let Some(end) = request_end(&read) {
+                    break end;
+                }
+                match stream.read(&mut chunk) {
+                    Ok(0) | Err(_) => return,
+                    Ok(k) => read.extend_from_slice(&chunk[..k]),
+                }
+            };
+            read.drain(..end);
+            let _ = seen.send(n);
+            if n == 0 {
+                let _ = stream
+                    .write_all(b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\n\r\n");
+            }
+        }
+    });
+    let child = spawn_load(&[
+        "-c",
+        "1",
+        "-n",
+        "1",
+        "--retries",
+        "1",
+        "--backoff",
+        "0",
+        "--timeout",
+        "1h",
+        "--json",
+        "--secret",
+        KEY,
+        "--to",
+        &url,
+    ]);
+    for expected in 0..2 {
+        let wait = Duration::from_secs(60);
+        assert_eq!(
+            requests.recv_timeout(wait),
+            Ok(expected),
+            "request {expected}"
+        );
+    }
+    signal(&child, "INT");
+    let output = child.wait_with_output().expect("hookcli exits");
+    common::assert_code(&output, 1);
+    common::assert_no_panic(&output);
+    let report = json(&output);
+    assert_eq!(report["unfinished"], 1, "{report}");
+    assert_eq!(report["deliveries"], 0, "{report}");
+    assert_eq!(
+        report["requests"], 1,
+        "the abandoned retry is not counted: {report}"
+    );
+}
+
+#[test]
 fn a_calls_next_event_waits_until_the_previous_one_is_settled() {
     // The first request (call A's call_started) gets a 500 and its retry is an hour away.
     // A's later events must wait for it; the connection goes on with call B meanwhile.
