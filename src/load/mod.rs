@@ -759,7 +759,7 @@ async fn deliver(
 ) -> Option<Vec<Bytes>> {
     let policy = &shared.settings.policy;
     let started = Instant::now();
-    let (answer, reconnected) = attempt(shared, local, link, work.body.clone(), started).await;
+    let (answer, reconnected) = attempt(shared, local, link, &work.body, started).await;
     let latency = started.elapsed();
     let progress = &shared.progress[local.progress];
     let accepted = matches!(answer, Answer::Status(s) if policy.success.accepts(s));
@@ -842,7 +842,7 @@ async fn attempt(
     shared: &Shared,
     local: &Local,
     link: &mut Link,
-    body: Bytes,
+    body: &Bytes,
     started: Instant,
 ) -> (Answer, bool) {
     let settings = &shared.settings;
@@ -862,7 +862,7 @@ async fn attempt(
                     preamble,
                     keyed,
                     settings,
-                    body: &body,
+                    body,
                 };
                 plain(link, request, &reconnected).await
             }
@@ -870,7 +870,7 @@ async fn attempt(
                 Some(client) => {
                     let mut headers = settings.headers.clone();
                     if let Some(signer) = &settings.signer {
-                        signer.apply(settings.url.as_str(), &body, &mut headers);
+                        signer.apply(settings.url.as_str(), body, &mut headers);
                     }
                     let (url, body) = (&settings.url, body.clone());
                     client_exchange(client, url, headers, body, &reconnected).await
