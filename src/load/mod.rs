@@ -667,8 +667,8 @@ async fn worker(job: Job, local: Rc<Local>, mut rng: SmallRng) {
         // The workers whose answers came in together send their next requests together:
         // each yields once here, so the thread's other ready workers take their work first.
         // The receiver then finds several requests waiting when it wakes, instead of being
-        // woken for each (nginx slept 0.11 times a request, 0.03 with this), and every wake-up
-        // costs the sender's core too (an IPI; a VM exit on a VM). bench/README.md has the A/B.
+        // woken for each (nginx slept 0.09-0.13 times a request, 0.03 with this), and every
+        // wake-up costs the sender's core too (an IPI; a VM exit on a VM). bench/README.md.
         tokio::task::yield_now().await;
         // A retry had failed before: if the load stops while it is in flight, it is left
         // unfinished, not a success (run_thread counts it).
