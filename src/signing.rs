@@ -237,12 +237,10 @@ pub enum KeyError {
     NotHeaderText,
 }
 
-/// Whether `bytes` can be a header value as given: no control character but a tab (what
-/// `HeaderValue::from_bytes` accepts).
+/// Whether `bytes` can be a header value as given: no control character but a tab. Asked of
+/// the http crate, whose rule it is; only when a key or the catalog is read, never per request.
 pub fn header_text(bytes: &[u8]) -> bool {
-    bytes
-        .iter()
-        .all(|&b| b == b'\t' || (b >= b' ' && b != 0x7f))
+    hyper::header::HeaderValue::from_bytes(bytes).is_ok()
 }
 
 /// A scheme with the parameters a platform gives it (`[signing]` in platform.toml).
