@@ -337,13 +337,12 @@ impl Load {
     /// share of the connections (as oha does). A worker and its connection then never
     /// change threads, and each thread tallies without locks.
     pub fn start(
-        settings: Settings,
+        mut settings: Settings,
         bodies: Bodies,
         stop: Stop,
         rate: Option<f64>,
         seed: Option<u64>,
     ) -> Load {
-        let mut settings = settings;
         let target = match settings.url.scheme() {
             "http" => {
                 let keyed = settings.signer.as_ref().and_then(Signer::keyed);
