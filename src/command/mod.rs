@@ -395,7 +395,6 @@ pub fn check_json(bytes: &[u8], what: &str) -> Result<serde_json::Value> {
     })
 }
 
-/// A multi-threaded runtime for commands that serve or deliver.
 /// One thread, for a command that sends a request or a few at a time (send, replay): no
 /// worker threads to start, wake and join, which cost more than the work itself.
 pub fn current_thread_runtime() -> Result<tokio::runtime::Runtime> {
@@ -405,6 +404,7 @@ pub fn current_thread_runtime() -> Result<tokio::runtime::Runtime> {
         .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {}", io_reason(&e)))
 }
 
+/// A multi-threaded runtime for commands that serve or deliver.
 pub fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()

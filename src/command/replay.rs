@@ -86,11 +86,14 @@ pub fn run(args: ReplayArgs, overlay: Option<&Path>, file: Option<&Path>) -> Res
             args.calls as usize
         },
     };
-    // One call (or a recording) goes out a delivery at a time: one thread is all it needs,
-    // and starting and joining workers would cost more than its deliveries.
-    let runtime = match plan.calls {
-        1 => super::current_thread_runtime()?,
-        _ => super::runtime()?,
+    // One call (or a recording), or calls played one at a time, go out a delivery at a time:
+    // one thread is all that needs, and waking workers across cores for each answer would
+    // cost more than the deliveries.
+    let one_at_a_time = plan.calls == 1 || args.concurrency == 1;
+    let runtime = if one_at_a_time {
+        super::current_thread_runtime()?
+    } else {
+        super::runtime()?
     };
     runtime.block_on(execute(source, plan, &args))
 }
