@@ -32,7 +32,11 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Deferred: a command's arguments are built only when that command runs, not all fifteen
+// commands' for every run (a sixth of replay's start-up instructions). An `Args` struct's doc
+// comment would then override its command's about, so those structs carry plain comments.
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum Command {
     /// Render one event, sign it and deliver it by the platform's rules
     #[command(after_help = EXIT_CODES_HELP)]
@@ -234,9 +238,9 @@ impl DeliveryArgs {
     }
 }
 
-/// Where and how a delivering command sends (send, replay, load): the receiver, the platform,
-/// the key and the delivery flags, declared once. check reads hookcli.toml too, so it has
-/// its own `--to` and `-p`.
+// Where and how a delivering command sends (send, replay, load): the receiver, the platform,
+// the key and the delivery flags, declared once. check reads hookcli.toml too, so it has
+// its own `--to` and `-p`.
 #[derive(Debug, Args)]
 pub struct DeliverTo {
     /// Receiver URL; without it, hookcli starts its own receiver and delivers there
@@ -278,7 +282,7 @@ pub struct SendArgs {
     pub function: FunctionArgs,
 }
 
-/// A custom function call (`send function_call`): what the agent's LLM calls, and how.
+// A custom function call (`send function_call`): what the agent's LLM calls, and how.
 #[derive(Debug, Args, Default, Clone)]
 pub struct FunctionArgs {
     /// The function's name, as configured on the agent
@@ -893,6 +897,22 @@ pub struct MergeArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Commands' arguments are deferred (the `defer` on `Command`): a doc comment on an `Args`
+    /// struct would then replace its command's about once the command is built.
+    #[test]
+    fn each_command_keeps_its_own_about_once_built() {
+        use clap::CommandFactory;
+        let unbuilt = Cli::command();
+        let mut built = Cli::command();
+        built.build();
+        for command in unbuilt.get_subcommands() {
+            let name = command.get_name();
+            let about = |c: &clap::Command| c.get_about().map(ToString::to_string);
+            let built_about = built.find_subcommand(name).and_then(about);
+            assert_eq!(built_about, about(command), "hookcli {name}");
+        }
+    }
 
     #[test]
     fn start_at_reads_utc_offsets_and_unix_seconds_as_one_moment() {

@@ -57,7 +57,9 @@ pub fn completion_command(catalog: &Catalog) -> clap::Command {
         ("event", events),
         ("lifecycle", lifecycles),
     ];
+    // Built whole: a command's arguments are deferred until it is parsed (cli.rs).
     let mut command = Cli::command();
+    command.build();
     let names: Vec<String> = command
         .get_subcommands()
         .map(|s| s.get_name().to_string())
