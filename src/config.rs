@@ -13,6 +13,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use tokio::sync::mpsc::UnboundedSender;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::catalog::{Catalog, Platform};
 use crate::check::suite::{DEFAULT_FILE, Suite};
@@ -137,7 +138,7 @@ pub enum KeyOrigin {
 /// Everything a delivering command needs, decided before anything is sent.
 #[derive(Clone, Debug)]
 pub struct DeliveryConfig {
-    pub platform: Platform,
+    pub platform: Arc<Platform>,
     /// The platform's headers, then the user's (-H or the file's), which replace same names.
     pub headers: HeaderMap,
     /// The platform's policy under the user's overrides: what events without rules of their
@@ -174,7 +175,7 @@ impl<'a> Flags<'a> {
 impl DeliveryConfig {
     /// Builds the configuration: flags over the environment over the file over the platform.
     pub fn resolve(
-        platform: &Platform,
+        platform: &Arc<Platform>,
         flags: &Flags,
         file: Option<&FileSettings>,
         env: &Env,
@@ -222,7 +223,7 @@ impl DeliveryConfig {
             usable_key(platform, key)?;
         }
         Ok(DeliveryConfig {
-            platform: platform.clone(),
+            platform: Arc::clone(platform),
             headers,
             policy: platform.policy.clone().with_overrides(&overrides),
             overrides,
@@ -483,7 +484,7 @@ pub fn platform<'a>(
     catalog: &'a Catalog,
     arg: &PlatformArg,
     file: Option<&Suite>,
-) -> Result<&'a Platform> {
+) -> Result<&'a Arc<Platform>> {
     let Some((suite, name)) = file_platform(arg, file) else {
         return platform_of(catalog, arg);
     };

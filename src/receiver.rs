@@ -78,7 +78,7 @@ pub struct ReceiverConfig {
     pub host: String,
     pub port: u16,
     pub path: String,
-    pub platform: Platform,
+    pub platform: Arc<Platform>,
     /// The key to verify with; `None` gives every request the verdict `unsigned`.
     pub key: Option<Secret>,
     pub tolerance: Duration,
@@ -103,7 +103,8 @@ pub struct ReceiverConfig {
 
 impl ReceiverConfig {
     /// A well-behaved receiver on 127.0.0.1 with a free port.
-    pub fn local(platform: Platform, key: Option<Secret>) -> Self {
+    pub fn local(platform: impl Into<Arc<Platform>>, key: Option<Secret>) -> Self {
+        let platform = platform.into();
         let tolerance = platform
             .signing
             .as_ref()
@@ -114,7 +115,7 @@ impl ReceiverConfig {
             ..Faults::default()
         };
         let body_timeout = platform.policy.timeout;
-        let platform_answers = platform.clone();
+        let answers = Answers::examples(&platform);
         ReceiverConfig {
             host: "127.0.0.1".into(),
             port: 0,
@@ -132,7 +133,7 @@ impl ReceiverConfig {
             public_origin: None,
             forward: None,
             taps: Taps::default(),
-            answers: Answers::examples(&platform_answers),
+            answers,
         }
     }
 }

@@ -38,8 +38,8 @@ fn uponai() -> Platform {
     Catalog::load(None)
         .unwrap()
         .platform("uponai")
+        .map(|platform| Platform::clone(platform))
         .unwrap()
-        .clone()
 }
 
 /// A fresh, empty folder: the binary runs there, so no stray hookcli.toml is read.

@@ -30,8 +30,8 @@ fn uponai() -> Platform {
     Catalog::load(None)
         .expect("the built-in catalog loads")
         .platform("uponai")
+        .map(|platform| Platform::clone(platform))
         .expect("uponai exists")
-        .clone()
 }
 
 /// Strings that look like signature headers more often than random text would.

@@ -7,6 +7,7 @@ pub mod ids;
 mod source;
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -75,7 +76,9 @@ impl CatalogError {
 /// Everything hookcli knows about the platforms it plays.
 #[derive(Debug)]
 pub struct Catalog {
-    pub platforms: Vec<Platform>,
+    /// Shared, not copied: a platform holds every event's template, and each command keeps
+    /// its platform beside the catalog (a deep copy was a tenth of replay's start-up).
+    pub platforms: Vec<Arc<Platform>>,
     pub people: People,
     pub conversations: Vec<Conversation>,
     /// Only some platforms were built ([`Catalog::load_one`]): a question about the others
@@ -388,7 +391,7 @@ impl Catalog {
     }
 
     /// Finds a platform by id or alias, case-insensitively.
-    pub fn platform(&self, name: &str) -> Option<&Platform> {
+    pub fn platform(&self, name: &str) -> Option<&Arc<Platform>> {
         let name = name.to_ascii_lowercase();
         self.platforms
             .iter()
@@ -401,7 +404,7 @@ impl Catalog {
 
     /// Every platform with its aliases, for hints: `uponai (alias retell), callevents, ...`.
     pub fn platform_list(&self) -> String {
-        let labels: Vec<String> = self.platforms.iter().map(Platform::label).collect();
+        let labels: Vec<String> = self.platforms.iter().map(|p| p.label()).collect();
         labels.join(", ")
     }
 
@@ -410,6 +413,7 @@ impl Catalog {
         self.platforms
             .iter()
             .filter(|p| p.id != except && p.event(event).is_some())
+            .map(|p| &**p)
             .collect()
     }
 }

@@ -3,6 +3,7 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use hyper::header::HeaderName;
 use include_dir::{Dir, include_dir};
@@ -654,7 +655,7 @@ fn build(files: Files) -> Result<Catalog, CatalogError> {
         let folder = parts.folder(&dir);
         let platform = build_platform(&dir, parts)?;
         claim_names(&mut claimed, &platform, folder)?;
-        platforms.push(platform);
+        platforms.push(Arc::new(platform));
     }
     // The documented order: the default platform first, then as the catalog folders sort.
     platforms.sort_by_key(|p| (p.id != DEFAULT_PLATFORM, p.id.clone()));

@@ -229,7 +229,7 @@ impl ReceiverState {
 /// Everything a run needs, validated by the command layer.
 pub struct CheckConfig {
     pub catalog: Arc<Catalog>,
-    pub platform: Platform,
+    pub platform: Arc<Platform>,
     pub url: reqwest::Url,
     /// The platform's headers plus the user's -H.
     pub headers: HeaderMap,
@@ -648,7 +648,7 @@ pub async fn wait_for(url: &reqwest::Url, deadline: Duration) -> Result<(), Stri
 mod tests {
     use super::*;
 
-    fn platform() -> Platform {
+    fn platform() -> Arc<Platform> {
         Catalog::load(None)
             .expect("the built-in catalog loads")
             .platform("uponai")

@@ -224,7 +224,7 @@ pub fn run(args: ListenArgs, overlay: Option<&Path>, file: Option<&Path>) -> Res
 
 /// What the inspector is told about this listen, before its webhook URL is known.
 struct UiSetup {
-    platform: crate::catalog::Platform,
+    platform: Arc<crate::catalog::Platform>,
     key: Option<crate::secret::Secret>,
     forward_url: Option<String>,
     tolerance: std::time::Duration,

@@ -17,6 +17,7 @@ pub mod sign;
 
 use std::io::{IsTerminal, Read};
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::Result;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
@@ -45,12 +46,12 @@ pub fn load_catalog_for(overlay: Option<&Path>, platform: &str) -> Result<Catalo
 }
 
 /// The platform by id or alias, or an error that lists them.
-pub fn find_platform<'a>(catalog: &'a Catalog, name: &str) -> Result<&'a Platform> {
+pub fn find_platform<'a>(catalog: &'a Catalog, name: &str) -> Result<&'a Arc<Platform>> {
     find_platform_from(catalog, name, false)
 }
 
 /// The platform of a command's -p (or HOOKCLI_PLATFORM).
-pub fn platform_of<'a>(catalog: &'a Catalog, arg: &PlatformArg) -> Result<&'a Platform> {
+pub fn platform_of<'a>(catalog: &'a Catalog, arg: &PlatformArg) -> Result<&'a Arc<Platform>> {
     find_platform_from(catalog, &arg.platform, arg.from_env)
 }
 
@@ -60,7 +61,7 @@ pub fn find_platform_from<'a>(
     catalog: &'a Catalog,
     name: &str,
     from_env: bool,
-) -> Result<&'a Platform> {
+) -> Result<&'a Arc<Platform>> {
     catalog.platform(name).ok_or_else(|| {
         let list = catalog.platform_list();
         let source = if from_env {

@@ -1,6 +1,7 @@
 //! `hookcli send EVENT --to URL`: one event, signed and delivered by the platform's rules.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::Result;
 use bytes::Bytes;
@@ -58,7 +59,7 @@ pub fn run(args: SendArgs, overlay: Option<&Path>, file: Option<&Path>) -> Resul
 fn prepare(
     args: &SendArgs,
     catalog: &Catalog,
-    platform: &Platform,
+    platform: &Arc<Platform>,
     file: Option<&FileSettings>,
     env: &Env,
 ) -> Result<Prepared> {

@@ -49,7 +49,7 @@ pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; 
 /// What the page needs to know about this listen.
 #[derive(Clone, Debug)]
 pub struct Setup {
-    pub platform: Platform,
+    pub platform: Arc<Platform>,
     pub key: Option<Secret>,
     /// listen's own webhook URL (a replay target: the new request shows up in the list).
     pub listen_url: String,

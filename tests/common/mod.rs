@@ -102,8 +102,8 @@ pub fn platform(id: &str) -> hookcli::catalog::Platform {
     Catalog::load(None)
         .expect("the built-in catalog loads")
         .platform(id)
+        .map(|platform| hookcli::catalog::Platform::clone(platform))
         .expect("the platform exists")
-        .clone()
 }
 
 /// hookcli's receiver running in-process, on its own runtime so the test thread can block on
