@@ -204,6 +204,19 @@ impl Call {
 
     /// Renders `event` at its moment (or at turn `turn` for a per-turn step).
     pub fn render(&self, event: &EventSpec, turn: Option<usize>) -> Result<Value, RenderError> {
+        self.render_with(event, turn, |layers| {
+            template::render(&event.template, layers)
+        })
+    }
+
+    /// Runs `render` over the variables of `event` at its moment: the call's, the turn's and
+    /// the event's own.
+    pub fn render_with<T>(
+        &self,
+        event: &EventSpec,
+        turn: Option<usize>,
+        render: impl FnOnce(&template::Layers) -> Result<T, String>,
+    ) -> Result<T, RenderError> {
         let at_ms = self.moment_ms(event.at, turn);
         let mut layer = Map::new();
         layer.insert("event".into(), json!(event.name));
@@ -223,11 +236,9 @@ impl Call {
         };
         let empty = Map::new();
         let turn_vars = current.map(|i| &self.turns[i].vars).unwrap_or(&empty);
-        template::render(&event.template, &[&self.base, turn_vars, &layer]).map_err(|name| {
-            RenderError {
-                origin: event.origin.clone(),
-                name,
-            }
+        render(&[&self.base, turn_vars, &layer]).map_err(|name| RenderError {
+            origin: event.origin.clone(),
+            name,
         })
     }
 }

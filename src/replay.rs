@@ -11,9 +11,10 @@ use serde_json::Value;
 use tokio::sync::{Semaphore, mpsc};
 
 use crate::call::{Anchor, Call, CallPlan, RenderError};
-use crate::catalog::{AnswerSpec, Catalog, Lifecycle, Platform};
+use crate::catalog::{AnswerSpec, BodyFormat, Catalog, EventSpec, Lifecycle, Platform};
 use crate::delivery::{self, Delivery, Request};
 use crate::policy::EventPolicies;
+use crate::template::{self, At};
 use crate::text::{line_list, plural};
 
 /// Which events the (simulated) agent subscribes to: uponai's `webhook_events`.
@@ -83,13 +84,13 @@ pub fn plan_lifecycle(
             vec![None]
         };
         for turn in turns {
-            let value = call.render(event, turn)?;
+            let (body, call_id) = render_body(&call, platform, event, turn)?;
             let at_ms = call.moment_ms(event.at, turn);
             let first = *first_ms.get_or_insert(at_ms);
             planned.push(Planned {
                 event: event.name.clone(),
-                call_id: platform.call_id_of(&value),
-                body: Bytes::from(platform.encode(&value)),
+                call_id,
+                body: Bytes::from(body),
                 offset: Duration::from_millis(at_ms.saturating_sub(first)),
                 filtered: !filter.wants(platform, &event.name),
                 answer: event.answer.as_deref().cloned(),
@@ -98,6 +99,62 @@ pub fn plan_lifecycle(
         }
     }
     Ok(planned)
+}
+
+/// One event's body and the call id in it (the platform's `call_id_fields`, as
+/// `Platform::call_id_of` reads them). A JSON body is written as it renders, and the id
+/// rendered from the template's node at its pointer: building the rendered value, then
+/// serializing it, cost more than both.
+fn render_body(
+    call: &Call,
+    platform: &Platform,
+    event: &EventSpec,
+    turn: Option<usize>,
+) -> Result<(Vec<u8>, Option<String>), RenderError> {
+    if platform.format != BodyFormat::Json {
+        let value = call.render(event, turn)?;
+        return Ok((platform.encode(&value), platform.call_id_of(&value)));
+    }
+    let mut body = Vec::new();
+    let call_id = call.render_with(event, turn, |layers| {
+        template::render_json(&event.template, layers, &mut body)?;
+        call_id_in_template(platform, &event.template, layers)
+    })?;
+    let call_id = match call_id {
+        IdFrom::Template(id) => id,
+        IdFrom::Body => platform.call_id_of(&serde_json::from_slice(&body).unwrap_or_default()),
+    };
+    Ok((body, call_id))
+}
+
+/// Where a rendered body's call id is found.
+enum IdFrom {
+    /// The template settles it: this id, or none.
+    Template(Option<String>),
+    /// A pointer runs into a placeholder, whose value may hold the id: read the body.
+    Body,
+}
+
+/// The call id the rendered template holds, rendering only the nodes at the platform's
+/// pointers, in order.
+fn call_id_in_template(
+    platform: &Platform,
+    template: &Value,
+    layers: &template::Layers,
+) -> Result<IdFrom, String> {
+    for pointer in &platform.call_id_fields {
+        let node = match template::at(template, pointer) {
+            At::Node(node) => node,
+            At::Absent => continue,
+            At::Placeholder => return Ok(IdFrom::Body),
+        };
+        match template::render(node, layers)? {
+            Value::String(id) => return Ok(IdFrom::Template(Some(id))),
+            Value::Number(id) => return Ok(IdFrom::Template(Some(id.to_string()))),
+            _ => {}
+        }
+    }
+    Ok(IdFrom::Template(None))
 }
 
 /// Where a call's deliveries come from.
@@ -735,6 +792,61 @@ fn recorded_body(value: &Value) -> Result<Option<(Bytes, Option<u64>)>, String> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A call id that a placeholder's value carries is not in the template: it is read from
+    /// the rendered body.
+    #[test]
+    fn a_call_id_inside_a_placeholders_value_is_read_from_the_body() {
+        let catalog = Catalog::load(None).expect("the built-in catalog loads");
+        let platform = catalog.platform("uponai").expect("uponai is built in");
+        let mut lifecycle = platform.lifecycles[0].clone();
+        let call_object = serde_json::json!({"call_id": "from-a-variable"});
+        lifecycle.vars.insert("call_object".into(), call_object);
+        let mut event = platform.event("call_started").expect("an event").clone();
+        event.template = serde_json::json!({"event": "call_started", "call": "{{call_object}}"});
+        let plan = CallPlan::for_lifecycle(platform, &lifecycle, Anchor::EndsAt(1_780_000_000_000));
+        let mut rng = crate::call::rng_from(Some(7));
+        let call = Call::generate(&catalog, platform, &plan, &mut rng).expect("renders");
+        let (body, call_id) = render_body(&call, platform, &event, None).expect("renders");
+        assert_eq!(call_id.as_deref(), Some("from-a-variable"));
+        assert_eq!(
+            String::from_utf8(body).unwrap(),
+            r#"{"event":"call_started","call":{"call_id":"from-a-variable"}}"#
+        );
+    }
+
+    /// Every event of every built-in lifecycle: the body written as it renders is the
+    /// rendered value encoded, and its call id is the one the value holds.
+    #[test]
+    fn bodies_written_as_they_render_match_the_rendered_values() {
+        let catalog = Catalog::load(None).expect("the built-in catalog loads");
+        for platform in &catalog.platforms {
+            for lifecycle in &platform.lifecycles {
+                let plan =
+                    CallPlan::for_lifecycle(platform, lifecycle, Anchor::EndsAt(1_780_000_000_000));
+                let mut rng = crate::call::rng_from(Some(7));
+                let call = Call::generate(&catalog, platform, &plan, &mut rng).expect("renders");
+                for step in &lifecycle.steps {
+                    let event = platform
+                        .event(&step.event)
+                        .expect("a lifecycle names its events");
+                    let turns = if step.per_turn {
+                        vec![Some(0), Some(1)]
+                    } else {
+                        vec![None]
+                    };
+                    for turn in turns {
+                        let value = call.render(event, turn).expect("renders");
+                        let (body, call_id) =
+                            render_body(&call, platform, event, turn).expect("renders");
+                        let what = format!("{} {} {:?}", platform.id, event.name, turn);
+                        assert_eq!(body, platform.encode(&value), "{what}");
+                        assert_eq!(call_id, platform.call_id_of(&value), "{what}");
+                    }
+                }
+            }
+        }
+    }
 
     #[tokio::test]
     async fn a_call_whose_task_panics_is_reported_by_its_index_and_the_others_finish() {

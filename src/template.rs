@@ -32,6 +32,73 @@ pub fn render(template: &Value, layers: &Layers) -> Result<Value, String> {
     })
 }
 
+/// Renders a template as compact JSON into `out`: the bytes `serde_json::to_vec` gives for
+/// [`render`]'s value, without building that value (its maps hash every key) and walking it
+/// again to serialize it. The error names the unknown variable; `out` then holds a part.
+pub fn render_json(template: &Value, layers: &Layers, out: &mut Vec<u8>) -> Result<(), String> {
+    match template {
+        Value::String(s) => match whole_placeholder(s) {
+            Some(name) => write_json(out, lookup(layers, name).ok_or_else(|| name.to_string())?),
+            None if !s.contains("{{") => write_json(out, s),
+            None => write_json(out, &interpolate(s, layers)?),
+        },
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                render_json(item, layers, out)?;
+            }
+            out.push(b']');
+        }
+        Value::Object(map) => {
+            out.push(b'{');
+            for (i, (key, value)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_json(out, key);
+                out.push(b':');
+                render_json(value, layers, out)?;
+            }
+            out.push(b'}');
+        }
+        other => write_json(out, other),
+    }
+    Ok(())
+}
+
+/// What a template holds at a JSON pointer.
+pub enum At<'a> {
+    /// This node: rendered, it is what the rendered value holds there.
+    Node(&'a Value),
+    /// Nothing: the rendered value has nothing there either.
+    Absent,
+    /// The path runs into a placeholder, whose value may or may not reach it.
+    Placeholder,
+}
+
+/// The node of `template` at `pointer` (RFC 6901, as `Value::pointer` reads it).
+pub fn at<'a>(template: &'a Value, pointer: &str) -> At<'a> {
+    let ends = pointer.match_indices('/').skip(1).map(|(i, _)| i);
+    for end in ends.chain([pointer.len()]) {
+        match template.pointer(&pointer[..end]) {
+            None => return At::Absent,
+            Some(Value::String(s)) if end < pointer.len() && s.contains("{{") => {
+                return At::Placeholder;
+            }
+            Some(node) if end == pointer.len() => return At::Node(node),
+            Some(_) => {}
+        }
+    }
+    At::Absent
+}
+
+fn write_json(out: &mut Vec<u8>, value: &(impl serde::Serialize + ?Sized)) {
+    serde_json::to_writer(out, value).expect("JSON values and strings serialize");
+}
+
 /// A string that is exactly one placeholder takes the variable's own JSON type.
 fn render_string(s: &str, layers: &Layers) -> Result<Value, String> {
     if let Some(name) = whole_placeholder(s) {
@@ -105,6 +172,42 @@ mod tests {
         let v = vars();
         let out = render(&json!(["x/{{id}}/{{n}}.wav", "plain", 3]), &[&v]).unwrap();
         assert_eq!(out, json!(["x/abc/5.wav", "plain", 3]));
+    }
+
+    #[test]
+    fn rendered_json_is_the_rendered_value_serialized() {
+        let v = vars();
+        let template = json!({
+            "a": "{{n}}", "b": ["{{list}}", "x/{{id}}/{{n}}.wav", {"c": "{{ok}}"}], "q": "\"é\n",
+            "z": [], "o": {}, "f": 1.5, "nul": null
+        });
+        let mut out = Vec::new();
+        render_json(&template, &[&v], &mut out).unwrap();
+        let value = render(&template, &[&v]).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            serde_json::to_string(&value).unwrap()
+        );
+        assert_eq!(
+            render_json(&json!(["{{nope}}"]), &[&v], &mut Vec::new()).unwrap_err(),
+            "nope"
+        );
+    }
+
+    #[test]
+    fn a_pointer_finds_a_node_nothing_or_a_placeholder_on_its_way() {
+        let template = json!({"call": {"id": "{{id}}", "list": [1, "{{n}}"]}, "meta": "{{m}}"});
+        let node = |pointer| match at(&template, pointer) {
+            At::Node(node) => Some(node.clone()),
+            At::Absent => None,
+            At::Placeholder => Some(json!("placeholder")),
+        };
+        assert_eq!(node("/call/id"), Some(json!("{{id}}")));
+        assert_eq!(node("/call/list/1"), Some(json!("{{n}}")));
+        assert_eq!(node(""), Some(template.clone()));
+        assert_eq!(node("/call/nope"), None);
+        assert_eq!(node("/call/id/deeper"), Some(json!("placeholder")));
+        assert_eq!(node("/meta/call_id"), Some(json!("placeholder")));
     }
 
     #[test]
