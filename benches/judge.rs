@@ -19,7 +19,7 @@ fn judge(c: &mut Criterion) {
     let platform = catalog.platform("uponai").expect("uponai is built in");
     let event = platform.event("call_ended").expect("uponai has call_ended");
     let key = "key_bench_hookcli";
-    let body = Bytes::from(serde_json::to_vec(&event.template).expect("a template"));
+    let body = Bytes::from(serde_json::to_vec(event.template.value()).expect("a template"));
     let config = ReceiverConfig::local(platform.clone(), Some(Secret::new(key)));
     let judge = Judge::new(config);
     let uri: hyper::Uri = "/webhook".parse().expect("a path");

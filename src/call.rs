@@ -205,7 +205,7 @@ impl Call {
     /// Renders `event` at its moment (or at turn `turn` for a per-turn step).
     pub fn render(&self, event: &EventSpec, turn: Option<usize>) -> Result<Value, RenderError> {
         self.render_with(event, turn, |layers| {
-            template::render(&event.template, layers)
+            template::render(event.template.value(), layers)
         })
     }
 

@@ -393,7 +393,7 @@ mod tests {
             }
             let namer = Namer::of(platform);
             for event in &platform.events {
-                let body = serde_json::to_vec(&event.template).expect("a template");
+                let body = serde_json::to_vec(event.template.value()).expect("a template");
                 let tree: serde_json::Value = serde_json::from_slice(&body).expect("json");
                 let named = namer.name(&body).expect("JSON");
                 assert_eq!(named.event, platform.event_of(&tree), "{}", event.name);

@@ -117,8 +117,8 @@ fn render_body(
     }
     let mut body = Vec::new();
     let call_id = call.render_with(event, turn, |layers| {
-        template::render_json(&event.template, layers, &mut body)?;
-        call_id_in_template(platform, &event.template, layers)
+        template::render_json(event.template.value(), layers, &mut body)?;
+        call_id_in_template(platform, event.template.value(), layers)
     })?;
     let call_id = match call_id {
         IdFrom::Template(id) => id,
@@ -803,7 +803,9 @@ mod tests {
         let call_object = serde_json::json!({"call_id": "from-a-variable"});
         lifecycle.vars.insert("call_object".into(), call_object);
         let mut event = platform.event("call_started").expect("an event").clone();
-        event.template = serde_json::json!({"event": "call_started", "call": "{{call_object}}"});
+        event.template = crate::catalog::Template::new(
+            serde_json::json!({"event": "call_started", "call": "{{call_object}}"}),
+        );
         let plan = CallPlan::for_lifecycle(platform, &lifecycle, Anchor::EndsAt(1_780_000_000_000));
         let mut rng = crate::call::rng_from(Some(7));
         let call = Call::generate(&catalog, platform, &plan, &mut rng).expect("renders");

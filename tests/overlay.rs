@@ -79,7 +79,10 @@ fn an_overlay_template_replaces_the_built_in_one() {
     );
     let catalog = Catalog::load(Some(&dir)).unwrap();
     let error = catalog.platform("salpre").unwrap().event("error").unwrap();
-    assert_eq!(error.template["payload"]["error_message"], "replaced");
+    assert_eq!(
+        error.template.value()["payload"]["error_message"],
+        "replaced"
+    );
 }
 
 #[test]

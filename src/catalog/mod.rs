@@ -7,7 +7,7 @@ pub mod ids;
 mod source;
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -263,7 +263,7 @@ pub struct EventSpec {
     pub at: Moment,
     /// Delivered unless the user filters events (uponai's `webhook_events` defaults).
     pub default: bool,
-    pub template: Value,
+    pub template: Template,
     /// Where the template came from, for error messages.
     pub origin: String,
     /// This event's own delivery rules over the platform's (a request the platform waits on,
@@ -279,6 +279,45 @@ pub struct EventSpec {
     /// Fields the platform's documents say may be absent: body/missing-optional removes each
     /// (and sets it to null), one at a time.
     pub optional: Vec<OptionalField>,
+}
+
+/// An event's JSON template. A built-in one is parsed when it is first rendered: a command
+/// renders a few of its platform's events, and parsing every one of them was 12% of replay's
+/// start-up. An overlay's is parsed as the catalog loads, so that a broken one is refused
+/// there with its line and column.
+#[derive(Debug, Clone)]
+pub struct Template {
+    /// A built-in template's text; empty once parsed or when made from a value.
+    text: &'static str,
+    value: OnceLock<Value>,
+}
+
+impl Template {
+    pub fn new(value: Value) -> Template {
+        Template {
+            text: "",
+            value: OnceLock::from(value),
+        }
+    }
+
+    /// A built-in template, parsed when first asked for: a unit test parses every one.
+    pub(crate) fn built_in(text: &'static str) -> Template {
+        Template {
+            text,
+            value: OnceLock::new(),
+        }
+    }
+
+    /// The value, when it has been parsed.
+    pub(crate) fn parsed(&self) -> Option<&Value> {
+        self.value.get()
+    }
+
+    pub fn value(&self) -> &Value {
+        self.value.get_or_init(|| {
+            serde_json::from_str(self.text).expect("built-in templates are JSON (a unit test)")
+        })
+    }
 }
 
 /// A field of an event that may be absent, by the platform's documents.

@@ -878,6 +878,13 @@ fn build_events(
         })?;
         Ok((value, text.origin))
     };
+    // A built-in template is parsed when first rendered; an overlay's now, to refuse it here.
+    let template_of = |text: Text| -> Result<(Template, String), CatalogError> {
+        match text.text {
+            Cow::Borrowed(built_in) => Ok((Template::built_in(built_in), text.origin)),
+            Cow::Owned(_) => parse(text).map(|(value, origin)| (Template::new(value), origin)),
+        }
+    };
     for entry in listed {
         let text = templates.remove(&entry.name).ok_or_else(|| {
             CatalogError::file(
@@ -888,7 +895,7 @@ fn build_events(
                 ),
             )
         })?;
-        let (template, template_origin) = parse(text)?;
+        let (template, template_origin) = template_of(text)?;
         let rules = event_rules(&entry).map_err(err)?;
         let optional = optional_fields(&entry, &template).map_err(err)?;
         let answer = match entry.answer {
@@ -932,7 +939,7 @@ fn build_events(
     }
     // A template with no entry in platform.toml adds a custom event.
     for (name, text) in templates {
-        let (template, origin) = parse(text)?;
+        let (template, origin) = template_of(text)?;
         events.push(EventSpec {
             name,
             description: "custom event".into(),
@@ -951,13 +958,18 @@ fn build_events(
 }
 
 /// An event's `optional` fields that its template has. One it lacks is left out rather than
-/// refused: a `--payloads` overlay may replace the template and keep the built-in list
-/// (tests/catalog.rs checks that every built-in pointer is in its template).
-fn optional_fields(entry: &EventFile, template: &Value) -> Result<Vec<OptionalField>, String> {
+/// refused: a `--payloads` overlay may replace the template and keep the built-in list. A
+/// built-in template, not parsed yet, keeps them all (tests/catalog.rs checks that every
+/// built-in pointer is in its template).
+fn optional_fields(entry: &EventFile, template: &Template) -> Result<Vec<OptionalField>, String> {
     entry
         .optional
         .iter()
-        .filter(|field| template.pointer(&field.at).is_some())
+        .filter(|field| {
+            template
+                .parsed()
+                .is_none_or(|t| t.pointer(&field.at).is_some())
+        })
         .map(|field| {
             if !field.at.starts_with('/') {
                 return Err(format!(
@@ -1041,6 +1053,25 @@ fn to_json(value: toml::Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Built-in templates are parsed when first rendered, and `Template::value` counts on
+    /// them being JSON.
+    #[test]
+    fn every_built_in_template_is_json_and_waits_to_be_parsed() {
+        let catalog = Catalog::load(None).expect("the built-in catalog loads");
+        for platform in &catalog.platforms {
+            for event in &platform.events {
+                assert!(
+                    event.template.parsed().is_none(),
+                    "{} {}",
+                    platform.id,
+                    event.name
+                );
+                let parsed = serde_json::from_str::<Value>(event.template.text);
+                assert!(parsed.is_ok(), "{} {}: {parsed:?}", platform.id, event.name);
+            }
+        }
+    }
 
     #[test]
     fn signing_header_names_and_the_prefix_must_be_header_text() {
