@@ -211,7 +211,7 @@ impl Call {
 
     /// Runs `render` over the variables of `event` at its moment: the call's, the turn's and
     /// the event's own.
-    pub fn render_with<T>(
+    pub(crate) fn render_with<T>(
         &self,
         event: &EventSpec,
         turn: Option<usize>,

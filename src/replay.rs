@@ -115,10 +115,11 @@ fn render_body(
         let value = call.render(event, turn)?;
         return Ok((platform.encode(&value), platform.call_id_of(&value)));
     }
+    let template = event.template.value();
     let mut body = Vec::new();
     let call_id = call.render_with(event, turn, |layers| {
-        template::render_json(event.template.value(), layers, &mut body)?;
-        call_id_in_template(platform, event.template.value(), layers)
+        template::render_json(template, layers, &mut body)?;
+        call_id_in_template(platform, template, layers)
     })?;
     let call_id = match call_id {
         IdFrom::Template(id) => id,

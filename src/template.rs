@@ -14,7 +14,10 @@ fn lookup<'a>(layers: &'a Layers<'a>, name: &str) -> Option<&'a Value> {
 /// Renders a template. The error names the unknown variable.
 pub fn render(template: &Value, layers: &Layers) -> Result<Value, String> {
     Ok(match template {
-        Value::String(s) => render_string(s, layers)?,
+        Value::String(s) => match render_str(s, layers)? {
+            Rendered::Variable(value) => value.clone(),
+            Rendered::Text(text) => Value::String(text.into_owned()),
+        },
         Value::Array(items) => Value::Array(
             items
                 .iter()
@@ -37,10 +40,9 @@ pub fn render(template: &Value, layers: &Layers) -> Result<Value, String> {
 /// again to serialize it. The error names the unknown variable; `out` then holds a part.
 pub fn render_json(template: &Value, layers: &Layers, out: &mut Vec<u8>) -> Result<(), String> {
     match template {
-        Value::String(s) => match whole_placeholder(s) {
-            Some(name) => write_json(out, lookup(layers, name).ok_or_else(|| name.to_string())?),
-            None if !s.contains("{{") => write_json(out, s),
-            None => write_json(out, &interpolate(s, layers)?),
+        Value::String(s) => match render_str(s, layers)? {
+            Rendered::Variable(value) => write_json(out, value),
+            Rendered::Text(text) => write_json(out, &*text),
         },
         Value::Array(items) => {
             out.push(b'[');
@@ -99,17 +101,24 @@ fn write_json(out: &mut Vec<u8>, value: &(impl serde::Serialize + ?Sized)) {
     serde_json::to_writer(out, value).expect("JSON values and strings serialize");
 }
 
-/// A string that is exactly one placeholder takes the variable's own JSON type.
-fn render_string(s: &str, layers: &Layers) -> Result<Value, String> {
+/// What a template's string renders to.
+enum Rendered<'a> {
+    /// A string that is exactly one placeholder takes the variable's own JSON type.
+    Variable(&'a Value),
+    /// Any other is text, its placeholders replaced.
+    Text(Cow<'a, str>),
+}
+
+fn render_str<'a>(s: &'a str, layers: &'a Layers) -> Result<Rendered<'a>, String> {
     if let Some(name) = whole_placeholder(s) {
         return lookup(layers, name)
-            .cloned()
+            .map(Rendered::Variable)
             .ok_or_else(|| name.to_string());
     }
     if !s.contains("{{") {
-        return Ok(Value::String(s.to_string()));
+        return Ok(Rendered::Text(Cow::Borrowed(s)));
     }
-    interpolate(s, layers).map(Value::String)
+    interpolate(s, layers).map(|text| Rendered::Text(Cow::Owned(text)))
 }
 
 fn whole_placeholder(s: &str) -> Option<&str> {
