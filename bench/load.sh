@@ -8,15 +8,15 @@
 #
 #   cargo build --release && bench/load.sh
 #
-# Environment: CONNECTIONS (64), SECONDS_EACH (10), ROUNDS (3), PORT (18080), COUNT (1000000).
+# Environment: CONNECTIONS (64), SECONDS_EACH (5), ROUNDS (7), PORT (18080), COUNT (1000000).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 CONNECTIONS=${CONNECTIONS:-64}
-SECONDS_EACH=${SECONDS_EACH:-10}
+SECONDS_EACH=${SECONDS_EACH:-5}
 PORT=${PORT:-18080}
 COUNT=${COUNT:-1000000}
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-7}
 HOOKCLI=${HOOKCLI:-target/release/hookcli}
 # Each side on its own core: nginx on RECV_CPU, oha and hookcli load on CLIENT_CPU.
 RECV_CPU=${RECV_CPU:-0}
@@ -114,21 +114,36 @@ busy_share() { # before after
         printf "%.0f%% busy, the client'"'"'s %.0f%%", 100 * rb / (rb + ri), 100 * cb / (cb + ci)}'
 }
 
-# The machine is shared, so the two tools alternate for a few rounds and the median ratio
-# is the figure; every round is printed.
-ratios=()
-for round in $(seq "$ROUNDS"); do
+# The machine is shared and its speed drifts within seconds (another tenant's load), so the
+# two tools alternate in short rounds, and the one that goes first alternates too (oha first in
+# odd rounds, hookcli in even ones): a slowdown over a pair then falls on each tool as often.
+# The median ratio is the figure; every round is printed.
+run_oha() {
+    local before
     before=$(core_ticks)
     /usr/bin/time -f "%U %S" -o "$work/oha.time" taskset -c "$CLIENT_CPU" \
         oha -c "$CONNECTIONS" -z "${SECONDS_EACH}s" -m POST -D "$work/body.json" \
         -H 'content-type: application/json' -H "$signature" --no-tui --output-format json "$URL" \
         >"$work/oha.json"
     oha_busy=$(busy_share "$before" "$(core_ticks)")
+}
+run_hookcli() {
+    local before
     before=$(core_ticks)
     /usr/bin/time -f "%U %S" -o "$work/hookcli.time" taskset -c "$CLIENT_CPU" \
         "$HOOKCLI" load -c "$CONNECTIONS" -z "${SECONDS_EACH}s" --secret key_bench --to "$URL" \
         --json >"$work/hookcli.json"
     hookcli_busy=$(busy_share "$before" "$(core_ticks)")
+}
+ratios=()
+for round in $(seq "$ROUNDS"); do
+    if ((round % 2)); then
+        run_oha
+        run_hookcli
+    else
+        run_hookcli
+        run_oha
+    fi
     line=$(python3 - "$work" "$oha_busy" "$hookcli_busy" <<'EOF'
 import json, sys
 work, oha_busy, hookcli_busy = sys.argv[1:4]
@@ -139,6 +154,8 @@ oha_n = sum(o.get("statusCodeDistribution", {}).values()) or 1
 cpu = lambda name: sum(map(float, open(f"{work}/{name}.time").read().split()))
 oha_us = cpu("oha") * 1e6 / oha_n
 us = cpu("hookcli") * 1e6 / max(r["deliveries"], 1)
+with open(f"{work}/cpu.txt", "a") as f:
+    f.write(f"{us / oha_us:.3f}\n")
 l = r["latency_ms"]
 print(f"{r['deliveries_per_second'] / oha:.3f} oha {oha:.0f}/s ({oha_us:.1f} us CPU each; "
       f"nginx's core {oha_busy}), hookcli {r['deliveries_per_second']:.0f}/s "
@@ -159,6 +176,8 @@ EOF
     fi
 done
 printf '%s\n' "${ratios[@]}" | sort -n | awk '{a[NR]=$1} END {printf "median ratio hookcli/oha over %d rounds: %s (bar: >= 1.10)\n", NR, a[int((NR+1)/2)]}'
+# The CPU each delivery cost hookcli, as a share of what each request cost oha in the same round.
+sort -n "$work/cpu.txt" | awk '{a[NR]=$1} END {printf "median CPU per delivery, hookcli/oha: %s (bar: < 1)\n", a[int((NR+1)/2)]}'
 
 echo "== peak memory: hookcli load -c $CONNECTIONS -n $COUNT =="
 /usr/bin/time -v taskset -c "$CLIENT_CPU" "$HOOKCLI" load -c "$CONNECTIONS" -n "$COUNT" --secret key_bench --to "$URL" --json \
